@@ -1,0 +1,46 @@
+# choruspro-gateway — local stack and checks. `make demo` and `make test` work from a fresh
+# clone on a machine with only the Rust and Python toolchains.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK := tests/stack/stack.sh
+
+.PHONY: help venv build up down token demo test lint bench run clean-local
+
+help:
+	@echo "make demo | test | up | down | token COMPANIES=\"…\" | lint | run FN=… [NOW=…] | bench"
+
+# The Python tools, pinned, in a project venv (moto server, cfn-lint, SAM translator).
+$(VENV)/.installed: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+build:
+	cargo build --workspace --bins
+
+up: venv build
+	@$(STACK) up
+
+down:
+	@$(STACK) down
+
+token: build
+	@target/debug/local-api token $(COMPANIES)
+
+demo: venv build
+	@$(STACK) up
+	@tests/demo.sh
+
+test: venv
+	@tests/run_all.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean-local: down
+	rm -rf .local

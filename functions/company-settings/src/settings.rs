@@ -1,0 +1,406 @@
+//! The settings routes: input to domain, domain to storage, storage to the account view.
+
+use lambda_http::{Body, Response};
+use shared::domain::account::{LoginError, PasswordError, PasswordField};
+use shared::domain::email::EmailError;
+use shared::domain::{
+    CompanyAccount, CredentialsStatus, Email, Environment, PasswordPair, Siret, SiretCheck,
+    TechnicalLogin,
+};
+use shared::http::json::{body_bytes, empty_response};
+use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
+use shared::store::{AuditEntry, StoreError};
+
+use crate::{BODY_LIMIT, State};
+
+/// Concurrent saves of one company race on the item's revision; the loser starts again
+/// from a fresh read, a few times at most.
+const SAVE_ATTEMPTS: usize = 3;
+
+/// What a `PUT` body says, before it meets the stored account.
+struct SettingsInput {
+    referent_email: Option<String>,
+    technical_login: Option<String>,
+    password: Option<String>,
+    password_confirmation: Option<String>,
+    environment: Option<String>,
+    #[allow(dead_code)] // used once credentials are tested against Chorus Pro
+    verify: bool,
+    object: JsonObject,
+}
+
+fn read_input(body: &Body) -> Result<SettingsInput, Problem> {
+    let mut object = JsonObject::parse(body_bytes(body, BODY_LIMIT)?)?;
+    let input = SettingsInput {
+        referent_email: object.string("referent_email"),
+        technical_login: object.string("technical_login"),
+        password: object.string("password"),
+        password_confirmation: object.string("password_confirmation"),
+        environment: object.string("environment"),
+        verify: object.bool("verify").unwrap_or(true),
+        object,
+    };
+    Ok(input)
+}
+
+fn store_problem(err: &StoreError) -> Problem {
+    tracing::error!(error = %err, "store failure");
+    Problem::service_unavailable()
+}
+
+/// The validated settings of a save.
+struct Validated {
+    siret: Siret,
+    referent_email: Email,
+    technical_login: TechnicalLogin,
+    environment: Environment,
+    password: PasswordPair,
+}
+
+fn validate(
+    input: SettingsInput,
+    path_siret: &str,
+    existing: Option<&CompanyAccount>,
+    default_environment: Environment,
+) -> Result<Validated, Problem> {
+    let mut errors = Vec::new();
+
+    let environment = match input.environment.as_deref() {
+        None => Some(existing.map_or(default_environment, |a| a.environment)),
+        Some(raw) => {
+            let parsed = Environment::parse(raw);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    "environment",
+                    "invalid_value",
+                    "L'environnement doit être « production » ou « sandbox ».",
+                ));
+            }
+            parsed
+        }
+    };
+    // Until the environment is known, a SIRET is checked for shape only.
+    let check = environment.map_or(SiretCheck::ShapeOnly, Environment::siret_check);
+    let siret = match Siret::parse(path_siret, check) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(FieldError::new("siret", e.code(), e.message_fr(path_siret)));
+            None
+        }
+    };
+
+    let referent_email = match input.referent_email.as_deref() {
+        None => {
+            errors.push(FieldError::new(
+                "referent_email",
+                "required",
+                "L'adresse e-mail du référent est obligatoire : elle reçoit les rappels de renouvellement du mot de passe.",
+            ));
+            None
+        }
+        Some(raw) => match Email::parse(raw) {
+            Ok(e) => Some(e),
+            Err(EmailError::Empty) => {
+                errors.push(FieldError::new(
+                    "referent_email",
+                    "required",
+                    "L'adresse e-mail du référent est obligatoire : elle reçoit les rappels de renouvellement du mot de passe.",
+                ));
+                None
+            }
+            Err(EmailError::TooLong) => {
+                errors.push(FieldError::new(
+                    "referent_email",
+                    "too_long",
+                    "L'adresse e-mail du référent ne doit pas dépasser 254 caractères.",
+                ));
+                None
+            }
+            Err(EmailError::Invalid) => {
+                errors.push(FieldError::new(
+                    "referent_email",
+                    "invalid_email",
+                    format!("L'adresse e-mail « {raw} » n'est pas valide (exemple attendu : compta@entreprise.fr)."),
+                ));
+                None
+            }
+        },
+    };
+
+    let technical_login = match input.technical_login.as_deref() {
+        None | Some("") => {
+            errors.push(FieldError::new(
+                "technical_login",
+                "required",
+                "L'identifiant du compte technique Chorus Pro est obligatoire (de la forme TECH_…@cpp2017.fr).",
+            ));
+            None
+        }
+        Some(raw) => match TechnicalLogin::parse(raw) {
+            Ok(l) => Some(l),
+            Err(LoginError::TooLong) => {
+                errors.push(FieldError::new(
+                    "technical_login",
+                    "too_long",
+                    "L'identifiant du compte technique ne doit pas dépasser 254 caractères.",
+                ));
+                None
+            }
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "technical_login",
+                    "invalid_login",
+                    "L'identifiant du compte technique doit avoir la forme d'une adresse e-mail, sans « : » (exemple : TECH_00000000012345@cpp2017.fr).",
+                ));
+                None
+            }
+        },
+    };
+
+    let password = match PasswordPair::parse(
+        input.password.as_deref(),
+        input.password_confirmation.as_deref(),
+        existing.is_none(),
+    ) {
+        Ok(pair) => Some(pair),
+        Err(faults) => {
+            for (field, fault) in faults {
+                errors.push(password_error(field, fault));
+            }
+            None
+        }
+    };
+
+    // A password belongs to one technical account on one platform: a new login or a new
+    // environment needs the password that goes with it.
+    if let (Some(existing), Some(PasswordPair::Keep)) = (existing, password.as_ref()) {
+        let login_changed = technical_login
+            .as_ref()
+            .is_some_and(|l| *l != existing.technical_login);
+        let env_changed = environment.is_some_and(|e| e != existing.environment);
+        if login_changed || env_changed {
+            errors.push(FieldError::new(
+                "password",
+                "required",
+                "Le mot de passe et sa confirmation sont requis lorsque l'identifiant technique ou l'environnement change.",
+            ));
+        }
+    }
+
+    input.object.finish(errors)?;
+    match (siret, referent_email, technical_login, environment, password) {
+        (Some(siret), Some(referent_email), Some(technical_login), Some(environment), Some(password)) => Ok(Validated {
+            siret,
+            referent_email,
+            technical_login,
+            environment,
+            password,
+        }),
+        // `finish` answered for every missing part above.
+        _ => Err(Problem::internal()),
+    }
+}
+
+fn password_error(field: PasswordField, fault: PasswordError) -> FieldError {
+    let name = match field {
+        PasswordField::Password => "password",
+        PasswordField::Confirmation => "password_confirmation",
+    };
+    let (code, message) = match (field, fault) {
+        (PasswordField::Password, PasswordError::Required) => (
+            "required",
+            "Le mot de passe du compte technique est obligatoire (avec sa confirmation).",
+        ),
+        (PasswordField::Confirmation, PasswordError::Required) => (
+            "required",
+            "La confirmation du mot de passe est obligatoire quand un mot de passe est saisi.",
+        ),
+        (_, PasswordError::TooLong) => ("too_long", "Le mot de passe ne doit pas dépasser 256 caractères."),
+        (_, PasswordError::InvalidCharacters) => (
+            "invalid_characters",
+            "Le mot de passe contient des espaces en début ou en fin, ou des caractères de contrôle : vérifiez le copier-coller.",
+        ),
+        (_, PasswordError::Mismatch) => (
+            "password_mismatch",
+            "La confirmation ne correspond pas au mot de passe saisi.",
+        ),
+    };
+    FieldError::new(name, code, message)
+}
+
+fn changed_fields(old: Option<&CompanyAccount>, new: &Validated) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut note = |changed: bool, name: &str| {
+        if changed {
+            fields.push(name.to_owned());
+        }
+    };
+    note(old.is_none_or(|o| o.referent_email != new.referent_email), "referent_email");
+    note(old.is_none_or(|o| o.technical_login != new.technical_login), "technical_login");
+    note(old.is_none_or(|o| o.environment != new.environment), "environment");
+    note(new.password.is_new(), "password");
+    fields
+}
+
+pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) -> Result<Response<Body>, Problem> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let input = read_input(body)?;
+        // A path SIRET of the wrong shape cannot be stored: validation reports it with the
+        // body's faults, without a read.
+        let existing = match lookup_siret(path_siret) {
+            Ok(siret) => state.store.get_account(&siret).await.map_err(|e| store_problem(&e))?,
+            Err(_) => None,
+        };
+        let valid = validate(input, path_siret, existing.as_ref(), state.config.default_environment)?;
+        let fields = changed_fields(existing.as_ref(), &valid);
+        let now = state.clock.now();
+
+        if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
+            // Nothing changes: answer the stored settings, write nothing.
+            return Ok(json_response(200, &existing.view(state.config.password_lifetime, now)));
+        }
+
+        let password_version = match valid.password.new_password() {
+            Some(password) => state
+                .secrets
+                .stage_technical_account(
+                    &valid.siret,
+                    &valid.technical_login,
+                    &secrecy::SecretString::from(password.to_owned()),
+                    existing.is_some(),
+                )
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "secret write failed");
+                    Problem::service_unavailable()
+                })?,
+            None => existing
+                .as_ref()
+                .map(|a| a.password_version.clone())
+                .ok_or_else(Problem::internal)?,
+        };
+
+        let credentials_changed = fields.iter().any(|f| f == "password" || f == "technical_login" || f == "environment");
+        let account = CompanyAccount {
+            siret: valid.siret.clone(),
+            referent_email: valid.referent_email.clone(),
+            technical_login: valid.technical_login.clone(),
+            environment: valid.environment,
+            password_set_at: match (&existing, valid.password.is_new()) {
+                (Some(old), false) => old.password_set_at,
+                _ => now,
+            },
+            password_version: password_version.clone(),
+            credentials_status: match (&existing, credentials_changed) {
+                (Some(old), false) => old.credentials_status,
+                _ => CredentialsStatus::Unverified,
+            },
+            verified_at: match (&existing, credentials_changed) {
+                (Some(old), false) => old.verified_at,
+                _ => None,
+            },
+            created_at: existing.as_ref().map_or(now, |a| a.created_at),
+            updated_at: now,
+            revision: existing.as_ref().map_or(1, |a| a.revision + 1),
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor: caller.sub.clone(),
+            action: if existing.is_some() { "account_updated" } else { "account_created" }.into(),
+            fields: fields.clone(),
+        };
+        match state
+            .store
+            .save_account(&account, existing.as_ref().map(|a| a.revision), &audit)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict) if attempt < SAVE_ATTEMPTS => {
+                tracing::warn!(attempt, "concurrent save, starting again");
+                continue;
+            }
+            Err(StoreError::Conflict) => {
+                return Err(Problem::new(
+                    ProblemCode::Conflict,
+                    "Les réglages ont été modifiés en même temps par une autre requête ; rechargez-les puis réessayez.",
+                ));
+            }
+            Err(e) => return Err(store_problem(&e)),
+        }
+        if valid.password.is_new() {
+            if let Err(e) = state.secrets.promote(&valid.siret, &password_version).await {
+                // The account item names its version: readers are unaffected.
+                tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
+            }
+        }
+        tracing::info!(action = %audit.action, fields = ?fields, "settings saved");
+        let status = if existing.is_some() { 200 } else { 201 };
+        return Ok(json_response(status, &account.view(state.config.password_lifetime, now)));
+    }
+}
+
+fn lookup_siret(path_siret: &str) -> Result<Siret, Problem> {
+    // Only stored SIRETs can be found; sandbox ones may fail Luhn, so shape only here.
+    Siret::parse(path_siret, SiretCheck::ShapeOnly)
+        .map_err(|e| Problem::validation(vec![FieldError::new("siret", e.code(), e.message_fr(path_siret))]))
+}
+
+fn not_configured() -> Problem {
+    Problem::new(
+        ProblemCode::CompanyNotConfigured,
+        "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte ».",
+    )
+}
+
+pub async fn get(state: &State, path_siret: &str) -> Result<Response<Body>, Problem> {
+    let siret = lookup_siret(path_siret)?;
+    let account = state
+        .store
+        .get_account(&siret)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(not_configured)?;
+    Ok(json_response(200, &account.view(state.config.password_lifetime, state.clock.now())))
+}
+
+pub async fn delete(state: &State, caller: &Caller, path_siret: &str) -> Result<Response<Body>, Problem> {
+    let siret = lookup_siret(path_siret)?;
+    for attempt in 1..=SAVE_ATTEMPTS {
+        let Some(account) = state.store.get_account(&siret).await.map_err(|e| store_problem(&e))? else {
+            // A secret left behind by an earlier delete that stopped half-way is removed too.
+            if let Err(e) = state.secrets.schedule_deletion(&siret).await {
+                tracing::warn!(error = %e, "could not schedule a leftover secret for deletion");
+            }
+            return Err(not_configured());
+        };
+        let audit = AuditEntry {
+            at: state.clock.now(),
+            actor: caller.sub.clone(),
+            action: "account_deleted".into(),
+            fields: Vec::new(),
+        };
+        match state.store.delete_account(&siret, account.revision, &audit).await {
+            Ok(()) => {
+                // The item went first: from now on nothing reads the secret.
+                if let Err(e) = state.secrets.schedule_deletion(&siret).await {
+                    tracing::error!(error = %e, "settings deleted but secret deletion not scheduled");
+                }
+                tracing::info!("settings deleted");
+                return Ok(empty_response(204));
+            }
+            Err(StoreError::Conflict) if attempt < SAVE_ATTEMPTS => continue,
+            Err(StoreError::Conflict) => break,
+            Err(e) => return Err(store_problem(&e)),
+        }
+    }
+    Err(Problem::new(
+        ProblemCode::Conflict,
+        "Les réglages ont été modifiés en même temps par une autre requête ; réessayez.",
+    ))
+}
+
+pub async fn verify(_state: &State, _caller: &Caller, _path_siret: &str) -> Result<Response<Body>, Problem> {
+    Err(Problem::new(ProblemCode::NotFound, "Cette route n'existe pas."))
+}

@@ -1,0 +1,142 @@
+//! The environment, read once at cold start into a typed `Config`.
+
+use std::time::Duration;
+
+use crate::domain::Environment;
+use crate::domain::account::PasswordLifetime;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The single DynamoDB table.
+    pub table_name: String,
+    /// Company secrets are `{secret_prefix}/companies/{siret}/technical-account`.
+    pub secret_prefix: String,
+    pub password_lifetime: PasswordLifetime,
+    /// The environment of an account saved without one.
+    pub default_environment: Environment,
+    /// Chorus Pro API base as the real one (`https://sandbox-api.piste.gouv.fr/cpro`).
+    pub chorus_api_url: String,
+    pub piste_token_url: String,
+    /// Name of the secret holding the gateway's own PISTE application credentials.
+    pub piste_credentials_secret: String,
+    pub chorus_connect_timeout: Duration,
+    pub chorus_request_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name} {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` so tests can give values without touching the process env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let text = |name: &'static str, default: &str| -> String {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| default.to_owned())
+        };
+        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v.trim().parse().map_err(|_| ConfigError {
+                    name,
+                    problem: format!("must be a whole number, got {v:?}"),
+                }),
+            }
+        };
+        let days = number("PASSWORD_LIFETIME_DAYS", u64::from(PasswordLifetime::DEFAULT_DAYS))?;
+        let password_lifetime = u32::try_from(days)
+            .ok()
+            .and_then(PasswordLifetime::days)
+            .ok_or_else(|| ConfigError {
+                name: "PASSWORD_LIFETIME_DAYS",
+                problem: format!("must be between 1 and 3650, got {days}"),
+            })?;
+        let env_text = text("DEFAULT_ENVIRONMENT", "production");
+        let default_environment = Environment::parse(&env_text).ok_or_else(|| ConfigError {
+            name: "DEFAULT_ENVIRONMENT",
+            problem: format!("must be production or sandbox, got {env_text:?}"),
+        })?;
+        let table_name = text("TABLE_NAME", "");
+        if table_name.is_empty() {
+            return Err(ConfigError {
+                name: "TABLE_NAME",
+                problem: "is required".into(),
+            });
+        }
+        Ok(Config {
+            table_name,
+            secret_prefix: text("SECRET_PREFIX", "choruspro-gateway")
+                .trim_end_matches('/')
+                .to_owned(),
+            password_lifetime,
+            default_environment,
+            chorus_api_url: text("CHORUS_API_URL", "https://sandbox-api.piste.gouv.fr/cpro")
+                .trim_end_matches('/')
+                .to_owned(),
+            piste_token_url: text(
+                "PISTE_TOKEN_URL",
+                "https://sandbox-oauth.piste.gouv.fr/api/oauth/token",
+            ),
+            piste_credentials_secret: text(
+                "PISTE_CREDENTIALS_SECRET",
+                "choruspro-gateway/piste-credentials",
+            ),
+            chorus_connect_timeout: Duration::from_millis(number("CHORUS_CONNECT_TIMEOUT_MS", 3_000)?),
+            chorus_request_timeout: Duration::from_millis(number("CHORUS_TIMEOUT_MS", 10_000)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_lookup(lookup(&[("TABLE_NAME", "t")])).unwrap();
+        assert_eq!(c.password_lifetime.in_days(), 365);
+        assert_eq!(c.default_environment, Environment::Production);
+        assert_eq!(c.secret_prefix, "choruspro-gateway");
+    }
+
+    #[test]
+    fn refuses_bad_values() {
+        assert!(Config::from_lookup(lookup(&[])).is_err());
+        let e = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("PASSWORD_LIFETIME_DAYS", "abc")]))
+            .unwrap_err();
+        assert_eq!(e.name, "PASSWORD_LIFETIME_DAYS");
+        assert!(Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("PASSWORD_LIFETIME_DAYS", "0")])).is_err());
+        assert!(Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("DEFAULT_ENVIRONMENT", "prod")])).is_err());
+    }
+
+    #[test]
+    fn reads_overrides() {
+        let c = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("PASSWORD_LIFETIME_DAYS", "424"),
+            ("DEFAULT_ENVIRONMENT", "sandbox"),
+            ("CHORUS_API_URL", "http://127.0.0.1:8480/cpro/"),
+        ]))
+        .unwrap();
+        assert_eq!(c.password_lifetime.in_days(), 424);
+        assert_eq!(c.default_environment, Environment::Sandbox);
+        assert_eq!(c.chorus_api_url, "http://127.0.0.1:8480/cpro");
+    }
+}

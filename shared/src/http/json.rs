@@ -1,0 +1,214 @@
+//! Reading a JSON object field by field, collecting every fault for one answer.
+
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::{FieldError, Problem, ProblemCode};
+
+pub fn json_response<T: Serialize>(status: u16, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(text) => {
+            let mut response = Response::new(Body::Text(text));
+            *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+                .unwrap_or(lambda_http::http::StatusCode::OK);
+            let headers = response.headers_mut();
+            headers.insert(
+                "content-type",
+                lambda_http::http::HeaderValue::from_static("application/json"),
+            );
+            headers.insert(
+                "cache-control",
+                lambda_http::http::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(_) => Problem::internal().into_response(),
+    }
+}
+
+pub fn empty_response(status: u16) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() =
+        lambda_http::http::StatusCode::from_u16(status).unwrap_or(lambda_http::http::StatusCode::NO_CONTENT);
+    response
+}
+
+/// The body bytes of a request, refused with 413 above `limit`.
+pub fn body_bytes(body: &Body, limit: usize) -> Result<&[u8], Problem> {
+    let bytes: &[u8] = match body {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    if bytes.len() > limit {
+        return Err(Problem::new(
+            ProblemCode::PayloadTooLarge,
+            format!(
+                "La requête dépasse la taille maximale acceptée ({} Ko).",
+                limit / 1024
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "booléen",
+        Value::Number(_) => "nombre",
+        Value::String(_) => "texte",
+        Value::Array(_) => "liste",
+        Value::Object(_) => "objet",
+    }
+}
+
+/// A JSON object being read: each accessor records the field as known, and a wrong type as
+/// a fault; `finish` reports unknown fields and every fault at once.
+pub struct JsonObject {
+    map: Map<String, Value>,
+    known: Vec<&'static str>,
+    type_errors: Vec<FieldError>,
+}
+
+impl JsonObject {
+    pub fn parse(bytes: &[u8]) -> Result<Self, Problem> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(Problem::new(
+                ProblemCode::MalformedJson,
+                "Le corps de la requête est vide : un objet JSON est attendu.",
+            ));
+        }
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(Self {
+                map,
+                known: Vec::new(),
+                type_errors: Vec::new(),
+            }),
+            Ok(other) => Err(Problem::new(
+                ProblemCode::MalformedJson,
+                format!(
+                    "Le corps de la requête doit être un objet JSON, pas un(e) {}.",
+                    json_type(&other)
+                ),
+            )),
+            Err(e) => Err(Problem::new(
+                ProblemCode::MalformedJson,
+                format!(
+                    "Le corps de la requête n'est pas du JSON valide (ligne {}, colonne {}).",
+                    e.line(),
+                    e.column()
+                ),
+            )),
+        }
+    }
+
+    fn wrong_type(&mut self, name: &'static str, expected: &str, got: &Value) {
+        self.type_errors.push(FieldError::new(
+            name,
+            "invalid_type",
+            format!(
+                "Le champ « {name} » doit être {expected} (reçu : {}).",
+                json_type(got)
+            ),
+        ));
+    }
+
+    /// A string field; `null` counts as absent.
+    pub fn string(&mut self, name: &'static str) -> Option<String> {
+        self.known.push(name);
+        match self.map.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(other) => {
+                self.wrong_type(name, "un texte", &other);
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, name: &'static str) -> Option<bool> {
+        self.known.push(name);
+        match self.map.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(other) => {
+                self.wrong_type(name, "un booléen (true ou false)", &other);
+                None
+            }
+        }
+    }
+
+    /// Ends the reading: wrong types make a `malformed_json` answer; otherwise unknown
+    /// fields join the caller's validation faults in one `validation_failed` answer.
+    pub fn finish(self, mut field_errors: Vec<FieldError>) -> Result<(), Problem> {
+        if !self.type_errors.is_empty() {
+            let detail = match self.type_errors.as_slice() {
+                [one] => one.message.clone(),
+                many => format!("{} champs n'ont pas le bon type.", many.len()),
+            };
+            return Err(Problem::new(ProblemCode::MalformedJson, detail).with_errors(self.type_errors));
+        }
+        let mut unknown: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        for name in unknown {
+            field_errors.push(FieldError::new(
+                name.clone(),
+                "unknown_field",
+                format!("Le champ « {name} » n'est pas reconnu."),
+            ));
+        }
+        if field_errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Problem::validation(field_errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_and_non_objects() {
+        for body in [&b""[..], b"   ", b"{", b"[1,2]", b"\"x\"", b"null"] {
+            let p = JsonObject::parse(body).err().unwrap();
+            assert_eq!(p.code, ProblemCode::MalformedJson, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_malformed_and_all_listed() {
+        let mut o = JsonObject::parse(br#"{"a": 1, "b": "x", "c": "true"}"#).unwrap();
+        assert_eq!(o.string("a"), None);
+        assert_eq!(o.string("b").as_deref(), Some("x"));
+        assert_eq!(o.bool("c"), None);
+        let p = o.finish(vec![]).unwrap_err();
+        assert_eq!(p.code, ProblemCode::MalformedJson);
+        assert_eq!(p.errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["a", "c"]);
+    }
+
+    #[test]
+    fn unknown_fields_are_named() {
+        let mut o = JsonObject::parse(br#"{"a": "x", "zeta": 1, "passwrd": "y"}"#).unwrap();
+        o.string("a");
+        let p = o.finish(vec![]).unwrap_err();
+        assert_eq!(p.code, ProblemCode::ValidationFailed);
+        let fields: Vec<_> = p.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(fields, vec![("passwrd", "unknown_field"), ("zeta", "unknown_field")]);
+    }
+
+    #[test]
+    fn body_limit() {
+        let big = Body::Text("x".repeat(2048));
+        assert_eq!(body_bytes(&big, 1024).unwrap_err().code, ProblemCode::PayloadTooLarge);
+        assert!(body_bytes(&big, 4096).is_ok());
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP edge shared by the API functions: who calls (claims), how errors are answered
+//! (problem+json), and reading JSON bodies field by field.
+
+pub mod claims;
+pub mod json;
+pub mod problem;
+
+pub use claims::Caller;
+pub use json::{JsonObject, json_response};
+pub use problem::{FieldError, Problem, ProblemCode};

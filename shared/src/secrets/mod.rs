@@ -1,0 +1,300 @@
+//! Secrets Manager: one secret per company holding its technical account (login and
+//! password), and the gateway's own PISTE credentials.
+//!
+//! A company's password is changed in two steps so that the DynamoDB account item stays the
+//! single point of truth: the new value is written as a new secret *version* (staged
+//! `AWSPENDING`), the account item is then switched to that version id in a conditional
+//! write, and only then is the version promoted to `AWSCURRENT`. Readers always fetch the
+//! version id the item names, so a failure anywhere leaves either the old settings with the
+//! old password or the new settings with the new one — never a mix.
+
+use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::types::Tag;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{Siret, TechnicalLogin};
+
+const PENDING: &str = "AWSPENDING";
+const CURRENT: &str = "AWSCURRENT";
+/// Days before a deleted company's secret is gone for good (Secrets Manager's minimum is 7).
+const RECOVERY_WINDOW_DAYS: i64 = 7;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("secret not found")]
+    NotFound,
+    #[error("secret value unreadable: {0}")]
+    Unreadable(String),
+    #[error("secrets manager: {0}")]
+    Aws(String),
+}
+
+/// The technical account read back from Secrets Manager. `Debug` hides the password.
+#[derive(Debug, Clone)]
+pub struct StoredTechnicalAccount {
+    pub login: String,
+    pub password: SecretString,
+}
+
+#[derive(serde::Serialize)]
+struct SecretValue<'a> {
+    login: &'a str,
+    password: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct SecretValueOwned {
+    login: String,
+    password: String,
+}
+
+fn error_code<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Option<&str> {
+    match err {
+        SdkError::ServiceError(e) => e.err().code(),
+        _ => None,
+    }
+}
+
+fn aws_error<E, R>(err: &SdkError<E, R>) -> SecretsError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    SecretsError::Aws(crate::aws::error_text(err))
+}
+
+#[derive(Clone, Debug)]
+pub struct SecretStore {
+    client: Client,
+    prefix: String,
+}
+
+impl SecretStore {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn company_secret_name(&self, siret: &Siret) -> String {
+        format!("{}/companies/{}/technical-account", self.prefix, siret)
+    }
+
+    /// Writes login and password as a new version and returns its version id. On a new
+    /// secret the version is current at once (no account item names the secret yet);
+    /// otherwise it is staged `AWSPENDING` until `promote`.
+    pub async fn stage_technical_account(
+        &self,
+        siret: &Siret,
+        login: &TechnicalLogin,
+        password: &SecretString,
+        secret_may_exist: bool,
+    ) -> Result<String, SecretsError> {
+        let name = self.company_secret_name(siret);
+        let version = uuid::Uuid::new_v4().to_string();
+        let value = serde_json::to_string(&SecretValue {
+            login: login.as_str(),
+            password: password.expose_secret(),
+        })
+        .map_err(|e| SecretsError::Unreadable(e.to_string()))?;
+
+        if !secret_may_exist {
+            let created = self
+                .client
+                .create_secret()
+                .name(&name)
+                .client_request_token(&version)
+                .secret_string(&value)
+                .description(format!("Chorus Pro technical account of SIRET {siret}"))
+                .tags(Tag::builder().key("siret").value(siret.as_str()).build())
+                .tags(Tag::builder().key("application").value("choruspro-gateway").build())
+                .send()
+                .await;
+            match created {
+                Ok(_) => return Ok(version),
+                // Left by an earlier save that failed before its account item was written,
+                // or by a deleted company (then scheduled for deletion: restore it, which is
+                // a no-op on a live secret), and given a new version below.
+                Err(e) if matches!(error_code(&e), Some("ResourceExistsException") | Some("InvalidRequestException")) => {
+                    self.client
+                        .restore_secret()
+                        .secret_id(&name)
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&e))?;
+                }
+                Err(e) => return Err(aws_error(&e)),
+            }
+        }
+
+        match self.put_pending(&name, &version, &value).await {
+            Ok(()) => Ok(version),
+            Err(e) if error_code(&e) == Some("InvalidRequestException") => {
+                // Scheduled for deletion (company deleted, then configured again).
+                self.client
+                    .restore_secret()
+                    .secret_id(&name)
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&e))?;
+                self.put_pending(&name, &version, &value)
+                    .await
+                    .map_err(|e| aws_error(&e))?;
+                Ok(version)
+            }
+            Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
+                self.client
+                    .create_secret()
+                    .name(&name)
+                    .client_request_token(&version)
+                    .secret_string(&value)
+                    .tags(Tag::builder().key("siret").value(siret.as_str()).build())
+                    .tags(Tag::builder().key("application").value("choruspro-gateway").build())
+                    .send()
+                    .await
+                    .map_err(|e| aws_error(&e))?;
+                Ok(version)
+            }
+            Err(e) => Err(aws_error(&e)),
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        name: &str,
+        version: &str,
+        value: &str,
+    ) -> Result<(), SdkError<aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError, aws_sdk_secretsmanager::config::http::HttpResponse>>
+    {
+        self.client
+            .put_secret_value()
+            .secret_id(name)
+            .client_request_token(version)
+            .secret_string(value)
+            .version_stages(PENDING)
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes `version` the `AWSCURRENT` one, for operators reading the console. Readers do
+    /// not depend on it (they ask for the version the account item names), so a failure
+    /// here is reported but harmless.
+    pub async fn promote(&self, siret: &Siret, version: &str) -> Result<(), SecretsError> {
+        let name = self.company_secret_name(siret);
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .map_err(|e| aws_error(&e))?;
+        let no_stages = std::collections::HashMap::new();
+        let stages = described.version_ids_to_stages.as_ref().unwrap_or(&no_stages);
+        let current = stages
+            .iter()
+            .find(|(_, labels)| labels.iter().any(|l| l == CURRENT))
+            .map(|(id, _)| id.clone());
+        if current.as_deref() != Some(version) {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(&name)
+                .version_stage(CURRENT)
+                .move_to_version_id(version)
+                .set_remove_from_version_id(current)
+                .send()
+                .await
+                .map_err(|e| aws_error(&e))?;
+        }
+        let pending_here = stages
+            .get(version)
+            .is_some_and(|labels| labels.iter().any(|l| l == PENDING));
+        if pending_here {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(&name)
+                .version_stage(PENDING)
+                .remove_from_version_id(version)
+                .send()
+                .await
+                .map_err(|e| aws_error(&e))?;
+        }
+        Ok(())
+    }
+
+    /// The technical account at exactly the version the account item names.
+    pub async fn technical_account(&self, siret: &Siret, version: &str) -> Result<StoredTechnicalAccount, SecretsError> {
+        let value = self
+            .client
+            .get_secret_value()
+            .secret_id(self.company_secret_name(siret))
+            .version_id(version)
+            .send()
+            .await
+            .map_err(|e| match error_code(&e) {
+                Some("ResourceNotFoundException") => SecretsError::NotFound,
+                _ => aws_error(&e),
+            })?;
+        let text = value
+            .secret_string()
+            .ok_or_else(|| SecretsError::Unreadable("no string value".into()))?;
+        let parsed: SecretValueOwned =
+            serde_json::from_str(text).map_err(|_| SecretsError::Unreadable("not {login, password} JSON".into()))?;
+        Ok(StoredTechnicalAccount {
+            login: parsed.login,
+            password: SecretString::from(parsed.password),
+        })
+    }
+
+    /// Schedules the company's secret for deletion (recoverable for a week). Already gone
+    /// or already scheduled counts as done.
+    pub async fn schedule_deletion(&self, siret: &Siret) -> Result<(), SecretsError> {
+        match self
+            .client
+            .delete_secret()
+            .secret_id(self.company_secret_name(siret))
+            .recovery_window_in_days(RECOVERY_WINDOW_DAYS)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(error_code(&e), Some("ResourceNotFoundException") | Some("InvalidRequestException")) => Ok(()),
+            Err(e) => Err(aws_error(&e)),
+        }
+    }
+
+    /// A JSON secret read whole (the gateway's PISTE credentials).
+    pub async fn json_secret<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, SecretsError> {
+        let value = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| match error_code(&e) {
+                Some("ResourceNotFoundException") => SecretsError::NotFound,
+                _ => aws_error(&e),
+            })?;
+        let text = value
+            .secret_string()
+            .ok_or_else(|| SecretsError::Unreadable("no string value".into()))?;
+        serde_json::from_str(text).map_err(|_| SecretsError::Unreadable(format!("secret {name} is not the expected JSON")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_account_debug_hides_password() {
+        let a = StoredTechnicalAccount {
+            login: "TECH_1@cpp2017.fr".into(),
+            password: SecretString::from("Tr3s-Secret!".to_owned()),
+        };
+        let shown = format!("{a:?}");
+        assert!(shown.contains("TECH_1@cpp2017.fr"));
+        assert!(!shown.contains("Tr3s-Secret!"));
+    }
+}

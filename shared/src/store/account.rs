@@ -1,0 +1,244 @@
+//! The company account item and its audit trail.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use time::OffsetDateTime;
+
+use super::item::{Item, ItemReader, n, s};
+use super::keys::{self, ACCOUNT_SK, PK, SK};
+use super::{Store, StoreError};
+use crate::aws::error_text;
+use crate::clock::rfc3339;
+use crate::domain::{
+    CompanyAccount, CredentialsStatus, Email, Environment, Siret, SiretCheck, TechnicalLogin,
+};
+
+/// Who changed what and when; never a value of the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: OffsetDateTime,
+    /// The token's `sub`.
+    pub actor: String,
+    /// `account_created`, `account_updated`, `account_deleted`, `credentials_verified`, …
+    pub action: String,
+    /// Names of the fields that changed (`password` when a new one was saved).
+    pub fields: Vec<String>,
+}
+
+impl AuditEntry {
+    fn to_item(&self, siret: &Siret) -> Item {
+        let at = rfc3339(self.at);
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let mut item = Item::new();
+        item.insert(PK.into(), s(keys::company_pk(siret)));
+        item.insert(SK.into(), s(keys::audit_sk(&at, &id)));
+        item.insert("entity".into(), s("audit"));
+        item.insert("siret".into(), s(siret.as_str()));
+        item.insert("at".into(), s(at));
+        item.insert("actor".into(), s(self.actor.clone()));
+        item.insert("action".into(), s(self.action.clone()));
+        if !self.fields.is_empty() {
+            item.insert("fields".into(), AttributeValue::L(self.fields.iter().map(|f| s(f.clone())).collect()));
+        }
+        item
+    }
+}
+
+fn account_key(siret: &Siret) -> [(String, AttributeValue); 2] {
+    [
+        (PK.into(), s(keys::company_pk(siret))),
+        (SK.into(), s(ACCOUNT_SK)),
+    ]
+}
+
+fn account_to_item(a: &CompanyAccount) -> Item {
+    let mut item: Item = account_key(&a.siret).into_iter().collect();
+    item.insert("entity".into(), s("company_account"));
+    item.insert("siret".into(), s(a.siret.as_str()));
+    item.insert("referent_email".into(), s(a.referent_email.as_str()));
+    item.insert("technical_login".into(), s(a.technical_login.as_str()));
+    item.insert("environment".into(), s(a.environment.as_str()));
+    item.insert("password_set_at".into(), s(rfc3339(a.password_set_at)));
+    item.insert("password_version".into(), s(a.password_version.clone()));
+    item.insert("credentials_status".into(), s(a.credentials_status.as_str()));
+    if let Some(v) = a.verified_at {
+        item.insert("verified_at".into(), s(rfc3339(v)));
+    }
+    item.insert("created_at".into(), s(rfc3339(a.created_at)));
+    item.insert("updated_at".into(), s(rfc3339(a.updated_at)));
+    item.insert("revision".into(), n(a.revision));
+    item
+}
+
+fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreError> {
+    let r = ItemReader::new(item);
+    let environment = r.parsed("environment", |v| Environment::parse(v).ok_or(()))?;
+    Ok(CompanyAccount {
+        // Stored SIRETs were checked on the way in; read back by shape only.
+        siret: r.parsed("siret", |v| Siret::parse(v, SiretCheck::ShapeOnly))?,
+        referent_email: r.parsed("referent_email", Email::parse)?,
+        technical_login: r.parsed("technical_login", TechnicalLogin::parse)?,
+        environment,
+        password_set_at: r.time("password_set_at")?,
+        password_version: r.s("password_version")?.to_owned(),
+        credentials_status: r.parsed("credentials_status", |v| CredentialsStatus::parse(v).ok_or(()))?,
+        verified_at: r.opt_time("verified_at")?,
+        created_at: r.time("created_at")?,
+        updated_at: r.time("updated_at")?,
+        revision: r.n("revision")?,
+    })
+}
+
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => matches!(
+            e.err().code(),
+            Some("ConditionalCheckFailedException") | Some("TransactionCanceledException")
+        ),
+        _ => false,
+    }
+}
+
+impl Store {
+    /// Strongly consistent: a save is visible to the next read.
+    pub async fn get_account(&self, siret: &Siret) -> Result<Option<CompanyAccount>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(account_key(siret).into_iter().collect()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws(error_text(&e)))?;
+        out.item.as_ref().map(account_from_item).transpose()
+    }
+
+    /// Writes the account and its audit entry in one transaction, on condition that the
+    /// stored revision is still `expected_revision` (`None`: that no account exists).
+    pub async fn save_account(
+        &self,
+        account: &CompanyAccount,
+        expected_revision: Option<u64>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(account_to_item(account)));
+        put = match expected_revision {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(rev) => put
+                .condition_expression("revision = :expected")
+                .expression_attribute_values(":expected", n(rev)),
+        };
+        let audit_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(audit.to_item(&account.siret)))
+            .condition_expression("attribute_not_exists(PK)");
+        self.transact(vec![
+            TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Aws(e.to_string()))?).build(),
+            TransactWriteItem::builder()
+                .put(audit_put.build().map_err(|e| StoreError::Aws(e.to_string()))?)
+                .build(),
+        ])
+        .await
+    }
+
+    /// Removes the account (markets, situations and history stay), with its audit entry.
+    pub async fn delete_account(&self, siret: &Siret, expected_revision: u64, audit: &AuditEntry) -> Result<(), StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(siret).into_iter().collect()))
+            .condition_expression("revision = :expected")
+            .expression_attribute_values(":expected", n(expected_revision))
+            .build()
+            .map_err(|e| StoreError::Aws(e.to_string()))?;
+        let audit_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(audit.to_item(siret)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Aws(e.to_string()))?;
+        self.transact(vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().put(audit_put).build(),
+        ])
+        .await
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
+            Err(e) => Err(StoreError::Aws(error_text(&e))),
+        }
+    }
+
+    /// The audit trail of a company, oldest first (for operators and tests).
+    pub async fn audit_trail(&self, siret: &Siret) -> Result<Vec<AuditEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :audit)")
+            .expression_attribute_values(":pk", s(keys::company_pk(siret)))
+            .expression_attribute_values(":audit", s(keys::AUDIT_PREFIX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws(error_text(&e)))?;
+        out.items()
+            .iter()
+            .map(|item| {
+                let r = ItemReader::new(item);
+                Ok(AuditEntry {
+                    at: r.time("at")?,
+                    actor: r.s("actor")?.to_owned(),
+                    action: r.s("action")?.to_owned(),
+                    fields: item
+                        .get("fields")
+                        .and_then(|v| v.as_l().ok())
+                        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn item_round_trip_and_no_password() {
+        let a = CompanyAccount {
+            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
+            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
+            technical_login: TechnicalLogin::parse("TECH_1@cpp2017.fr").unwrap(),
+            environment: Environment::Sandbox,
+            password_set_at: datetime!(2026-11-27 10:00 UTC),
+            password_version: "0b6a".into(),
+            credentials_status: CredentialsStatus::Valid,
+            verified_at: Some(datetime!(2026-11-27 10:00 UTC)),
+            created_at: datetime!(2026-11-27 10:00 UTC),
+            updated_at: datetime!(2026-11-27 10:00 UTC),
+            revision: 3,
+        };
+        let item = account_to_item(&a);
+        assert_eq!(item["PK"].as_s().unwrap(), "COMPANY#21750001600019");
+        assert_eq!(item["entity"].as_s().unwrap(), "company_account");
+        assert!(!item.keys().any(|k| k == "password"));
+        assert_eq!(account_from_item(&item).unwrap(), a);
+    }
+
+    #[test]
+    fn corrupt_items_are_named() {
+        let mut item = Item::new();
+        item.insert("PK".into(), s("COMPANY#1"));
+        item.insert("SK".into(), s("ACCOUNT"));
+        let err = account_from_item(&item).unwrap_err();
+        assert!(err.to_string().contains("COMPANY#1/ACCOUNT"), "{err}");
+    }
+}

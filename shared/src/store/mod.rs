@@ -1,0 +1,46 @@
+//! DynamoDB single-table storage. Every key shape lives in `keys`; items carry explicit
+//! attribute names, an `entity` attribute and ISO dates so operators can read them in the
+//! console. Writes are conditional: nothing is overwritten that was not read.
+
+pub mod account;
+pub mod item;
+pub mod keys;
+
+use aws_sdk_dynamodb::Client;
+
+pub use account::AuditEntry;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found the item changed since it was read.
+    #[error("conflict: the item changed since it was read")]
+    Conflict,
+    /// An item that cannot be read back into the domain (hand-edited, or a bug).
+    #[error("corrupt item {key}: {problem}")]
+    Corrupt { key: String, problem: String },
+    #[error("dynamodb: {0}")]
+    Aws(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}

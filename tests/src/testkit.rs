@@ -1,0 +1,158 @@
+//! What the integration tests share: the running local stack (API, moto), tokens, and
+//! direct reads of DynamoDB and Secrets Manager to check what was (not) written.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rand::Rng;
+use serde_json::Value;
+
+use crate::jwt;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+}
+
+/// A Luhn-valid SIRET no other test uses (random, starting with 9 so it never meets a
+/// seeded one).
+pub fn random_siret() -> String {
+    let mut rng = rand::rng();
+    let first13: String = std::iter::once('9')
+        .chain((0..12).map(|_| char::from(b'0' + rng.random_range(0..10u8))))
+        .collect();
+    shared::domain::siret::with_luhn_key(&first13).unwrap_or_default()
+}
+
+/// Every test password carries the marker `make test` searches the logs for.
+pub fn test_password() -> String {
+    format!("Chorus-NeverLogged-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+pub struct Response {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+    pub json: Value,
+}
+
+pub struct Stack {
+    pub api: String,
+    pub jwt_secret: String,
+    pub http: reqwest::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    pub table: String,
+    pub secret_prefix: String,
+}
+
+impl Stack {
+    /// The stack `make up` (or `make test`) started. Panics with what to do when it is not
+    /// there: these tests assert real behaviour, they do not skip.
+    pub async fn connect() -> Stack {
+        let api = format!("http://127.0.0.1:{}", env_or("LOCAL_API_PORT", "3000"));
+        let http = reqwest::Client::new();
+        if http.get(format!("{api}/")).send().await.is_err() {
+            panic!("the local API does not answer at {api}: start the stack with `make up` (make test does it)");
+        }
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
+            .region(aws_config::Region::new(env_or("AWS_REGION", "eu-west-3")))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+            .load()
+            .await;
+        Stack {
+            api,
+            jwt_secret: env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
+            http,
+            ddb: aws_sdk_dynamodb::Client::new(&sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            table: env_or("TABLE_NAME", "choruspro-gateway-local"),
+            secret_prefix: env_or("SECRET_PREFIX", "choruspro-gateway-local"),
+        }
+    }
+
+    pub fn token(&self, companies: &[&str]) -> String {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        jwt::token_for("user-test", companies, now, 600, &self.jwt_secret)
+    }
+
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut request = self.http.request(method, format!("{}{}", self.api, path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.header("content-type", "application/json").body(b);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("request to the local API failed: {e}"));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Response {
+            status,
+            content_type,
+            text,
+            json,
+        }
+    }
+
+    pub fn account_path(siret: &str) -> String {
+        format!("/v1/companies/{siret}/chorus-account")
+    }
+
+    /// Every item of the company's partition (account, audit trail, …).
+    pub async fn company_items(&self, siret: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("COMPANY#{siret}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("query failed: {e:?}"));
+        out.items().to_vec()
+    }
+
+    pub async fn account_item(&self, siret: &str) -> Option<HashMap<String, AttributeValue>> {
+        self.company_items(siret)
+            .await
+            .into_iter()
+            .find(|i| i.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("ACCOUNT"))
+    }
+
+    pub fn secret_name(&self, siret: &str) -> String {
+        format!("{}/companies/{siret}/technical-account", self.secret_prefix)
+    }
+
+    /// The secret's value at `version` (or AWSCURRENT), if it exists and is readable.
+    pub async fn secret_value(&self, siret: &str, version: Option<&str>) -> Option<Value> {
+        let out = self
+            .secrets
+            .get_secret_value()
+            .secret_id(self.secret_name(siret))
+            .set_version_id(version.map(str::to_owned))
+            .send()
+            .await
+            .ok()?;
+        serde_json::from_str(out.secret_string()?).ok()
+    }
+
+    /// Whether any secret exists for the SIRET (even scheduled for deletion).
+    pub async fn secret_exists(&self, siret: &str) -> bool {
+        self.secrets
+            .describe_secret()
+            .secret_id(self.secret_name(siret))
+            .send()
+            .await
+            .is_ok()
+    }
+}
