@@ -1,0 +1,230 @@
+//! Saving touches two services (Secrets Manager, then DynamoDB). A fault injected at each
+//! call — before the request leaves, or after the service processed it and the answer was
+//! lost — must leave the account readable as either the old settings with the old password
+//! or the new settings with the new password, never a mix; and the next save must work.
+//!
+//! The handler runs in-process against moto, with SDK interceptors that fail one chosen
+//! operation on demand (moto itself cannot fail on demand).
+
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use company_settings::State;
+use gateway_tests::local_api::build_event;
+use gateway_tests::testkit::{random_siret, test_password};
+use lambda_http::Body;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+use shared::clock::SystemClock;
+use shared::domain::{Siret, SiretCheck};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    BeforeSend,
+    AnswerLost,
+}
+
+/// Fails the next call of one operation, once.
+#[derive(Clone, Debug, Default)]
+struct Faults(Arc<Mutex<Option<(&'static str, Phase)>>>);
+
+impl Faults {
+    fn arm(&self, operation: &'static str, phase: Phase) {
+        *self.0.lock().unwrap() = Some((operation, phase));
+    }
+    fn fired(&self) -> bool {
+        self.0.lock().unwrap().is_none()
+    }
+    fn trip(&self, cfg: &ConfigBag, phase: Phase) -> Result<(), BoxError> {
+        let name = cfg.load::<Metadata>().map(|m| m.name().to_owned()).unwrap_or_default();
+        let mut armed = self.0.lock().unwrap();
+        if armed.is_some_and(|(op, p)| op == name && p == phase) {
+            *armed = None;
+            return Err(format!("injected fault: {name} {phase:?}").into());
+        }
+        Ok(())
+    }
+}
+
+impl Intercept for Faults {
+    fn name(&self) -> &'static str {
+        "fault-injection"
+    }
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.trip(cfg, Phase::BeforeSend)
+    }
+    fn read_before_deserialization(
+        &self,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.trip(cfg, Phase::AnswerLost)
+    }
+}
+
+async fn state_with(faults: &Faults) -> State {
+    let sdk = shared::aws::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(faults.clone())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .interceptor(faults.clone())
+        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+        .build();
+    let config = shared::config::Config::from_env().expect("stack env (eval \"$(tests/stack/stack.sh env)\")");
+    State {
+        store: shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), config.table_name.clone()),
+        secrets: shared::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::from_conf(sm), config.secret_prefix.clone()),
+        clock: Arc::new(SystemClock),
+        config,
+    }
+}
+
+async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) -> (u16, Value) {
+    let route = format!("{method} /v1/companies/{{siret}}/chorus-account");
+    let path = format!("/v1/companies/{siret}/chorus-account");
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "fault-test".into());
+    claims.insert("companies".into(), json!([siret]));
+    let params = [("siret".to_owned(), siret.to_owned())].into_iter().collect();
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let event = build_event(&route, method, &path, "", &[], &bytes, &params, &claims);
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = company_settings::handle(state, request).await;
+    let status = response.status().as_u16();
+    let text = match response.body() {
+        Body::Text(t) => t.clone(),
+        _ => String::new(),
+    };
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn settings(email: &str, password: &str) -> Value {
+    json!({
+        "referent_email": email,
+        "technical_login": "TECH_00000000018259@cpp2017.fr",
+        "password": password,
+        "password_confirmation": password,
+        "verify": false
+    })
+}
+
+/// What a reader sees: the account view and the password at the version the item names.
+async fn observed(state: &State, siret: &str) -> Option<(String, String)> {
+    let (status, view) = call(state, "GET", siret, None).await;
+    if status == 404 {
+        return None;
+    }
+    assert_eq!(status, 200, "{view}");
+    let s = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
+    let account = state.store.get_account(&s).await.unwrap().unwrap();
+    let stored = state.secrets.technical_account(&s, &account.password_version).await.unwrap();
+    Some((
+        view["referent_email"].as_str().unwrap().to_owned(),
+        stored.password.expose_secret().to_owned(),
+    ))
+}
+
+const UPDATE_STEPS: &[&str] = &[
+    "GetItem",
+    "PutSecretValue",
+    "TransactWriteItems",
+    "DescribeSecret",
+    "UpdateSecretVersionStage",
+];
+const CREATE_STEPS: &[&str] = &["GetItem", "CreateSecret", "TransactWriteItems", "DescribeSecret"];
+
+#[tokio::test]
+async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
+    let faults = Faults::default();
+    let state = state_with(&faults).await;
+    for step in UPDATE_STEPS {
+        for phase in [Phase::BeforeSend, Phase::AnswerLost] {
+            let siret = random_siret();
+            let (old_pw, new_pw) = (test_password(), test_password());
+            let (s, v) = call(&state, "PUT", &siret, Some(&settings("ancien@entreprise-btp.fr", &old_pw))).await;
+            assert_eq!(s, 201, "{v}");
+
+            faults.arm(step, phase);
+            let (status, body) = call(&state, "PUT", &siret, Some(&settings("nouveau@entreprise-btp.fr", &new_pw))).await;
+            assert!(faults.fired(), "{step} {phase:?} was never called");
+            assert!(!body.to_string().contains(&new_pw) && !body.to_string().contains(&old_pw));
+            let seen = observed(&state, &siret).await.expect("account still configured");
+            let old = ("ancien@entreprise-btp.fr".to_owned(), old_pw.clone());
+            let new = ("nouveau@entreprise-btp.fr".to_owned(), new_pw.clone());
+            assert!(seen == old || seen == new, "{step} {phase:?}: mixed state {:?}", seen.0);
+            // A 2xx answer means the new settings are in force; an error, that the caller
+            // may retry (and the state is one of the two).
+            if status == 200 {
+                assert_eq!(seen, new, "{step} {phase:?}");
+            } else {
+                assert_eq!(status, 503, "{step} {phase:?}: {body}");
+                assert_eq!(body["code"], "service_unavailable");
+            }
+
+            // The next save works and is consistent.
+            let next_pw = test_password();
+            let (s, v) = call(&state, "PUT", &siret, Some(&settings("suivant@entreprise-btp.fr", &next_pw))).await;
+            assert_eq!(s, 200, "{step} {phase:?}: {v}");
+            assert_eq!(observed(&state, &siret).await, Some(("suivant@entreprise-btp.fr".to_owned(), next_pw)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_fault_at_any_step_of_a_first_save_leaves_nothing_or_everything() {
+    let faults = Faults::default();
+    let state = state_with(&faults).await;
+    for step in CREATE_STEPS {
+        for phase in [Phase::BeforeSend, Phase::AnswerLost] {
+            let siret = random_siret();
+            let pw = test_password();
+            faults.arm(step, phase);
+            let (status, body) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &pw))).await;
+            assert!(faults.fired(), "{step} {phase:?} was never called");
+            match observed(&state, &siret).await {
+                None => assert_eq!(status, 503, "{step} {phase:?}: {body}"),
+                Some(seen) => {
+                    assert_eq!(seen, ("compta@entreprise-btp.fr".to_owned(), pw.clone()), "{step} {phase:?}");
+                    assert!(status == 201 || status == 503, "{step} {phase:?}: {status}");
+                }
+            }
+            // Saving again (the caller's retry) works.
+            let (s, v) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &pw))).await;
+            assert!(s == 200 || s == 201, "{step} {phase:?}: {v}");
+            assert_eq!(observed(&state, &siret).await, Some(("compta@entreprise-btp.fr".to_owned(), pw)));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_delete_that_stops_half_way_is_finished_by_the_next_delete() {
+    let faults = Faults::default();
+    let state = state_with(&faults).await;
+    let siret = random_siret();
+    let (s, _) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &test_password()))).await;
+    assert_eq!(s, 201);
+    faults.arm("DeleteSecret", Phase::BeforeSend);
+    let (s, _) = call(&state, "DELETE", &siret, None).await;
+    assert_eq!(s, 204);
+    assert!(faults.fired());
+    assert_eq!(call(&state, "GET", &siret, None).await.0, 404);
+    let name = state.secrets.company_secret_name(&Siret::parse(&siret, SiretCheck::ShapeOnly).unwrap());
+    let sdk = shared::aws::sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    assert!(sm.describe_secret().secret_id(&name).send().await.unwrap().deleted_date.is_none());
+    // The retry answers 404 and schedules the leftover secret's deletion.
+    let (s, _) = call(&state, "DELETE", &siret, None).await;
+    assert_eq!(s, 404);
+    assert!(sm.describe_secret().secret_id(&name).send().await.unwrap().deleted_date.is_some());
+}
