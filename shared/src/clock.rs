@@ -53,6 +53,18 @@ pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
+const ISO_DATE: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// `YYYY-MM-DD`, the form of every calendar date of the table (and of sortable keys).
+pub fn iso_date(date: time::Date) -> String {
+    date.format(ISO_DATE).unwrap_or_default()
+}
+
+pub fn parse_iso_date(text: &str) -> Option<time::Date> {
+    time::Date::parse(text, ISO_DATE).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,4 +10,5 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod secrets;
+pub mod services;
 pub mod store;

@@ -3,4 +3,5 @@
 
 pub mod jwt;
 pub mod local_api;
+pub mod sandbox;
 pub mod testkit;

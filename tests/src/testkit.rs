@@ -156,3 +156,45 @@ impl Stack {
             .is_ok()
     }
 }
+
+/// A request as API Gateway hands it to a function, for in-process handler tests: the
+/// route key, the concrete path, a caller acting for `companies`, and a JSON body.
+pub fn lambda_request(route_key: &str, path: &str, params: &[(&str, &str)], companies: &[&str], body: Option<&Value>) -> lambda_http::Request {
+    let method = route_key.split(' ').next().unwrap_or("GET");
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), "in-process-test".into());
+    claims.insert("companies".into(), Value::Array(companies.iter().map(|c| Value::String((*c).to_owned())).collect()));
+    let params = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    let event = crate::local_api::build_event(route_key, method, path, "", &[], &bytes, &params, &claims);
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
+}
+
+/// Status and JSON body of a function's response.
+pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> (u16, Value) {
+    let text = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    };
+    (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The stack's configuration (from `tests/stack/stack.sh env`), with some values replaced.
+pub fn stack_config(overrides: &[(&str, &str)]) -> shared::config::Config {
+    let overrides: HashMap<String, String> = overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    shared::config::Config::from_lookup(|name| {
+        overrides.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| match name {
+            "TABLE_NAME" => Some("choruspro-gateway-local".into()),
+            "SECRET_PREFIX" => Some("choruspro-gateway-local".into()),
+            "PISTE_CREDENTIALS_SECRET" => Some("choruspro-gateway-local/piste-credentials".into()),
+            _ => None,
+        })
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The Chorus Pro emulator of the running stack.
+pub fn sandbox_url() -> String {
+    format!("http://127.0.0.1:{}", env_or("CHORUS_SANDBOX_PORT", "8480"))
+}

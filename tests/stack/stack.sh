@@ -80,7 +80,7 @@ case "${1:-}" in
   up)
     [ -x "$ROOT/.venv/bin/moto_server" ] || { echo "error: run 'make venv' first" >&2; exit 1; }
     [ -x "$BIN/local-api" ] || { echo "error: run 'make build' first" >&2; exit 1; }
-    start moto "$MOTO_PORT" "$ROOT/.venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
+    start moto "$MOTO_PORT" "$ROOT/.venv/bin/python" "$ROOT/tests/stack/moto_server.py" -H 127.0.0.1 -p "$MOTO_PORT"
     "$ROOT/.venv/bin/python" "$ROOT/tests/stack/init_aws.py"
     if [ "$START_SANDBOX" = 1 ]; then
       (cd "$ROOT" && start chorus-sandbox "$CHORUS_SANDBOX_PORT" "$BIN/chorus-sandbox")

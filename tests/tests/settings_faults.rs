@@ -82,9 +82,11 @@ async fn state_with(faults: &Faults) -> State {
         .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
         .build();
     let config = shared::config::Config::from_env().expect("stack env (eval \"$(tests/stack/stack.sh env)\")");
+    let secrets = shared::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::from_conf(sm), config.secret_prefix.clone());
     State {
         store: shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), config.table_name.clone()),
-        secrets: shared::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::from_conf(sm), config.secret_prefix.clone()),
+        chorus: shared::services::chorus_client(&config, secrets.clone()).unwrap(),
+        secrets,
         clock: Arc::new(SystemClock),
         config,
     }

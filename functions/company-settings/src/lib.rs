@@ -6,6 +6,7 @@
 //! logged (without secrets), never echoed.
 
 mod settings;
+mod verify;
 
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ use tracing::Instrument;
 use shared::clock::{Clock, SystemClock};
 use shared::config::Config;
 use shared::http::{Caller, Problem, ProblemCode};
+use shared::chorus::{ChorusClient, ChorusError};
 use shared::secrets::SecretStore;
+use shared::services::Services;
 use shared::store::Store;
 
 /// Built once per cold start and shared by every invocation.
@@ -22,22 +25,20 @@ pub struct State {
     pub config: Config,
     pub store: Store,
     pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl State {
-    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Self {
-        let store = Store::new(shared::aws::dynamodb::Client::new(sdk), config.table_name.clone());
-        let secrets = SecretStore::new(
-            shared::aws::secretsmanager::Client::new(sdk),
-            config.secret_prefix.clone(),
-        );
-        Self {
+    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let Services { store, secrets, chorus } = Services::from_sdk(&config, sdk)?;
+        Ok(Self {
             config,
             store,
             secrets,
+            chorus,
             clock: Arc::new(SystemClock),
-        }
+        })
     }
 }
 

@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let state = Arc::new(State::from_sdk(config, &sdk));
+    let state = Arc::new(State::from_sdk(config, &sdk)?);
     run(service_fn(move |request: Request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Error>(company_settings::handle(&state, request).await) }

@@ -11,7 +11,9 @@ use shared::http::json::{body_bytes, empty_response};
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
 use shared::store::{AuditEntry, StoreError};
 
+use crate::verify::{Verdict, rejected_problem, test_credentials};
 use crate::{BODY_LIMIT, State};
+use secrecy::SecretString;
 
 /// Concurrent saves of one company race on the item's revision; the loser starts again
 /// from a fresh read, a few times at most.
@@ -24,7 +26,6 @@ struct SettingsInput {
     password: Option<String>,
     password_confirmation: Option<String>,
     environment: Option<String>,
-    #[allow(dead_code)] // used once credentials are tested against Chorus Pro
     verify: bool,
     object: JsonObject,
 }
@@ -55,6 +56,7 @@ struct Validated {
     technical_login: TechnicalLogin,
     environment: Environment,
     password: PasswordPair,
+    verify: bool,
 }
 
 fn validate(
@@ -187,6 +189,7 @@ fn validate(
         }
     }
 
+    let verify = input.verify;
     input.object.finish(errors)?;
     match (siret, referent_email, technical_login, environment, password) {
         (Some(siret), Some(referent_email), Some(technical_login), Some(environment), Some(password)) => Ok(Validated {
@@ -195,6 +198,7 @@ fn validate(
             technical_login,
             environment,
             password,
+            verify,
         }),
         // `finish` answered for every missing part above.
         _ => Err(Problem::internal()),
@@ -255,10 +259,36 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
         };
         let valid = validate(input, path_siret, existing.as_ref(), state.config.default_environment)?;
         let fields = changed_fields(existing.as_ref(), &valid);
+        let credentials_changed = fields.iter().any(|f| f == "password" || f == "technical_login" || f == "environment");
         let now = state.clock.now();
 
+        // Tested before anything is written: a refusal changes nothing.
+        let accepted = if valid.verify {
+            let password = match (valid.password.new_password(), existing.as_ref()) {
+                (Some(p), _) => SecretString::from(p.to_owned()),
+                (None, Some(old)) => stored_password(state, old).await?,
+                (None, None) => return Err(Problem::internal()),
+            };
+            match test_credentials(&state.chorus, &valid.siret, valid.technical_login.as_str(), password).await? {
+                Verdict::Accepted => true,
+                Verdict::Rejected(reason) => {
+                    if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
+                        // The stored credentials themselves are refused: that is news.
+                        record_verdict(state, caller, old, CredentialsStatus::Rejected).await;
+                    }
+                    return Err(rejected_problem(reason));
+                }
+            }
+        } else {
+            false
+        };
+
         if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
-            // Nothing changes: answer the stored settings, write nothing.
+            // Nothing changes but, maybe, what Chorus Pro said of the credentials.
+            if accepted && existing.credentials_status != CredentialsStatus::Valid {
+                record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
+                return current_view(state, &existing.siret).await;
+            }
             return Ok(json_response(200, &existing.view(state.config.password_lifetime, now)));
         }
 
@@ -268,7 +298,7 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 .stage_technical_account(
                     &valid.siret,
                     &valid.technical_login,
-                    &secrecy::SecretString::from(password.to_owned()),
+                    &SecretString::from(password.to_owned()),
                     existing.is_some(),
                 )
                 .await
@@ -282,7 +312,11 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 .ok_or_else(Problem::internal)?,
         };
 
-        let credentials_changed = fields.iter().any(|f| f == "password" || f == "technical_login" || f == "environment");
+        let (credentials_status, verified_at) = match (&existing, accepted, credentials_changed) {
+            (_, true, _) => (CredentialsStatus::Valid, Some(now)),
+            (Some(old), false, false) => (old.credentials_status, old.verified_at),
+            _ => (CredentialsStatus::Unverified, None),
+        };
         let account = CompanyAccount {
             siret: valid.siret.clone(),
             referent_email: valid.referent_email.clone(),
@@ -293,14 +327,8 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 _ => now,
             },
             password_version: password_version.clone(),
-            credentials_status: match (&existing, credentials_changed) {
-                (Some(old), false) => old.credentials_status,
-                _ => CredentialsStatus::Unverified,
-            },
-            verified_at: match (&existing, credentials_changed) {
-                (Some(old), false) => old.verified_at,
-                _ => None,
-            },
+            credentials_status,
+            verified_at,
             created_at: existing.as_ref().map_or(now, |a| a.created_at),
             updated_at: now,
             revision: existing.as_ref().map_or(1, |a| a.revision + 1),
@@ -335,10 +363,56 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
             }
         }
-        tracing::info!(action = %audit.action, fields = ?fields, "settings saved");
+        tracing::info!(action = %audit.action, fields = ?fields, status = account.credentials_status.as_str(), "settings saved");
         let status = if existing.is_some() { 200 } else { 201 };
         return Ok(json_response(status, &account.view(state.config.password_lifetime, now)));
     }
+}
+
+/// The password in force: the secret version the account item names.
+async fn stored_password(state: &State, account: &CompanyAccount) -> Result<SecretString, Problem> {
+    state
+        .secrets
+        .technical_account(&account.siret, &account.password_version)
+        .await
+        .map(|stored| stored.password)
+        .map_err(|e| {
+            tracing::error!(error = %e, "stored technical account unreadable");
+            Problem::service_unavailable()
+        })
+}
+
+/// Records a verdict on the stored credentials. Losing the race to a newer save is fine
+/// (that save carries its own status), so failures are logged, not answered.
+async fn record_verdict(state: &State, caller: &Caller, account: &CompanyAccount, status: CredentialsStatus) {
+    let audit = AuditEntry {
+        at: state.clock.now(),
+        actor: caller.sub.clone(),
+        action: match status {
+            CredentialsStatus::Valid => "credentials_verified",
+            _ => "credentials_rejected",
+        }
+        .into(),
+        fields: vec!["credentials_status".into()],
+    };
+    match state
+        .store
+        .record_verification(&account.siret, &account.password_version, status, audit.at, &audit)
+        .await
+    {
+        Ok(()) => tracing::info!(status = status.as_str(), "credentials status recorded"),
+        Err(e) => tracing::warn!(error = %e, "credentials status not recorded"),
+    }
+}
+
+async fn current_view(state: &State, siret: &Siret) -> Result<Response<Body>, Problem> {
+    let account = state
+        .store
+        .get_account(siret)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(not_configured)?;
+    Ok(json_response(200, &account.view(state.config.password_lifetime, state.clock.now())))
 }
 
 fn lookup_siret(path_siret: &str) -> Result<Siret, Problem> {
@@ -401,6 +475,23 @@ pub async fn delete(state: &State, caller: &Caller, path_siret: &str) -> Result<
     ))
 }
 
-pub async fn verify(_state: &State, _caller: &Caller, _path_siret: &str) -> Result<Response<Body>, Problem> {
-    Err(Problem::new(ProblemCode::NotFound, "Cette route n'existe pas."))
+pub async fn verify(state: &State, caller: &Caller, path_siret: &str) -> Result<Response<Body>, Problem> {
+    let siret = lookup_siret(path_siret)?;
+    let account = state
+        .store
+        .get_account(&siret)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(not_configured)?;
+    let password = stored_password(state, &account).await?;
+    match test_credentials(&state.chorus, &siret, account.technical_login.as_str(), password).await? {
+        Verdict::Accepted => {
+            record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
+            current_view(state, &siret).await
+        }
+        Verdict::Rejected(reason) => {
+            record_verdict(state, caller, &account, CredentialsStatus::Rejected).await;
+            Err(rejected_problem(reason))
+        }
+    }
 }

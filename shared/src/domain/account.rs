@@ -207,6 +207,10 @@ pub struct CompanyAccount {
     pub updated_at: OffsetDateTime,
     /// Optimistic-lock counter: every write is conditional on the revision it read.
     pub revision: u64,
+    /// The day the password-reminder run next looks at this account (indexed in GSI1, see
+    /// `store::keys`). A save that starts a new password cycle sets it to the save day; the
+    /// run then moves it to the next reminder date. `None`: nothing more to remind.
+    pub next_reminder_on: Option<time::Date>,
 }
 
 impl CompanyAccount {
@@ -307,6 +311,7 @@ mod tests {
             created_at: set_at,
             updated_at: set_at,
             revision: 1,
+            next_reminder_on: None,
         }
     }
 

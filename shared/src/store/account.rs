@@ -1,14 +1,14 @@
 //! The company account item and its audit trail.
 
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::item::{Item, ItemReader, n, s};
 use super::keys::{self, ACCOUNT_SK, PK, SK};
 use super::{Store, StoreError};
 use crate::aws::error_text;
-use crate::clock::rfc3339;
+use crate::clock::{iso_date, parse_iso_date, rfc3339};
 use crate::domain::{
     CompanyAccount, CredentialsStatus, Email, Environment, Siret, SiretCheck, TechnicalLogin,
 };
@@ -44,7 +44,7 @@ impl AuditEntry {
     }
 }
 
-fn account_key(siret: &Siret) -> [(String, AttributeValue); 2] {
+pub(crate) fn account_key(siret: &Siret) -> [(String, AttributeValue); 2] {
     [
         (PK.into(), s(keys::company_pk(siret))),
         (SK.into(), s(ACCOUNT_SK)),
@@ -67,10 +67,22 @@ fn account_to_item(a: &CompanyAccount) -> Item {
     item.insert("created_at".into(), s(rfc3339(a.created_at)));
     item.insert("updated_at".into(), s(rfc3339(a.updated_at)));
     item.insert("revision".into(), n(a.revision));
+    if let Some(on) = a.next_reminder_on {
+        item.extend(reminder_index(&a.siret, on));
+    }
     item
 }
 
-fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreError> {
+/// The attributes that put an account in the reminder index (GSI1) for the day `on`.
+pub(crate) fn reminder_index(siret: &Siret, on: time::Date) -> [(String, AttributeValue); 3] {
+    [
+        ("next_reminder_on".into(), s(iso_date(on))),
+        (keys::GSI1PK.into(), s(keys::reminder_gsi1pk(keys::reminder_shard(siret)))),
+        (keys::GSI1SK.into(), s(keys::reminder_gsi1sk(on, siret))),
+    ]
+}
+
+pub(crate) fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreError> {
     let r = ItemReader::new(item);
     let environment = r.parsed("environment", |v| Environment::parse(v).ok_or(()))?;
     Ok(CompanyAccount {
@@ -86,6 +98,10 @@ fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreError> {
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         revision: r.n("revision")?,
+        next_reminder_on: match r.opt_s("next_reminder_on") {
+            None => None,
+            Some(day) => Some(parse_iso_date(day).ok_or_else(|| r.corrupt("bad date in next_reminder_on"))?),
+        },
     })
 }
 
@@ -140,6 +156,41 @@ impl Store {
             TransactWriteItem::builder()
                 .put(audit_put.build().map_err(|e| StoreError::Aws(e.to_string()))?)
                 .build(),
+        ])
+        .await
+    }
+
+    /// Records what Chorus Pro said of the credentials, with its audit entry, on condition
+    /// that the password tested is still the one in force (`Conflict` otherwise: a newer
+    /// save won, and its own status stands).
+    pub async fn record_verification(
+        &self,
+        siret: &Siret,
+        password_version: &str,
+        status: CredentialsStatus,
+        verified_at: OffsetDateTime,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(account_key(siret).into_iter().collect()))
+            .update_expression("SET credentials_status = :status, verified_at = :at, revision = revision + :one")
+            .condition_expression("password_version = :version")
+            .expression_attribute_values(":status", s(status.as_str()))
+            .expression_attribute_values(":at", s(rfc3339(verified_at)))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":version", s(password_version))
+            .build()
+            .map_err(|e| StoreError::Aws(e.to_string()))?;
+        let audit_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(audit.to_item(siret)))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Aws(e.to_string()))?;
+        self.transact(vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(audit_put).build(),
         ])
         .await
     }
@@ -225,12 +276,21 @@ mod tests {
             created_at: datetime!(2026-11-27 10:00 UTC),
             updated_at: datetime!(2026-11-27 10:00 UTC),
             revision: 3,
+            next_reminder_on: Some(time::macros::date!(2027 - 10 - 28)),
         };
         let item = account_to_item(&a);
         assert_eq!(item["PK"].as_s().unwrap(), "COMPANY#21750001600019");
         assert_eq!(item["entity"].as_s().unwrap(), "company_account");
         assert!(!item.keys().any(|k| k == "password"));
+        assert_eq!(item["next_reminder_on"].as_s().unwrap(), "2027-10-28");
+        assert_eq!(item["GSI1SK"].as_s().unwrap(), "2027-10-28#21750001600019");
+        assert!(item["GSI1PK"].as_s().unwrap().starts_with("REMINDER#"));
         assert_eq!(account_from_item(&item).unwrap(), a);
+        // Nothing left to remind: out of the sparse index.
+        let done = CompanyAccount { next_reminder_on: None, ..a };
+        let item = account_to_item(&done);
+        assert!(!item.contains_key("GSI1PK") && !item.contains_key("GSI1SK"));
+        assert_eq!(account_from_item(&item).unwrap(), done);
     }
 
     #[test]

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
     let api = Arc::new(LocalApi {
-        company_settings: Arc::new(company_settings::State::from_sdk(config, &sdk)),
+        company_settings: Arc::new(company_settings::State::from_sdk(config, &sdk)?),
         jwt_secret: secret,
     });
     let port: u16 = env_or("LOCAL_API_PORT", "3000").parse()?;

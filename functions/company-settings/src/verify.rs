@@ -1,0 +1,69 @@
+//! Testing a technical account against Chorus Pro: accepted, and attached to the company's
+//! SIRET among its active structures (`transverses/v1/recuperer/structures/actives/fournisseur`,
+//! a harmless read that needs both).
+
+use secrecy::SecretString;
+use shared::chorus::{ChorusClient, ChorusError, TechnicalAccount};
+use shared::domain::Siret;
+use shared::http::{Problem, ProblemCode};
+
+/// What Chorus Pro said of the credentials. An unreachable Chorus Pro is neither: it is
+/// answered as a problem, and nothing is recorded.
+pub enum Verdict {
+    Accepted,
+    Rejected(String),
+}
+
+pub fn rejected_problem(reason: String) -> Problem {
+    Problem::new(ProblemCode::CredentialsRejected, reason)
+}
+
+pub async fn test_credentials(
+    chorus: &ChorusClient,
+    siret: &Siret,
+    login: &str,
+    password: SecretString,
+) -> Result<Verdict, Problem> {
+    let account = TechnicalAccount::new(login, password);
+    match chorus.supplier_active_structures(&account).await {
+        Ok(answer) => {
+            if answer.liste_structures.iter().any(|s| s.identifiant == siret.as_str()) {
+                return Ok(Verdict::Accepted);
+            }
+            let attached: Vec<&str> = answer.liste_structures.iter().map(|s| s.identifiant.as_str()).collect();
+            Ok(Verdict::Rejected(if attached.is_empty() {
+                format!(
+                    "Chorus Pro accepte le compte technique {login}, mais il n'est rattaché à aucune structure active : le SIRET {siret} n'en fait pas partie. Vérifiez dans Chorus Pro (Raccordements → Compte technique) que le compte est rattaché à votre structure."
+                )
+            } else {
+                format!(
+                    "Chorus Pro accepte le compte technique {login}, mais il n'est pas rattaché au SIRET {siret} (structures rattachées : {}). Vérifiez le SIRET, ou utilisez le compte technique de cette structure.",
+                    attached.join(", ")
+                )
+            }))
+        }
+        Err(ChorusError::CredentialsRejected) => Ok(Verdict::Rejected(format!(
+            "Chorus Pro refuse le compte technique {login} : identifiant ou mot de passe incorrect, ou mot de passe expiré. Vérifiez la saisie ; si le mot de passe a expiré, le gestionnaire principal de la structure doit le réinitialiser dans Chorus Pro (Raccordements → Compte technique → Réinitialisation du mot de passe)."
+        ))),
+        Err(ChorusError::BusinessRefusal { code_retour, .. }) => Ok(Verdict::Rejected(format!(
+            "Chorus Pro n'a trouvé aucune structure active pour le compte technique {login} (code retour {code_retour}) : le SIRET {siret} ne peut pas être utilisé avec ce compte."
+        ))),
+        Err(e) => Err(chorus_problem(&e)),
+    }
+}
+
+/// Chorus Pro or PISTE could not give a verdict.
+pub fn chorus_problem(err: &ChorusError) -> Problem {
+    tracing::warn!(error = %err, "Chorus Pro call failed");
+    match err {
+        ChorusError::GatewayNotAuthorised => Problem::new(
+            ProblemCode::GatewayNotAuthorised,
+            "PISTE refuse l'application de la passerelle : l'exploitant de la passerelle doit vérifier son raccordement Chorus Pro. Rien n'a été enregistré.",
+        ),
+        ChorusError::InvalidConfiguration { .. } => Problem::internal(),
+        _ => Problem::new(
+            ProblemCode::ChorusUnavailable,
+            "Chorus Pro ne répond pas pour le moment ; rien n'a été enregistré. Réessayez dans quelques minutes.",
+        ),
+    }
+}

@@ -1,0 +1,783 @@
+//! The HTTP side: token cache, request sending, answer classification, retries.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use super::factures::{
+    FluxDeposit, FluxDepositResponse, FluxReport, FluxReportRequest, InvoiceHistory,
+    InvoiceHistoryRequest, SupplierInvoiceSearch, SupplierInvoiceSearchResponse,
+};
+use super::structures::{
+    ActiveStructuresResponse, CommitmentSearchRequest, CommitmentSearchResponse,
+    ServiceReadRequest, ServiceReadResponse, ServiceSearchRequest, ServiceSearchResponse,
+    StructureReadRequest, StructureReadResponse, StructureSearchRequest, StructureSearchResponse,
+};
+use super::{
+    ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource, TechnicalAccount,
+};
+
+const STRUCTURES_SEARCH: &str = "structures/v1/rechercher";
+const STRUCTURE_READ: &str = "structures/v1/consulter";
+const SERVICES_SEARCH: &str = "structures/v1/rechercher/services";
+const SERVICE_READ: &str = "structures/v1/consulter/service";
+const COMMITMENTS_SEARCH: &str = "engagementsJuridiques/v1/rechercher";
+const SUPPLIER_ACTIVE_STRUCTURES: &str = "transverses/v1/recuperer/structures/actives/fournisseur";
+const FLUX_DEPOSIT: &str = "factures/v1/deposer/flux";
+const FLUX_REPORT: &str = "transverses/v1/consulterCRDetaille";
+const SUPPLIER_INVOICES_SEARCH: &str = "factures/v1/rechercher/fournisseur";
+const INVOICE_HISTORY: &str = "factures/v1/consulter/historique";
+
+/// `codeRetour` of a search that found nothing (`TRA_MSG_00.015`, Pastell): the search
+/// calls answer an empty list instead of an error.
+const NO_RESULT: i64 = 20000;
+
+const JSON_UTF8: &str = "application/json;charset=utf-8";
+
+/// Chorus Pro client for one warm function: build it once per cold start and share it
+/// (`Arc`); it caches the PISTE credentials and token for its whole life.
+pub struct ChorusClient {
+    http: reqwest::Client,
+    config: ChorusConfig,
+    credentials: Arc<dyn PisteCredentialsSource>,
+    // A tokio Mutex, held across the token request, so that concurrent calls wait for one
+    // renewal instead of each asking PISTE.
+    session: Mutex<PisteSession>,
+}
+
+#[derive(Default)]
+struct PisteSession {
+    credentials: Option<PisteCredentials>,
+    token: Option<CachedToken>,
+    generation: u64,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    /// `Bearer …`, marked sensitive.
+    header: HeaderValue,
+    renew_at: Instant,
+    /// Lets a caller that saw its token refused drop exactly that token, not a newer one.
+    generation: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    Read,
+    /// Sent once: a resend could deposit the invoice twice.
+    Deposit,
+}
+
+/// What one answer means for the call.
+enum Verdict {
+    Answer(Value),
+    /// PISTE refused the token or the application (no Chorus Pro envelope).
+    PisteRefused,
+    Failed(ChorusError),
+    /// Worth another attempt for a read.
+    Transient {
+        may_have_reached_chorus: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+enum TokenVerdict {
+    Token(SecretString, Duration),
+    Failed(ChorusError),
+    Transient(Option<Duration>),
+}
+
+impl ChorusClient {
+    pub fn new(
+        http: reqwest::Client,
+        config: ChorusConfig,
+        credentials: Arc<dyn PisteCredentialsSource>,
+    ) -> Self {
+        let mut config = config;
+        config.api_url = config.api_url.trim_end_matches('/').to_owned();
+        ChorusClient {
+            http,
+            config,
+            credentials,
+            session: Mutex::new(PisteSession::default()),
+        }
+    }
+
+    /// The `reqwest::Client` to build once per cold start, with both timeouts set.
+    pub fn build_http_client(config: &ChorusConfig) -> Result<reqwest::Client, ChorusError> {
+        reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("choruspro-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|_| ChorusError::InvalidConfiguration {
+                reason: "the HTTP client could not be built".into(),
+            })
+    }
+
+    pub fn config(&self) -> &ChorusConfig {
+        &self.config
+    }
+
+    /// `structures/v1/rechercher`; a search without result gives an empty list.
+    pub async fn search_structures(
+        &self,
+        account: &TechnicalAccount,
+        request: &StructureSearchRequest,
+    ) -> Result<StructureSearchResponse, ChorusError> {
+        empty_when_no_result(
+            self.call(account, STRUCTURES_SEARCH, request, CallKind::Read)
+                .await,
+        )
+    }
+
+    /// `structures/v1/consulter`: what the structure requires (`parametres`).
+    pub async fn read_structure(
+        &self,
+        account: &TechnicalAccount,
+        request: &StructureReadRequest,
+    ) -> Result<StructureReadResponse, ChorusError> {
+        self.call(account, STRUCTURE_READ, request, CallKind::Read)
+            .await
+    }
+
+    /// `structures/v1/rechercher/services`; no result gives an empty list.
+    pub async fn search_services(
+        &self,
+        account: &TechnicalAccount,
+        request: &ServiceSearchRequest,
+    ) -> Result<ServiceSearchResponse, ChorusError> {
+        empty_when_no_result(
+            self.call(account, SERVICES_SEARCH, request, CallKind::Read)
+                .await,
+        )
+    }
+
+    /// `structures/v1/consulter/service`: does the service require a commitment number?
+    pub async fn read_service(
+        &self,
+        account: &TechnicalAccount,
+        request: &ServiceReadRequest,
+    ) -> Result<ServiceReadResponse, ChorusError> {
+        self.call(account, SERVICE_READ, request, CallKind::Read)
+            .await
+    }
+
+    /// `engagementsJuridiques/v1/rechercher`; no result gives an empty list.
+    pub async fn search_commitments(
+        &self,
+        account: &TechnicalAccount,
+        request: &CommitmentSearchRequest,
+    ) -> Result<CommitmentSearchResponse, ChorusError> {
+        empty_when_no_result(
+            self.call(account, COMMITMENTS_SEARCH, request, CallKind::Read)
+                .await,
+        )
+    }
+
+    /// `transverses/v1/recuperer/structures/actives/fournisseur`: the structures the
+    /// technical account may invoice for. Cheap and harmless, so it is also the call that
+    /// verifies a technical account (as partiduo does).
+    pub async fn supplier_active_structures(
+        &self,
+        account: &TechnicalAccount,
+    ) -> Result<ActiveStructuresResponse, ChorusError> {
+        self.call(
+            account,
+            SUPPLIER_ACTIVE_STRUCTURES,
+            &serde_json::json!({}),
+            CallKind::Read,
+        )
+        .await
+    }
+
+    /// `factures/v1/deposer/flux`, sent exactly once. On failure, check
+    /// [`ChorusError::deposit_may_be_recorded`] before depositing again.
+    pub async fn deposit_flux(
+        &self,
+        account: &TechnicalAccount,
+        request: &FluxDeposit,
+    ) -> Result<FluxDepositResponse, ChorusError> {
+        self.call(account, FLUX_DEPOSIT, request, CallKind::Deposit)
+            .await
+    }
+
+    /// `transverses/v1/consulterCRDetaille`: the flux state and its rejections.
+    pub async fn read_flux_report(
+        &self,
+        account: &TechnicalAccount,
+        request: &FluxReportRequest,
+    ) -> Result<FluxReport, ChorusError> {
+        self.call(account, FLUX_REPORT, request, CallKind::Read)
+            .await
+    }
+
+    /// `factures/v1/rechercher/fournisseur`; no result (`codeRetour` 20000) gives an
+    /// empty list.
+    pub async fn search_supplier_invoices(
+        &self,
+        account: &TechnicalAccount,
+        request: &SupplierInvoiceSearch,
+    ) -> Result<SupplierInvoiceSearchResponse, ChorusError> {
+        empty_when_no_result(
+            self.call(account, SUPPLIER_INVOICES_SEARCH, request, CallKind::Read)
+                .await,
+        )
+    }
+
+    /// `factures/v1/consulter/historique`: the current status and its history.
+    pub async fn read_invoice_history(
+        &self,
+        account: &TechnicalAccount,
+        request: &InvoiceHistoryRequest,
+    ) -> Result<InvoiceHistory, ChorusError> {
+        self.call(account, INVOICE_HISTORY, request, CallKind::Read)
+            .await
+    }
+
+    async fn call<Q, R>(
+        &self,
+        account: &TechnicalAccount,
+        path: &'static str,
+        request: &Q,
+        kind: CallKind,
+    ) -> Result<R, ChorusError>
+    where
+        Q: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let body = serde_json::to_vec(request).map_err(|_| ChorusError::InvalidConfiguration {
+            reason: format!("the request to {path} could not be encoded"),
+        })?;
+        let (status, answer) = self.exchange(account, path, body, kind).await?;
+        serde_json::from_value(answer).map_err(|error| {
+            // serde's message names the field and type, never a value of ours.
+            tracing::debug!(path, status, %error, "Chorus Pro answer has an unexpected shape");
+            ChorusError::UnexpectedResponse {
+                status,
+                may_have_reached_chorus: kind == CallKind::Deposit,
+            }
+        })
+    }
+
+    /// Sends one call, with the token renewal and (for reads) the retries; gives the HTTP
+    /// status and the JSON answer of a success.
+    async fn exchange(
+        &self,
+        account: &TechnicalAccount,
+        path: &'static str,
+        body: Vec<u8>,
+        kind: CallKind,
+    ) -> Result<(u16, Value), ChorusError> {
+        let url = format!("{}/{}", self.config.api_url, path);
+        let cpro_account = cpro_account_header(account)?;
+        let mut attempt: u32 = 0;
+        let mut retries: u32 = 0;
+        let mut token_renewed = false;
+        loop {
+            attempt += 1;
+            let token = self.bearer().await?;
+            let started = Instant::now();
+            let sent = self
+                .http
+                .post(&url)
+                .timeout(self.config.request_timeout)
+                .header(AUTHORIZATION, token.header.clone())
+                .header("cpro-account", cpro_account.clone())
+                .header(CONTENT_TYPE, JSON_UTF8)
+                .header(ACCEPT, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let (status, verdict) = match sent {
+                Err(error) => {
+                    log_transport_error(path, attempt, started, &error);
+                    (
+                        None,
+                        Verdict::Transient {
+                            // Refused before anything was written: Chorus Pro saw nothing.
+                            may_have_reached_chorus: !error.is_connect(),
+                            retry_after: None,
+                        },
+                    )
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers());
+                    let verdict = match response.bytes().await {
+                        Ok(bytes) => classify(status, &bytes, retry_after),
+                        // The status came, the body did not: the request was processed.
+                        Err(_) => Verdict::Transient {
+                            may_have_reached_chorus: true,
+                            retry_after: None,
+                        },
+                    };
+                    tracing::debug!(
+                        path,
+                        attempt,
+                        status = status.as_u16(),
+                        duration_ms = millis(started.elapsed()),
+                        "Chorus Pro call"
+                    );
+                    (Some(status.as_u16()), verdict)
+                }
+            };
+            match verdict {
+                Verdict::Answer(answer) => return Ok((status.unwrap_or(200), answer)),
+                Verdict::Failed(error) => return Err(error),
+                Verdict::PisteRefused => {
+                    if token_renewed {
+                        return Err(ChorusError::GatewayNotAuthorised);
+                    }
+                    token_renewed = true;
+                    self.forget_token(token.generation).await;
+                }
+                Verdict::Transient {
+                    may_have_reached_chorus,
+                    retry_after,
+                } => {
+                    let unavailable = ChorusError::Unavailable {
+                        may_have_reached_chorus,
+                    };
+                    if kind == CallKind::Deposit || retries >= self.config.max_retries {
+                        return Err(unavailable);
+                    }
+                    let Some(delay) = self.retry_delay(retries, retry_after) else {
+                        return Err(unavailable);
+                    };
+                    retries += 1;
+                    tracing::debug!(path, attempt, delay_ms = millis(delay), "Chorus Pro retry");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// The cached token, or a new one; concurrent callers wait on the session lock, so a
+    /// warm function asks PISTE once per token lifetime.
+    async fn bearer(&self) -> Result<CachedToken, ChorusError> {
+        let mut session = self.session.lock().await;
+        if let Some(token) = &session.token
+            && Instant::now() < token.renew_at
+        {
+            return Ok(token.clone());
+        }
+        let credentials = match &session.credentials {
+            Some(credentials) => credentials.clone(),
+            None => {
+                let loaded = self.credentials.load().await?;
+                session.credentials = Some(loaded.clone());
+                loaded
+            }
+        };
+        let requested_at = Instant::now();
+        match self.request_token(&credentials).await {
+            Ok((access_token, lifetime)) => {
+                let mut header =
+                    HeaderValue::from_str(&format!("Bearer {}", access_token.expose_secret()))
+                        .map_err(|_| ChorusError::UnexpectedResponse {
+                            status: 200,
+                            may_have_reached_chorus: false,
+                        })?;
+                header.set_sensitive(true);
+                session.generation += 1;
+                let usable_for = lifetime.saturating_sub(self.config.token_renewal_margin);
+                let token = CachedToken {
+                    header,
+                    renew_at: requested_at.checked_add(usable_for).unwrap_or(requested_at),
+                    generation: session.generation,
+                };
+                session.token = Some(token.clone());
+                Ok(token)
+            }
+            Err(error) => {
+                if matches!(error, ChorusError::GatewayNotAuthorised) {
+                    // Read the secret again next time: it may have been rotated.
+                    session.credentials = None;
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn forget_token(&self, generation: u64) {
+        let mut session = self.session.lock().await;
+        if session
+            .token
+            .as_ref()
+            .is_some_and(|token| token.generation == generation)
+        {
+            session.token = None;
+        }
+    }
+
+    /// OAuth2 `client_credentials` against PISTE, with the read retry policy.
+    async fn request_token(
+        &self,
+        credentials: &PisteCredentials,
+    ) -> Result<(SecretString, Duration), ChorusError> {
+        let form = SecretString::from(format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=openid",
+            form_encode(&credentials.client_id),
+            form_encode(credentials.client_secret.expose_secret()),
+        ));
+        let mut attempt: u32 = 0;
+        let mut retries: u32 = 0;
+        loop {
+            attempt += 1;
+            let started = Instant::now();
+            let sent = self
+                .http
+                .post(&self.config.token_url)
+                .timeout(self.config.request_timeout)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(ACCEPT, "application/json")
+                .body(form.expose_secret().to_owned())
+                .send()
+                .await;
+            let verdict = match sent {
+                Err(error) => {
+                    log_transport_error("oauth/token", attempt, started, &error);
+                    TokenVerdict::Transient(None)
+                }
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers());
+                    let verdict = match response.bytes().await {
+                        Ok(bytes) => classify_token(status, &bytes, retry_after),
+                        Err(_) => TokenVerdict::Transient(None),
+                    };
+                    tracing::debug!(
+                        path = "oauth/token",
+                        attempt,
+                        status = status.as_u16(),
+                        duration_ms = millis(started.elapsed()),
+                        "PISTE token request"
+                    );
+                    verdict
+                }
+            };
+            match verdict {
+                TokenVerdict::Token(token, lifetime) => return Ok((token, lifetime)),
+                TokenVerdict::Failed(error) => return Err(error),
+                TokenVerdict::Transient(retry_after) => {
+                    // The token endpoint is PISTE, not Chorus Pro: nothing reached Chorus.
+                    let unavailable = ChorusError::Unavailable {
+                        may_have_reached_chorus: false,
+                    };
+                    if retries >= self.config.max_retries {
+                        return Err(unavailable);
+                    }
+                    let Some(delay) = self.retry_delay(retries, retry_after) else {
+                        return Err(unavailable);
+                    };
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// How long to wait before retry number `retries + 1`; `None` when the server asks for
+    /// longer than `max_retry_after`.
+    fn retry_delay(&self, retries: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        match retry_after {
+            Some(asked) if asked > self.config.max_retry_after => None,
+            Some(asked) => Some(asked),
+            None => Some(self.backoff(retries)),
+        }
+    }
+
+    /// Exponential backoff with "equal jitter": half fixed, half random, so that functions
+    /// failing together do not come back together.
+    fn backoff(&self, retries: u32) -> Duration {
+        let base = self
+            .config
+            .initial_backoff
+            .saturating_mul(2u32.saturating_pow(retries))
+            .min(self.config.max_backoff);
+        let half = base / 2;
+        let jitter = rand::random_range(0..=millis(half));
+        half + Duration::from_millis(jitter)
+    }
+}
+
+impl std::fmt::Debug for ChorusClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChorusClient")
+            .field("api_url", &self.config.api_url)
+            .field("token_url", &self.config.token_url)
+            .finish_non_exhaustive()
+    }
+}
+
+fn empty_when_no_result<T: Default>(result: Result<T, ChorusError>) -> Result<T, ChorusError> {
+    match result {
+        Err(ChorusError::BusinessRefusal {
+            code_retour: NO_RESULT,
+            ..
+        }) => Ok(T::default()),
+        other => other,
+    }
+}
+
+/// Reads one answer of the API (see the module documentation for the 401/403 rule).
+fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Verdict {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    let code_retour = json.as_ref().and_then(code_retour);
+    let refusal = |code_retour: i64| {
+        Verdict::Failed(ChorusError::BusinessRefusal {
+            code_retour,
+            libelle: json
+                .as_ref()
+                .and_then(|v| v.get("libelle"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    };
+    match status.as_u16() {
+        200..=299 => match code_retour {
+            Some(code) if code != 0 => refusal(code),
+            _ => match json {
+                Some(answer) => Verdict::Answer(answer),
+                None => Verdict::Failed(ChorusError::UnexpectedResponse {
+                    status: status.as_u16(),
+                    may_have_reached_chorus: true,
+                }),
+            },
+        },
+        401 | 403 if code_retour.is_some() => Verdict::Failed(ChorusError::CredentialsRejected),
+        401 | 403 => Verdict::PisteRefused,
+        400 => match code_retour {
+            Some(code) if code != 0 => refusal(code),
+            _ => Verdict::Failed(ChorusError::UnexpectedResponse {
+                status: 400,
+                may_have_reached_chorus: false,
+            }),
+        },
+        // PISTE throttling refuses before forwarding anything.
+        429 => Verdict::Transient {
+            may_have_reached_chorus: false,
+            retry_after,
+        },
+        500..=599 => Verdict::Transient {
+            may_have_reached_chorus: true,
+            retry_after,
+        },
+        other => Verdict::Failed(ChorusError::UnexpectedResponse {
+            status: other,
+            may_have_reached_chorus: false,
+        }),
+    }
+}
+
+fn classify_token(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> TokenVerdict {
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        access_token: SecretString,
+        #[serde(default)]
+        expires_in: Option<Value>,
+    }
+    match status.as_u16() {
+        200..=299 => match serde_json::from_slice::<TokenAnswer>(body) {
+            Ok(answer) => {
+                let seconds = answer
+                    .expires_in
+                    .as_ref()
+                    .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+                    // PISTE documents 3600 s; a missing value is taken as that.
+                    .unwrap_or(3600);
+                TokenVerdict::Token(
+                    answer.access_token,
+                    // A day at most, so a bogus value cannot pin a token forever.
+                    Duration::from_secs(seconds.min(86_400)),
+                )
+            }
+            Err(_) => TokenVerdict::Failed(ChorusError::UnexpectedResponse {
+                status: status.as_u16(),
+                may_have_reached_chorus: false,
+            }),
+        },
+        // `invalid_client` (400, byte-identical for an unknown id and a wrong secret),
+        // or any other refusal of the application.
+        400 | 401 | 403 => {
+            let error = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            tracing::debug!(
+                status = status.as_u16(),
+                error,
+                "PISTE refused the token request"
+            );
+            TokenVerdict::Failed(ChorusError::GatewayNotAuthorised)
+        }
+        429 | 500..=599 => TokenVerdict::Transient(retry_after),
+        other => TokenVerdict::Failed(ChorusError::UnexpectedResponse {
+            status: other,
+            may_have_reached_chorus: false,
+        }),
+    }
+}
+
+fn code_retour(answer: &Value) -> Option<i64> {
+    let code = answer.get("codeRetour")?;
+    code.as_i64().or_else(|| code.as_str()?.trim().parse().ok())
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is ignored (backoff applies instead).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// `base64("login:password")`, as a sensitive header value.
+fn cpro_account_header(account: &TechnicalAccount) -> Result<HeaderValue, ChorusError> {
+    let pair = SecretString::from(format!(
+        "{}:{}",
+        account.login,
+        account.password.expose_secret()
+    ));
+    let encoded = SecretString::from(BASE64.encode(pair.expose_secret()));
+    let mut value = HeaderValue::from_str(encoded.expose_secret()).map_err(|_| {
+        ChorusError::InvalidConfiguration {
+            reason: "the cpro-account header could not be built".into(),
+        }
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
+fn log_transport_error(path: &str, attempt: u32, started: Instant, error: &reqwest::Error) {
+    let kind = if error.is_connect() {
+        "connect"
+    } else if error.is_timeout() {
+        "timeout"
+    } else {
+        "transport"
+    };
+    tracing::debug!(
+        path,
+        attempt,
+        error = kind,
+        duration_ms = millis(started.elapsed()),
+        "Chorus Pro call failed"
+    );
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(status: u16, body: &str) -> Verdict {
+        classify(StatusCode::from_u16(status).unwrap(), body.as_bytes(), None)
+    }
+
+    #[test]
+    fn ldap_body_means_the_technical_account() {
+        let ldap = r#"{"codeRetour":401,"libelle":"Impossible d'authentifier l'utilisateur dans le LDAP."}"#;
+        assert!(matches!(
+            verdict(401, ldap),
+            Verdict::Failed(ChorusError::CredentialsRejected)
+        ));
+        assert!(matches!(
+            verdict(401, r#"{"error":"invalid_token"}"#),
+            Verdict::PisteRefused
+        ));
+        assert!(matches!(verdict(403, "{}"), Verdict::PisteRefused));
+        assert!(matches!(verdict(403, ""), Verdict::PisteRefused));
+    }
+
+    #[test]
+    fn non_zero_code_retour_is_a_refusal_on_200_and_400() {
+        for status in [200, 400] {
+            match verdict(status, r#"{"codeRetour":20001,"libelle":"GDP_MSG_11.022"}"#) {
+                Verdict::Failed(ChorusError::BusinessRefusal {
+                    code_retour,
+                    libelle,
+                }) => {
+                    assert_eq!(code_retour, 20001);
+                    assert_eq!(libelle, "GDP_MSG_11.022");
+                }
+                _ => panic!("expected a refusal for HTTP {status}"),
+            }
+        }
+        assert!(matches!(
+            verdict(200, r#"{"codeRetour":0,"x":1}"#),
+            Verdict::Answer(_)
+        ));
+    }
+
+    #[test]
+    fn throttling_did_not_reach_chorus_but_5xx_may_have() {
+        assert!(matches!(
+            verdict(429, ""),
+            Verdict::Transient {
+                may_have_reached_chorus: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            verdict(502, ""),
+            Verdict::Transient {
+                may_have_reached_chorus: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn form_values_are_encoded() {
+        assert_eq!(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+        assert_eq!(form_encode("gateway-local"), "gateway-local");
+    }
+
+    #[test]
+    fn cpro_account_is_base64_of_login_colon_password() {
+        let account = TechnicalAccount::new("TECH_1_x@cpro.fr", "pwd");
+        let header = cpro_account_header(&account).unwrap();
+        assert!(header.is_sensitive());
+        assert_eq!(
+            header.to_str().unwrap(),
+            BASE64.encode("TECH_1_x@cpro.fr:pwd")
+        );
+    }
+}

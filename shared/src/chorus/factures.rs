@@ -1,0 +1,301 @@
+//! Requests and answers of the deposit life cycle: deposit a flux, read its detailed
+//! report, find the invoice it produced, read that invoice's status history.
+//!
+//! Sources: reference §2.2–2.3 (OCA wizard and `chorus_flow.py`, GO `factures_*.go` and
+//! `transverses_flux.go`, INV live run) and §3. Dates are kept as the text Chorus Pro sends:
+//! formats differ between calls (`2026-09-14`, `2018-02-16T15:10:25.536+01:00`,
+//! `2018-04-19 11:08`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::status::{FluxState, InvoiceStatus};
+use super::structures::{Paging, PagingResult};
+
+/// `syntaxeFlux` of a structured UBL invoice (E1). The works-specific E4/E5 strings are
+/// unconfirmed (reference §4.3).
+pub const SYNTAX_UBL_INVOICE: &str = "IN_DP_E1_UBL_INVOICE";
+
+/// Largest file Chorus Pro takes in one deposit, decoded (omnibill, unconfirmed: §6).
+pub const MAX_FLUX_BYTES: usize = 10 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------
+// factures/v1/deposer/flux
+
+/// `POST factures/v1/deposer/flux`. Never retried by the client.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxDeposit {
+    /// The file, base64 (standard alphabet).
+    pub fichier_flux: String,
+    pub nom_fichier: String,
+    pub syntaxe_flux: String,
+    pub avec_signature: bool,
+}
+
+impl FluxDeposit {
+    /// A UBL invoice file, encoded here.
+    pub fn ubl(nom_fichier: impl Into<String>, file: &[u8]) -> Self {
+        FluxDeposit {
+            fichier_flux: BASE64.encode(file),
+            nom_fichier: nom_fichier.into(),
+            syntaxe_flux: SYNTAX_UBL_INVOICE.into(),
+            avec_signature: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for FluxDeposit {
+    // The file is megabytes of base64: show its size, not its content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FluxDeposit")
+            .field("nom_fichier", &self.nom_fichier)
+            .field("syntaxe_flux", &self.syntaxe_flux)
+            .field("avec_signature", &self.avec_signature)
+            .field("fichier_flux_len", &self.fichier_flux.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxDepositResponse {
+    /// Like `CPP0011117000000000425903`. Required: an accepted deposit without it is
+    /// reported as an unexpected answer that may have been recorded.
+    pub numero_flux_depot: String,
+    #[serde(default)]
+    pub date_depot: Option<String>,
+    #[serde(default)]
+    pub syntaxe_flux: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// transverses/v1/consulterCRDetaille
+
+/// `POST transverses/v1/consulterCRDetaille` (OCA moved to it from `consulterCR`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FluxReportRequest {
+    pub numero_flux_depot: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syntaxe_flux: Option<String>,
+}
+
+impl FluxReportRequest {
+    pub fn new(numero_flux_depot: impl Into<String>) -> Self {
+        FluxReportRequest {
+            numero_flux_depot: numero_flux_depot.into(),
+            syntaxe_flux: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FluxReport {
+    pub etat_courant_depot_flux: Option<FluxState>,
+    pub code_interface_depot_flux: Option<String>,
+    pub date_depot_flux: Option<String>,
+    pub date_heure_etat_courant_flux: Option<String>,
+    pub nom_fichier: Option<String>,
+    #[serde(rename = "listeErreurDP")]
+    pub liste_erreur_dp: Vec<InvoiceError>,
+    pub liste_erreur_technique: Vec<TechnicalError>,
+}
+
+/// One rejected invoice of a flux (`listeErreurDP[]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InvoiceError {
+    pub identifiant_destinataire: Option<String>,
+    pub identifiant_fournisseur: Option<String>,
+    /// Chorus Pro's reason; appears cut at about 200 characters (INV).
+    #[serde(rename = "libelleErreurDP")]
+    pub libelle_erreur_dp: Option<String>,
+    /// The supplier's invoice number.
+    #[serde(rename = "numeroDP")]
+    pub numero_dp: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TechnicalError {
+    pub code_erreur: Option<String>,
+    pub libelle_erreur: Option<String>,
+    pub nature_erreur: Option<String>,
+}
+
+// ---------------------------------------------------------------------------
+// factures/v1/rechercher/fournisseur
+
+/// `POST factures/v1/rechercher/fournisseur`.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SupplierInvoiceSearch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numero_flux_depot: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numero_facture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_fournisseur: Option<i64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statut_courant: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recherche_facture_par_fournisseur: Option<Paging>,
+}
+
+impl SupplierInvoiceSearch {
+    pub fn by_flux(numero_flux_depot: impl Into<String>) -> Self {
+        SupplierInvoiceSearch {
+            numero_flux_depot: Some(numero_flux_depot.into()),
+            ..SupplierInvoiceSearch::default()
+        }
+    }
+
+    pub fn by_invoice_number(numero_facture: impl Into<String>) -> Self {
+        SupplierInvoiceSearch {
+            numero_facture: Some(numero_facture.into()),
+            ..SupplierInvoiceSearch::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SupplierInvoiceSearchResponse {
+    pub liste_factures: Vec<SupplierInvoice>,
+    pub parametres_retour: Option<PagingResult>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SupplierInvoice {
+    #[serde(rename = "identifiantFactureCPP")]
+    pub identifiant_facture_cpp: i64,
+    pub numero_facture: String,
+    pub statut: Option<InvoiceStatus>,
+    pub numero_flux_depot: Option<String>,
+    pub date_depot: Option<String>,
+    pub date_facture: Option<String>,
+    pub date_heure_etat_courant: Option<String>,
+    pub commentaire_etat_courant: Option<String>,
+    pub id_destinataire: Option<i64>,
+    pub code_destinataire: Option<String>,
+    pub designation_destinataire: Option<String>,
+    pub code_service_executant: Option<String>,
+    pub code_fournisseur: Option<String>,
+    pub designation_fournisseur: Option<String>,
+    pub numero_bon_commande: Option<String>,
+    pub numero_marche: Option<String>,
+    pub type_facture: Option<String>,
+    pub devise: Option<String>,
+    #[serde(rename = "montantHT")]
+    pub montant_ht: Option<Decimal>,
+    #[serde(rename = "montantTTC")]
+    pub montant_ttc: Option<Decimal>,
+    pub montant_a_payer: Option<Decimal>,
+}
+
+// ---------------------------------------------------------------------------
+// factures/v1/consulter/historique
+
+/// `POST factures/v1/consulter/historique`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceHistoryRequest {
+    /// The invoice's `identifiantFactureCPP`.
+    pub id_facture: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param_recherche_histo_statuts: Option<HistoryPaging>,
+}
+
+impl InvoiceHistoryRequest {
+    pub fn new(id_facture: i64) -> Self {
+        InvoiceHistoryRequest {
+            id_facture,
+            param_recherche_histo_statuts: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPaging {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nb_resultats_par_page_liste_histo_statut: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_resultat_demandee_liste_histo_statut: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InvoiceHistory {
+    pub id_facture: Option<i64>,
+    pub numero_facture: Option<String>,
+    pub mode_depot: Option<String>,
+    pub statut_courant_code: Option<InvoiceStatus>,
+    pub historiques_des_statuts: Option<StatusHistory>,
+}
+
+impl InvoiceHistory {
+    /// The history entries, whatever order Chorus Pro sent them in (Pastell notes a
+    /// default descending sort on the date).
+    pub fn entries(&self) -> &[StatusHistoryEntry] {
+        self.historiques_des_statuts
+            .as_ref()
+            .map(|h| h.histo_statut.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatusHistory {
+    pub histo_statut: Vec<StatusHistoryEntry>,
+    pub total_histo_statut: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatusHistoryEntry {
+    pub histo_statut_id: Option<i64>,
+    pub histo_statut_code: Option<InvoiceStatus>,
+    pub histo_statut_commentaire: Option<String>,
+    pub histo_statut_date_passage: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deposit_debug_shows_size_not_content() {
+        let deposit = FluxDeposit::ubl("f.xml", b"<Invoice/>");
+        let text = format!("{deposit:?}");
+        assert!(!text.contains(&deposit.fichier_flux));
+        assert!(text.contains("fichier_flux_len"));
+        let json = serde_json::to_value(&deposit).unwrap();
+        assert_eq!(json["syntaxeFlux"], "IN_DP_E1_UBL_INVOICE");
+        assert_eq!(json["avecSignature"], false);
+        assert_eq!(json["fichierFlux"], "PEludm9pY2UvPg==");
+    }
+
+    #[test]
+    fn answers_tolerate_missing_fields_and_numbers() {
+        let found: SupplierInvoiceSearchResponse = serde_json::from_value(serde_json::json!({
+            "listeFactures": [{"identifiantFactureCPP": 7, "numeroFacture": "F1",
+                               "statut": "A_VALIDER_1", "montantTTC": 1500.5}]
+        }))
+        .unwrap();
+        let invoice = &found.liste_factures[0];
+        assert_eq!(
+            invoice.statut,
+            Some(InvoiceStatus::Other("A_VALIDER_1".into()))
+        );
+        assert_eq!(invoice.montant_ttc, Some(Decimal::new(15005, 1)));
+        let report: FluxReport = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(report.etat_courant_depot_flux.is_none());
+    }
+}

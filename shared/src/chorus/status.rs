@@ -1,0 +1,177 @@
+//! Chorus Pro state names. The official Swagger declares no enum for them, so a value this
+//! code does not know is kept as text (`Other`), never a deserialisation error.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(from = "String", into = "String")]
+        pub enum $name {
+            $($variant,)+
+            /// A value Chorus Pro sent that this code does not know, kept as sent.
+            Other(String),
+        }
+
+        impl $name {
+            /// The name exactly as Chorus Pro spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $($name::$variant => $code,)+
+                    $name::Other(text) => text,
+                }
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(text: String) -> Self {
+                match text.as_str() {
+                    $($code => $name::$variant,)+
+                    _ => $name::Other(text),
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                $name::from(text.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                match value {
+                    $name::Other(text) => text,
+                    known => known.as_str().to_owned(),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// `etatCourantDepotFlux` of a deposited flux (reference §3.1, Demat4Dolibarr list).
+    FluxState {
+        Recu => "IN_RECU",
+        TraiteSeCpp => "IN_TRAITE_SE_CPP",
+        EnAttenteTraitementCpp => "IN_EN_ATTENTE_TRAITEMENT_CPP",
+        EnCoursTraitementCpp => "IN_EN_COURS_TRAITEMENT_CPP",
+        Incidente => "IN_INCIDENTE",
+        Rejete => "IN_REJETE",
+        EnAttenteRetraitementCpp => "IN_EN_ATTENTE_RETRAITEMENT_CPP",
+        DepotPortailEnAttenteTraitementSeCpp => "IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP",
+        Integre => "IN_INTEGRE",
+        IntegrePartiel => "IN_INTEGRE_PARTIEL",
+        ARelancer => "IN_A_RELANCER",
+        ErreurInterne => "IN_ERREUR_INTERNE",
+    }
+);
+
+text_enum!(
+    /// `statut` / `statutCourantCode` of an invoice (reference §3.2).
+    InvoiceStatus {
+        Deposee => "DEPOSEE",
+        EnCoursAcheminement => "EN_COURS_ACHEMINEMENT",
+        MiseADisposition => "MISE_A_DISPOSITION",
+        ARecycler => "A_RECYCLER",
+        Rejetee => "REJETEE",
+        Suspendue => "SUSPENDUE",
+        Completee => "COMPLETEE",
+        ServiceFait => "SERVICE_FAIT",
+        Mandatee => "MANDATEE",
+        MiseADispositionComptable => "MISE_A_DISPOSITION_COMPTABLE",
+        MiseEnPaiement => "MISE_EN_PAIEMENT",
+        Comptabilisee => "COMPTABILISEE",
+    }
+);
+
+/// What a flux state means for the gateway (reference §3.1 table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FluxOutcome {
+    /// `IN_INTEGRE`, `IN_INTEGRE_PARTIEL`: the invoices can be searched.
+    Integrated,
+    /// `IN_REJETE`, `IN_INCIDENTE`: read `listeErreurDP` for the reasons.
+    Rejected,
+    /// `IN_ERREUR_INTERNE`, `IN_A_RELANCER`: possibly terminal, needs support or a resend.
+    NeedsAttention,
+    /// Still being processed.
+    Pending,
+    /// A state this code does not know: log it, never treat it as pending silently.
+    Unknown,
+}
+
+impl FluxState {
+    pub fn outcome(&self) -> FluxOutcome {
+        match self {
+            FluxState::Integre | FluxState::IntegrePartiel => FluxOutcome::Integrated,
+            FluxState::Rejete | FluxState::Incidente => FluxOutcome::Rejected,
+            FluxState::ErreurInterne | FluxState::ARelancer => FluxOutcome::NeedsAttention,
+            FluxState::Recu
+            | FluxState::TraiteSeCpp
+            | FluxState::EnAttenteTraitementCpp
+            | FluxState::EnCoursTraitementCpp
+            | FluxState::EnAttenteRetraitementCpp
+            | FluxState::DepotPortailEnAttenteTraitementSeCpp => FluxOutcome::Pending,
+            FluxState::Other(_) => FluxOutcome::Unknown,
+        }
+    }
+}
+
+impl InvoiceStatus {
+    /// States where the supplier must act (recycle, complete, or issue a new invoice).
+    pub fn needs_supplier_action(&self) -> bool {
+        matches!(
+            self,
+            InvoiceStatus::ARecycler | InvoiceStatus::Rejetee | InvoiceStatus::Suspendue
+        )
+    }
+
+    /// States after which OCA stops polling: nothing more is expected for the supplier.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            InvoiceStatus::Mandatee
+                | InvoiceStatus::MiseEnPaiement
+                | InvoiceStatus::Comptabilisee
+                | InvoiceStatus::Rejetee
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_values_are_kept_as_text() {
+        let status: InvoiceStatus = serde_json::from_str("\"A_VALIDER_1\"").unwrap();
+        assert_eq!(status, InvoiceStatus::Other("A_VALIDER_1".into()));
+        assert_eq!(serde_json::to_string(&status).unwrap(), "\"A_VALIDER_1\"");
+        let state: FluxState = serde_json::from_str("\"IN_NOUVEL_ETAT\"").unwrap();
+        assert_eq!(state.outcome(), FluxOutcome::Unknown);
+    }
+
+    #[test]
+    fn known_values_round_trip() {
+        let state: FluxState =
+            serde_json::from_str("\"IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP\"").unwrap();
+        assert_eq!(state, FluxState::DepotPortailEnAttenteTraitementSeCpp);
+        assert_eq!(state.outcome(), FluxOutcome::Pending);
+        assert_eq!(
+            FluxState::from("IN_INTEGRE").outcome(),
+            FluxOutcome::Integrated
+        );
+        assert_eq!(
+            InvoiceStatus::from("MISE_EN_PAIEMENT").as_str(),
+            "MISE_EN_PAIEMENT"
+        );
+        assert!(InvoiceStatus::ARecycler.needs_supplier_action());
+    }
+}
