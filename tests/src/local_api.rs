@@ -22,6 +22,7 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     CompanySettings,
+    Identifiers,
 }
 
 /// Every route of the local API with the function that serves it.
@@ -29,11 +30,13 @@ pub fn routes() -> Vec<(Function, &'static str)> {
     company_settings::ROUTES
         .iter()
         .map(|r| (Function::CompanySettings, *r))
+        .chain(identifiers::ROUTES.iter().map(|r| (Function::Identifiers, *r)))
         .collect()
 }
 
 pub struct LocalApi {
     pub company_settings: Arc<company_settings::State>,
+    pub identifiers: Arc<identifiers::State>,
     pub jwt_secret: String,
 }
 
@@ -67,12 +70,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        if bytes[i] == b'%'
+            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -94,6 +98,7 @@ fn now_epoch() -> i64 {
 }
 
 /// The payload-2.0 event API Gateway would send for this request.
+#[allow(clippy::too_many_arguments)] // one argument per part of the event, named at each call
 pub fn build_event(
     route_key: &str,
     method: &str,
@@ -200,6 +205,7 @@ impl LocalApi {
         };
         let response = match function {
             Function::CompanySettings => company_settings::handle(&self.company_settings, lambda_request).await,
+            Function::Identifiers => identifiers::handle(&self.identifiers, lambda_request).await,
         };
         to_axum(response)
     }

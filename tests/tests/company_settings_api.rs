@@ -266,7 +266,8 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
         f(&mut v);
         body(&v)
     };
-    let cases: Vec<(&str, Option<Vec<u8>>, u16, &str, Vec<(&str, &str)>)> = vec![
+    type Case<'a> = (&'a str, Option<Vec<u8>>, u16, &'a str, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("malformed JSON", Some(b"{\"referent_email\": ".to_vec()), 400, "malformed_json", vec![]),
         ("not an object", Some(b"[1, 2]".to_vec()), 400, "malformed_json", vec![]),
         ("empty body", None, 400, "malformed_json", vec![]),

@@ -406,7 +406,7 @@ async fn admin_api_over_http() {
 #[tokio::test]
 async fn timed_progress_moves_on_without_polls() {
     let sandbox = spawn(SandboxConfig {
-        progress: Progress::Every(Duration::from_millis(150)),
+        progress: Progress::Every(Duration::from_millis(400)),
         ..SandboxConfig::default()
     })
     .await;
@@ -416,18 +416,18 @@ async fn timed_progress_moves_on_without_polls() {
         flux_state(&sandbox, &token, &numero).await,
         "IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(flux_state(&sandbox, &token, &numero).await, "IN_INTEGRE");
     let invoices = sandbox.sandbox().invoices();
     assert_eq!(invoices.len(), 1);
-    // Integrated after one period, then one status per period: two or three steps by now.
+    // Integrated after one period, then one status per period: two or three by now.
     let steps = invoices[0].historique.len();
     assert!(
         (2..=4).contains(&steps),
         "{steps} statuses: {:?}",
         invoices[0].historique
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (_, body, _) = cpro(
         &sandbox,
         "factures/v1/consulter/historique",

@@ -332,6 +332,7 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
             created_at: existing.as_ref().map_or(now, |a| a.created_at),
             updated_at: now,
             revision: existing.as_ref().map_or(1, |a| a.revision + 1),
+            next_reminder_on: shared::reminder::next_reminder_on_save(existing.as_ref(), valid.password.is_new(), now),
         };
         let audit = AuditEntry {
             at: now,
@@ -357,11 +358,11 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
             }
             Err(e) => return Err(store_problem(&e)),
         }
-        if valid.password.is_new() {
-            if let Err(e) = state.secrets.promote(&valid.siret, &password_version).await {
-                // The account item names its version: readers are unaffected.
-                tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
-            }
+        if valid.password.is_new()
+            && let Err(e) = state.secrets.promote(&valid.siret, &password_version).await
+        {
+            // The account item names its version: readers are unaffected.
+            tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
         }
         tracing::info!(action = %audit.action, fields = ?fields, status = account.credentials_status.as_str(), "settings saved");
         let status = if existing.is_some() { 200 } else { 201 };

@@ -260,9 +260,9 @@ impl ChorusClient {
             reason: format!("the request to {path} could not be encoded"),
         })?;
         let (status, answer) = self.exchange(account, path, body, kind).await?;
-        serde_json::from_value(answer).map_err(|error| {
-            // serde's message names the field and type, never a value of ours.
-            tracing::debug!(path, status, %error, "Chorus Pro answer has an unexpected shape");
+        serde_json::from_value(answer).map_err(|_| {
+            // No serde message: it can quote the answer, and bodies stay out of the logs.
+            tracing::debug!(path, status, "Chorus Pro answer has an unexpected shape");
             ChorusError::UnexpectedResponse {
                 status,
                 may_have_reached_chorus: kind == CallKind::Deposit,
@@ -612,15 +612,7 @@ fn classify_token(status: StatusCode, body: &[u8], retry_after: Option<Duration>
         // `invalid_client` (400, byte-identical for an unknown id and a wrong secret),
         // or any other refusal of the application.
         400 | 401 | 403 => {
-            let error = serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v.get("error")?.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            tracing::debug!(
-                status = status.as_u16(),
-                error,
-                "PISTE refused the token request"
-            );
+            tracing::debug!(status = status.as_u16(), "PISTE refused the token request");
             TokenVerdict::Failed(ChorusError::GatewayNotAuthorised)
         }
         429 | 500..=599 => TokenVerdict::Transient(retry_after),

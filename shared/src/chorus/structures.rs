@@ -294,6 +294,8 @@ pub struct ServiceParameters {
 #[serde(rename_all = "camelCase")]
 pub struct CommitmentSearchRequest {
     pub structure_receptrice_engagement_juridique: String,
+    /// Empty: any number (the criterion is then left out of the request).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub numero_engagement_juridique: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etat_courant_engagement_juridique: Option<String>,
@@ -305,6 +307,16 @@ impl CommitmentSearchRequest {
         CommitmentSearchRequest {
             structure_receptrice_engagement_juridique: id_structure_cpp.to_string(),
             numero_engagement_juridique: number.into(),
+            etat_courant_engagement_juridique: Some("COMMANDE".into()),
+        }
+    }
+
+    /// The buyer's ordered commitments, whatever their number: an empty answer means the
+    /// buyer publishes none in Chorus Pro, so a number cannot be checked there.
+    pub fn published_by(id_structure_cpp: i64) -> Self {
+        CommitmentSearchRequest {
+            structure_receptrice_engagement_juridique: id_structure_cpp.to_string(),
+            numero_engagement_juridique: String::new(),
             etat_courant_engagement_juridique: Some("COMMANDE".into()),
         }
     }
@@ -361,6 +373,11 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"idStructureCPP":12,"codeLangue":"FR"})
+        );
+        let json = serde_json::to_value(CommitmentSearchRequest::published_by(12)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"structureReceptriceEngagementJuridique":"12","etatCourantEngagementJuridique":"COMMANDE"})
         );
         let json = serde_json::to_value(ServiceSearchRequest::all(12)).unwrap();
         assert_eq!(

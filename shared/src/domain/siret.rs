@@ -91,7 +91,7 @@ impl fmt::Display for Siret {
 
 fn has_valid_key(digits: &str) -> bool {
     let values: Vec<u32> = digits.bytes().map(|b| u32::from(b - b'0')).collect();
-    if digits.starts_with(LA_POSTE_SIREN) && values.iter().sum::<u32>() % 5 == 0 {
+    if digits.starts_with(LA_POSTE_SIREN) && values.iter().sum::<u32>().is_multiple_of(5) {
         return true;
     }
     luhn_valid(&values)
@@ -111,7 +111,7 @@ fn luhn_valid(values: &[u32]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Completes 13 digits with the Luhn key digit: used by tests and fixtures to make valid SIRETs.

@@ -105,7 +105,7 @@ pub struct JournalEntry {
     /// Every header, as received (the journal is for tests: it holds `cpro-account`).
     pub headers: BTreeMap<String, String>,
     pub body_bytes: usize,
-    /// The JSON body when it parses and is at most 64 KiB.
+    /// The body when at most 64 KiB: its JSON, or its text (a token request's form).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
     /// The status answered; `None` while processing or when the answer was lost.

@@ -70,7 +70,7 @@
 //! | --- | --- |
 //! | `GET /_admin/health` | `ok` |
 //! | `POST /_admin/reset` | back to the seed and the starting settings (tokens, deposits, scripts, faults, journal) |
-//! | `GET /_admin/journal?path=/cpro/factures` | `{"entries":[…]}`: every non-admin request (seq, at, method, path, query, headers including `authorization` and `cpro-account`, bodyBytes, body when JSON ≤ 64 KiB, status, fault); `path` filters by prefix |
+//! | `GET /_admin/journal?path=/cpro/factures` | `{"entries":[…]}`: every non-admin request (seq, at, method, path, query, headers including `authorization` and `cpro-account`, bodyBytes, body (JSON, or text for the token form) when ≤ 64 KiB, status, fault); `path` filters by prefix |
 //! | `DELETE /_admin/journal` | empties the journal |
 //! | `POST /_admin/faults` | adds a fault, e.g. `{"path":"/cpro/factures/v1/deposer/flux","kind":"answer_lost","times":1}`; without `times` it stays; kinds: `delay` (`ms`), `timeout` (`ms`, default 120000: hang, then close unprocessed), `status` (`status`: answer it unprocessed), `respond` (`status`, `body`: answer that JSON unprocessed), `too_many_requests` (`retry_after` seconds), `answer_lost` (`mode` `drop`/`hang`: process fully, then lose the answer), `reject_password` (LDAP 401), `piste_unauthorized` (PISTE 401), `piste_forbidden` (`403 {}`), `invalid_client` (token endpoint 400) |
 //! | `GET /_admin/faults`, `DELETE /_admin/faults` | lists / clears them |

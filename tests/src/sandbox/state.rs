@@ -753,9 +753,10 @@ impl State {
     ) -> u64 {
         let seq = self.next_journal;
         self.next_journal += 1;
-        let json = (body.len() <= 64 * 1024)
-            .then(|| serde_json::from_slice(body).ok())
-            .flatten();
+        let json = (body.len() <= 64 * 1024 && !body.is_empty()).then(|| {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into()))
+        });
         self.journal.push(JournalEntry {
             seq,
             at: shared::clock::rfc3339(OffsetDateTime::now_utc()),

@@ -1,0 +1,185 @@
+//! The transmission of a situation to Chorus Pro: its states, the transitions allowed
+//! between them (every change is a conditional write on the state read), and what the
+//! company must do for each Chorus Pro status.
+//!
+//! ```text
+//! pending ──► depositing ──► deposited ──► integrated
+//!    ▲  │          │  │  │        └──────► rejected      (flux IN_REJETE)
+//!    │  ▼          │  │  └──► rejected                  (deposit refused, codeRetour ≠ 0)
+//! waiting_credentials ◄──┘  └──► failed_retrying ──► depositing
+//!                        outcome_unknown ──► deposited (found in Chorus Pro)
+//!                                        └─► pending   (not found after the grace period)
+//! ```
+
+use time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransmissionState {
+    Pending,
+    WaitingCredentials,
+    Depositing,
+    Deposited,
+    Integrated,
+    Rejected,
+    FailedRetrying,
+    OutcomeUnknown,
+}
+
+impl TransmissionState {
+    pub const ALL: [TransmissionState; 8] = [
+        Self::Pending,
+        Self::WaitingCredentials,
+        Self::Depositing,
+        Self::Deposited,
+        Self::Integrated,
+        Self::Rejected,
+        Self::FailedRetrying,
+        Self::OutcomeUnknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::WaitingCredentials => "waiting_credentials",
+            Self::Depositing => "depositing",
+            Self::Deposited => "deposited",
+            Self::Integrated => "integrated",
+            Self::Rejected => "rejected",
+            Self::FailedRetrying => "failed_retrying",
+            Self::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether `self → next` is a move the gateway may make.
+    pub fn can_become(self, next: TransmissionState) -> bool {
+        use TransmissionState::*;
+        matches!(
+            (self, next),
+            (Pending, Depositing)
+                | (Pending, WaitingCredentials)
+                | (WaitingCredentials, Pending)
+                | (WaitingCredentials, Depositing)
+                | (Depositing, Deposited)
+                | (Depositing, Rejected)
+                | (Depositing, FailedRetrying)
+                | (Depositing, OutcomeUnknown)
+                | (Depositing, WaitingCredentials)
+                | (FailedRetrying, Depositing)
+                | (FailedRetrying, WaitingCredentials)
+                | (OutcomeUnknown, Deposited)
+                | (OutcomeUnknown, Integrated)
+                | (OutcomeUnknown, Pending)
+                | (OutcomeUnknown, Depositing)
+                | (Deposited, Integrated)
+                | (Deposited, Rejected)
+        )
+    }
+
+    /// A deposit exists (or may exist) in Chorus Pro: a new deposit must never be started
+    /// blindly from here.
+    pub fn deposit_may_exist(self) -> bool {
+        matches!(
+            self,
+            Self::Depositing | Self::Deposited | Self::Integrated | Self::OutcomeUnknown
+        )
+    }
+
+    /// Nothing more will happen to the flux (the invoice's own status may still move).
+    pub fn is_settled(self) -> bool {
+        matches!(self, Self::Integrated | Self::Rejected)
+    }
+}
+
+/// Chorus Pro invoice statuses after which nothing more is expected.
+pub fn is_final_invoice_status(status: &str) -> bool {
+    matches!(status, "MISE_EN_PAIEMENT" | "COMPTABILISEE" | "REJETEE")
+}
+
+/// What the company must do, in French, for the statuses that ask for something.
+pub fn next_action(status: &str) -> Option<&'static str> {
+    Some(match status {
+        "A_RECYCLER" => {
+            "Chorus Pro demande de corriger les données d'acheminement (SIRET, code service ou numéro d'engagement du destinataire) : corrigez le marché puis recyclez la facture dans Chorus Pro, sous le même numéro."
+        }
+        "SUSPENDUE" => {
+            "La facture est suspendue par le destinataire : ajoutez les pièces justificatives manquantes ou le commentaire demandé dans Chorus Pro (action « Compléter »)."
+        }
+        "REJETEE" => {
+            "La facture est rejetée par le destinataire : émettez une nouvelle facture sous un nouveau numéro (enregistrez le nouveau numéro sur la situation, puis transmettez-la à nouveau)."
+        }
+        "IN_REJETE" => {
+            "Chorus Pro a refusé le dépôt : corrigez les erreurs indiquées puis transmettez à nouveau la situation."
+        }
+        "waiting_credentials" => {
+            "Le mot de passe du compte technique Chorus Pro est refusé ou expiré : le gestionnaire principal doit le réinitialiser dans Chorus Pro, puis enregistrez le nouveau mot de passe dans « Mon compte ». La transmission partira automatiquement."
+        }
+        _ => return None,
+    })
+}
+
+/// Delay before attempt `attempt` (1-based) of a deposit that did not reach Chorus Pro:
+/// 1, 2, 4, … minutes, at most an hour.
+pub fn retry_delay(attempt: u32) -> Duration {
+    let minutes = 1i64 << attempt.saturating_sub(1).min(6);
+    Duration::minutes(minutes.min(60))
+}
+
+/// Delay before the next follow-up of a flux or invoice: soon after the deposit, then
+/// less often, at most every 6 hours (OCA polls once a day; buyers take days to pay).
+pub fn follow_up_delay(checks_done: u32) -> Duration {
+    match checks_done {
+        0..=2 => Duration::minutes(2),
+        3..=5 => Duration::minutes(15),
+        6..=10 => Duration::hours(1),
+        _ => Duration::hours(6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TransmissionState::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in TransmissionState::ALL {
+            assert_eq!(TransmissionState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(TransmissionState::parse("done"), None);
+    }
+
+    #[test]
+    fn a_deposit_is_never_started_again_blindly() {
+        for from in [Deposited, Integrated, Rejected] {
+            assert!(!from.can_become(Depositing), "{from:?}");
+            assert!(!from.can_become(Pending), "{from:?}");
+        }
+        assert!(!Depositing.can_become(Depositing));
+        assert!(!Depositing.can_become(Pending));
+        assert!(OutcomeUnknown.can_become(Deposited));
+        assert!(Pending.can_become(Depositing));
+        assert!(FailedRetrying.can_become(Depositing));
+    }
+
+    #[test]
+    fn next_actions_in_french() {
+        assert!(next_action("A_RECYCLER").unwrap().contains("même numéro"));
+        assert!(next_action("REJETEE").unwrap().contains("nouveau numéro"));
+        assert!(next_action("SUSPENDUE").unwrap().contains("pièces"));
+        assert_eq!(next_action("MISE_EN_PAIEMENT"), None);
+    }
+
+    #[test]
+    fn backoffs_grow_and_are_capped() {
+        assert_eq!(retry_delay(1), Duration::minutes(1));
+        assert_eq!(retry_delay(3), Duration::minutes(4));
+        assert_eq!(retry_delay(30), Duration::minutes(60));
+        assert!(follow_up_delay(0) < follow_up_delay(20));
+        assert_eq!(follow_up_delay(100), Duration::hours(6));
+    }
+}
