@@ -42,5 +42,9 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# Runs a scheduled function once against the local stack: make run FN=status-sync NOW=…
+run: build
+	@tests/stack/run_function.sh "$(FN)" "$(NOW)"
+
 clean-local: down
 	rm -rf .local
