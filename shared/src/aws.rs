@@ -34,3 +34,4 @@ where
 pub use aws_config::SdkConfig;
 pub use aws_sdk_dynamodb as dynamodb;
 pub use aws_sdk_secretsmanager as secretsmanager;
+pub use aws_sdk_sesv2 as sesv2;

@@ -21,6 +21,14 @@ pub struct Config {
     pub piste_credentials_secret: String,
     pub chorus_connect_timeout: Duration,
     pub chorus_request_timeout: Duration,
+    /// How long a deposit whose answer was lost is searched for in Chorus Pro before it is
+    /// deemed never received and sent again (a flux takes minutes to be integrated).
+    pub reconcile_grace: Duration,
+    /// How long an attempt holds a deposit before another may take over (a Lambda killed
+    /// mid-deposit leaves its lease to expire).
+    pub deposit_lease: Duration,
+    /// `syntaxeFlux` of the deposits (E4/E5 works codes are unconfirmed: configurable).
+    pub flux_syntax: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +59,10 @@ impl Config {
                 }),
             }
         };
-        let days = number("PASSWORD_LIFETIME_DAYS", u64::from(PasswordLifetime::DEFAULT_DAYS))?;
+        let days = number(
+            "PASSWORD_LIFETIME_DAYS",
+            u64::from(PasswordLifetime::DEFAULT_DAYS),
+        )?;
         let password_lifetime = u32::try_from(days)
             .ok()
             .and_then(PasswordLifetime::days)
@@ -89,8 +100,14 @@ impl Config {
                 "PISTE_CREDENTIALS_SECRET",
                 "choruspro-gateway/piste-credentials",
             ),
-            chorus_connect_timeout: Duration::from_millis(number("CHORUS_CONNECT_TIMEOUT_MS", 3_000)?),
+            chorus_connect_timeout: Duration::from_millis(number(
+                "CHORUS_CONNECT_TIMEOUT_MS",
+                3_000,
+            )?),
             chorus_request_timeout: Duration::from_millis(number("CHORUS_TIMEOUT_MS", 10_000)?),
+            reconcile_grace: Duration::from_secs(number("RECONCILE_GRACE_SECONDS", 3_600)?),
+            deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
+            flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
         })
     }
 }
@@ -119,11 +136,26 @@ mod tests {
     #[test]
     fn refuses_bad_values() {
         assert!(Config::from_lookup(lookup(&[])).is_err());
-        let e = Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("PASSWORD_LIFETIME_DAYS", "abc")]))
-            .unwrap_err();
+        let e = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("PASSWORD_LIFETIME_DAYS", "abc"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.name, "PASSWORD_LIFETIME_DAYS");
-        assert!(Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("PASSWORD_LIFETIME_DAYS", "0")])).is_err());
-        assert!(Config::from_lookup(lookup(&[("TABLE_NAME", "t"), ("DEFAULT_ENVIRONMENT", "prod")])).is_err());
+        assert!(
+            Config::from_lookup(lookup(&[
+                ("TABLE_NAME", "t"),
+                ("PASSWORD_LIFETIME_DAYS", "0")
+            ]))
+            .is_err()
+        );
+        assert!(
+            Config::from_lookup(lookup(&[
+                ("TABLE_NAME", "t"),
+                ("DEFAULT_ENVIRONMENT", "prod")
+            ]))
+            .is_err()
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::chorus::{ChorusClient, ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource};
+use crate::chorus::{
+    ChorusClient, ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource,
+};
 use crate::config::Config;
 use crate::secrets::SecretStore;
 use crate::store::Store;
@@ -22,21 +24,37 @@ pub struct Services {
 
 impl Services {
     pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), config.table_name.clone());
-        let secrets = SecretStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone());
+        let store = Store::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        let secrets = SecretStore::new(
+            aws_sdk_secretsmanager::Client::new(sdk),
+            config.secret_prefix.clone(),
+        );
         let chorus = chorus_client(config, secrets.clone())?;
-        Ok(Services { store, secrets, chorus })
+        Ok(Services {
+            store,
+            secrets,
+            chorus,
+        })
     }
 }
 
 pub fn chorus_config(config: &Config) -> ChorusConfig {
-    let mut chorus = ChorusConfig::new(config.chorus_api_url.clone(), config.piste_token_url.clone());
+    let mut chorus = ChorusConfig::new(
+        config.chorus_api_url.clone(),
+        config.piste_token_url.clone(),
+    );
     chorus.connect_timeout = config.chorus_connect_timeout;
     chorus.request_timeout = config.chorus_request_timeout;
     chorus
 }
 
-pub fn chorus_client(config: &Config, secrets: SecretStore) -> Result<Arc<ChorusClient>, ChorusError> {
+pub fn chorus_client(
+    config: &Config,
+    secrets: SecretStore,
+) -> Result<Arc<ChorusClient>, ChorusError> {
     let chorus = chorus_config(config);
     let http = ChorusClient::build_http_client(&chorus)?;
     let source = SecretPisteCredentials {
@@ -60,15 +78,15 @@ struct PisteSecret {
 }
 
 impl PisteCredentialsSource for SecretPisteCredentials {
-    fn load(&self) -> Pin<Box<dyn Future<Output = Result<PisteCredentials, ChorusError>> + Send + '_>> {
+    fn load(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<PisteCredentials, ChorusError>> + Send + '_>> {
         Box::pin(async move {
-            let secret: PisteSecret = self
-                .secrets
-                .json_secret(&self.name)
-                .await
-                .map_err(|e| ChorusError::GatewayCredentialsUnavailable {
+            let secret: PisteSecret = self.secrets.json_secret(&self.name).await.map_err(|e| {
+                ChorusError::GatewayCredentialsUnavailable {
                     reason: format!("secret {}: {e}", self.name),
-                })?;
+                }
+            })?;
             Ok(PisteCredentials {
                 client_id: secret.client_id,
                 client_secret: SecretString::from(secret.client_secret),

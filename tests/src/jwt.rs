@@ -40,7 +40,13 @@ pub fn sign(claims: &Map<String, Value>, secret: &str) -> String {
 }
 
 /// A token for `companies`, valid `ttl_seconds` from `now_epoch`.
-pub fn token_for(sub: &str, companies: &[&str], now_epoch: i64, ttl_seconds: i64, secret: &str) -> String {
+pub fn token_for(
+    sub: &str,
+    companies: &[&str],
+    now_epoch: i64,
+    ttl_seconds: i64,
+    secret: &str,
+) -> String {
     let mut claims = Map::new();
     claims.insert("iss".into(), ISSUER.into());
     claims.insert("aud".into(), AUDIENCE.into());
@@ -49,14 +55,20 @@ pub fn token_for(sub: &str, companies: &[&str], now_epoch: i64, ttl_seconds: i64
     claims.insert("exp".into(), (now_epoch + ttl_seconds).into());
     claims.insert(
         "companies".into(),
-        Value::Array(companies.iter().map(|c| Value::String((*c).to_owned())).collect()),
+        Value::Array(
+            companies
+                .iter()
+                .map(|c| Value::String((*c).to_owned()))
+                .collect(),
+        ),
     );
     sign(&claims, secret)
 }
 
 pub fn verify(token: &str, secret: &str, now_epoch: i64) -> Result<Map<String, Value>, JwtError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwtError::Malformed);
     };
@@ -68,10 +80,13 @@ pub fn verify(token: &str, secret: &str, now_epoch: i64) -> Result<Map<String, V
     if header.get("alg").and_then(Value::as_str) != Some("HS256") {
         return Err(JwtError::WrongAlgorithm);
     }
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| JwtError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| JwtError::Malformed)?;
     let mut m = mac(secret);
     m.update(format!("{}.{}", token.split('.').next().unwrap_or(""), payload).as_bytes());
-    m.verify_slice(&signature).map_err(|_| JwtError::BadSignature)?;
+    m.verify_slice(&signature)
+        .map_err(|_| JwtError::BadSignature)?;
     let claims: Map<String, Value> = URL_SAFE_NO_PAD
         .decode(payload)
         .ok()

@@ -23,6 +23,7 @@ pub const MAX_BODY: usize = 10 * 1024 * 1024;
 pub enum Function {
     CompanySettings,
     Identifiers,
+    TransmitInvoice,
 }
 
 /// Every route of the local API with the function that serves it.
@@ -30,13 +31,23 @@ pub fn routes() -> Vec<(Function, &'static str)> {
     company_settings::ROUTES
         .iter()
         .map(|r| (Function::CompanySettings, *r))
-        .chain(identifiers::ROUTES.iter().map(|r| (Function::Identifiers, *r)))
+        .chain(
+            identifiers::ROUTES
+                .iter()
+                .map(|r| (Function::Identifiers, *r)),
+        )
+        .chain(
+            transmit_invoice::ROUTES
+                .iter()
+                .map(|r| (Function::TransmitInvoice, *r)),
+        )
         .collect()
 }
 
 pub struct LocalApi {
     pub company_settings: Arc<company_settings::State>,
     pub identifiers: Arc<identifiers::State>,
+    pub transmit_invoice: Arc<transmit_invoice::State>,
     pub jwt_secret: String,
 }
 
@@ -70,7 +81,9 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
         if bytes[i] == b'%'
             && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
         {
@@ -86,10 +99,12 @@ fn percent_decode(s: &str) -> String {
 
 fn problem_response(problem: Problem) -> AxumResponse<AxumBody> {
     let mut response = AxumResponse::new(AxumBody::from(problem.to_json()));
-    *response.status_mut() = StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert("content-type", HeaderValue::from_static("application/problem+json"));
+    *response.status_mut() =
+        StatusCode::from_u16(problem.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/problem+json"),
+    );
     response
 }
 
@@ -121,7 +136,10 @@ pub fn build_event(
     let mut query_map = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        query_map.insert(percent_decode(k), Value::String(percent_decode(&v.replace('+', " "))));
+        query_map.insert(
+            percent_decode(k),
+            Value::String(percent_decode(&v.replace('+', " "))),
+        );
     }
     let (body_text, is_base64) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), false),
@@ -169,18 +187,28 @@ impl LocalApi {
         let headers: Vec<(String, String)> = request
             .headers()
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            })
             .collect();
         let Some((function, route_key, params)) = routes()
             .into_iter()
             .find_map(|(f, key)| match_route(key, &method, &path).map(|p| (f, key, p)))
         else {
-            return problem_response(Problem::new(ProblemCode::NotFound, "Cette route n'existe pas."));
+            return problem_response(Problem::new(
+                ProblemCode::NotFound,
+                "Cette route n'existe pas.",
+            ));
         };
         let token = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
-            .and_then(|(_, v)| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|(_, v)| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim);
         let claims = match token.map(|t| jwt::verify(t, &self.jwt_secret, now_epoch())) {
             Some(Ok(claims)) => claims,
@@ -195,7 +223,9 @@ impl LocalApi {
                 ));
             }
         };
-        let event = build_event(route_key, &method, &path, &query, &headers, &body, &params, &claims);
+        let event = build_event(
+            route_key, &method, &path, &query, &headers, &body, &params, &claims,
+        );
         let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
             Err(e) => {
@@ -204,8 +234,13 @@ impl LocalApi {
             }
         };
         let response = match function {
-            Function::CompanySettings => company_settings::handle(&self.company_settings, lambda_request).await,
+            Function::CompanySettings => {
+                company_settings::handle(&self.company_settings, lambda_request).await
+            }
             Function::Identifiers => identifiers::handle(&self.identifiers, lambda_request).await,
+            Function::TransmitInvoice => {
+                transmit_invoice::handle(&self.transmit_invoice, lambda_request).await
+            }
         };
         to_axum(response)
     }
@@ -220,7 +255,8 @@ fn to_axum(response: lambda_http::Response<lambda_http::Body>) -> AxumResponse<A
         _ => Vec::new(),
     };
     let mut out = AxumResponse::new(AxumBody::from(bytes));
-    *out.status_mut() = StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *out.status_mut() =
+        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in &parts.headers {
         if let (Ok(n), Ok(v)) = (
             axum::http::HeaderName::from_bytes(name.as_str().as_bytes()),
@@ -247,11 +283,37 @@ mod tests {
 
     #[test]
     fn matches_route_keys() {
-        let p = match_route("PUT /v1/companies/{siret}/chorus-account", "PUT", "/v1/companies/123/chorus-account").unwrap();
+        let p = match_route(
+            "PUT /v1/companies/{siret}/chorus-account",
+            "PUT",
+            "/v1/companies/123/chorus-account",
+        )
+        .unwrap();
         assert_eq!(p["siret"], "123");
-        assert!(match_route("PUT /v1/companies/{siret}/chorus-account", "GET", "/v1/companies/123/chorus-account").is_none());
-        assert!(match_route("PUT /v1/companies/{siret}/chorus-account", "PUT", "/v1/companies/123/other").is_none());
-        assert!(match_route("PUT /v1/companies/{siret}/chorus-account", "PUT", "/v1/companies//chorus-account").is_none());
+        assert!(
+            match_route(
+                "PUT /v1/companies/{siret}/chorus-account",
+                "GET",
+                "/v1/companies/123/chorus-account"
+            )
+            .is_none()
+        );
+        assert!(
+            match_route(
+                "PUT /v1/companies/{siret}/chorus-account",
+                "PUT",
+                "/v1/companies/123/other"
+            )
+            .is_none()
+        );
+        assert!(
+            match_route(
+                "PUT /v1/companies/{siret}/chorus-account",
+                "PUT",
+                "/v1/companies//chorus-account"
+            )
+            .is_none()
+        );
         let p = match_route("GET /v1/m/{ref}", "GET", "/v1/m/a%2Fb").unwrap();
         assert_eq!(p["ref"], "a/b");
     }

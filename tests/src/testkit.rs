@@ -10,7 +10,10 @@ use serde_json::Value;
 use crate::jwt;
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// A Luhn-valid SIRET no other test uses (random, starting with 9 so it never meets a
@@ -25,7 +28,10 @@ pub fn random_siret() -> String {
 
 /// Every test password carries the marker `make test` searches the logs for.
 pub fn test_password() -> String {
-    format!("Chorus-NeverLogged-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "Chorus-NeverLogged-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 pub struct Response {
@@ -52,12 +58,16 @@ impl Stack {
         let api = format!("http://127.0.0.1:{}", env_or("LOCAL_API_PORT", "3000"));
         let http = reqwest::Client::new();
         if http.get(format!("{api}/")).send().await.is_err() {
-            panic!("the local API does not answer at {api}: start the stack with `make up` (make test does it)");
+            panic!(
+                "the local API does not answer at {api}: start the stack with `make up` (make test does it)"
+            );
         }
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
             .region(aws_config::Region::new(env_or("AWS_REGION", "eu-west-3")))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
             .load()
             .await;
         Stack {
@@ -76,7 +86,13 @@ impl Stack {
         jwt::token_for("user-test", companies, now, 600, &self.jwt_secret)
     }
 
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Response {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method, format!("{}{}", self.api, path));
         if let Some(t) = token {
@@ -85,7 +101,10 @@ impl Stack {
         if let Some(b) = body {
             request = request.header("content-type", "application/json").body(b);
         }
-        let response = request.send().await.unwrap_or_else(|e| panic!("request to the local API failed: {e}"));
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request to the local API failed: {e}"));
         let status = response.status().as_u16();
         let content_type = response
             .headers()
@@ -123,10 +142,9 @@ impl Stack {
     }
 
     pub async fn account_item(&self, siret: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.company_items(siret)
-            .await
-            .into_iter()
-            .find(|i| i.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("ACCOUNT"))
+        self.company_items(siret).await.into_iter().find(|i| {
+            i.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("ACCOUNT")
+        })
     }
 
     pub fn secret_name(&self, siret: &str) -> String {
@@ -159,14 +177,34 @@ impl Stack {
 
 /// A request as API Gateway hands it to a function, for in-process handler tests: the
 /// route key, the concrete path, a caller acting for `companies`, and a JSON body.
-pub fn lambda_request(route_key: &str, path: &str, params: &[(&str, &str)], companies: &[&str], body: Option<&Value>) -> lambda_http::Request {
+pub fn lambda_request(
+    route_key: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    companies: &[&str],
+    body: Option<&Value>,
+) -> lambda_http::Request {
     let method = route_key.split(' ').next().unwrap_or("GET");
     let mut claims = serde_json::Map::new();
     claims.insert("sub".into(), "in-process-test".into());
-    claims.insert("companies".into(), Value::Array(companies.iter().map(|c| Value::String((*c).to_owned())).collect()));
-    let params = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
-    let event = crate::local_api::build_event(route_key, method, path, "", &[], &bytes, &params, &claims);
+    claims.insert(
+        "companies".into(),
+        Value::Array(
+            companies
+                .iter()
+                .map(|c| Value::String((*c).to_owned()))
+                .collect(),
+        ),
+    );
+    let params = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
+    let event =
+        crate::local_api::build_event(route_key, method, path, "", &[], &bytes, &params, &claims);
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
 }
 
@@ -177,19 +215,31 @@ pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> (u1
         lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     };
-    (response.status().as_u16(), serde_json::from_str(&text).unwrap_or(Value::Null))
+    (
+        response.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }
 
 /// The stack's configuration (from `tests/stack/stack.sh env`), with some values replaced.
 pub fn stack_config(overrides: &[(&str, &str)]) -> shared::config::Config {
-    let overrides: HashMap<String, String> = overrides.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let overrides: HashMap<String, String> = overrides
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     shared::config::Config::from_lookup(|name| {
-        overrides.get(name).cloned().or_else(|| std::env::var(name).ok()).or_else(|| match name {
-            "TABLE_NAME" => Some("choruspro-gateway-local".into()),
-            "SECRET_PREFIX" => Some("choruspro-gateway-local".into()),
-            "PISTE_CREDENTIALS_SECRET" => Some("choruspro-gateway-local/piste-credentials".into()),
-            _ => None,
-        })
+        overrides
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .or_else(|| match name {
+                "TABLE_NAME" => Some("choruspro-gateway-local".into()),
+                "SECRET_PREFIX" => Some("choruspro-gateway-local".into()),
+                "PISTE_CREDENTIALS_SECRET" => {
+                    Some("choruspro-gateway-local/piste-credentials".into())
+                }
+                _ => None,
+            })
     })
     .unwrap_or_else(|e| panic!("{e}"))
 }

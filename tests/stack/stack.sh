@@ -33,6 +33,11 @@ fi
 export CHORUS_CONNECT_TIMEOUT_MS=${CHORUS_CONNECT_TIMEOUT_MS:-2000}
 export CHORUS_TIMEOUT_MS=${CHORUS_TIMEOUT_MS:-5000}
 export RUST_LOG=${RUST_LOG:-info}
+# The emulator moves fluxes and invoices on by itself, like Chorus Pro (one step a second
+# here); a lost deposit answer is searched for 20 s before it is deemed never received.
+export CHORUS_SANDBOX_PROGRESS=${CHORUS_SANDBOX_PROGRESS:-1s}
+export RECONCILE_GRACE_SECONDS=${RECONCILE_GRACE_SECONDS:-20}
+export DEPOSIT_LEASE_SECONDS=${DEPOSIT_LEASE_SECONDS:-15}
 
 BIN="$ROOT/target/debug"
 
@@ -101,7 +106,8 @@ case "${1:-}" in
     for v in MOTO_PORT CHORUS_SANDBOX_PORT LOCAL_API_PORT AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID \
              AWS_SECRET_ACCESS_KEY AWS_REGION TABLE_NAME SECRET_PREFIX PISTE_CREDENTIALS_SECRET \
              SENDER_EMAIL DEFAULT_ENVIRONMENT PASSWORD_LIFETIME_DAYS LOCAL_JWT_SECRET \
-             CHORUS_API_URL PISTE_TOKEN_URL; do
+             CHORUS_API_URL PISTE_TOKEN_URL CHORUS_SANDBOX_PROGRESS RECONCILE_GRACE_SECONDS \
+             DEPOSIT_LEASE_SECONDS; do
       echo "export $v=${!v}"
     done
     ;;

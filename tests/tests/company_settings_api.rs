@@ -20,8 +20,14 @@ fn settings(password: &str) -> Value {
 
 /// Nothing at all for this SIRET: no item, no secret.
 async fn assert_nothing_written(stack: &Stack, siret: &str) {
-    assert!(stack.company_items(siret).await.is_empty(), "items were written for {siret}");
-    assert!(!stack.secret_exists(siret).await, "a secret was written for {siret}");
+    assert!(
+        stack.company_items(siret).await.is_empty(),
+        "items were written for {siret}"
+    );
+    assert!(
+        !stack.secret_exists(siret).await,
+        "a secret was written for {siret}"
+    );
 }
 
 fn error_codes(json: &Value) -> Vec<(String, String)> {
@@ -29,7 +35,12 @@ fn error_codes(json: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|list| {
             list.iter()
-                .map(|e| (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned()))
+                .map(|e| {
+                    (
+                        e["field"].as_str().unwrap_or("").to_owned(),
+                        e["code"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -42,7 +53,14 @@ async fn first_save_stores_password_in_secrets_manager_only() {
     let token = stack.token(&[&siret]);
     let password = test_password();
 
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&password))).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&password)),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.content_type, "application/json");
     assert!(!r.text.contains(&password));
@@ -53,30 +71,59 @@ async fn first_save_stores_password_in_secrets_manager_only() {
     assert_eq!(r.json["credentials_status"], "unverified");
     assert_eq!(r.json["days_until_password_expiry"], 365);
     assert!(r.json["verified_at"].is_null());
-    let set_at = time::OffsetDateTime::parse(r.json["password_set_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
-    let expires = time::OffsetDateTime::parse(r.json["password_expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let set_at = time::OffsetDateTime::parse(
+        r.json["password_set_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let expires = time::OffsetDateTime::parse(
+        r.json["password_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     assert_eq!(expires - set_at, time::Duration::days(365));
 
     // The secret holds login and password, at the version the item names.
     let item = stack.account_item(&siret).await.expect("account item");
     let version = item["password_version"].as_s().unwrap().clone();
-    let secret = stack.secret_value(&siret, Some(&version)).await.expect("secret");
+    let secret = stack
+        .secret_value(&siret, Some(&version))
+        .await
+        .expect("secret");
     assert_eq!(secret["login"], "TECH_00000000018259@cpp2017.fr");
     assert_eq!(secret["password"], password.as_str());
     // …and is the current one.
-    assert_eq!(stack.secret_value(&siret, None).await.unwrap()["password"], password.as_str());
-    let described = stack.secrets.describe_secret().secret_id(stack.secret_name(&siret)).send().await.unwrap();
-    let tags: Vec<_> = described.tags().iter().map(|t| (t.key().unwrap_or(""), t.value().unwrap_or(""))).collect();
+    assert_eq!(
+        stack.secret_value(&siret, None).await.unwrap()["password"],
+        password.as_str()
+    );
+    let described = stack
+        .secrets
+        .describe_secret()
+        .secret_id(stack.secret_name(&siret))
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = described
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap_or(""), t.value().unwrap_or("")))
+        .collect();
     assert!(tags.contains(&("siret", siret.as_str())), "{tags:?}");
 
     // No item of the company holds the password, under any attribute.
     for item in stack.company_items(&siret).await {
-        assert!(!format!("{item:?}").contains(&password), "password in {item:?}");
+        assert!(
+            !format!("{item:?}").contains(&password),
+            "password in {item:?}"
+        );
     }
     assert_eq!(item["entity"].as_s().unwrap(), "company_account");
 
     // Read back.
-    let g = stack.call("GET", &Stack::account_path(&siret), Some(&token), None).await;
+    let g = stack
+        .call("GET", &Stack::account_path(&siret), Some(&token), None)
+        .await;
     assert_eq!(g.status, 200);
     assert_eq!(g.json, r.json);
     assert!(!g.text.contains(&password));
@@ -88,12 +135,29 @@ async fn audit_trail_records_who_and_which_fields_never_the_password() {
     let siret = random_siret();
     let token = stack.token(&[&siret]);
     let password = test_password();
-    stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&password))).await;
+    stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&password)),
+        )
+        .await;
     let mut update = settings(&password);
     update["referent_email"] = json!("direction@entreprise-btp.fr");
     update.as_object_mut().unwrap().remove("password");
-    update.as_object_mut().unwrap().remove("password_confirmation");
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&update)).await;
+    update
+        .as_object_mut()
+        .unwrap()
+        .remove("password_confirmation");
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&update),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 
     let audits: Vec<_> = stack
@@ -103,13 +167,28 @@ async fn audit_trail_records_who_and_which_fields_never_the_password() {
         .filter(|i| i["entity"].as_s().unwrap() == "audit")
         .collect();
     assert_eq!(audits.len(), 2);
-    let fields = |i: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| -> Vec<String> {
-        i["fields"].as_l().unwrap().iter().map(|v| v.as_s().unwrap().clone()).collect()
+    let fields = |i: &std::collections::HashMap<
+        String,
+        aws_sdk_dynamodb::types::AttributeValue,
+    >|
+     -> Vec<String> {
+        i["fields"]
+            .as_l()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_s().unwrap().clone())
+            .collect()
     };
-    let created = audits.iter().find(|i| i["action"].as_s().unwrap() == "account_created").unwrap();
+    let created = audits
+        .iter()
+        .find(|i| i["action"].as_s().unwrap() == "account_created")
+        .unwrap();
     assert_eq!(created["actor"].as_s().unwrap(), "user-test");
     assert!(fields(created).contains(&"password".to_owned()));
-    let updated = audits.iter().find(|i| i["action"].as_s().unwrap() == "account_updated").unwrap();
+    let updated = audits
+        .iter()
+        .find(|i| i["action"].as_s().unwrap() == "account_updated")
+        .unwrap();
     assert_eq!(fields(updated), vec!["referent_email".to_owned()]);
     for a in &audits {
         assert!(!format!("{a:?}").contains(&password));
@@ -122,8 +201,18 @@ async fn update_without_password_keeps_the_stored_one() {
     let siret = random_siret();
     let token = stack.token(&[&siret]);
     let password = test_password();
-    let first = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&password))).await;
-    let version = stack.account_item(&siret).await.unwrap()["password_version"].as_s().unwrap().clone();
+    let first = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&password)),
+        )
+        .await;
+    let version = stack.account_item(&siret).await.unwrap()["password_version"]
+        .as_s()
+        .unwrap()
+        .clone();
 
     let r = stack
         .call(
@@ -138,7 +227,10 @@ async fn update_without_password_keeps_the_stored_one() {
     assert_eq!(r.json["password_set_at"], first.json["password_set_at"]);
     let item = stack.account_item(&siret).await.unwrap();
     assert_eq!(item["password_version"].as_s().unwrap(), &version);
-    assert_eq!(stack.secret_value(&siret, Some(&version)).await.unwrap()["password"], password.as_str());
+    assert_eq!(
+        stack.secret_value(&siret, Some(&version)).await.unwrap()["password"],
+        password.as_str()
+    );
 
     // The same body again changes nothing and writes nothing.
     let before = stack.company_items(&siret).await.len();
@@ -160,16 +252,45 @@ async fn new_password_becomes_a_new_current_version() {
     let siret = random_siret();
     let token = stack.token(&[&siret]);
     let (old, new) = (test_password(), test_password());
-    stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&old))).await;
-    let v1 = stack.account_item(&siret).await.unwrap()["password_version"].as_s().unwrap().clone();
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&new))).await;
+    stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&old)),
+        )
+        .await;
+    let v1 = stack.account_item(&siret).await.unwrap()["password_version"]
+        .as_s()
+        .unwrap()
+        .clone();
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&new)),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let v2 = stack.account_item(&siret).await.unwrap()["password_version"].as_s().unwrap().clone();
+    let v2 = stack.account_item(&siret).await.unwrap()["password_version"]
+        .as_s()
+        .unwrap()
+        .clone();
     assert_ne!(v1, v2);
-    assert_eq!(stack.secret_value(&siret, Some(&v2)).await.unwrap()["password"], new.as_str());
+    assert_eq!(
+        stack.secret_value(&siret, Some(&v2)).await.unwrap()["password"],
+        new.as_str()
+    );
     // The new version is AWSCURRENT (staging label gone), the old one AWSPREVIOUS. (Read
     // through the labels: moto's GetSecretValue without a version ignores label moves.)
-    let described = stack.secrets.describe_secret().secret_id(stack.secret_name(&siret)).send().await.unwrap();
+    let described = stack
+        .secrets
+        .describe_secret()
+        .secret_id(stack.secret_name(&siret))
+        .send()
+        .await
+        .unwrap();
     let stages = described.version_ids_to_stages.unwrap();
     assert_eq!(stages[&v2], vec!["AWSCURRENT".to_owned()]);
     assert_eq!(stages[&v1], vec!["AWSPREVIOUS".to_owned()]);
@@ -180,7 +301,14 @@ async fn a_new_login_needs_its_password() {
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&test_password()))).await;
+    stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&test_password())),
+        )
+        .await;
     let before = stack.company_items(&siret).await;
     let r = stack
         .call(
@@ -191,7 +319,10 @@ async fn a_new_login_needs_its_password() {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    assert_eq!(error_codes(&r.json), vec![("password".to_owned(), "required".to_owned())]);
+    assert_eq!(
+        error_codes(&r.json),
+        vec![("password".to_owned(), "required".to_owned())]
+    );
     assert_eq!(stack.company_items(&siret).await, before);
 }
 
@@ -200,31 +331,70 @@ async fn delete_removes_settings_and_schedules_the_secret_then_a_new_save_works(
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&test_password()))).await;
+    stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&test_password())),
+        )
+        .await;
 
-    let d = stack.call("DELETE", &Stack::account_path(&siret), Some(&token), None).await;
+    let d = stack
+        .call("DELETE", &Stack::account_path(&siret), Some(&token), None)
+        .await;
     assert_eq!(d.status, 204, "{}", d.text);
-    let g = stack.call("GET", &Stack::account_path(&siret), Some(&token), None).await;
+    let g = stack
+        .call("GET", &Stack::account_path(&siret), Some(&token), None)
+        .await;
     assert_eq!(g.status, 404);
     assert_eq!(g.json["code"], "company_not_configured");
     assert_eq!(g.content_type, "application/problem+json");
-    let described = stack.secrets.describe_secret().secret_id(stack.secret_name(&siret)).send().await.unwrap();
-    assert!(described.deleted_date.is_some(), "secret not scheduled for deletion");
+    let described = stack
+        .secrets
+        .describe_secret()
+        .secret_id(stack.secret_name(&siret))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described.deleted_date.is_some(),
+        "secret not scheduled for deletion"
+    );
     // The audit trail stays.
     let items = stack.company_items(&siret).await;
-    assert!(items.iter().any(|i| i["action"].as_s().ok().map(String::as_str) == Some("account_deleted")));
+    assert!(
+        items
+            .iter()
+            .any(|i| i["action"].as_s().ok().map(String::as_str) == Some("account_deleted"))
+    );
     assert!(stack.account_item(&siret).await.is_none());
 
     // Deleting again: nothing to delete.
-    let again = stack.call("DELETE", &Stack::account_path(&siret), Some(&token), None).await;
+    let again = stack
+        .call("DELETE", &Stack::account_path(&siret), Some(&token), None)
+        .await;
     assert_eq!(again.status, 404);
 
     // Configured again: the secret is restored with the new password.
     let password = test_password();
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&password))).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&password)),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let version = stack.account_item(&siret).await.unwrap()["password_version"].as_s().unwrap().clone();
-    assert_eq!(stack.secret_value(&siret, Some(&version)).await.unwrap()["password"], password.as_str());
+    let version = stack.account_item(&siret).await.unwrap()["password_version"]
+        .as_s()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        stack.secret_value(&siret, Some(&version)).await.unwrap()["password"],
+        password.as_str()
+    );
 }
 
 #[tokio::test]
@@ -233,8 +403,17 @@ async fn la_poste_siret_is_accepted_and_sandbox_checks_shape_only() {
     // La Poste's SIREN, Luhn-invalid but with a digit sum divisible by 5.
     let la_poste = "35600000049837";
     let token = stack.token(&[la_poste]);
-    stack.call("DELETE", &Stack::account_path(la_poste), Some(&token), None).await;
-    let r = stack.call("PUT", &Stack::account_path(la_poste), Some(&token), body(&settings(&test_password()))).await;
+    stack
+        .call("DELETE", &Stack::account_path(la_poste), Some(&token), None)
+        .await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(la_poste),
+            Some(&token),
+            body(&settings(&test_password())),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
     // A qualification SIRET that fails Luhn: accepted in sandbox, refused in production.
@@ -244,13 +423,30 @@ async fn la_poste_siret_is_accepted_and_sandbox_checks_shape_only() {
     let token = stack.token(&[&qualif]);
     let mut production = settings(&test_password());
     production["environment"] = json!("production");
-    let refused = stack.call("PUT", &Stack::account_path(&qualif), Some(&token), body(&production)).await;
+    let refused = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&qualif),
+            Some(&token),
+            body(&production),
+        )
+        .await;
     assert_eq!(refused.status, 400, "{}", refused.text);
-    assert_eq!(error_codes(&refused.json), vec![("siret".to_owned(), "invalid_siret".to_owned())]);
+    assert_eq!(
+        error_codes(&refused.json),
+        vec![("siret".to_owned(), "invalid_siret".to_owned())]
+    );
     assert_nothing_written(&stack, &qualif).await;
     let mut sandbox = production.clone();
     sandbox["environment"] = json!("sandbox");
-    let accepted = stack.call("PUT", &Stack::account_path(&qualif), Some(&token), body(&sandbox)).await;
+    let accepted = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&qualif),
+            Some(&token),
+            body(&sandbox),
+        )
+        .await;
     assert_eq!(accepted.status, 201, "{}", accepted.text);
     assert_eq!(accepted.json["environment"], "sandbox");
 }
@@ -266,10 +462,28 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
         f(&mut v);
         body(&v)
     };
-    type Case<'a> = (&'a str, Option<Vec<u8>>, u16, &'a str, Vec<(&'a str, &'a str)>);
+    type Case<'a> = (
+        &'a str,
+        Option<Vec<u8>>,
+        u16,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+    );
     let cases: Vec<Case> = vec![
-        ("malformed JSON", Some(b"{\"referent_email\": ".to_vec()), 400, "malformed_json", vec![]),
-        ("not an object", Some(b"[1, 2]".to_vec()), 400, "malformed_json", vec![]),
+        (
+            "malformed JSON",
+            Some(b"{\"referent_email\": ".to_vec()),
+            400,
+            "malformed_json",
+            vec![],
+        ),
+        (
+            "not an object",
+            Some(b"[1, 2]".to_vec()),
+            400,
+            "malformed_json",
+            vec![],
+        ),
         ("empty body", None, 400, "malformed_json", vec![]),
         (
             "wrong types",
@@ -279,7 +493,10 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
             }),
             400,
             "malformed_json",
-            vec![("referent_email", "invalid_type"), ("verify", "invalid_type")],
+            vec![
+                ("referent_email", "invalid_type"),
+                ("verify", "invalid_type"),
+            ],
         ),
         (
             "unknown fields",
@@ -298,7 +515,11 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
             }),
             400,
             "validation_failed",
-            vec![("referent_email", "required"), ("technical_login", "required"), ("password", "required")],
+            vec![
+                ("referent_email", "required"),
+                ("technical_login", "required"),
+                ("password", "required"),
+            ],
         ),
         (
             "e-mail without domain",
@@ -331,7 +552,10 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
             }),
             400,
             "validation_failed",
-            vec![("password", "required"), ("password_confirmation", "required")],
+            vec![
+                ("password", "required"),
+                ("password_confirmation", "required"),
+            ],
         ),
         (
             "unknown environment",
@@ -357,23 +581,43 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
                 ("extra", "unknown_field"),
             ],
         ),
-        ("10 MB body", Some(vec![b' '; 10 * 1024 * 1024]), 413, "payload_too_large", vec![]),
+        (
+            "10 MB body",
+            Some(vec![b' '; 10 * 1024 * 1024]),
+            413,
+            "payload_too_large",
+            vec![],
+        ),
     ];
     for (name, payload, status, code, fields) in cases {
         let siret = random_siret();
         let token = stack.token(&[&siret]);
-        let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), payload).await;
+        let r = stack
+            .call("PUT", &Stack::account_path(&siret), Some(&token), payload)
+            .await;
         assert_eq!(r.status, status, "{name}: {}", r.text);
         assert_eq!(r.content_type, "application/problem+json", "{name}");
         assert_eq!(r.json["code"], code, "{name}: {}", r.text);
         assert_eq!(r.json["status"], status, "{name}");
-        assert!(r.json["title"].as_str().is_some_and(|t| !t.is_empty()), "{name}");
-        assert!(r.json["detail"].as_str().is_some_and(|t| !t.is_empty()), "{name}");
+        assert!(
+            r.json["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}"
+        );
+        assert!(
+            r.json["detail"].as_str().is_some_and(|t| !t.is_empty()),
+            "{name}"
+        );
         let got = error_codes(&r.json);
-        let want: Vec<(String, String)> = fields.iter().map(|(f, c)| ((*f).to_owned(), (*c).to_owned())).collect();
+        let want: Vec<(String, String)> = fields
+            .iter()
+            .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
+            .collect();
         assert_eq!(got, want, "{name}: {}", r.text);
         for e in r.json["errors"].as_array().into_iter().flatten() {
-            assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "{name}: message");
+            assert!(
+                e["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{name}: message"
+            );
         }
         assert!(!r.text.contains(&password), "{name}: password echoed");
         assert_nothing_written(&stack, &siret).await;
@@ -386,7 +630,11 @@ async fn bad_sirets_are_refused_in_french() {
     let good = settings(&test_password());
     let mut wrong_key = random_siret();
     let last = wrong_key.pop().unwrap();
-    wrong_key.push(if last == '9' { '8' } else { char::from(last as u8 + 1) });
+    wrong_key.push(if last == '9' {
+        '8'
+    } else {
+        char::from(last as u8 + 1)
+    });
     for (siret, expected) in [
         (wrong_key.as_str(), "clé de contrôle"),
         ("9123456789012", "14 chiffres"),
@@ -394,10 +642,28 @@ async fn bad_sirets_are_refused_in_french() {
         ("9123456789012A", "chiffres"),
     ] {
         let token = stack.token(&[siret]);
-        let r = stack.call("PUT", &Stack::account_path(siret), Some(&token), body(&good)).await;
+        let r = stack
+            .call(
+                "PUT",
+                &Stack::account_path(siret),
+                Some(&token),
+                body(&good),
+            )
+            .await;
         assert_eq!(r.status, 400, "{siret}: {}", r.text);
-        assert_eq!(error_codes(&r.json), vec![("siret".to_owned(), "invalid_siret".to_owned())], "{siret}");
-        assert!(r.json["errors"][0]["message"].as_str().unwrap().contains(expected), "{siret}: {}", r.text);
+        assert_eq!(
+            error_codes(&r.json),
+            vec![("siret".to_owned(), "invalid_siret".to_owned())],
+            "{siret}"
+        );
+        assert!(
+            r.json["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{siret}: {}",
+            r.text
+        );
         assert_nothing_written(&stack, siret).await;
     }
 }
@@ -411,18 +677,41 @@ async fn tenancy_and_tokens() {
     let token = stack.token(&[&mine]);
     let other_token = stack.token(&[&other]);
     // The other company is configured: its existence must not leak.
-    let o = stack.call("PUT", &Stack::account_path(&other), Some(&other_token), body(&settings(&test_password()))).await;
+    let o = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&other),
+            Some(&other_token),
+            body(&settings(&test_password())),
+        )
+        .await;
     assert_eq!(o.status, 201);
 
-    let forbidden = stack.call("PUT", &Stack::account_path(&other), Some(&token), body(&settings(&password))).await;
+    let forbidden = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&other),
+            Some(&token),
+            body(&settings(&password)),
+        )
+        .await;
     assert_eq!(forbidden.status, 403);
     assert_eq!(forbidden.json["code"], "forbidden");
     let unknown = random_siret();
-    let forbidden_unknown = stack.call("GET", &Stack::account_path(&unknown), Some(&token), None).await;
-    let forbidden_known = stack.call("GET", &Stack::account_path(&other), Some(&token), None).await;
+    let forbidden_unknown = stack
+        .call("GET", &Stack::account_path(&unknown), Some(&token), None)
+        .await;
+    let forbidden_known = stack
+        .call("GET", &Stack::account_path(&other), Some(&token), None)
+        .await;
     assert_eq!(forbidden_unknown.status, 403);
-    assert_eq!(forbidden_known.text, forbidden_unknown.text, "403 must not tell whether the company exists");
-    let d = stack.call("DELETE", &Stack::account_path(&other), Some(&token), None).await;
+    assert_eq!(
+        forbidden_known.text, forbidden_unknown.text,
+        "403 must not tell whether the company exists"
+    );
+    let d = stack
+        .call("DELETE", &Stack::account_path(&other), Some(&token), None)
+        .await;
     assert_eq!(d.status, 403);
     assert!(stack.account_item(&other).await.is_some());
 
@@ -430,8 +719,20 @@ async fn tenancy_and_tokens() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expired = gateway_tests::jwt::token_for("u", &[&mine], now - 7200, 60, &stack.jwt_secret);
     let wrong_key = gateway_tests::jwt::token_for("u", &[&mine], now, 600, "not-the-secret");
-    for token in [None, Some(expired.as_str()), Some(wrong_key.as_str()), Some("abc.def.ghi")] {
-        let r = stack.call("PUT", &Stack::account_path(&mine), token, body(&settings(&password))).await;
+    for token in [
+        None,
+        Some(expired.as_str()),
+        Some(wrong_key.as_str()),
+        Some("abc.def.ghi"),
+    ] {
+        let r = stack
+            .call(
+                "PUT",
+                &Stack::account_path(&mine),
+                token,
+                body(&settings(&password)),
+            )
+            .await;
         assert_eq!(r.status, 401, "{token:?}");
         assert_eq!(r.json["code"], "unauthenticated");
     }
@@ -439,7 +740,9 @@ async fn tenancy_and_tokens() {
 
     // A token for several companies, in any accepted form, acts for each.
     let both = stack.token(&[&mine, &other]);
-    let g = stack.call("GET", &Stack::account_path(&other), Some(&both), None).await;
+    let g = stack
+        .call("GET", &Stack::account_path(&other), Some(&both), None)
+        .await;
     assert_eq!(g.status, 200);
 }
 
@@ -448,7 +751,14 @@ async fn concurrent_saves_of_one_company_all_land_in_order() {
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    let first = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(&settings(&test_password()))).await;
+    let first = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(&settings(&test_password())),
+        )
+        .await;
     assert_eq!(first.status, 201);
     let calls = (0..6).map(|i| {
         let mut v = settings(&test_password());
@@ -467,9 +777,19 @@ async fn concurrent_saves_of_one_company_all_land_in_order() {
     let item = stack.account_item(&siret).await.unwrap();
     let revision: usize = item["revision"].as_n().unwrap().parse().unwrap();
     assert_eq!(revision, 1 + ok);
-    let audits = stack.company_items(&siret).await.into_iter().filter(|i| i["entity"].as_s().unwrap() == "audit").count();
+    let audits = stack
+        .company_items(&siret)
+        .await
+        .into_iter()
+        .filter(|i| i["entity"].as_s().unwrap() == "audit")
+        .count();
     assert_eq!(audits, 1 + ok);
     // The item's password version holds a password that one of the callers sent.
     let version = item["password_version"].as_s().unwrap();
-    assert!(stack.secret_value(&siret, Some(version)).await.unwrap()["password"].as_str().unwrap().contains("NeverLogged"));
+    assert!(
+        stack.secret_value(&siret, Some(version)).await.unwrap()["password"]
+            .as_str()
+            .unwrap()
+            .contains("NeverLogged")
+    );
 }

@@ -8,8 +8,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::config::interceptors::{BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use company_settings::State;
@@ -39,7 +41,10 @@ impl Faults {
         self.0.lock().unwrap().is_none()
     }
     fn trip(&self, cfg: &ConfigBag, phase: Phase) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map(|m| m.name().to_owned()).unwrap_or_default();
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
         let mut armed = self.0.lock().unwrap();
         if armed.is_some_and(|(op, p)| op == name && p == phase) {
             *armed = None;
@@ -81,10 +86,17 @@ async fn state_with(faults: &Faults) -> State {
         .interceptor(faults.clone())
         .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
         .build();
-    let config = shared::config::Config::from_env().expect("stack env (eval \"$(tests/stack/stack.sh env)\")");
-    let secrets = shared::secrets::SecretStore::new(aws_sdk_secretsmanager::Client::from_conf(sm), config.secret_prefix.clone());
+    let config = shared::config::Config::from_env()
+        .expect("stack env (eval \"$(tests/stack/stack.sh env)\")");
+    let secrets = shared::secrets::SecretStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(sm),
+        config.secret_prefix.clone(),
+    );
     State {
-        store: shared::store::Store::new(aws_sdk_dynamodb::Client::from_conf(ddb), config.table_name.clone()),
+        store: shared::store::Store::new(
+            aws_sdk_dynamodb::Client::from_conf(ddb),
+            config.table_name.clone(),
+        ),
         chorus: shared::services::chorus_client(&config, secrets.clone()).unwrap(),
         secrets,
         clock: Arc::new(SystemClock),
@@ -98,8 +110,12 @@ async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) ->
     let mut claims = Map::new();
     claims.insert("sub".into(), "fault-test".into());
     claims.insert("companies".into(), json!([siret]));
-    let params = [("siret".to_owned(), siret.to_owned())].into_iter().collect();
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+    let params = [("siret".to_owned(), siret.to_owned())]
+        .into_iter()
+        .collect();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap())
+        .unwrap_or_default();
     let event = build_event(&route, method, &path, "", &[], &bytes, &params, &claims);
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = company_settings::handle(state, request).await;
@@ -130,7 +146,11 @@ async fn observed(state: &State, siret: &str) -> Option<(String, String)> {
     assert_eq!(status, 200, "{view}");
     let s = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
     let account = state.store.get_account(&s).await.unwrap().unwrap();
-    let stored = state.secrets.technical_account(&s, &account.password_version).await.unwrap();
+    let stored = state
+        .secrets
+        .technical_account(&s, &account.password_version)
+        .await
+        .unwrap();
     Some((
         view["referent_email"].as_str().unwrap().to_owned(),
         stored.password.expose_secret().to_owned(),
@@ -144,7 +164,12 @@ const UPDATE_STEPS: &[&str] = &[
     "DescribeSecret",
     "UpdateSecretVersionStage",
 ];
-const CREATE_STEPS: &[&str] = &["GetItem", "CreateSecret", "TransactWriteItems", "DescribeSecret"];
+const CREATE_STEPS: &[&str] = &[
+    "GetItem",
+    "CreateSecret",
+    "TransactWriteItems",
+    "DescribeSecret",
+];
 
 #[tokio::test]
 async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
@@ -154,17 +179,35 @@ async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
         for phase in [Phase::BeforeSend, Phase::AnswerLost] {
             let siret = random_siret();
             let (old_pw, new_pw) = (test_password(), test_password());
-            let (s, v) = call(&state, "PUT", &siret, Some(&settings("ancien@entreprise-btp.fr", &old_pw))).await;
+            let (s, v) = call(
+                &state,
+                "PUT",
+                &siret,
+                Some(&settings("ancien@entreprise-btp.fr", &old_pw)),
+            )
+            .await;
             assert_eq!(s, 201, "{v}");
 
             faults.arm(step, phase);
-            let (status, body) = call(&state, "PUT", &siret, Some(&settings("nouveau@entreprise-btp.fr", &new_pw))).await;
+            let (status, body) = call(
+                &state,
+                "PUT",
+                &siret,
+                Some(&settings("nouveau@entreprise-btp.fr", &new_pw)),
+            )
+            .await;
             assert!(faults.fired(), "{step} {phase:?} was never called");
             assert!(!body.to_string().contains(&new_pw) && !body.to_string().contains(&old_pw));
-            let seen = observed(&state, &siret).await.expect("account still configured");
+            let seen = observed(&state, &siret)
+                .await
+                .expect("account still configured");
             let old = ("ancien@entreprise-btp.fr".to_owned(), old_pw.clone());
             let new = ("nouveau@entreprise-btp.fr".to_owned(), new_pw.clone());
-            assert!(seen == old || seen == new, "{step} {phase:?}: mixed state {:?}", seen.0);
+            assert!(
+                seen == old || seen == new,
+                "{step} {phase:?}: mixed state {:?}",
+                seen.0
+            );
             // A 2xx answer means the new settings are in force; an error, that the caller
             // may retry (and the state is one of the two).
             if status == 200 {
@@ -176,9 +219,18 @@ async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
 
             // The next save works and is consistent.
             let next_pw = test_password();
-            let (s, v) = call(&state, "PUT", &siret, Some(&settings("suivant@entreprise-btp.fr", &next_pw))).await;
+            let (s, v) = call(
+                &state,
+                "PUT",
+                &siret,
+                Some(&settings("suivant@entreprise-btp.fr", &next_pw)),
+            )
+            .await;
             assert_eq!(s, 200, "{step} {phase:?}: {v}");
-            assert_eq!(observed(&state, &siret).await, Some(("suivant@entreprise-btp.fr".to_owned(), next_pw)));
+            assert_eq!(
+                observed(&state, &siret).await,
+                Some(("suivant@entreprise-btp.fr".to_owned(), next_pw))
+            );
         }
     }
 }
@@ -192,19 +244,38 @@ async fn a_fault_at_any_step_of_a_first_save_leaves_nothing_or_everything() {
             let siret = random_siret();
             let pw = test_password();
             faults.arm(step, phase);
-            let (status, body) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &pw))).await;
+            let (status, body) = call(
+                &state,
+                "PUT",
+                &siret,
+                Some(&settings("compta@entreprise-btp.fr", &pw)),
+            )
+            .await;
             assert!(faults.fired(), "{step} {phase:?} was never called");
             match observed(&state, &siret).await {
                 None => assert_eq!(status, 503, "{step} {phase:?}: {body}"),
                 Some(seen) => {
-                    assert_eq!(seen, ("compta@entreprise-btp.fr".to_owned(), pw.clone()), "{step} {phase:?}");
+                    assert_eq!(
+                        seen,
+                        ("compta@entreprise-btp.fr".to_owned(), pw.clone()),
+                        "{step} {phase:?}"
+                    );
                     assert!(status == 201 || status == 503, "{step} {phase:?}: {status}");
                 }
             }
             // Saving again (the caller's retry) works.
-            let (s, v) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &pw))).await;
+            let (s, v) = call(
+                &state,
+                "PUT",
+                &siret,
+                Some(&settings("compta@entreprise-btp.fr", &pw)),
+            )
+            .await;
             assert!(s == 200 || s == 201, "{step} {phase:?}: {v}");
-            assert_eq!(observed(&state, &siret).await, Some(("compta@entreprise-btp.fr".to_owned(), pw)));
+            assert_eq!(
+                observed(&state, &siret).await,
+                Some(("compta@entreprise-btp.fr".to_owned(), pw))
+            );
         }
     }
 }
@@ -214,19 +285,43 @@ async fn a_delete_that_stops_half_way_is_finished_by_the_next_delete() {
     let faults = Faults::default();
     let state = state_with(&faults).await;
     let siret = random_siret();
-    let (s, _) = call(&state, "PUT", &siret, Some(&settings("compta@entreprise-btp.fr", &test_password()))).await;
+    let (s, _) = call(
+        &state,
+        "PUT",
+        &siret,
+        Some(&settings("compta@entreprise-btp.fr", &test_password())),
+    )
+    .await;
     assert_eq!(s, 201);
     faults.arm("DeleteSecret", Phase::BeforeSend);
     let (s, _) = call(&state, "DELETE", &siret, None).await;
     assert_eq!(s, 204);
     assert!(faults.fired());
     assert_eq!(call(&state, "GET", &siret, None).await.0, 404);
-    let name = state.secrets.company_secret_name(&Siret::parse(&siret, SiretCheck::ShapeOnly).unwrap());
+    let name = state
+        .secrets
+        .company_secret_name(&Siret::parse(&siret, SiretCheck::ShapeOnly).unwrap());
     let sdk = shared::aws::sdk_config().await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    assert!(sm.describe_secret().secret_id(&name).send().await.unwrap().deleted_date.is_none());
+    assert!(
+        sm.describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap()
+            .deleted_date
+            .is_none()
+    );
     // The retry answers 404 and schedules the leftover secret's deletion.
     let (s, _) = call(&state, "DELETE", &siret, None).await;
     assert_eq!(s, 404);
-    assert!(sm.describe_secret().secret_id(&name).send().await.unwrap().deleted_date.is_some());
+    assert!(
+        sm.describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .unwrap()
+            .deleted_date
+            .is_some()
+    );
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use gateway_tests::sandbox::{SandboxConfig, spawn};
-use gateway_tests::testkit::{Stack, lambda_request, random_siret, response_json, sandbox_url, stack_config};
+use gateway_tests::testkit::{
+    Stack, lambda_request, random_siret, response_json, sandbox_url, stack_config,
+};
 use serde_json::{Value, json};
 
 // Seeded in tests/fixtures/chorus-sandbox-seed.json (table in tests/src/sandbox/mod.rs).
@@ -35,7 +37,9 @@ fn body(login: &str, password: &str) -> Option<Vec<u8>> {
 
 async fn fresh(stack: &Stack, siret: &str) -> String {
     let token = stack.token(&[siret]);
-    stack.call("DELETE", &Stack::account_path(siret), Some(&token), None).await;
+    stack
+        .call("DELETE", &Stack::account_path(siret), Some(&token), None)
+        .await;
     token
 }
 
@@ -53,7 +57,14 @@ async fn set_sandbox_password(login: &str, password: &str) {
 async fn a_good_account_is_saved_as_valid() {
     let stack = Stack::connect().await;
     let token = fresh(&stack, RHONE_SIRET).await;
-    let r = stack.call("PUT", &Stack::account_path(RHONE_SIRET), Some(&token), body(RHONE_LOGIN, RHONE_PASSWORD)).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(RHONE_SIRET),
+            Some(&token),
+            body(RHONE_LOGIN, RHONE_PASSWORD),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["credentials_status"], "valid");
     assert!(r.json["verified_at"].is_string());
@@ -64,7 +75,14 @@ async fn a_good_account_is_saved_as_valid() {
 async fn an_account_with_two_structures_is_valid_for_each() {
     let stack = Stack::connect().await;
     let token = fresh(&stack, ALPES_SECOND_SIRET).await;
-    let r = stack.call("PUT", &Stack::account_path(ALPES_SECOND_SIRET), Some(&token), body(ALPES_LOGIN, ALPES_PASSWORD)).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(ALPES_SECOND_SIRET),
+            Some(&token),
+            body(ALPES_LOGIN, ALPES_PASSWORD),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["credentials_status"], "valid");
 }
@@ -74,10 +92,24 @@ async fn a_wrong_password_is_refused_and_nothing_saved() {
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(ALPES_LOGIN, "Pas-Le-Bon-NeverLogged")).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(ALPES_LOGIN, "Pas-Le-Bon-NeverLogged"),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.json["code"], "credentials_rejected");
-    assert!(r.json["detail"].as_str().unwrap().contains("mot de passe incorrect"), "{}", r.text);
+    assert!(
+        r.json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("mot de passe incorrect"),
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains("NeverLogged"));
     assert!(stack.company_items(&siret).await.is_empty());
     assert!(!stack.secret_exists(&siret).await);
@@ -87,10 +119,21 @@ async fn a_wrong_password_is_refused_and_nothing_saved() {
 async fn an_expired_password_is_refused() {
     let stack = Stack::connect().await;
     let token = fresh(&stack, JURA_SIRET).await;
-    let r = stack.call("PUT", &Stack::account_path(JURA_SIRET), Some(&token), body(JURA_LOGIN, JURA_PASSWORD)).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(JURA_SIRET),
+            Some(&token),
+            body(JURA_LOGIN, JURA_PASSWORD),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.json["code"], "credentials_rejected");
-    assert!(r.json["detail"].as_str().unwrap().contains("expiré"), "{}", r.text);
+    assert!(
+        r.json["detail"].as_str().unwrap().contains("expiré"),
+        "{}",
+        r.text
+    );
     assert!(stack.account_item(JURA_SIRET).await.is_none());
 }
 
@@ -99,11 +142,23 @@ async fn an_account_not_attached_to_the_siret_is_refused_and_says_which() {
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), body(RHONE_LOGIN, RHONE_PASSWORD)).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            body(RHONE_LOGIN, RHONE_PASSWORD),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(r.json["code"], "credentials_rejected");
     let detail = r.json["detail"].as_str().unwrap();
-    assert!(detail.contains("n'est pas rattaché") && detail.contains(&siret) && detail.contains(RHONE_SIRET), "{detail}");
+    assert!(
+        detail.contains("n'est pas rattaché")
+            && detail.contains(&siret)
+            && detail.contains(RHONE_SIRET),
+        "{detail}"
+    );
     assert!(stack.company_items(&siret).await.is_empty());
     assert!(!stack.secret_exists(&siret).await);
 }
@@ -115,7 +170,9 @@ async fn verify_on_demand_follows_what_chorus_pro_says() {
     let token = fresh(&stack, EST_SIRET).await;
     let path = Stack::account_path(EST_SIRET);
     let verify_path = format!("{path}/verify");
-    let r = stack.call("PUT", &path, Some(&token), body(EST_LOGIN, EST_PASSWORD)).await;
+    let r = stack
+        .call("PUT", &path, Some(&token), body(EST_LOGIN, EST_PASSWORD))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
     let v = stack.call("POST", &verify_path, Some(&token), None).await;
@@ -136,23 +193,41 @@ async fn verify_on_demand_follows_what_chorus_pro_says() {
         .iter()
         .filter_map(|i| i.get("action").and_then(|a| a.as_s().ok()).cloned())
         .collect();
-    assert!(actions.contains(&"credentials_rejected".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"credentials_rejected".to_owned()),
+        "{actions:?}"
+    );
 
     // A save that keeps the refused password is refused too, and changes nothing.
-    let keep = serde_json::to_vec(&json!({"referent_email": "autre@entreprise-btp.fr", "technical_login": EST_LOGIN})).unwrap();
+    let keep = serde_json::to_vec(
+        &json!({"referent_email": "autre@entreprise-btp.fr", "technical_login": EST_LOGIN}),
+    )
+    .unwrap();
     let k = stack.call("PUT", &path, Some(&token), Some(keep)).await;
     assert_eq!(k.status, 422, "{}", k.text);
-    assert_eq!(stack.call("GET", &path, Some(&token), None).await.json["referent_email"], "compta@entreprise-btp.fr");
+    assert_eq!(
+        stack.call("GET", &path, Some(&token), None).await.json["referent_email"],
+        "compta@entreprise-btp.fr"
+    );
 
     // The new password is saved: valid again.
-    let s = stack.call("PUT", &path, Some(&token), body(EST_LOGIN, renewed)).await;
+    let s = stack
+        .call("PUT", &path, Some(&token), body(EST_LOGIN, renewed))
+        .await;
     assert_eq!(s.status, 200, "{}", s.text);
     assert_eq!(s.json["credentials_status"], "valid");
     set_sandbox_password(EST_LOGIN, EST_PASSWORD).await;
 
     // Nothing configured: 404.
     let other = random_siret();
-    let n = stack.call("POST", &format!("{}/verify", Stack::account_path(&other)), Some(&stack.token(&[&other])), None).await;
+    let n = stack
+        .call(
+            "POST",
+            &format!("{}/verify", Stack::account_path(&other)),
+            Some(&stack.token(&[&other])),
+            None,
+        )
+        .await;
     assert_eq!(n.status, 404);
     assert_eq!(n.json["code"], "company_not_configured");
 }
@@ -162,9 +237,17 @@ async fn verify_false_saves_unverified() {
     let stack = Stack::connect().await;
     let siret = random_siret();
     let token = stack.token(&[&siret]);
-    let mut b: Value = serde_json::from_slice(&body(RHONE_LOGIN, "Whatever-NeverLogged-1").unwrap()).unwrap();
+    let mut b: Value =
+        serde_json::from_slice(&body(RHONE_LOGIN, "Whatever-NeverLogged-1").unwrap()).unwrap();
     b["verify"] = json!(false);
-    let r = stack.call("PUT", &Stack::account_path(&siret), Some(&token), Some(serde_json::to_vec(&b).unwrap())).await;
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(&siret),
+            Some(&token),
+            Some(serde_json::to_vec(&b).unwrap()),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json["credentials_status"], "unverified");
 }
@@ -187,7 +270,10 @@ async fn chorus_pro_down_saves_nothing() {
     let down_api = sandbox.api_url();
     let down_token = sandbox.token_url();
     for (api, token_url) in [
-        ("http://127.0.0.1:9/cpro", "http://127.0.0.1:9/api/oauth/token"),
+        (
+            "http://127.0.0.1:9/cpro",
+            "http://127.0.0.1:9/api/oauth/token",
+        ),
         (down_api.as_str(), down_token.as_str()),
     ] {
         let config = stack_config(&[("CHORUS_API_URL", api), ("PISTE_TOKEN_URL", token_url)]);
@@ -200,7 +286,9 @@ async fn chorus_pro_down_saves_nothing() {
             &path,
             &[("siret", &siret)],
             &[&siret],
-            Some(&json!({"referent_email": "compta@entreprise-btp.fr", "technical_login": RHONE_LOGIN, "password": RHONE_PASSWORD, "password_confirmation": RHONE_PASSWORD})),
+            Some(
+                &json!({"referent_email": "compta@entreprise-btp.fr", "technical_login": RHONE_LOGIN, "password": RHONE_PASSWORD, "password_confirmation": RHONE_PASSWORD}),
+            ),
         );
         let (status, answer) = response_json(&company_settings::handle(&state, request).await);
         assert_eq!(status, 503, "{api}: {answer}");

@@ -11,14 +11,14 @@ mod verify;
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use tracing::Instrument;
+use shared::chorus::{ChorusClient, ChorusError};
 use shared::clock::{Clock, SystemClock};
 use shared::config::Config;
 use shared::http::{Caller, Problem, ProblemCode};
-use shared::chorus::{ChorusClient, ChorusError};
 use shared::secrets::SecretStore;
 use shared::services::Services;
 use shared::store::Store;
+use tracing::Instrument;
 
 /// Built once per cold start and shared by every invocation.
 pub struct State {
@@ -31,7 +31,11 @@ pub struct State {
 
 impl State {
     pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
-        let Services { store, secrets, chorus } = Services::from_sdk(&config, sdk)?;
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = Services::from_sdk(&config, sdk)?;
         Ok(Self {
             config,
             store,
@@ -74,7 +78,10 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
             "POST /v1/companies/{siret}/chorus-account/verify" => {
                 settings::verify(state, &caller, &path_siret).await
             }
-            _ => Err(Problem::new(ProblemCode::NotFound, "Cette route n'existe pas.")),
+            _ => Err(Problem::new(
+                ProblemCode::NotFound,
+                "Cette route n'existe pas.",
+            )),
         }
     };
     async {

@@ -191,8 +191,20 @@ fn validate(
 
     let verify = input.verify;
     input.object.finish(errors)?;
-    match (siret, referent_email, technical_login, environment, password) {
-        (Some(siret), Some(referent_email), Some(technical_login), Some(environment), Some(password)) => Ok(Validated {
+    match (
+        siret,
+        referent_email,
+        technical_login,
+        environment,
+        password,
+    ) {
+        (
+            Some(siret),
+            Some(referent_email),
+            Some(technical_login),
+            Some(environment),
+            Some(password),
+        ) => Ok(Validated {
             siret,
             referent_email,
             technical_login,
@@ -219,7 +231,10 @@ fn password_error(field: PasswordField, fault: PasswordError) -> FieldError {
             "required",
             "La confirmation du mot de passe est obligatoire quand un mot de passe est saisi.",
         ),
-        (_, PasswordError::TooLong) => ("too_long", "Le mot de passe ne doit pas dépasser 256 caractères."),
+        (_, PasswordError::TooLong) => (
+            "too_long",
+            "Le mot de passe ne doit pas dépasser 256 caractères.",
+        ),
         (_, PasswordError::InvalidCharacters) => (
             "invalid_characters",
             "Le mot de passe contient des espaces en début ou en fin, ou des caractères de contrôle : vérifiez le copier-coller.",
@@ -239,14 +254,28 @@ fn changed_fields(old: Option<&CompanyAccount>, new: &Validated) -> Vec<String> 
             fields.push(name.to_owned());
         }
     };
-    note(old.is_none_or(|o| o.referent_email != new.referent_email), "referent_email");
-    note(old.is_none_or(|o| o.technical_login != new.technical_login), "technical_login");
-    note(old.is_none_or(|o| o.environment != new.environment), "environment");
+    note(
+        old.is_none_or(|o| o.referent_email != new.referent_email),
+        "referent_email",
+    );
+    note(
+        old.is_none_or(|o| o.technical_login != new.technical_login),
+        "technical_login",
+    );
+    note(
+        old.is_none_or(|o| o.environment != new.environment),
+        "environment",
+    );
     note(new.password.is_new(), "password");
     fields
 }
 
-pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) -> Result<Response<Body>, Problem> {
+pub async fn put(
+    state: &State,
+    caller: &Caller,
+    path_siret: &str,
+    body: &Body,
+) -> Result<Response<Body>, Problem> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -254,12 +283,23 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
         // A path SIRET of the wrong shape cannot be stored: validation reports it with the
         // body's faults, without a read.
         let existing = match lookup_siret(path_siret) {
-            Ok(siret) => state.store.get_account(&siret).await.map_err(|e| store_problem(&e))?,
+            Ok(siret) => state
+                .store
+                .get_account(&siret)
+                .await
+                .map_err(|e| store_problem(&e))?,
             Err(_) => None,
         };
-        let valid = validate(input, path_siret, existing.as_ref(), state.config.default_environment)?;
+        let valid = validate(
+            input,
+            path_siret,
+            existing.as_ref(),
+            state.config.default_environment,
+        )?;
         let fields = changed_fields(existing.as_ref(), &valid);
-        let credentials_changed = fields.iter().any(|f| f == "password" || f == "technical_login" || f == "environment");
+        let credentials_changed = fields
+            .iter()
+            .any(|f| f == "password" || f == "technical_login" || f == "environment");
         let now = state.clock.now();
 
         // Tested before anything is written: a refusal changes nothing.
@@ -269,7 +309,14 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 (None, Some(old)) => stored_password(state, old).await?,
                 (None, None) => return Err(Problem::internal()),
             };
-            match test_credentials(&state.chorus, &valid.siret, valid.technical_login.as_str(), password).await? {
+            match test_credentials(
+                &state.chorus,
+                &valid.siret,
+                valid.technical_login.as_str(),
+                password,
+            )
+            .await?
+            {
                 Verdict::Accepted => true,
                 Verdict::Rejected(reason) => {
                     if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
@@ -289,7 +336,10 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
                 record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
                 return current_view(state, &existing.siret).await;
             }
-            return Ok(json_response(200, &existing.view(state.config.password_lifetime, now)));
+            return Ok(json_response(
+                200,
+                &existing.view(state.config.password_lifetime, now),
+            ));
         }
 
         let password_version = match valid.password.new_password() {
@@ -332,12 +382,21 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
             created_at: existing.as_ref().map_or(now, |a| a.created_at),
             updated_at: now,
             revision: existing.as_ref().map_or(1, |a| a.revision + 1),
-            next_reminder_on: shared::reminder::next_reminder_on_save(existing.as_ref(), valid.password.is_new(), now),
+            next_reminder_on: shared::reminder::next_reminder_on_save(
+                existing.as_ref(),
+                valid.password.is_new(),
+                now,
+            ),
         };
         let audit = AuditEntry {
             at: now,
             actor: caller.sub.clone(),
-            action: if existing.is_some() { "account_updated" } else { "account_created" }.into(),
+            action: if existing.is_some() {
+                "account_updated"
+            } else {
+                "account_created"
+            }
+            .into(),
             fields: fields.clone(),
         };
         match state
@@ -366,7 +425,10 @@ pub async fn put(state: &State, caller: &Caller, path_siret: &str, body: &Body) 
         }
         tracing::info!(action = %audit.action, fields = ?fields, status = account.credentials_status.as_str(), "settings saved");
         let status = if existing.is_some() { 200 } else { 201 };
-        return Ok(json_response(status, &account.view(state.config.password_lifetime, now)));
+        return Ok(json_response(
+            status,
+            &account.view(state.config.password_lifetime, now),
+        ));
     }
 }
 
@@ -385,7 +447,12 @@ async fn stored_password(state: &State, account: &CompanyAccount) -> Result<Secr
 
 /// Records a verdict on the stored credentials. Losing the race to a newer save is fine
 /// (that save carries its own status), so failures are logged, not answered.
-async fn record_verdict(state: &State, caller: &Caller, account: &CompanyAccount, status: CredentialsStatus) {
+async fn record_verdict(
+    state: &State,
+    caller: &Caller,
+    account: &CompanyAccount,
+    status: CredentialsStatus,
+) {
     let audit = AuditEntry {
         at: state.clock.now(),
         actor: caller.sub.clone(),
@@ -398,7 +465,13 @@ async fn record_verdict(state: &State, caller: &Caller, account: &CompanyAccount
     };
     match state
         .store
-        .record_verification(&account.siret, &account.password_version, status, audit.at, &audit)
+        .record_verification(
+            &account.siret,
+            &account.password_version,
+            status,
+            audit.at,
+            &audit,
+        )
         .await
     {
         Ok(()) => tracing::info!(status = status.as_str(), "credentials status recorded"),
@@ -413,13 +486,21 @@ async fn current_view(state: &State, siret: &Siret) -> Result<Response<Body>, Pr
         .await
         .map_err(|e| store_problem(&e))?
         .ok_or_else(not_configured)?;
-    Ok(json_response(200, &account.view(state.config.password_lifetime, state.clock.now())))
+    Ok(json_response(
+        200,
+        &account.view(state.config.password_lifetime, state.clock.now()),
+    ))
 }
 
 fn lookup_siret(path_siret: &str) -> Result<Siret, Problem> {
     // Only stored SIRETs can be found; sandbox ones may fail Luhn, so shape only here.
-    Siret::parse(path_siret, SiretCheck::ShapeOnly)
-        .map_err(|e| Problem::validation(vec![FieldError::new("siret", e.code(), e.message_fr(path_siret))]))
+    Siret::parse(path_siret, SiretCheck::ShapeOnly).map_err(|e| {
+        Problem::validation(vec![FieldError::new(
+            "siret",
+            e.code(),
+            e.message_fr(path_siret),
+        )])
+    })
 }
 
 fn not_configured() -> Problem {
@@ -437,13 +518,25 @@ pub async fn get(state: &State, path_siret: &str) -> Result<Response<Body>, Prob
         .await
         .map_err(|e| store_problem(&e))?
         .ok_or_else(not_configured)?;
-    Ok(json_response(200, &account.view(state.config.password_lifetime, state.clock.now())))
+    Ok(json_response(
+        200,
+        &account.view(state.config.password_lifetime, state.clock.now()),
+    ))
 }
 
-pub async fn delete(state: &State, caller: &Caller, path_siret: &str) -> Result<Response<Body>, Problem> {
+pub async fn delete(
+    state: &State,
+    caller: &Caller,
+    path_siret: &str,
+) -> Result<Response<Body>, Problem> {
     let siret = lookup_siret(path_siret)?;
     for attempt in 1..=SAVE_ATTEMPTS {
-        let Some(account) = state.store.get_account(&siret).await.map_err(|e| store_problem(&e))? else {
+        let Some(account) = state
+            .store
+            .get_account(&siret)
+            .await
+            .map_err(|e| store_problem(&e))?
+        else {
             // A secret left behind by an earlier delete that stopped half-way is removed too.
             if let Err(e) = state.secrets.schedule_deletion(&siret).await {
                 tracing::warn!(error = %e, "could not schedule a leftover secret for deletion");
@@ -456,7 +549,11 @@ pub async fn delete(state: &State, caller: &Caller, path_siret: &str) -> Result<
             action: "account_deleted".into(),
             fields: Vec::new(),
         };
-        match state.store.delete_account(&siret, account.revision, &audit).await {
+        match state
+            .store
+            .delete_account(&siret, account.revision, &audit)
+            .await
+        {
             Ok(()) => {
                 // The item went first: from now on nothing reads the secret.
                 if let Err(e) = state.secrets.schedule_deletion(&siret).await {
@@ -476,7 +573,11 @@ pub async fn delete(state: &State, caller: &Caller, path_siret: &str) -> Result<
     ))
 }
 
-pub async fn verify(state: &State, caller: &Caller, path_siret: &str) -> Result<Response<Body>, Problem> {
+pub async fn verify(
+    state: &State,
+    caller: &Caller,
+    path_siret: &str,
+) -> Result<Response<Body>, Problem> {
     let siret = lookup_siret(path_siret)?;
     let account = state
         .store
@@ -485,7 +586,14 @@ pub async fn verify(state: &State, caller: &Caller, path_siret: &str) -> Result<
         .map_err(|e| store_problem(&e))?
         .ok_or_else(not_configured)?;
     let password = stored_password(state, &account).await?;
-    match test_credentials(&state.chorus, &siret, account.technical_login.as_str(), password).await? {
+    match test_credentials(
+        &state.chorus,
+        &siret,
+        account.technical_login.as_str(),
+        password,
+    )
+    .await?
+    {
         Verdict::Accepted => {
             record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
             current_view(state, &siret).await

@@ -27,10 +27,18 @@ pub async fn test_credentials(
     let account = TechnicalAccount::new(login, password);
     match chorus.supplier_active_structures(&account).await {
         Ok(answer) => {
-            if answer.liste_structures.iter().any(|s| s.identifiant == siret.as_str()) {
+            if answer
+                .liste_structures
+                .iter()
+                .any(|s| s.identifiant == siret.as_str())
+            {
                 return Ok(Verdict::Accepted);
             }
-            let attached: Vec<&str> = answer.liste_structures.iter().map(|s| s.identifiant.as_str()).collect();
+            let attached: Vec<&str> = answer
+                .liste_structures
+                .iter()
+                .map(|s| s.identifiant.as_str())
+                .collect();
             Ok(Verdict::Rejected(if attached.is_empty() {
                 format!(
                     "Chorus Pro accepte le compte technique {login}, mais il n'est rattaché à aucune structure active : le SIRET {siret} n'en fait pas partie. Vérifiez dans Chorus Pro (Raccordements → Compte technique) que le compte est rattaché à votre structure."

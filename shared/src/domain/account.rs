@@ -219,14 +219,22 @@ impl CompanyAccount {
     }
 
     /// Whole calendar days (UTC) from today to the expiry date; negative once expired.
-    pub fn days_until_password_expiry(&self, lifetime: PasswordLifetime, now: OffsetDateTime) -> i64 {
+    pub fn days_until_password_expiry(
+        &self,
+        lifetime: PasswordLifetime,
+        now: OffsetDateTime,
+    ) -> i64 {
         let expiry = self.password_expires_at(lifetime).date();
         (expiry - now.date()).whole_days()
     }
 
     /// The status shown to the caller: a rejection stands; otherwise a password past its
     /// lifetime is `expired`, whatever Chorus Pro said of it before.
-    pub fn effective_status(&self, lifetime: PasswordLifetime, now: OffsetDateTime) -> CredentialsStatus {
+    pub fn effective_status(
+        &self,
+        lifetime: PasswordLifetime,
+        now: OffsetDateTime,
+    ) -> CredentialsStatus {
         match self.credentials_status {
             CredentialsStatus::Rejected => CredentialsStatus::Rejected,
             _ if now >= self.password_expires_at(lifetime) => CredentialsStatus::Expired,
@@ -319,22 +327,46 @@ mod tests {
     fn expiry_is_set_date_plus_lifetime() {
         let a = account(datetime!(2026-11-27 10:00 UTC), CredentialsStatus::Valid);
         let lifetime = PasswordLifetime::default();
-        assert_eq!(a.password_expires_at(lifetime), datetime!(2027-11-27 10:00 UTC));
-        assert_eq!(a.days_until_password_expiry(lifetime, datetime!(2026-11-27 10:00 UTC)), 365);
-        assert_eq!(a.days_until_password_expiry(lifetime, datetime!(2027-11-26 23:59 UTC)), 1);
-        assert_eq!(a.days_until_password_expiry(lifetime, datetime!(2027-11-28 00:00 UTC)), -1);
+        assert_eq!(
+            a.password_expires_at(lifetime),
+            datetime!(2027-11-27 10:00 UTC)
+        );
+        assert_eq!(
+            a.days_until_password_expiry(lifetime, datetime!(2026-11-27 10:00 UTC)),
+            365
+        );
+        assert_eq!(
+            a.days_until_password_expiry(lifetime, datetime!(2027-11-26 23:59 UTC)),
+            1
+        );
+        assert_eq!(
+            a.days_until_password_expiry(lifetime, datetime!(2027-11-28 00:00 UTC)),
+            -1
+        );
         let short = PasswordLifetime::days(30).unwrap();
-        assert_eq!(a.password_expires_at(short), datetime!(2026-12-27 10:00 UTC));
+        assert_eq!(
+            a.password_expires_at(short),
+            datetime!(2026-12-27 10:00 UTC)
+        );
     }
 
     #[test]
     fn status_becomes_expired_at_expiry_but_rejection_stands() {
         let lifetime = PasswordLifetime::default();
         let a = account(datetime!(2026-11-27 10:00 UTC), CredentialsStatus::Valid);
-        assert_eq!(a.effective_status(lifetime, datetime!(2027-11-27 09:59 UTC)), CredentialsStatus::Valid);
-        assert_eq!(a.effective_status(lifetime, datetime!(2027-11-27 10:00 UTC)), CredentialsStatus::Expired);
+        assert_eq!(
+            a.effective_status(lifetime, datetime!(2027-11-27 09:59 UTC)),
+            CredentialsStatus::Valid
+        );
+        assert_eq!(
+            a.effective_status(lifetime, datetime!(2027-11-27 10:00 UTC)),
+            CredentialsStatus::Expired
+        );
         let r = account(datetime!(2026-11-27 10:00 UTC), CredentialsStatus::Rejected);
-        assert_eq!(r.effective_status(lifetime, datetime!(2028-01-01 00:00 UTC)), CredentialsStatus::Rejected);
+        assert_eq!(
+            r.effective_status(lifetime, datetime!(2028-01-01 00:00 UTC)),
+            CredentialsStatus::Rejected
+        );
     }
 
     #[test]
@@ -348,8 +380,14 @@ mod tests {
     fn password_pair_rules() {
         use PasswordError::*;
         use PasswordField::*;
-        assert!(matches!(PasswordPair::parse(Some("Abc-123!"), Some("Abc-123!"), true), Ok(PasswordPair::New(_))));
-        assert!(matches!(PasswordPair::parse(None, None, false), Ok(PasswordPair::Keep)));
+        assert!(matches!(
+            PasswordPair::parse(Some("Abc-123!"), Some("Abc-123!"), true),
+            Ok(PasswordPair::New(_))
+        ));
+        assert!(matches!(
+            PasswordPair::parse(None, None, false),
+            Ok(PasswordPair::Keep)
+        ));
         assert_eq!(
             PasswordPair::parse(None, None, true).unwrap_err(),
             vec![(Password, Required), (Confirmation, Required)]
@@ -392,7 +430,10 @@ mod tests {
     fn technical_login_shape() {
         assert!(TechnicalLogin::parse("TECH_00000000018259@cpp2017.fr").is_ok());
         assert!(TechnicalLogin::parse("DEV_DESTTAA074@cpp2017.fr").is_ok());
-        assert_eq!(TechnicalLogin::parse("TECH:1@cpp2017.fr"), Err(LoginError::Invalid));
+        assert_eq!(
+            TechnicalLogin::parse("TECH:1@cpp2017.fr"),
+            Err(LoginError::Invalid)
+        );
         assert_eq!(TechnicalLogin::parse("TECH_0001"), Err(LoginError::Invalid));
         assert_eq!(TechnicalLogin::parse(""), Err(LoginError::Empty));
     }

@@ -2,10 +2,15 @@
 
 pub mod account;
 pub mod email;
+pub mod invoice_number;
+pub mod market;
 pub mod siret;
+pub mod situation;
+pub mod transmission;
 
-pub use account::{
-    CompanyAccount, CredentialsStatus, Environment, PasswordPair, TechnicalLogin,
-};
+pub use account::{CompanyAccount, CredentialsStatus, Environment, PasswordPair, TechnicalLogin};
 pub use email::Email;
+pub use invoice_number::InvoiceNumber;
+pub use market::{Framework, Market, MarketRef, MarketTerms};
 pub use siret::{Siret, SiretCheck, SiretError};
+pub use situation::{Situation, SituationIdentifiers, SituationNumber};

@@ -195,19 +195,33 @@ mod tests {
                 v.iter().sum::<u32>() % 5 == 0 && !luhn_valid(&v)
             })
             .unwrap();
-        assert_eq!(Siret::parse(&other, SiretCheck::Full), Err(SiretError::WrongKey));
+        assert_eq!(
+            Siret::parse(&other, SiretCheck::Full),
+            Err(SiretError::WrongKey)
+        );
     }
 
     #[test]
     fn luhn_key_helper_makes_valid_sirets() {
         let s = with_luhn_key("1234567890123").unwrap();
         assert!(Siret::parse(&s, SiretCheck::Full).is_ok());
-        assert_eq!(Siret::parse(&s, SiretCheck::Full).unwrap().siren(), "123456789");
+        assert_eq!(
+            Siret::parse(&s, SiretCheck::Full).unwrap().siren(),
+            "123456789"
+        );
     }
 
     #[test]
     fn french_messages_name_the_problem() {
-        assert!(SiretError::WrongKey.message_fr("21750001600018").contains("clé de contrôle"));
-        assert!(SiretError::WrongLength.message_fr("123").contains("14 chiffres"));
+        assert!(
+            SiretError::WrongKey
+                .message_fr("21750001600018")
+                .contains("clé de contrôle")
+        );
+        assert!(
+            SiretError::WrongLength
+                .message_fr("123")
+                .contains("14 chiffres")
+        );
     }
 }

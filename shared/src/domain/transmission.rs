@@ -13,54 +13,16 @@
 
 use time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransmissionState {
-    Pending,
-    WaitingCredentials,
-    Depositing,
-    Deposited,
-    Integrated,
-    Rejected,
-    FailedRetrying,
-    OutcomeUnknown,
-}
+pub use super::situation::TransmissionState;
 
 impl TransmissionState {
-    pub const ALL: [TransmissionState; 8] = [
-        Self::Pending,
-        Self::WaitingCredentials,
-        Self::Depositing,
-        Self::Deposited,
-        Self::Integrated,
-        Self::Rejected,
-        Self::FailedRetrying,
-        Self::OutcomeUnknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::WaitingCredentials => "waiting_credentials",
-            Self::Depositing => "depositing",
-            Self::Deposited => "deposited",
-            Self::Integrated => "integrated",
-            Self::Rejected => "rejected",
-            Self::FailedRetrying => "failed_retrying",
-            Self::OutcomeUnknown => "outcome_unknown",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Whether `self → next` is a move the gateway may make.
     pub fn can_become(self, next: TransmissionState) -> bool {
         use TransmissionState::*;
         matches!(
             (self, next),
-            (Pending, Depositing)
+            (NotTransmitted, Pending)
+                | (Pending, Depositing)
                 | (Pending, WaitingCredentials)
                 | (WaitingCredentials, Pending)
                 | (WaitingCredentials, Depositing)
@@ -144,14 +106,6 @@ pub fn follow_up_delay(checks_done: u32) -> Duration {
 mod tests {
     use super::*;
     use TransmissionState::*;
-
-    #[test]
-    fn names_round_trip() {
-        for s in TransmissionState::ALL {
-            assert_eq!(TransmissionState::parse(s.as_str()), Some(s));
-        }
-        assert_eq!(TransmissionState::parse("done"), None);
-    }
 
     #[test]
     fn a_deposit_is_never_started_again_blindly() {

@@ -57,7 +57,11 @@ impl Caller {
 pub fn parse_companies(raw: &str) -> Vec<String> {
     let raw = raw.trim();
     if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
-        return list.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        return list
+            .into_iter()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     let inner = raw
         .strip_prefix('[')
@@ -78,12 +82,18 @@ mod tests {
     #[test]
     fn every_claim_form() {
         let want = vec!["21750001600019".to_owned(), "73282932000074".to_owned()];
-        assert_eq!(parse_companies(r#"["21750001600019","73282932000074"]"#), want);
+        assert_eq!(
+            parse_companies(r#"["21750001600019","73282932000074"]"#),
+            want
+        );
         assert_eq!(parse_companies("[21750001600019 73282932000074]"), want);
         assert_eq!(parse_companies("21750001600019 73282932000074"), want);
         assert_eq!(parse_companies("21750001600019,73282932000074"), want);
         assert_eq!(parse_companies("21750001600019, 73282932000074"), want);
-        assert_eq!(parse_companies("[21750001600019]"), vec!["21750001600019".to_owned()]);
+        assert_eq!(
+            parse_companies("[21750001600019]"),
+            vec!["21750001600019".to_owned()]
+        );
         assert!(parse_companies("").is_empty());
         assert!(parse_companies("[]").is_empty());
     }
@@ -95,7 +105,10 @@ mod tests {
             companies: vec!["21750001600019".into()],
         };
         assert!(caller.authorise("21750001600019").is_ok());
-        assert_eq!(caller.authorise("73282932000074").unwrap_err().status(), 403);
+        assert_eq!(
+            caller.authorise("73282932000074").unwrap_err().status(),
+            403
+        );
         assert_eq!(caller.authorise("2175000160001").unwrap_err().status(), 403);
     }
 }

@@ -29,8 +29,8 @@ pub fn json_response<T: Serialize>(status: u16, value: &T) -> Response<Body> {
 
 pub fn empty_response(status: u16) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
-    *response.status_mut() =
-        lambda_http::http::StatusCode::from_u16(status).unwrap_or(lambda_http::http::StatusCode::NO_CONTENT);
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
+        .unwrap_or(lambda_http::http::StatusCode::NO_CONTENT);
     response
 }
 
@@ -71,6 +71,11 @@ pub struct JsonObject {
     map: Map<String, Value>,
     known: Vec<&'static str>,
     type_errors: Vec<FieldError>,
+    /// `""` for the body itself, `"project_manager."` for an object inside it: field
+    /// errors name the full path.
+    path: String,
+    /// Unknown fields of the objects read inside this one (see `absorb`).
+    nested_unknown: Vec<FieldError>,
 }
 
 impl JsonObject {
@@ -82,11 +87,7 @@ impl JsonObject {
             ));
         }
         match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(map)) => Ok(Self {
-                map,
-                known: Vec::new(),
-                type_errors: Vec::new(),
-            }),
+            Ok(Value::Object(map)) => Ok(Self::within(map, String::new())),
             Ok(other) => Err(Problem::new(
                 ProblemCode::MalformedJson,
                 format!(
@@ -105,15 +106,70 @@ impl JsonObject {
         }
     }
 
+    fn within(map: Map<String, Value>, path: String) -> Self {
+        Self {
+            map,
+            known: Vec::new(),
+            type_errors: Vec::new(),
+            path,
+            nested_unknown: Vec::new(),
+        }
+    }
+
     fn wrong_type(&mut self, name: &'static str, expected: &str, got: &Value) {
+        let name = format!("{}{name}", self.path);
         self.type_errors.push(FieldError::new(
-            name,
+            name.clone(),
             "invalid_type",
             format!(
                 "Le champ « {name} » doit être {expected} (reçu : {}).",
                 json_type(got)
             ),
         ));
+    }
+
+    /// An object field, to be read like the body and then handed back with `absorb`;
+    /// `null` counts as absent.
+    pub fn object(&mut self, name: &'static str) -> Option<JsonObject> {
+        self.known.push(name);
+        match self.map.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(map)) => Some(Self::within(map, format!("{}{name}.", self.path))),
+            Some(other) => {
+                self.wrong_type(name, "un objet", &other);
+                None
+            }
+        }
+    }
+
+    /// Takes back an object read with `object`: its wrong types and unknown fields are
+    /// reported with this one's.
+    pub fn absorb(&mut self, child: JsonObject) {
+        let unknown = child.unknown_fields();
+        self.type_errors.extend(child.type_errors);
+        self.nested_unknown.extend(unknown);
+    }
+
+    fn unknown_fields(&self) -> Vec<FieldError> {
+        let mut unknown: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| !self.known.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        let mut errors: Vec<FieldError> = unknown
+            .into_iter()
+            .map(|name| {
+                let name = format!("{}{name}", self.path);
+                FieldError::new(
+                    name.clone(),
+                    "unknown_field",
+                    format!("Le champ « {name} » n'est pas reconnu."),
+                )
+            })
+            .collect();
+        errors.extend(self.nested_unknown.iter().cloned());
+        errors
     }
 
     /// A string field; `null` counts as absent.
@@ -149,21 +205,11 @@ impl JsonObject {
                 [one] => one.message.clone(),
                 many => format!("{} champs n'ont pas le bon type.", many.len()),
             };
-            return Err(Problem::new(ProblemCode::MalformedJson, detail).with_errors(self.type_errors));
+            return Err(
+                Problem::new(ProblemCode::MalformedJson, detail).with_errors(self.type_errors)
+            );
         }
-        let mut unknown: Vec<&String> = self
-            .map
-            .keys()
-            .filter(|k| !self.known.contains(&k.as_str()))
-            .collect();
-        unknown.sort();
-        for name in unknown {
-            field_errors.push(FieldError::new(
-                name.clone(),
-                "unknown_field",
-                format!("Le champ « {name} » n'est pas reconnu."),
-            ));
-        }
+        field_errors.extend(self.unknown_fields());
         if field_errors.is_empty() {
             Ok(())
         } else {
@@ -180,7 +226,12 @@ mod tests {
     fn malformed_and_non_objects() {
         for body in [&b""[..], b"   ", b"{", b"[1,2]", b"\"x\"", b"null"] {
             let p = JsonObject::parse(body).err().unwrap();
-            assert_eq!(p.code, ProblemCode::MalformedJson, "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                p.code,
+                ProblemCode::MalformedJson,
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
@@ -192,7 +243,13 @@ mod tests {
         assert_eq!(o.bool("c"), None);
         let p = o.finish(vec![]).unwrap_err();
         assert_eq!(p.code, ProblemCode::MalformedJson);
-        assert_eq!(p.errors.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), vec!["a", "c"]);
+        assert_eq!(
+            p.errors
+                .iter()
+                .map(|e| e.field.as_str())
+                .collect::<Vec<_>>(),
+            vec!["a", "c"]
+        );
     }
 
     #[test]
@@ -201,14 +258,52 @@ mod tests {
         o.string("a");
         let p = o.finish(vec![]).unwrap_err();
         assert_eq!(p.code, ProblemCode::ValidationFailed);
-        let fields: Vec<_> = p.errors.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
-        assert_eq!(fields, vec![("passwrd", "unknown_field"), ("zeta", "unknown_field")]);
+        let fields: Vec<_> = p
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![("passwrd", "unknown_field"), ("zeta", "unknown_field")]
+        );
+    }
+
+    #[test]
+    fn nested_objects_report_full_paths() {
+        let mut o =
+            JsonObject::parse(br#"{"pm": {"siret": 1, "extra": "x"}, "other": "y"}"#).unwrap();
+        let mut pm = o.object("pm").unwrap();
+        assert_eq!(pm.string("siret"), None);
+        o.absorb(pm);
+        let p = o.finish(vec![]).unwrap_err();
+        assert_eq!(p.code, ProblemCode::MalformedJson);
+        assert_eq!(p.errors[0].field, "pm.siret");
+
+        let mut o =
+            JsonObject::parse(br#"{"pm": {"siret": "1", "extra": "x"}, "other": "y"}"#).unwrap();
+        let mut pm = o.object("pm").unwrap();
+        assert_eq!(pm.string("siret").as_deref(), Some("1"));
+        o.absorb(pm);
+        let p = o.finish(vec![]).unwrap_err();
+        let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["other", "pm.extra"]);
+
+        let mut o = JsonObject::parse(br#"{"pm": "x"}"#).unwrap();
+        assert!(o.object("pm").is_none());
+        assert_eq!(o.finish(vec![]).unwrap_err().errors[0].field, "pm");
+        let mut o = JsonObject::parse(br#"{"pm": null}"#).unwrap();
+        assert!(o.object("pm").is_none());
+        assert!(o.finish(vec![]).is_ok());
     }
 
     #[test]
     fn body_limit() {
         let big = Body::Text("x".repeat(2048));
-        assert_eq!(body_bytes(&big, 1024).unwrap_err().code, ProblemCode::PayloadTooLarge);
+        assert_eq!(
+            body_bytes(&big, 1024).unwrap_err().code,
+            ProblemCode::PayloadTooLarge
+        );
         assert!(body_bytes(&big, 4096).is_ok());
     }
 }

@@ -71,7 +71,10 @@ impl ProblemCode {
             CompanyNotConfigured | MarketNotFound | SituationNotFound | NotFound => 404,
             MethodNotAllowed => 405,
             InvoiceNumberTaken | AlreadyTransmitted | TransmissionInProgress | Conflict => 409,
-            CredentialsRejected | BuyerNotFound | BuyerRequirementsUnmet | ServiceInactive
+            CredentialsRejected
+            | BuyerNotFound
+            | BuyerRequirementsUnmet
+            | ServiceInactive
             | InvoiceInvalid => 422,
             ChorusUnavailable | ServiceUnavailable => 503,
             GatewayNotAuthorised => 502,
@@ -117,7 +120,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             field: field.into(),
             code: code.into(),
@@ -161,7 +168,10 @@ impl Problem {
             many => format!(
                 "{} champs sont invalides : {}.",
                 many.len(),
-                many.iter().map(|e| e.field.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|e| e.field.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         Self {
@@ -243,9 +253,16 @@ mod tests {
 
     #[test]
     fn body_has_the_contract_shape() {
-        let p = Problem::validation(vec![FieldError::new("siret", "invalid_siret", "Le numéro de SIRET est invalide.")]);
+        let p = Problem::validation(vec![FieldError::new(
+            "siret",
+            "invalid_siret",
+            "Le numéro de SIRET est invalide.",
+        )]);
         let v: serde_json::Value = serde_json::from_str(&p.to_json()).unwrap();
-        assert_eq!(v["type"], "https://choruspro-gateway/problems/validation_failed");
+        assert_eq!(
+            v["type"],
+            "https://choruspro-gateway/problems/validation_failed"
+        );
         assert_eq!(v["title"], "Données invalides");
         assert_eq!(v["status"], 400);
         assert_eq!(v["code"], "validation_failed");

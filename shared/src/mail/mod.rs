@@ -9,6 +9,7 @@ use std::pin::Pin;
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use crate::config::ConfigError;
@@ -104,7 +105,11 @@ impl SesMailer {
             .client
             .send_email()
             .from_email_address(self.sender.as_str())
-            .destination(Destination::builder().to_addresses(message.to.as_str()).build())
+            .destination(
+                Destination::builder()
+                    .to_addresses(message.to.as_str())
+                    .build(),
+            )
             .content(content)
             .send()
             .await
@@ -123,27 +128,46 @@ impl Mailer for SesMailer {
 
 /// The error's code and message only: the request (with the recipient and body) stays out
 /// of logs.
-fn classify<E, R>(err: &SdkError<E, R>) -> MailError
-where
-    E: ProvideErrorMetadata + std::error::Error,
-{
+fn classify<R>(err: &SdkError<SendEmailError, R>) -> MailError {
     match err {
         SdkError::ServiceError(e) => {
             let inner = e.err();
-            let code = inner.code().unwrap_or("ServiceError");
-            let text = format!("{code}: {}", inner.message().unwrap_or(""));
-            match code {
-                "TooManyRequestsException" | "LimitExceededException" | "InternalFailure"
-                | "ServiceUnavailable" | "Throttling" | "ThrottlingException" => {
-                    MailError::Unavailable(text)
+            let (kind, busy) = match inner {
+                SendEmailError::TooManyRequestsException(_) => ("TooManyRequestsException", true),
+                SendEmailError::LimitExceededException(_) => ("LimitExceededException", true),
+                SendEmailError::MessageRejected(_) => ("MessageRejected", false),
+                SendEmailError::MailFromDomainNotVerifiedException(_) => {
+                    ("MailFromDomainNotVerifiedException", false)
                 }
-                _ => MailError::Refused(text),
+                SendEmailError::AccountSuspendedException(_) => {
+                    ("AccountSuspendedException", false)
+                }
+                SendEmailError::SendingPausedException(_) => ("SendingPausedException", false),
+                _ => (
+                    "ServiceError",
+                    matches!(
+                        inner.code(),
+                        Some("InternalFailure" | "ServiceUnavailable" | "Throttling")
+                    ),
+                ),
+            };
+            let text = format!(
+                "{}: {}",
+                inner.code().unwrap_or(kind),
+                inner.message().unwrap_or("")
+            );
+            if busy {
+                MailError::Unavailable(text)
+            } else {
+                MailError::Refused(text)
             }
         }
         SdkError::TimeoutError(_) => MailError::Unavailable("timeout".into()),
         SdkError::DispatchFailure(_) => MailError::Unavailable("dispatch failure".into()),
         SdkError::ResponseError(_) => MailError::Unavailable("unreadable response".into()),
-        SdkError::ConstructionFailure(_) => MailError::Refused("request construction failure".into()),
+        SdkError::ConstructionFailure(_) => {
+            MailError::Refused("request construction failure".into())
+        }
         _ => MailError::Unavailable("sdk error".into()),
     }
 }
@@ -151,7 +175,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_sesv2::operation::send_email::{SendEmailError, SendEmailOutput};
+    use aws_sdk_sesv2::operation::send_email::SendEmailOutput;
     use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     fn message() -> MailMessage {
@@ -170,14 +194,21 @@ mod tests {
                 let simple = req.content().and_then(|c| c.simple());
                 let body = simple.and_then(|s| s.body());
                 req.from_email_address() == Some("rappels@choruspro-gateway.local")
-                    && req.destination().map(|d| d.to_addresses()) == Some(&["compta@entreprise-btp.fr".to_owned()][..])
-                    && simple.and_then(|s| s.subject()).map(|s| (s.data(), s.charset())) == Some(("Sujet accentué", Some("UTF-8")))
+                    && req.destination().map(|d| d.to_addresses())
+                        == Some(&["compta@entreprise-btp.fr".to_owned()][..])
+                    && simple
+                        .and_then(|s| s.subject())
+                        .map(|s| (s.data(), s.charset()))
+                        == Some(("Sujet accentué", Some("UTF-8")))
                     && body.and_then(|b| b.text()).map(|t| t.data()) == Some("texte")
                     && body.and_then(|b| b.html()).map(|h| h.data()) == Some("<p>html</p>")
             })
             .then_output(|| SendEmailOutput::builder().message_id("m-1").build());
         let client = mock_client!(aws_sdk_sesv2, RuleMode::Sequential, [&rule]);
-        let mailer = SesMailer::new(client, Email::parse("rappels@choruspro-gateway.local").unwrap());
+        let mailer = SesMailer::new(
+            client,
+            Email::parse("rappels@choruspro-gateway.local").unwrap(),
+        );
         assert_eq!(mailer.send(&message()).await.unwrap().message_id, "m-1");
         assert_eq!(rule.num_calls(), 1);
     }
@@ -197,19 +228,30 @@ mod tests {
             )
         });
         let client = mock_client!(aws_sdk_sesv2, RuleMode::Sequential, [&refused, &throttled]);
-        let mailer = SesMailer::new(client, Email::parse("rappels@choruspro-gateway.local").unwrap());
+        let mailer = SesMailer::new(
+            client,
+            Email::parse("rappels@choruspro-gateway.local").unwrap(),
+        );
         let first = mailer.send(&message()).await.unwrap_err();
-        assert!(matches!(&first, MailError::Refused(t) if t.contains("MessageRejected")), "{first:?}");
+        assert!(
+            matches!(&first, MailError::Refused(t) if t.contains("MessageRejected")),
+            "{first:?}"
+        );
         let second = mailer.send(&message()).await.unwrap_err();
         assert!(matches!(second, MailError::Unavailable(_)), "{second:?}");
     }
 
     #[test]
     fn sender_is_required_and_checked() {
-        assert_eq!(sender_from_lookup(|_| None).unwrap_err().name, "SENDER_EMAIL");
+        assert_eq!(
+            sender_from_lookup(|_| None).unwrap_err().name,
+            "SENDER_EMAIL"
+        );
         assert!(sender_from_lookup(|_| Some("rappels".into())).is_err());
         assert_eq!(
-            sender_from_lookup(|_| Some("rappels@choruspro-gateway.local".into())).unwrap().as_str(),
+            sender_from_lookup(|_| Some("rappels@choruspro-gateway.local".into()))
+                .unwrap()
+                .as_str(),
             "rappels@choruspro-gateway.local"
         );
     }

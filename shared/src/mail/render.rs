@@ -20,6 +20,8 @@ pub enum RejectionSource {
     Transmission,
     /// The follow-up of deposited invoices' statuses.
     StatusSync,
+    /// Not known any more (the reminder run retrying an alert left unsent).
+    Unspecified,
 }
 
 impl RejectionSource {
@@ -28,6 +30,7 @@ impl RejectionSource {
             RejectionSource::Verification => "verification",
             RejectionSource::Transmission => "transmission",
             RejectionSource::StatusSync => "status_sync",
+            RejectionSource::Unspecified => "unspecified",
         }
     }
 
@@ -36,6 +39,7 @@ impl RejectionSource {
             RejectionSource::Verification => "lors de la vérification des réglages du compte",
             RejectionSource::Transmission => "lors de l'envoi d'une facture",
             RejectionSource::StatusSync => "lors du suivi de l'état des factures déposées",
+            RejectionSource::Unspecified => "lors d'un échange avec Chorus Pro",
         }
     }
 }
@@ -137,7 +141,11 @@ pub fn date_fr(date: Date) -> String {
         Month::November => "novembre",
         Month::December => "décembre",
     };
-    let day = if date.day() == 1 { "1er".to_owned() } else { date.day().to_string() };
+    let day = if date.day() == 1 {
+        "1er".to_owned()
+    } else {
+        date.day().to_string()
+    };
     format!("{weekday} {day} {month} {}", date.year())
 }
 
@@ -149,8 +157,14 @@ fn facts(account: &CompanyAccount, expires_on: Date, days_left: i64) -> Block {
     };
     Block::Facts(vec![
         ("Entreprise (SIRET)", account.siret.to_string()),
-        ("Compte technique", account.technical_login.as_str().to_owned()),
-        ("Environnement Chorus Pro", environment_fr(account.environment).to_owned()),
+        (
+            "Compte technique",
+            account.technical_login.as_str().to_owned(),
+        ),
+        (
+            "Environnement Chorus Pro",
+            environment_fr(account.environment).to_owned(),
+        ),
         ("Date d'expiration du mot de passe", date_fr(expires_on)),
         remaining,
     ])
@@ -163,7 +177,10 @@ pub fn password_reminder(
     lifetime: PasswordLifetime,
     today: Date,
 ) -> MailMessage {
-    let expires_on = account.password_expires_at(lifetime).to_offset(UtcOffset::UTC).date();
+    let expires_on = account
+        .password_expires_at(lifetime)
+        .to_offset(UtcOffset::UTC)
+        .date();
     let days_left = (expires_on - today).whole_days();
     let (subject, lead) = match days_left {
         n if n >= 2 => (
@@ -202,17 +219,28 @@ pub fn password_reminder(
     blocks.push(Block::Paragraph("Bonjour,".into()));
     blocks.push(Block::Paragraph(lead));
     blocks.push(facts(account, expires_on, days_left));
-    blocks.push(Block::Heading(if days_left >= 0 { "À l'expiration" } else { "Vos factures" }.into()));
+    blocks.push(Block::Heading(
+        if days_left >= 0 {
+            "À l'expiration"
+        } else {
+            "Vos factures"
+        }
+        .into(),
+    ));
     blocks.push(Block::Paragraph(consequence.into()));
     blocks.extend(renewal_steps(account));
     blocks.push(Block::Paragraph(
-        "Ces rappels s'arrêtent dès que le nouveau mot de passe est enregistré dans l'application.".into(),
+        "Ces rappels s'arrêtent dès que le nouveau mot de passe est enregistré dans l'application."
+            .into(),
     ));
     blocks.push(footer(account));
     message(
         to,
         account,
-        format!("Chorus Pro : le mot de passe du compte technique {subject} (SIRET {})", account.siret),
+        format!(
+            "Chorus Pro : le mot de passe du compte technique {subject} (SIRET {})",
+            account.siret
+        ),
         &blocks,
     )
 }
@@ -226,7 +254,10 @@ pub fn credentials_rejected(
     observed_at: OffsetDateTime,
 ) -> MailMessage {
     let observed_on = observed_at.to_offset(UtcOffset::UTC).date();
-    let expires_on = account.password_expires_at(lifetime).to_offset(UtcOffset::UTC).date();
+    let expires_on = account
+        .password_expires_at(lifetime)
+        .to_offset(UtcOffset::UTC)
+        .date();
     let days_left = (expires_on - observed_on).whole_days();
     let mut blocks: Vec<Block> = sandbox_banner(account).into_iter().collect();
     blocks.push(Block::Paragraph("Bonjour,".into()));
@@ -380,7 +411,12 @@ mod tests {
 
     #[test]
     fn reminder_thirty_days_before() {
-        let m = password_reminder(&to(), &account(Environment::Production), PasswordLifetime::default(), date!(2027 - 10 - 28));
+        let m = password_reminder(
+            &to(),
+            &account(Environment::Production),
+            PasswordLifetime::default(),
+            date!(2027 - 10 - 28),
+        );
         assert_eq!(
             m.subject,
             "Chorus Pro : le mot de passe du compte technique expire dans 30 jours (SIRET 21750001600019)"
@@ -401,7 +437,11 @@ mod tests {
                 "Mon compte",
                 "https://chorus-pro.gouv.fr",
             ] {
-                let needle = if part == &m.html { escape(needle) } else { needle.to_owned() };
+                let needle = if part == &m.html {
+                    escape(needle)
+                } else {
+                    needle.to_owned()
+                };
                 assert!(part.contains(&needle), "{needle:?} missing from\n{part}");
             }
             assert!(!part.contains("QUALIFICATION"));
@@ -418,17 +458,44 @@ mod tests {
         assert!(subject(date!(2027 - 11 - 26)).contains("expire demain"));
         assert!(subject(date!(2027 - 11 - 27)).contains("expire aujourd'hui"));
         let late = password_reminder(&to(), &a, lt, date!(2027 - 12 - 04));
-        assert!(late.subject.contains("a expiré, factures en attente"), "{}", late.subject);
-        assert!(late.text.contains("Expiré depuis : 7 jours"), "{}", late.text);
+        assert!(
+            late.subject.contains("a expiré, factures en attente"),
+            "{}",
+            late.subject
+        );
+        assert!(
+            late.text.contains("Expiré depuis : 7 jours"),
+            "{}",
+            late.text
+        );
         assert!(late.text.contains("il y a 7 jours"));
-        assert!(password_reminder(&to(), &a, lt, date!(2027 - 11 - 20)).text.contains("expire dans 7 jours"));
+        assert!(
+            password_reminder(&to(), &a, lt, date!(2027 - 11 - 20))
+                .text
+                .contains("expire dans 7 jours")
+        );
     }
 
     #[test]
     fn sandbox_accounts_are_marked_everywhere() {
-        let m = password_reminder(&to(), &account(Environment::Sandbox), PasswordLifetime::default(), date!(2027 - 11 - 13));
-        assert!(m.subject.starts_with("[QUALIFICATION – bac à sable] Chorus Pro"), "{}", m.subject);
-        assert!(m.text.starts_with("*** COMPTE DE QUALIFICATION (BAC À SABLE)"), "{}", m.text);
+        let m = password_reminder(
+            &to(),
+            &account(Environment::Sandbox),
+            PasswordLifetime::default(),
+            date!(2027 - 11 - 13),
+        );
+        assert!(
+            m.subject
+                .starts_with("[QUALIFICATION – bac à sable] Chorus Pro"),
+            "{}",
+            m.subject
+        );
+        assert!(
+            m.text
+                .starts_with("*** COMPTE DE QUALIFICATION (BAC À SABLE)"),
+            "{}",
+            m.text
+        );
         assert!(m.html.contains("COMPTE DE QUALIFICATION (BAC À SABLE)"));
         assert!(m.text.contains("https://qualif.chorus-pro.gouv.fr"));
         let alert = credentials_rejected(
@@ -455,10 +522,18 @@ mod tests {
             m.subject,
             "Chorus Pro refuse le mot de passe du compte technique, factures en attente (SIRET 21750001600019)"
         );
-        assert!(m.text.contains("Le lundi 1er mars 2027, Chorus Pro a refusé"), "{}", m.text);
+        assert!(
+            m.text
+                .contains("Le lundi 1er mars 2027, Chorus Pro a refusé"),
+            "{}",
+            m.text
+        );
         assert!(m.text.contains("lors de l'envoi d'une facture"));
         assert!(m.text.contains("Jours restants : 271 jours"), "{}", m.text);
-        assert!(m.text.contains("Réinitialisation du mot de passe d'un compte technique"));
+        assert!(
+            m.text
+                .contains("Réinitialisation du mot de passe d'un compte technique")
+        );
         assert!(m.text.contains("partiront automatiquement"));
     }
 
@@ -466,7 +541,12 @@ mod tests {
     fn html_escapes_what_it_shows() {
         let mut a = account(Environment::Production);
         a.technical_login = TechnicalLogin::parse("TECH_a&b'c@cpp2017.fr").unwrap();
-        let m = password_reminder(&to(), &a, PasswordLifetime::default(), date!(2027 - 10 - 28));
+        let m = password_reminder(
+            &to(),
+            &a,
+            PasswordLifetime::default(),
+            date!(2027 - 10 - 28),
+        );
         assert!(m.html.contains("TECH_a&amp;b&#39;c@cpp2017.fr"));
         assert!(!m.html.contains("a&b"));
         assert!(m.text.contains("TECH_a&b'c@cpp2017.fr"));

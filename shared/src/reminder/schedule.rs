@@ -82,17 +82,27 @@ impl ReminderSchedule {
     pub const DEFAULT_BEFORE: [u32; 5] = [30, 14, 7, 1, 0];
     pub const DEFAULT_REPEAT_EXPIRED: u32 = 7;
 
-    pub fn new(before: impl IntoIterator<Item = u32>, repeat_expired: u32) -> Result<Self, ScheduleError> {
+    pub fn new(
+        before: impl IntoIterator<Item = u32>,
+        repeat_expired: u32,
+    ) -> Result<Self, ScheduleError> {
         let mut before: Vec<u32> = before.into_iter().collect();
         if before.is_empty() {
             return Err(ScheduleError::Empty);
         }
-        if let Some(bad) = before.iter().chain([&repeat_expired]).find(|d| **d > MAX_DAYS) {
+        if let Some(bad) = before
+            .iter()
+            .chain([&repeat_expired])
+            .find(|d| **d > MAX_DAYS)
+        {
             return Err(ScheduleError::BadDays(bad.to_string()));
         }
         before.sort_unstable_by(|a, b| b.cmp(a));
         before.dedup();
-        Ok(Self { before, repeat_expired })
+        Ok(Self {
+            before,
+            repeat_expired,
+        })
     }
 
     /// `"30,14,7,1,0"` (the form of `REMINDER_THRESHOLDS_DAYS`), in any order.
@@ -157,7 +167,11 @@ impl ReminderSchedule {
     /// The date of the first step strictly after `today`.
     pub fn next_after(&self, expiry: Date, today: Date) -> Option<Date> {
         let days_left = (expiry - today).whole_days();
-        if let Some(&days) = self.before.iter().find(|&&days| i64::from(days) < days_left) {
+        if let Some(&days) = self
+            .before
+            .iter()
+            .find(|&&days| i64::from(days) < days_left)
+        {
             return ReminderStep::Before(days).date(expiry);
         }
         if self.repeat_expired == 0 {
@@ -261,11 +275,20 @@ mod tests {
         let s = ReminderSchedule::default();
         let expiry = date!(2027 - 11 - 27);
         // J-7 was on 11-20; the run is back on 11-23: J-7 is still the one to send.
-        assert_eq!(due(&s, expiry, date!(2027 - 11 - 23)), Some(("J-7".into(), date!(2027 - 11 - 20))));
+        assert_eq!(
+            due(&s, expiry, date!(2027 - 11 - 23)),
+            Some(("J-7".into(), date!(2027 - 11 - 20)))
+        );
         // Back only after expiry: the expiry-day step, not J-30…J-1.
-        assert_eq!(due(&s, expiry, date!(2027 - 12 - 01)), Some(("J0".into(), date!(2027 - 11 - 27))));
+        assert_eq!(
+            due(&s, expiry, date!(2027 - 12 - 01)),
+            Some(("J0".into(), date!(2027 - 11 - 27)))
+        );
         // Long after: the latest weekly step.
-        assert_eq!(due(&s, expiry, date!(2028 - 11 - 27)), Some(("J+364".into(), date!(2028 - 11 - 25))));
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 11 - 27)),
+            Some(("J+364".into(), date!(2028 - 11 - 25)))
+        );
     }
 
     #[test]
@@ -274,20 +297,50 @@ mod tests {
         // Set 2027-03-01 with a 365-day lifetime: expires 2028-02-29.
         let expiry = date!(2027 - 03 - 01) + Duration::days(365);
         assert_eq!(expiry, date!(2028 - 02 - 29));
-        assert_eq!(due(&s, expiry, date!(2028 - 01 - 30)), Some(("J-30".into(), date!(2028 - 01 - 30))));
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 01 - 30)),
+            Some(("J-30".into(), date!(2028 - 01 - 30)))
+        );
         assert_eq!(due(&s, expiry, date!(2028 - 01 - 29)), None);
-        assert_eq!(due(&s, expiry, date!(2028 - 02 - 15)), Some(("J-14".into(), date!(2028 - 02 - 15))));
-        assert_eq!(due(&s, expiry, date!(2028 - 02 - 28)), Some(("J-1".into(), date!(2028 - 02 - 28))));
-        assert_eq!(due(&s, expiry, date!(2028 - 02 - 29)), Some(("J0".into(), date!(2028 - 02 - 29))));
-        assert_eq!(due(&s, expiry, date!(2028 - 03 - 07)), Some(("J+7".into(), date!(2028 - 03 - 07))));
-        assert_eq!(s.next_after(expiry, date!(2028 - 02 - 28)), Some(date!(2028 - 02 - 29)));
-        assert_eq!(s.next_after(expiry, date!(2028 - 02 - 29)), Some(date!(2028 - 03 - 07)));
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 02 - 15)),
+            Some(("J-14".into(), date!(2028 - 02 - 15)))
+        );
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 02 - 28)),
+            Some(("J-1".into(), date!(2028 - 02 - 28)))
+        );
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 02 - 29)),
+            Some(("J0".into(), date!(2028 - 02 - 29)))
+        );
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 03 - 07)),
+            Some(("J+7".into(), date!(2028 - 03 - 07)))
+        );
+        assert_eq!(
+            s.next_after(expiry, date!(2028 - 02 - 28)),
+            Some(date!(2028 - 02 - 29))
+        );
+        assert_eq!(
+            s.next_after(expiry, date!(2028 - 02 - 29)),
+            Some(date!(2028 - 03 - 07))
+        );
         // Across the 29th: J-1 of an expiry on 2028-03-01 is 02-29.
         let expiry = date!(2028 - 03 - 01);
-        assert_eq!(due(&s, expiry, date!(2028 - 02 - 29)), Some(("J-1".into(), date!(2028 - 02 - 29))));
-        assert_eq!(due(&s, expiry, date!(2028 - 01 - 31)), Some(("J-30".into(), date!(2028 - 01 - 31))));
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 02 - 29)),
+            Some(("J-1".into(), date!(2028 - 02 - 29)))
+        );
+        assert_eq!(
+            due(&s, expiry, date!(2028 - 01 - 31)),
+            Some(("J-30".into(), date!(2028 - 01 - 31)))
+        );
         // Set on the 29th: 365 days later is 2029-02-28 (no 29th that year).
-        assert_eq!(date!(2028 - 02 - 29) + Duration::days(365), date!(2029 - 02 - 28));
+        assert_eq!(
+            date!(2028 - 02 - 29) + Duration::days(365),
+            date!(2029 - 02 - 28)
+        );
     }
 
     #[test]
@@ -299,14 +352,44 @@ mod tests {
         assert_eq!(e365, date!(2027 - 11 - 27));
         assert_eq!(e424, date!(2028 - 01 - 25));
         // On the day of the save, nothing is due and the first reminder is J-30.
-        assert_eq!(s.evaluate(e365, set), Evaluation { due: None, next_on: Some(date!(2027 - 10 - 28)) });
-        assert_eq!(s.evaluate(e424, set), Evaluation { due: None, next_on: Some(date!(2027 - 12 - 26)) });
-        assert_eq!(due(&s, e424, date!(2027 - 12 - 26)), Some(("J-30".into(), date!(2027 - 12 - 26))));
-        assert_eq!(due(&s, e424, date!(2028 - 01 - 11)), Some(("J-14".into(), date!(2028 - 01 - 11))));
-        assert_eq!(due(&s, e424, date!(2028 - 01 - 18)), Some(("J-7".into(), date!(2028 - 01 - 18))));
-        assert_eq!(due(&s, e424, date!(2028 - 01 - 24)), Some(("J-1".into(), date!(2028 - 01 - 24))));
-        assert_eq!(due(&s, e424, date!(2028 - 01 - 25)), Some(("J0".into(), date!(2028 - 01 - 25))));
-        assert_eq!(due(&s, e424, date!(2028 - 02 - 01)), Some(("J+7".into(), date!(2028 - 02 - 01))));
+        assert_eq!(
+            s.evaluate(e365, set),
+            Evaluation {
+                due: None,
+                next_on: Some(date!(2027 - 10 - 28))
+            }
+        );
+        assert_eq!(
+            s.evaluate(e424, set),
+            Evaluation {
+                due: None,
+                next_on: Some(date!(2027 - 12 - 26))
+            }
+        );
+        assert_eq!(
+            due(&s, e424, date!(2027 - 12 - 26)),
+            Some(("J-30".into(), date!(2027 - 12 - 26)))
+        );
+        assert_eq!(
+            due(&s, e424, date!(2028 - 01 - 11)),
+            Some(("J-14".into(), date!(2028 - 01 - 11)))
+        );
+        assert_eq!(
+            due(&s, e424, date!(2028 - 01 - 18)),
+            Some(("J-7".into(), date!(2028 - 01 - 18)))
+        );
+        assert_eq!(
+            due(&s, e424, date!(2028 - 01 - 24)),
+            Some(("J-1".into(), date!(2028 - 01 - 24)))
+        );
+        assert_eq!(
+            due(&s, e424, date!(2028 - 01 - 25)),
+            Some(("J0".into(), date!(2028 - 01 - 25)))
+        );
+        assert_eq!(
+            due(&s, e424, date!(2028 - 02 - 01)),
+            Some(("J+7".into(), date!(2028 - 02 - 01)))
+        );
     }
 
     #[test]
@@ -322,28 +405,62 @@ mod tests {
 
     #[test]
     fn custom_thresholds_and_no_repeat() {
-        let s = ReminderSchedule::new(ReminderSchedule::parse_thresholds(" 7, 60 ,7").unwrap(), 0).unwrap();
+        let s = ReminderSchedule::new(ReminderSchedule::parse_thresholds(" 7, 60 ,7").unwrap(), 0)
+            .unwrap();
         assert_eq!(s.thresholds(), &[60, 7]);
         let expiry = date!(2027 - 06 - 30);
-        assert_eq!(due(&s, expiry, date!(2027 - 05 - 01)), Some(("J-60".into(), date!(2027 - 05 - 01))));
-        assert_eq!(s.next_after(expiry, date!(2027 - 05 - 01)), Some(date!(2027 - 06 - 23)));
+        assert_eq!(
+            due(&s, expiry, date!(2027 - 05 - 01)),
+            Some(("J-60".into(), date!(2027 - 05 - 01)))
+        );
+        assert_eq!(
+            s.next_after(expiry, date!(2027 - 05 - 01)),
+            Some(date!(2027 - 06 - 23))
+        );
         // No J0 in the list and no repeat: after J-7, nothing more.
         assert_eq!(s.next_after(expiry, date!(2027 - 06 - 23)), None);
-        assert_eq!(due(&s, expiry, date!(2027 - 09 - 01)), Some(("J-7".into(), date!(2027 - 06 - 23))));
+        assert_eq!(
+            due(&s, expiry, date!(2027 - 09 - 01)),
+            Some(("J-7".into(), date!(2027 - 06 - 23)))
+        );
         // Without J0 but with a repeat, the weekly reminders still start a week after expiry.
         let s = ReminderSchedule::new([30], 10).unwrap();
-        assert_eq!(s.next_after(expiry, date!(2027 - 05 - 31)), Some(date!(2027 - 07 - 10)));
-        assert_eq!(due(&s, expiry, date!(2027 - 07 - 21)), Some(("J+20".into(), date!(2027 - 07 - 20))));
+        assert_eq!(
+            s.next_after(expiry, date!(2027 - 05 - 31)),
+            Some(date!(2027 - 07 - 10))
+        );
+        assert_eq!(
+            due(&s, expiry, date!(2027 - 07 - 21)),
+            Some(("J+20".into(), date!(2027 - 07 - 20)))
+        );
     }
 
     #[test]
     fn threshold_parsing() {
-        assert_eq!(ReminderSchedule::parse_thresholds("30,14,7,1,0").unwrap(), vec![30, 14, 7, 1, 0]);
-        assert_eq!(ReminderSchedule::parse_thresholds(""), Err(ScheduleError::Empty));
-        assert_eq!(ReminderSchedule::parse_thresholds(" , "), Err(ScheduleError::Empty));
-        assert_eq!(ReminderSchedule::parse_thresholds("30,-1"), Err(ScheduleError::BadDays("-1".into())));
-        assert_eq!(ReminderSchedule::parse_thresholds("30,x"), Err(ScheduleError::BadDays("x".into())));
-        assert_eq!(ReminderSchedule::parse_thresholds("4000"), Err(ScheduleError::BadDays("4000".into())));
+        assert_eq!(
+            ReminderSchedule::parse_thresholds("30,14,7,1,0").unwrap(),
+            vec![30, 14, 7, 1, 0]
+        );
+        assert_eq!(
+            ReminderSchedule::parse_thresholds(""),
+            Err(ScheduleError::Empty)
+        );
+        assert_eq!(
+            ReminderSchedule::parse_thresholds(" , "),
+            Err(ScheduleError::Empty)
+        );
+        assert_eq!(
+            ReminderSchedule::parse_thresholds("30,-1"),
+            Err(ScheduleError::BadDays("-1".into()))
+        );
+        assert_eq!(
+            ReminderSchedule::parse_thresholds("30,x"),
+            Err(ScheduleError::BadDays("x".into()))
+        );
+        assert_eq!(
+            ReminderSchedule::parse_thresholds("4000"),
+            Err(ScheduleError::BadDays("4000".into()))
+        );
         assert!(ReminderSchedule::new([], 7).is_err());
         assert!(ReminderSchedule::new([30], 4000).is_err());
     }

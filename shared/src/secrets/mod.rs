@@ -108,7 +108,12 @@ impl SecretStore {
                 .secret_string(&value)
                 .description(format!("Chorus Pro technical account of SIRET {siret}"))
                 .tags(Tag::builder().key("siret").value(siret.as_str()).build())
-                .tags(Tag::builder().key("application").value("choruspro-gateway").build())
+                .tags(
+                    Tag::builder()
+                        .key("application")
+                        .value("choruspro-gateway")
+                        .build(),
+                )
                 .send()
                 .await;
             match created {
@@ -116,7 +121,12 @@ impl SecretStore {
                 // Left by an earlier save that failed before its account item was written,
                 // or by a deleted company (then scheduled for deletion: restore it, which is
                 // a no-op on a live secret), and given a new version below.
-                Err(e) if matches!(error_code(&e), Some("ResourceExistsException") | Some("InvalidRequestException")) => {
+                Err(e)
+                    if matches!(
+                        error_code(&e),
+                        Some("ResourceExistsException") | Some("InvalidRequestException")
+                    ) =>
+                {
                     self.client
                         .restore_secret()
                         .secret_id(&name)
@@ -150,7 +160,12 @@ impl SecretStore {
                     .client_request_token(&version)
                     .secret_string(&value)
                     .tags(Tag::builder().key("siret").value(siret.as_str()).build())
-                    .tags(Tag::builder().key("application").value("choruspro-gateway").build())
+                    .tags(
+                        Tag::builder()
+                            .key("application")
+                            .value("choruspro-gateway")
+                            .build(),
+                    )
                     .send()
                     .await
                     .map_err(|e| aws_error(&e))?;
@@ -165,8 +180,13 @@ impl SecretStore {
         name: &str,
         version: &str,
         value: &str,
-    ) -> Result<(), SdkError<aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError, aws_sdk_secretsmanager::config::http::HttpResponse>>
-    {
+    ) -> Result<
+        (),
+        SdkError<
+            aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError,
+            aws_sdk_secretsmanager::config::http::HttpResponse,
+        >,
+    > {
         self.client
             .put_secret_value()
             .secret_id(name)
@@ -191,7 +211,10 @@ impl SecretStore {
             .await
             .map_err(|e| aws_error(&e))?;
         let no_stages = std::collections::HashMap::new();
-        let stages = described.version_ids_to_stages.as_ref().unwrap_or(&no_stages);
+        let stages = described
+            .version_ids_to_stages
+            .as_ref()
+            .unwrap_or(&no_stages);
         let current = stages
             .iter()
             .find(|(_, labels)| labels.iter().any(|l| l == CURRENT))
@@ -224,7 +247,11 @@ impl SecretStore {
     }
 
     /// The technical account at exactly the version the account item names.
-    pub async fn technical_account(&self, siret: &Siret, version: &str) -> Result<StoredTechnicalAccount, SecretsError> {
+    pub async fn technical_account(
+        &self,
+        siret: &Siret,
+        version: &str,
+    ) -> Result<StoredTechnicalAccount, SecretsError> {
         let value = self
             .client
             .get_secret_value()
@@ -239,8 +266,8 @@ impl SecretStore {
         let text = value
             .secret_string()
             .ok_or_else(|| SecretsError::Unreadable("no string value".into()))?;
-        let parsed: SecretValueOwned =
-            serde_json::from_str(text).map_err(|_| SecretsError::Unreadable("not {login, password} JSON".into()))?;
+        let parsed: SecretValueOwned = serde_json::from_str(text)
+            .map_err(|_| SecretsError::Unreadable("not {login, password} JSON".into()))?;
         Ok(StoredTechnicalAccount {
             login: parsed.login,
             password: SecretString::from(parsed.password),
@@ -259,13 +286,23 @@ impl SecretStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if matches!(error_code(&e), Some("ResourceNotFoundException") | Some("InvalidRequestException")) => Ok(()),
+            Err(e)
+                if matches!(
+                    error_code(&e),
+                    Some("ResourceNotFoundException") | Some("InvalidRequestException")
+                ) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws_error(&e)),
         }
     }
 
     /// A JSON secret read whole (the gateway's PISTE credentials).
-    pub async fn json_secret<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, SecretsError> {
+    pub async fn json_secret<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, SecretsError> {
         let value = self
             .client
             .get_secret_value()
@@ -279,7 +316,9 @@ impl SecretStore {
         let text = value
             .secret_string()
             .ok_or_else(|| SecretsError::Unreadable("no string value".into()))?;
-        serde_json::from_str(text).map_err(|_| SecretsError::Unreadable(format!("secret {name} is not the expected JSON")))
+        serde_json::from_str(text).map_err(|_| {
+            SecretsError::Unreadable(format!("secret {name} is not the expected JSON"))
+        })
     }
 }
 

@@ -26,7 +26,7 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    fn to_item(&self, siret: &Siret) -> Item {
+    pub(crate) fn to_item(&self, siret: &Siret) -> Item {
         let at = rfc3339(self.at);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut item = Item::new();
@@ -38,7 +38,10 @@ impl AuditEntry {
         item.insert("actor".into(), s(self.actor.clone()));
         item.insert("action".into(), s(self.action.clone()));
         if !self.fields.is_empty() {
-            item.insert("fields".into(), AttributeValue::L(self.fields.iter().map(|f| s(f.clone())).collect()));
+            item.insert(
+                "fields".into(),
+                AttributeValue::L(self.fields.iter().map(|f| s(f.clone())).collect()),
+            );
         }
         item
     }
@@ -60,7 +63,10 @@ fn account_to_item(a: &CompanyAccount) -> Item {
     item.insert("environment".into(), s(a.environment.as_str()));
     item.insert("password_set_at".into(), s(rfc3339(a.password_set_at)));
     item.insert("password_version".into(), s(a.password_version.clone()));
-    item.insert("credentials_status".into(), s(a.credentials_status.as_str()));
+    item.insert(
+        "credentials_status".into(),
+        s(a.credentials_status.as_str()),
+    );
     if let Some(v) = a.verified_at {
         item.insert("verified_at".into(), s(rfc3339(v)));
     }
@@ -77,7 +83,10 @@ fn account_to_item(a: &CompanyAccount) -> Item {
 pub(crate) fn reminder_index(siret: &Siret, on: time::Date) -> [(String, AttributeValue); 3] {
     [
         ("next_reminder_on".into(), s(iso_date(on))),
-        (keys::GSI1PK.into(), s(keys::reminder_gsi1pk(keys::reminder_shard(siret)))),
+        (
+            keys::GSI1PK.into(),
+            s(keys::reminder_gsi1pk(keys::reminder_shard(siret))),
+        ),
         (keys::GSI1SK.into(), s(keys::reminder_gsi1sk(on, siret))),
     ]
 }
@@ -93,19 +102,25 @@ pub(crate) fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreErro
         environment,
         password_set_at: r.time("password_set_at")?,
         password_version: r.s("password_version")?.to_owned(),
-        credentials_status: r.parsed("credentials_status", |v| CredentialsStatus::parse(v).ok_or(()))?,
+        credentials_status: r.parsed("credentials_status", |v| {
+            CredentialsStatus::parse(v).ok_or(())
+        })?,
         verified_at: r.opt_time("verified_at")?,
         created_at: r.time("created_at")?,
         updated_at: r.time("updated_at")?,
         revision: r.n("revision")?,
         next_reminder_on: match r.opt_s("next_reminder_on") {
             None => None,
-            Some(day) => Some(parse_iso_date(day).ok_or_else(|| r.corrupt("bad date in next_reminder_on"))?),
+            Some(day) => {
+                Some(parse_iso_date(day).ok_or_else(|| r.corrupt("bad date in next_reminder_on"))?)
+            }
         },
     })
 }
 
-fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
+    err: &SdkError<E, R>,
+) -> bool {
     match err {
         SdkError::ServiceError(e) => matches!(
             e.err().code(),
@@ -152,9 +167,15 @@ impl Store {
             .set_item(Some(audit.to_item(&account.siret)))
             .condition_expression("attribute_not_exists(PK)");
         self.transact(vec![
-            TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Aws(e.to_string()))?).build(),
             TransactWriteItem::builder()
-                .put(audit_put.build().map_err(|e| StoreError::Aws(e.to_string()))?)
+                .put(put.build().map_err(|e| StoreError::Aws(e.to_string()))?)
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    audit_put
+                        .build()
+                        .map_err(|e| StoreError::Aws(e.to_string()))?,
+                )
                 .build(),
         ])
         .await
@@ -174,7 +195,9 @@ impl Store {
         let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(account_key(siret).into_iter().collect()))
-            .update_expression("SET credentials_status = :status, verified_at = :at, revision = revision + :one")
+            .update_expression(
+                "SET credentials_status = :status, verified_at = :at, revision = revision + :one",
+            )
             .condition_expression("password_version = :version")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":at", s(rfc3339(verified_at)))
@@ -196,7 +219,12 @@ impl Store {
     }
 
     /// Removes the account (markets, situations and history stay), with its audit entry.
-    pub async fn delete_account(&self, siret: &Siret, expected_revision: u64, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn delete_account(
+        &self,
+        siret: &Siret,
+        expected_revision: u64,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(account_key(siret).into_iter().collect()))
@@ -218,7 +246,13 @@ impl Store {
     }
 
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if is_conditional_failure(&e) => Err(StoreError::Conflict),
             Err(e) => Err(StoreError::Aws(error_text(&e))),
@@ -287,7 +321,10 @@ mod tests {
         assert!(item["GSI1PK"].as_s().unwrap().starts_with("REMINDER#"));
         assert_eq!(account_from_item(&item).unwrap(), a);
         // Nothing left to remind: out of the sparse index.
-        let done = CompanyAccount { next_reminder_on: None, ..a };
+        let done = CompanyAccount {
+            next_reminder_on: None,
+            ..a
+        };
         let item = account_to_item(&done);
         assert!(!item.contains_key("GSI1PK") && !item.contains_key("GSI1SK"));
         assert_eq!(account_from_item(&item).unwrap(), done);

@@ -19,8 +19,12 @@ impl<'a> ItemReader<'a> {
     pub fn new(item: &'a Item) -> Self {
         let key = format!(
             "{}/{}",
-            item.get(super::keys::PK).and_then(|v| v.as_s().ok()).map_or("?", String::as_str),
-            item.get(super::keys::SK).and_then(|v| v.as_s().ok()).map_or("?", String::as_str)
+            item.get(super::keys::PK)
+                .and_then(|v| v.as_s().ok())
+                .map_or("?", String::as_str),
+            item.get(super::keys::SK)
+                .and_then(|v| v.as_s().ok())
+                .map_or("?", String::as_str)
         );
         Self { key, item }
     }
@@ -33,7 +37,10 @@ impl<'a> ItemReader<'a> {
     }
 
     pub fn opt_s(&self, name: &str) -> Option<&'a str> {
-        self.item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+        self.item
+            .get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
     }
 
     pub fn s(&self, name: &str) -> Result<&'a str, StoreError> {
@@ -62,8 +69,34 @@ impl<'a> ItemReader<'a> {
         }
     }
 
+    /// A number attribute that may be absent.
+    pub fn opt_n<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(v) => v
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .map(Some)
+                .ok_or_else(|| self.corrupt(format!("bad number in {name}"))),
+        }
+    }
+
+    /// A boolean attribute; absent is `false`.
+    pub fn flag(&self, name: &str) -> bool {
+        self.item
+            .get(name)
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// A string attribute parsed into a domain type.
-    pub fn parsed<T, E>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, E>) -> Result<T, StoreError> {
+    pub fn parsed<T, E>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Result<T, StoreError> {
         parse(self.s(name)?).map_err(|_| self.corrupt(format!("invalid value in {name}")))
     }
 }

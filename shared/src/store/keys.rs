@@ -5,6 +5,17 @@
 //! | company account | `COMPANY#{siret}` | `ACCOUNT` | `REMINDER#{shard}` | `{next_reminder_on}#{siret}` |
 //! | audit entry | `COMPANY#{siret}` | `AUDIT#{rfc3339}#{id}` | | |
 //! | mail claim | `COMPANY#{siret}` | `MAIL#{password_version}#{mail}` | | |
+//! | market | `COMPANY#{siret}` | `MARKET#{market_ref}` | | |
+//! | situation | `COMPANY#{siret}` | `SITUATION#{market_ref}#{number:03}` | | |
+//! | invoice number guard | `COMPANY#{siret}` | `INVOICE_NUMBER#{NUMBER IN CAPITALS}` | | |
+//! | (situation in follow-up) | | | `SYNC#{shard}` | `{next_check_at}#{siret}#{market_ref}#{number:03}` |
+//! | invoice file chunk | `COMPANY#{siret}` | `PAYLOAD#{owner}#{payload_id}#{chunk:03}` | | |
+//!
+//! Markets and situations have separate prefixes so that listing the markets reads no
+//! situation. A market reference cannot contain `#`, so `SITUATION#{market_ref}#` selects
+//! one market's situations exactly, in number order (zero-padded). The guard item makes an
+//! invoice number unique within a company: it is written with `attribute_not_exists` in the
+//! same transaction as the situation that takes the number (see `store::situation`).
 //!
 //! GSI1 is sparse: an account is in it only while it has a `next_reminder_on`, and the
 //! reminder run reads `GSI1SK < {tomorrow}` in each shard, i.e. only what is due.
@@ -12,11 +23,12 @@
 //! The reminder partition is split in `REMINDER_SHARDS` by a stable hash of the SIRET:
 //! every account write also writes its index entry, and a single GSI partition key takes
 //! about 1,000 writes per second before the index throttles, which throttles the table
-//! itself (a bulk onboarding, a mass password renewal). Eight keys lift that ceiling for
-//! the cost of eight small queries per run.
+//! itself (a bulk onboarding, a mass password renewal). Four keys lift that ceiling to
+//! about 4,000 per second, far above this system's needs, for the cost of four small
+//! queries per run.
 
 use crate::clock::iso_date;
-use crate::domain::Siret;
+use crate::domain::{InvoiceNumber, MarketRef, Siret, SituationNumber};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -36,15 +48,14 @@ pub fn audit_sk(at: &str, id: &str) -> String {
 
 pub const AUDIT_PREFIX: &str = "AUDIT#";
 
-pub const REMINDER_SHARDS: u8 = 8;
+pub const REMINDER_SHARDS: u8 = 4;
 
 /// FNV-1a of the SIRET: stable across builds and Rust versions (unlike `DefaultHasher`),
 /// so an account stays in the shard it was written to.
 pub fn reminder_shard(siret: &Siret) -> u8 {
-    let hash = siret
-        .as_str()
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = siret.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
     u8::try_from(hash % u32::from(REMINDER_SHARDS)).unwrap_or(0)
 }
 
@@ -66,6 +77,64 @@ pub fn mail_claim_sk(password_version: &str, mail: &str) -> String {
     format!("MAIL#{password_version}#{mail}")
 }
 
+pub const MARKET_PREFIX: &str = "MARKET#";
+
+pub fn market_sk(market_ref: &MarketRef) -> String {
+    format!("{MARKET_PREFIX}{market_ref}")
+}
+
+/// The prefix of every situation SK of one market.
+pub fn situations_prefix(market_ref: &MarketRef) -> String {
+    format!("SITUATION#{market_ref}#")
+}
+
+pub fn situation_sk(market_ref: &MarketRef, number: SituationNumber) -> String {
+    format!("{}{:03}", situations_prefix(market_ref), number.get())
+}
+
+/// Case-folded (`InvoiceNumber::uniqueness_key`): `sit-1` and `SIT-1` share one guard.
+pub fn invoice_number_sk(number: &InvoiceNumber) -> String {
+    format!("INVOICE_NUMBER#{}", number.uniqueness_key())
+}
+
+/// The follow-up index is sharded like the reminders' (same reasons, same hash).
+pub const SYNC_SHARDS: u8 = REMINDER_SHARDS;
+
+pub fn sync_shard(siret: &Siret) -> u8 {
+    reminder_shard(siret)
+}
+
+pub fn sync_gsi1pk(shard: u8) -> String {
+    format!("SYNC#{shard}")
+}
+
+pub fn sync_gsi1sk(
+    due: time::OffsetDateTime,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+) -> String {
+    format!(
+        "{}#{siret}#{market_ref}#{:03}",
+        crate::clock::rfc3339(due),
+        number.get()
+    )
+}
+
+/// Exclusive bound of what is due at `now` (RFC 3339 UTC sorts as time).
+pub fn sync_due_before(now: time::OffsetDateTime) -> String {
+    format!("{}#~", crate::clock::rfc3339(now))
+}
+
+/// `owner` is the situation the file belongs to (`{market_ref}#{number:03}`).
+pub fn payload_prefix(owner: &str, payload_id: &str) -> String {
+    format!("PAYLOAD#{owner}#{payload_id}#")
+}
+
+pub fn payload_chunk_sk(owner: &str, payload_id: &str, chunk: usize) -> String {
+    format!("{}{chunk:03}", payload_prefix(owner, payload_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,22 +153,42 @@ mod tests {
     }
 
     #[test]
+    fn identifier_keys() {
+        let m = MarketRef::parse("M-1").unwrap();
+        let n = SituationNumber::new(3).unwrap();
+        assert_eq!(market_sk(&m), "MARKET#M-1");
+        assert_eq!(situation_sk(&m, n), "SITUATION#M-1#003");
+        assert!(situation_sk(&m, n).starts_with(&situations_prefix(&m)));
+        // Another market whose reference starts the same is not selected.
+        let longer = MarketRef::parse("M-1.b").unwrap();
+        assert!(!situation_sk(&longer, n).starts_with(&situations_prefix(&m)));
+        // Numbers sort in order.
+        assert!(situation_sk(&m, n) < situation_sk(&m, SituationNumber::new(10).unwrap()));
+        assert_eq!(
+            invoice_number_sk(&InvoiceNumber::parse("sit 2026/3").unwrap()),
+            "INVOICE_NUMBER#SIT 2026/3"
+        );
+    }
+
+    #[test]
     fn shards_are_stable_and_spread() {
         let siret = Siret::parse("21750001600019", SiretCheck::Full).unwrap();
         // Pinned: changing the hash would strand every indexed account in the wrong shard.
-        assert_eq!(reminder_shard(&siret), reminder_shard(&siret.clone()));
-        let expected = siret
-            .as_str()
-            .bytes()
-            .fold(2_166_136_261_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(16_777_619))
-            % 8;
-        assert_eq!(u32::from(reminder_shard(&siret)), expected);
+        assert_eq!(reminder_shard(&siret), 3);
+        assert_eq!(
+            reminder_shard(&Siret::parse("73282932000074", SiretCheck::Full).unwrap()),
+            2
+        );
         let mut counts = [0usize; REMINDER_SHARDS as usize];
         for n in 0..8000u32 {
-            let raw = crate::domain::siret::with_luhn_key(&format!("{:013}", 1_000_000_000 + n)).unwrap();
+            let raw =
+                crate::domain::siret::with_luhn_key(&format!("{:013}", 1_000_000_000 + n)).unwrap();
             let s = Siret::parse(&raw, SiretCheck::Full).unwrap();
             counts[usize::from(reminder_shard(&s))] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (1800..2200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

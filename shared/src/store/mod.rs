@@ -5,6 +5,11 @@
 pub mod account;
 pub mod item;
 pub mod keys;
+pub mod market;
+pub mod payload;
+pub mod reminder;
+pub mod situation;
+pub mod transmission;
 
 use aws_sdk_dynamodb::Client;
 

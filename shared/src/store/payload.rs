@@ -29,13 +29,20 @@ impl Store {
         bytes: &[u8],
         expires_at_epoch: i64,
     ) -> Result<usize, StoreError> {
-        let chunks: Vec<&[u8]> = if bytes.is_empty() { vec![&[][..]] } else { bytes.chunks(CHUNK_BYTES).collect() };
+        let chunks: Vec<&[u8]> = if bytes.is_empty() {
+            vec![&[][..]]
+        } else {
+            bytes.chunks(CHUNK_BYTES).collect()
+        };
         let count = chunks.len();
         let mut requests = Vec::with_capacity(count);
         for (index, chunk) in chunks.into_iter().enumerate() {
             let mut item = Item::new();
             item.insert(PK.into(), s(keys::company_pk(siret)));
-            item.insert(SK.into(), s(keys::payload_chunk_sk(owner, payload_id, index)));
+            item.insert(
+                SK.into(),
+                s(keys::payload_chunk_sk(owner, payload_id, index)),
+            );
             item.insert("entity".into(), s("payload_chunk"));
             item.insert("chunk".into(), n(index));
             item.insert("chunks".into(), n(count));
@@ -74,7 +81,12 @@ impl Store {
     }
 
     /// The bytes stored under `payload_id`, or `None` when they are gone or incomplete.
-    pub async fn get_payload(&self, siret: &Siret, owner: &str, payload_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn get_payload(
+        &self,
+        siret: &Siret,
+        owner: &str,
+        payload_id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         let mut items: Vec<Item> = Vec::new();
         let mut start = None;
         loop {

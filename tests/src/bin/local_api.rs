@@ -7,7 +7,10 @@ use gateway_tests::jwt;
 use gateway_tests::local_api::{LocalApi, serve};
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
 }
 
 #[tokio::main]
@@ -16,7 +19,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("routes") {
         // The route set, for the check that template, spec and local API agree.
-        let routes: Vec<&str> = gateway_tests::local_api::routes().into_iter().map(|(_, r)| r).collect();
+        let routes: Vec<&str> = gateway_tests::local_api::routes()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
         println!("{}", serde_json::to_string_pretty(&routes)?);
         return Ok(());
     }
@@ -29,7 +35,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             match arg.as_str() {
                 "--sub" => sub = it.next().cloned().unwrap_or(sub),
                 "--ttl" => ttl = it.next().and_then(|t| t.parse().ok()).unwrap_or(ttl),
-                other => companies.extend(other.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_owned)),
+                other => companies.extend(
+                    other
+                        .split([' ', ','])
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                ),
             }
         }
         let refs: Vec<&str> = companies.iter().map(String::as_str).collect();
@@ -40,12 +51,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
     let api = Arc::new(LocalApi {
-        company_settings: Arc::new(company_settings::State::from_sdk(config, &sdk)?),
+        company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)?),
+        identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)?),
+        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config, &sdk)?),
         jwt_secret: secret,
     });
     let port: u16 = env_or("LOCAL_API_PORT", "3000").parse()?;

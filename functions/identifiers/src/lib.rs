@@ -1,0 +1,164 @@
+//! Market and situation identifiers: `PUT`/`GET` `/v1/companies/{siret}/markets/{market_ref}`,
+//! the market list, and `PUT`/`GET` of a market's monthly situations and their list.
+//!
+//! A market of a company with a Chorus Pro account is checked against what its public
+//! buyer requires before it is saved (see `buyer`); a company without one may register
+//! markets all the same, marked `unchecked` (saving them again once the account exists
+//! checks them). A situation's invoice number is unique in the company, under
+//! concurrency, by a guard item written in the situation's own transaction
+//! (`shared::store::situation`).
+//!
+//! Handlers translate HTTP to domain and back; the domain decides; every outcome becomes a
+//! response, internal error text is logged (never a secret), never echoed.
+
+mod buyer;
+mod markets;
+mod paging;
+mod situations;
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::chorus::{ChorusClient, ChorusError};
+use shared::clock::{Clock, SystemClock};
+use shared::config::Config;
+use shared::domain::{Siret, SiretCheck};
+use shared::http::{Caller, FieldError, Problem, ProblemCode};
+use shared::secrets::SecretStore;
+use shared::services::Services;
+use shared::store::{Store, StoreError};
+use tracing::Instrument;
+
+/// Built once per cold start and shared by every invocation.
+pub struct State {
+    pub config: Config,
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl State {
+    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = Services::from_sdk(&config, sdk)?;
+        Ok(Self {
+            config,
+            store,
+            secrets,
+            chorus,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// Bodies of these routes are a few hundred bytes; anything bigger is refused unread.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+pub const ROUTES: &[&str] = &[
+    "PUT /v1/companies/{siret}/markets/{market_ref}",
+    "GET /v1/companies/{siret}/markets/{market_ref}",
+    "GET /v1/companies/{siret}/markets",
+    "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+    "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+    "GET /v1/companies/{siret}/markets/{market_ref}/situations",
+];
+
+/// The path parameters of a request, raw.
+pub(crate) struct PathParams {
+    pub siret: String,
+    pub market_ref: String,
+    pub number: String,
+}
+
+pub async fn handle(state: &State, request: Request) -> Response<Body> {
+    let route = route_key(&request);
+    let param = |name: &str| {
+        request
+            .path_parameters_ref()
+            .and_then(|p| p.first(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let path = PathParams {
+        siret: param("siret"),
+        market_ref: param("market_ref"),
+        number: param("number"),
+    };
+    let span = tracing::info_span!(
+        "request",
+        route = %route,
+        siret = %path.siret,
+        market_ref = %path.market_ref,
+        situation = %path.number,
+    );
+    let outcome = async {
+        let caller = Caller::from_request(&request)?;
+        caller.authorise(&path.siret)?;
+        match route.as_str() {
+            "PUT /v1/companies/{siret}/markets/{market_ref}" => {
+                markets::put(state, &caller, &path, request.body()).await
+            }
+            "GET /v1/companies/{siret}/markets/{market_ref}" => markets::get(state, &path).await,
+            "GET /v1/companies/{siret}/markets" => markets::list(state, &path, &request).await,
+            "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}" => {
+                situations::put(state, &caller, &path, request.body()).await
+            }
+            "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}" => {
+                situations::get(state, &path).await
+            }
+            "GET /v1/companies/{siret}/markets/{market_ref}/situations" => {
+                situations::list(state, &path, &request).await
+            }
+            _ => Err(Problem::new(
+                ProblemCode::NotFound,
+                "Cette route n'existe pas.",
+            )),
+        }
+    };
+    async {
+        let response = match outcome.await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(),
+        };
+        tracing::info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
+fn route_key(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.route_key.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// The company's SIRET from the path. The token already vouches for it; sandbox SIRETs
+/// may fail the Luhn key, so its shape only is checked.
+pub(crate) fn company_siret(raw: &str) -> Result<Siret, Problem> {
+    Siret::parse(raw, SiretCheck::ShapeOnly).map_err(|e| {
+        Problem::validation(vec![FieldError::new("siret", e.code(), e.message_fr(raw))])
+    })
+}
+
+pub(crate) fn store_problem(err: &StoreError) -> Problem {
+    tracing::error!(error = %err, "store failure");
+    Problem::service_unavailable()
+}
+
+pub(crate) fn market_not_found(market_ref: &str) -> Problem {
+    Problem::new(
+        ProblemCode::MarketNotFound,
+        format!(
+            "Aucun marché de référence « {market_ref} » n'est enregistré pour cette entreprise : enregistrez-le d'abord (PUT …/markets/{market_ref})."
+        ),
+    )
+}

@@ -1,0 +1,388 @@
+//! The market routes: input to domain, the buyer check, storage, the market view.
+
+use lambda_http::{Body, Request, Response};
+use shared::domain::market::{
+    BuyerCheck, CommitmentNumber, MarketLabel, MarketNumber, ProjectManager, ServiceCode,
+};
+use shared::domain::{Framework, Market, MarketRef, MarketTerms, Siret, SiretCheck};
+use shared::http::json::body_bytes;
+use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
+use shared::store::{AuditEntry, StoreError};
+
+use crate::{
+    BODY_LIMIT, PathParams, State, buyer, company_siret, market_not_found, paging, store_problem,
+};
+
+/// Concurrent saves of one market race on its revision; the loser reads it again and
+/// writes again (the buyer check, which does not depend on the stored market, stands).
+const SAVE_ATTEMPTS: usize = 3;
+
+struct ProjectManagerInput {
+    siret: Option<String>,
+    service_code: Option<String>,
+}
+
+/// What a `PUT` body says, before validation.
+struct MarketInput {
+    market_number: Option<String>,
+    buyer_siret: Option<String>,
+    buyer_service_code: Option<String>,
+    commitment_number: Option<String>,
+    framework: Option<String>,
+    project_manager: Option<ProjectManagerInput>,
+    label: Option<String>,
+    object: JsonObject,
+}
+
+/// An optional text field left empty in a form comes as `""`: that is "none", not an
+/// empty identifier.
+fn optional(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
+}
+
+fn read_input(body: &Body) -> Result<MarketInput, Problem> {
+    let mut object = JsonObject::parse(body_bytes(body, BODY_LIMIT)?)?;
+    let project_manager = object.object("project_manager").map(|mut pm| {
+        let input = ProjectManagerInput {
+            siret: pm.string("siret"),
+            service_code: optional(pm.string("service_code")),
+        };
+        object.absorb(pm);
+        input
+    });
+    Ok(MarketInput {
+        market_number: object.string("market_number"),
+        buyer_siret: object.string("buyer_siret"),
+        buyer_service_code: optional(object.string("buyer_service_code")),
+        commitment_number: optional(object.string("commitment_number")),
+        framework: object.string("framework"),
+        project_manager,
+        label: optional(object.string("label")),
+        object,
+    })
+}
+
+fn siret_field(
+    field: &str,
+    who: &str,
+    raw: &str,
+    check: SiretCheck,
+    errors: &mut Vec<FieldError>,
+) -> Option<Siret> {
+    match Siret::parse(raw, check) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(FieldError::new(
+                field,
+                e.code(),
+                format!("{who} : {}", e.message_fr(raw)),
+            ));
+            None
+        }
+    }
+}
+
+/// Turns the body into the market's terms, collecting every fault (with those of the
+/// path) for one answer. `check`: how strictly SIRETs are checked (sandbox accounts:
+/// shape only).
+fn validate(
+    input: MarketInput,
+    mut errors: Vec<FieldError>,
+    check: SiretCheck,
+) -> Result<MarketTerms, Problem> {
+    let market_number = match input.market_number.as_deref() {
+        None => {
+            errors.push(FieldError::new(
+                "market_number",
+                "required",
+                "Le numéro de marché est obligatoire : c'est le numéro du contrat, transmis à Chorus Pro.",
+            ));
+            None
+        }
+        Some(raw) => MarketNumber::parse(raw)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    "market_number",
+                    e.code(),
+                    e.message_fr("Le numéro de marché", raw),
+                ));
+            })
+            .ok(),
+    };
+    let buyer_siret = match input.buyer_siret.as_deref() {
+        None | Some("") => {
+            errors.push(FieldError::new(
+                "buyer_siret",
+                "required",
+                "Le SIRET de l'acheteur public (destinataire de la facture dans Chorus Pro) est obligatoire.",
+            ));
+            None
+        }
+        Some(raw) => siret_field("buyer_siret", "Acheteur public", raw, check, &mut errors),
+    };
+    let buyer_service_code = input.buyer_service_code.as_deref().and_then(|raw| {
+        ServiceCode::parse(raw)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    "buyer_service_code",
+                    e.code(),
+                    e.message_fr("Le code service de l'acheteur", raw),
+                ));
+            })
+            .ok()
+    });
+    let commitment_number = input.commitment_number.as_deref().and_then(|raw| {
+        CommitmentNumber::parse(raw)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    "commitment_number",
+                    e.code(),
+                    e.message_fr("Le numéro d'engagement juridique", raw),
+                ));
+            })
+            .ok()
+    });
+    let framework = match input.framework.as_deref() {
+        None => Some(Framework::A1),
+        Some(raw) => Framework::parse(raw)
+            .map_err(|e| errors.push(FieldError::new("framework", e.code(), e.message_fr())))
+            .ok(),
+    };
+    let mut project_manager_faulty = false;
+    let project_manager = input.project_manager.and_then(|pm| {
+        let siret = match pm.siret.as_deref() {
+            None | Some("") => {
+                errors.push(FieldError::new(
+                    "project_manager.siret",
+                    "required",
+                    "Le SIRET du maître d'œuvre est obligatoire quand « project_manager » est renseigné.",
+                ));
+                None
+            }
+            Some(raw) => siret_field("project_manager.siret", "Maître d'œuvre", raw, check, &mut errors),
+        };
+        let service_code = match pm.service_code.as_deref() {
+            None => Some(None),
+            Some(raw) => match ServiceCode::parse(raw) {
+                Ok(code) => Some(Some(code)),
+                Err(e) => {
+                    errors.push(FieldError::new(
+                        "project_manager.service_code",
+                        e.code(),
+                        e.message_fr("Le code service du maître d'œuvre", raw),
+                    ));
+                    None
+                }
+            },
+        };
+        match (siret, service_code) {
+            (Some(siret), Some(service_code)) => Some(ProjectManager { siret, service_code }),
+            _ => {
+                project_manager_faulty = true;
+                None
+            }
+        }
+    });
+    let label = input.label.as_deref().and_then(|raw| {
+        MarketLabel::parse(raw)
+            .map_err(|e| {
+                errors.push(FieldError::new(
+                    "label",
+                    e.code(),
+                    e.message_fr("Le libellé du marché", raw),
+                ))
+            })
+            .ok()
+    });
+    if let Some(framework) = framework {
+        match (&project_manager, framework.is_works_statement()) {
+            (None, true) if !project_manager_faulty => errors.push(FieldError::new(
+                "project_manager",
+                "required",
+                format!(
+                    "Le cadre {framework} est un document de travaux : Chorus Pro l'adresse d'abord au maître d'œuvre, qui le valide. Renseignez « project_manager » (SIRET et, s'il en a un, code service du maître d'œuvre)."
+                ),
+            )),
+            (Some(_), false) => errors.push(FieldError::new(
+                "project_manager",
+                "not_applicable",
+                format!(
+                    "Le maître d'œuvre ne s'indique que pour les cadres de travaux (A4, A5, A7, A10, A13, A14, A22), pas pour le cadre {framework} : retirez « project_manager » ou choisissez le cadre de travaux du marché."
+                ),
+            )),
+            _ => {}
+        }
+    }
+    input.object.finish(errors)?;
+    match (market_number, buyer_siret, framework) {
+        (Some(market_number), Some(buyer_siret), Some(framework)) => Ok(MarketTerms {
+            market_number,
+            buyer_siret,
+            buyer_service_code,
+            commitment_number,
+            framework,
+            project_manager,
+            label,
+        }),
+        // `finish` answered for every missing part above.
+        _ => Err(Problem::internal()),
+    }
+}
+
+pub async fn put(
+    state: &State,
+    caller: &Caller,
+    path: &PathParams,
+    body: &Body,
+) -> Result<Response<Body>, Problem> {
+    let siret = company_siret(&path.siret)?;
+    let mut path_errors = Vec::new();
+    let market_ref = MarketRef::parse(&path.market_ref)
+        .map_err(|e| {
+            path_errors.push(FieldError::new(
+                "market_ref",
+                e.code(),
+                e.message_fr(&path.market_ref),
+            ));
+        })
+        .ok();
+    let input = read_input(body)?;
+    // Reads happen only for a valid path; a wrong one is reported with the body's faults.
+    let (account, mut existing) = match &market_ref {
+        Some(market_ref) => tokio::try_join!(
+            state.store.get_account(&siret),
+            state.store.get_market(&siret, market_ref)
+        )
+        .map_err(|e| store_problem(&e))?,
+        None => (None, None),
+    };
+    let check = account
+        .as_ref()
+        .map_or(state.config.default_environment, |a| a.environment)
+        .siret_check();
+    let terms = validate(input, path_errors, check)?;
+    let Some(market_ref) = market_ref else {
+        return Err(Problem::internal());
+    };
+
+    // Checked before anything is written: a market that cannot be invoiced changes nothing.
+    let buyer = match &account {
+        Some(account) => BuyerCheck::Checked(buyer::check(state, account, &terms).await?),
+        None => {
+            tracing::info!("company has no Chorus Pro account: market saved unchecked");
+            BuyerCheck::Unchecked
+        }
+    };
+
+    for attempt in 1..=SAVE_ATTEMPTS {
+        let now = state.clock.now();
+        let fields = terms.changed_fields(existing.as_ref().map(|m| &m.terms));
+        let market = Market {
+            siret: siret.clone(),
+            market_ref: market_ref.clone(),
+            terms: terms.clone(),
+            buyer: buyer.clone(),
+            created_at: existing.as_ref().map_or(now, |m| m.created_at),
+            updated_at: now,
+            revision: existing.as_ref().map_or(1, |m| m.revision + 1),
+        };
+        let action = match (&existing, fields.is_empty()) {
+            (None, _) => "market_created",
+            (Some(_), false) => "market_updated",
+            // Saved again unchanged: the buyer was checked again.
+            (Some(_), true) => "market_checked",
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor: caller.sub.clone(),
+            action: action.into(),
+            fields: fields.clone(),
+        };
+        match state
+            .store
+            .save_market(&market, existing.as_ref().map(|m| m.revision), &audit)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(
+                    action,
+                    fields = ?fields,
+                    framework = market.terms.framework.code(),
+                    buyer = if matches!(market.buyer, BuyerCheck::Checked(_)) { "checked" } else { "unchecked" },
+                    "market saved"
+                );
+                let status = if existing.is_some() { 200 } else { 201 };
+                return Ok(json_response(status, &market.view()));
+            }
+            Err(StoreError::Conflict) if attempt < SAVE_ATTEMPTS => {
+                tracing::warn!(attempt, "concurrent save of the market, reading it again");
+                existing = state
+                    .store
+                    .get_market(&siret, &market_ref)
+                    .await
+                    .map_err(|e| store_problem(&e))?;
+            }
+            Err(StoreError::Conflict) => break,
+            Err(e) => return Err(store_problem(&e)),
+        }
+    }
+    Err(Problem::new(
+        ProblemCode::Conflict,
+        "Le marché a été modifié en même temps par une autre requête ; rechargez-le puis réessayez.",
+    ))
+}
+
+fn path_market_ref(path: &PathParams) -> Result<MarketRef, Problem> {
+    MarketRef::parse(&path.market_ref).map_err(|e| {
+        Problem::validation(vec![FieldError::new(
+            "market_ref",
+            e.code(),
+            e.message_fr(&path.market_ref),
+        )])
+    })
+}
+
+pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Problem> {
+    let siret = company_siret(&path.siret)?;
+    let market_ref = path_market_ref(path)?;
+    let market = state
+        .store
+        .get_market(&siret, &market_ref)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(|| market_not_found(market_ref.as_str()))?;
+    Ok(json_response(200, &market.view()))
+}
+
+#[derive(serde::Serialize)]
+struct MarketList {
+    markets: Vec<shared::domain::market::MarketView>,
+    next_cursor: Option<String>,
+}
+
+pub async fn list(
+    state: &State,
+    path: &PathParams,
+    request: &Request,
+) -> Result<Response<Body>, Problem> {
+    let siret = company_siret(&path.siret)?;
+    let page = paging::read(request, "m").map_err(Problem::validation)?;
+    let after = page
+        .after
+        .map(|raw| {
+            MarketRef::parse(&raw).map_err(|_| Problem::validation(vec![paging::invalid_cursor()]))
+        })
+        .transpose()?;
+    let found = state
+        .store
+        .list_markets(&siret, page.limit, after.as_ref())
+        .await
+        .map_err(|e| store_problem(&e))?;
+    Ok(json_response(
+        200,
+        &MarketList {
+            markets: found.items.iter().map(Market::view).collect(),
+            next_cursor: found.next_after.map(|r| paging::encode("m", r.as_str())),
+        },
+    ))
+}

@@ -1,0 +1,280 @@
+//! The daily password-renewal reminder run.
+//!
+//! Reads the accounts due in the reminder index (GSI1, every shard, only `next_reminder_on
+//! <= today`), and for each: sends the reminder step due (once per company, password
+//! version and step, through a claim item), retries a credentials-rejected alert left
+//! unsent, and moves the account to its next reminder date. One company's failure (SES,
+//! DynamoDB) is counted and logged and never stops the others; what it leaves undone stays
+//! due and is retried by the next run.
+
+mod remind;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+use shared::clock::{Clock, SystemClock, iso_date, rfc3339};
+use shared::config::Config;
+use shared::mail::{Mailer, SesMailer};
+use shared::reminder::ReminderConfig;
+use shared::store::keys::REMINDER_SHARDS;
+use shared::store::{Store, StoreError};
+use time::UtcOffset;
+use tokio::task::JoinSet;
+
+/// Built once per cold start and shared by every invocation.
+pub struct State {
+    pub config: Config,
+    pub reminders: ReminderConfig,
+    pub store: Store,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl State {
+    pub fn from_sdk(
+        config: Config,
+        reminders: ReminderConfig,
+        sdk: &shared::aws::SdkConfig,
+    ) -> Self {
+        let store = Store::new(
+            shared::aws::dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        let mailer = SesMailer::new(
+            shared::aws::sesv2::Client::new(sdk),
+            reminders.sender.clone(),
+        );
+        Self {
+            config,
+            reminders,
+            store,
+            mailer: Arc::new(mailer),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What happened to one e-mail of one company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Sent,
+    AlreadySent,
+    /// Another run holds the claim (or its lock has not expired yet).
+    InProgress,
+    /// Deleted, or a new password, since the index was read.
+    Changed,
+    /// No step due today (just after a save, or an index entry a moment old).
+    NothingDue,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Action {
+    pub siret: String,
+    /// `reminder` or `credentials_rejected`.
+    pub mail: &'static str,
+    /// The reminder step (`J-30`, `J0`, `J+7`), when one was due.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    pub outcome: Outcome,
+    /// Where the account now sits in the index (absent: unchanged or out of it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_reminder_on: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The result of a run: the function's response, and what `make run` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    pub now: String,
+    pub today: String,
+    /// Due accounts examined.
+    pub companies: usize,
+    /// Index items DynamoDB read (the queries' `ScannedCount`).
+    pub items_read: usize,
+    pub sent: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// False when the run stopped early (time budget, unreadable index): what it did not
+    /// reach stays due for the next run.
+    pub complete: bool,
+    pub actions: Vec<Action>,
+}
+
+impl RunReport {
+    fn record(&mut self, action: Action) {
+        match action.outcome {
+            Outcome::Sent => self.sent += 1,
+            Outcome::Failed => self.failed += 1,
+            _ => self.skipped += 1,
+        }
+        self.actions.push(action);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Some shards of the index could not be read: their accounts wait for the retry
+    /// (Lambda's, then the scheduler's), which is safe since every e-mail is claimed.
+    #[error("reminder index unreadable in {unreadable} of {REMINDER_SHARDS} shards")]
+    IndexUnreadable {
+        unreadable: usize,
+        report: Box<RunReport>,
+    },
+}
+
+impl RunError {
+    pub fn into_report(self) -> RunReport {
+        match self {
+            RunError::IndexUnreadable { report, .. } => *report,
+        }
+    }
+}
+
+impl From<RunError> for Diagnostic {
+    fn from(e: RunError) -> Self {
+        Diagnostic {
+            error_type: "ReminderIndexUnreadable".into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Stop taking new companies this long before the Lambda deadline; the rest stay due.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The Lambda handler: the event (from EventBridge Scheduler) only feeds the log.
+pub async fn handle(state: Arc<State>, event: LambdaEvent<Value>) -> Result<RunReport, RunError> {
+    let scheduled = event
+        .payload
+        .get("scheduled_time")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    tracing::info!(scheduled_time = scheduled, request_id = %event.context.request_id, "password reminder run");
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    run_once(
+        state,
+        Some(Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN)),
+    )
+    .await
+}
+
+/// One run at the state's clock. `deadline`: when to stop taking new companies.
+pub async fn run_once(state: Arc<State>, deadline: Option<Instant>) -> Result<RunReport, RunError> {
+    let now = state.clock.now().to_offset(UtcOffset::UTC);
+    let today = now.date();
+    let mut report = RunReport {
+        now: rfc3339(now),
+        today: iso_date(today),
+        companies: 0,
+        items_read: 0,
+        sent: 0,
+        skipped: 0,
+        failed: 0,
+        complete: true,
+        actions: Vec::new(),
+    };
+    let mut tasks: JoinSet<Vec<Action>> = JoinSet::new();
+    let mut unreadable = 0;
+    'shards: for shard in 0..REMINDER_SHARDS {
+        let mut page = None;
+        loop {
+            let due = match state.store.due_accounts(shard, today, page.take()).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::error!(shard, error = %e, "reminder index unreadable");
+                    unreadable += 1;
+                    continue 'shards;
+                }
+            };
+            report.items_read += due.items_read;
+            for entry in due.accounts {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    tracing::warn!(
+                        "time budget spent: the remaining accounts wait for the next run"
+                    );
+                    report.complete = false;
+                    break 'shards;
+                }
+                let account = match entry {
+                    Ok(account) => account,
+                    Err(e) => {
+                        tracing::error!(error = %e, "unreadable account in the reminder index");
+                        report.record(unreadable_account(&e));
+                        continue;
+                    }
+                };
+                report.companies += 1;
+                while tasks.len() >= state.reminders.concurrency {
+                    collect(&mut report, tasks.join_next().await);
+                }
+                let state = Arc::clone(&state);
+                tasks.spawn(async move { remind::remind(&state, account, now).await });
+            }
+            match due.next_page {
+                Some(next) => page = Some(next),
+                None => break,
+            }
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        collect(&mut report, Some(done));
+    }
+    report
+        .actions
+        .sort_by(|a, b| (&a.siret, a.mail).cmp(&(&b.siret, b.mail)));
+    tracing::info!(
+        today = %report.today,
+        companies = report.companies,
+        items_read = report.items_read,
+        sent = report.sent,
+        skipped = report.skipped,
+        failed = report.failed,
+        complete = report.complete,
+        "password reminder run finished"
+    );
+    if unreadable > 0 {
+        report.complete = false;
+        return Err(RunError::IndexUnreadable {
+            unreadable,
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
+}
+
+fn collect(report: &mut RunReport, done: Option<Result<Vec<Action>, tokio::task::JoinError>>) {
+    match done {
+        Some(Ok(actions)) => actions.into_iter().for_each(|a| report.record(a)),
+        Some(Err(e)) => {
+            // A panic in one company's task: counted, the others go on.
+            tracing::error!(error = %e, "a company's reminder task stopped");
+            report.failed += 1;
+        }
+        None => {}
+    }
+}
+
+fn unreadable_account(error: &StoreError) -> Action {
+    let key = match error {
+        StoreError::Corrupt { key, .. } => key.clone(),
+        _ => String::new(),
+    };
+    Action {
+        siret: key,
+        mail: "reminder",
+        step: None,
+        outcome: Outcome::Failed,
+        next_reminder_on: None,
+        error: Some(error.to_string()),
+    }
+}

@@ -1,0 +1,536 @@
+//! The follow-up of transmissions (scheduled, every few minutes): for every situation due
+//! — found with a query on the follow-up index, never a scan — it retries deposits that did
+//! not reach Chorus Pro, reconciles deposits whose answer was lost, releases transmissions
+//! held for credentials once a new password is valid, and follows each flux
+//! (`consulterCRDetaille`) and each invoice (`consulter/historique`) until a final status,
+//! recording every status with its time and Chorus Pro comment.
+//!
+//! Each situation is handled on its own: one that fails (Chorus Pro refusing a company's
+//! password, an item that cannot be read) is counted and retried later with a back-off,
+//! and never stops the others.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use shared::chorus::{
+    ChorusClient, ChorusError, FluxOutcome, FluxReportRequest, InvoiceHistoryRequest,
+    SupplierInvoiceSearch, TechnicalAccount,
+};
+use shared::clock::{Clock, SystemClock, parse_rfc3339};
+use shared::config::Config;
+use shared::deposit::{DepositError, Depositor};
+use shared::domain::situation::StatusEntry;
+use shared::domain::transmission::{TransmissionState, follow_up_delay, is_final_invoice_status};
+use shared::domain::{CompanyAccount, CredentialsStatus, MarketRef, Siret, SituationNumber};
+use shared::mail::Mailer;
+use shared::mail::render::RejectionSource;
+use shared::secrets::SecretStore;
+use shared::services::Services;
+use shared::store::Store;
+use shared::store::item::{n, s};
+use shared::store::transmission::{Change, Tracked};
+use time::{Duration, OffsetDateTime};
+
+/// At most this many situations per run; the rest stay due for the next run.
+pub const BATCH: usize = 500;
+
+pub struct State {
+    pub config: Config,
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub depositor: Depositor,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl State {
+    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = Services::from_sdk(&config, sdk)?;
+        let mailer: Option<Arc<dyn Mailer>> =
+            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
+                .ok()
+                .map(|sender| {
+                    Arc::new(shared::mail::SesMailer::new(
+                        shared::aws::sesv2::Client::new(sdk),
+                        sender,
+                    )) as Arc<dyn Mailer>
+                });
+        let depositor = Depositor {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            chorus: Arc::clone(&chorus),
+            mailer,
+            config: config.clone(),
+        };
+        Ok(Self {
+            config,
+            store,
+            secrets,
+            chorus,
+            depositor,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub now: String,
+    /// Index entries read to find what is due.
+    pub items_read: usize,
+    pub due: usize,
+    pub deposited: usize,
+    pub reconciled: usize,
+    pub integrated: usize,
+    pub rejected: usize,
+    pub status_changes: usize,
+    pub held_for_credentials: usize,
+    pub waiting: usize,
+    pub failed: usize,
+    pub actions: Vec<Action>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Action {
+    pub siret: String,
+    pub market_ref: String,
+    pub number: u16,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub note: String,
+}
+
+pub async fn run_once(state: &State) -> SyncReport {
+    let now = state.clock.now();
+    let mut report = SyncReport {
+        now: shared::clock::rfc3339(now),
+        ..SyncReport::default()
+    };
+    let (due, read) = match state.store.due_transmissions(now, BATCH).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read what is due");
+            report.failed += 1;
+            return report;
+        }
+    };
+    report.items_read = read;
+    report.due = due.len();
+    for (siret, market_ref, number) in due {
+        let span = tracing::info_span!("situation", siret = %siret, market_ref = %market_ref, situation = number.get());
+        let _entered = span.enter();
+        match follow(state, &siret, &market_ref, number, now).await {
+            Ok(Some((from, to, note))) => {
+                tally(&mut report, from, to, &note);
+                tracing::info!(from = from.as_str(), to = to.as_str(), note = %note, "followed");
+                report.actions.push(Action {
+                    siret: siret.to_string(),
+                    market_ref: market_ref.to_string(),
+                    number: number.get(),
+                    from: from.as_str(),
+                    to: to.as_str(),
+                    note,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "follow-up failed; retried next run");
+                report.failed += 1;
+            }
+        }
+    }
+    report
+}
+
+fn tally(report: &mut SyncReport, from: TransmissionState, to: TransmissionState, note: &str) {
+    use TransmissionState::*;
+    match (from, to) {
+        (_, Deposited) if from != Deposited => report.deposited += 1,
+        (OutcomeUnknown, Integrated) => report.reconciled += 1,
+        (Deposited, Integrated) => report.integrated += 1,
+        (_, Rejected) if from != Rejected => report.rejected += 1,
+        (_, WaitingCredentials) => report.held_for_credentials += 1,
+        (Integrated, Integrated) if note.starts_with("statut") => report.status_changes += 1,
+        _ => report.waiting += 1,
+    }
+}
+
+type Step = Option<(TransmissionState, TransmissionState, String)>;
+
+async fn follow(
+    state: &State,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+    now: OffsetDateTime,
+) -> Result<Step, DepositError> {
+    let Some(tracked) = state.store.get_tracked(siret, market_ref, number).await? else {
+        return Ok(None);
+    };
+    // The index may lag the item: only what is due by the item itself is handled.
+    if tracked.record.next_check_at.is_some_and(|at| at > now) {
+        return Ok(None);
+    }
+    let from = tracked.situation.transmission.state;
+    let Some(account) = state.store.get_account(siret).await? else {
+        // No settings any more: nothing can be asked of Chorus Pro for this company.
+        let left = state
+            .store
+            .transition(
+                &tracked,
+                from,
+                from,
+                Change::default().set("last_error", s("Compte Chorus Pro supprimé : suivi arrêté")),
+                now,
+            )
+            .await?;
+        return Ok(Some((
+            from,
+            left.situation.transmission.state,
+            "compte supprimé, suivi arrêté".into(),
+        )));
+    };
+    use TransmissionState::*;
+    let left = match from {
+        WaitingCredentials => {
+            let renewed = account.effective_status(state.config.password_lifetime, now)
+                == CredentialsStatus::Valid
+                && tracked.record.blocked_password_version.as_deref()
+                    != Some(account.password_version.as_str());
+            if !renewed {
+                state
+                    .store
+                    .transition(
+                        &tracked,
+                        from,
+                        from,
+                        Change::default().due(now + Duration::minutes(30)),
+                        now,
+                    )
+                    .await?;
+                return Ok(None);
+            }
+            state.depositor.attempt(tracked, &account, now).await?
+        }
+        Pending | FailedRetrying => state.depositor.attempt(tracked, &account, now).await?,
+        Depositing | OutcomeUnknown => state.depositor.reconcile(tracked, &account, now).await?,
+        Deposited => follow_flux(state, tracked, &account, now).await?,
+        Integrated => follow_invoice(state, tracked, &account, now).await?,
+        Rejected | NotTransmitted => {
+            // Nothing to follow: out of the index.
+            state
+                .store
+                .transition(&tracked, from, from, Change::default(), now)
+                .await?
+        }
+    };
+    let to = left.situation.transmission.state;
+    let note = left
+        .situation
+        .transmission
+        .status_history
+        .last()
+        .map(|e| format!("statut {}", e.status))
+        .unwrap_or_default();
+    Ok(Some((from, to, note)))
+}
+
+async fn technical_account(
+    state: &State,
+    account: &CompanyAccount,
+) -> Result<TechnicalAccount, DepositError> {
+    let stored = state
+        .secrets
+        .technical_account(&account.siret, &account.password_version)
+        .await
+        .map_err(|e| DepositError::Secret(e.to_string()))?;
+    Ok(TechnicalAccount::new(stored.login, stored.password))
+}
+
+/// A Chorus Pro call failed: back off and note it; a refused password also holds the
+/// company's next deposits and alerts its referent.
+async fn backoff(
+    state: &State,
+    tracked: &Tracked,
+    account: &CompanyAccount,
+    err: ChorusError,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let from = tracked.situation.transmission.state;
+    if matches!(err, ChorusError::CredentialsRejected) {
+        state
+            .depositor
+            .credentials_refused(account, RejectionSource::StatusSync, now)
+            .await;
+    }
+    let checks = tracked.record.checks_done + 1;
+    Ok(state
+        .store
+        .transition(
+            tracked,
+            from,
+            from,
+            Change::default()
+                .set("checks_done", n(checks))
+                .set("last_error", s(err.to_string()))
+                .due(now + follow_up_delay(checks).max(Duration::minutes(5))),
+            now,
+        )
+        .await?)
+}
+
+fn entry(at: OffsetDateTime, status: &str, comment: Option<String>) -> StatusEntry {
+    StatusEntry {
+        at,
+        status: status.to_owned(),
+        comment,
+    }
+}
+
+/// Chorus Pro's timestamps, when readable; else when the gateway saw them.
+fn chorus_time(raw: Option<&str>, fallback: OffsetDateTime) -> OffsetDateTime {
+    raw.and_then(parse_rfc3339).unwrap_or(fallback)
+}
+
+async fn follow_flux(
+    state: &State,
+    tracked: Tracked,
+    account: &CompanyAccount,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let from = TransmissionState::Deposited;
+    let Some(flux) = tracked.situation.transmission.flux_number.clone() else {
+        return Ok(state
+            .store
+            .transition(&tracked, from, from, Change::default(), now)
+            .await?);
+    };
+    let technical = technical_account(state, account).await?;
+    let report = match state
+        .chorus
+        .read_flux_report(&technical, &FluxReportRequest::new(flux.clone()))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return backoff(state, &tracked, account, e, now).await,
+    };
+    let flux_state = report
+        .etat_courant_depot_flux
+        .as_ref()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|| "INCONNU".into());
+    let at = chorus_time(report.date_heure_etat_courant_flux.as_deref(), now);
+    let checks = tracked.record.checks_done + 1;
+    let last_status = tracked
+        .situation
+        .transmission
+        .status_history
+        .last()
+        .map(|e| e.status.clone());
+    match report.etat_courant_depot_flux.as_ref().map(|s| s.outcome()) {
+        Some(FluxOutcome::Integrated) => {
+            let number = tracked.record.deposited_number.clone().unwrap_or_else(|| {
+                tracked
+                    .situation
+                    .identifiers
+                    .invoice_number
+                    .as_str()
+                    .to_owned()
+            });
+            let found = match state
+                .chorus
+                .search_supplier_invoices(&technical, &SupplierInvoiceSearch::by_flux(flux))
+                .await
+            {
+                Ok(f) => f,
+                Err(e) => return backoff(state, &tracked, account, e, now).await,
+            };
+            let Some(invoice) = found
+                .liste_factures
+                .iter()
+                .find(|i| i.numero_facture == number)
+            else {
+                // Integrated but not yet searchable: look again soon.
+                return Ok(state
+                    .store
+                    .transition(
+                        &tracked,
+                        from,
+                        from,
+                        Change::default()
+                            .set("checks_done", n(checks))
+                            .due(now + follow_up_delay(checks)),
+                        now,
+                    )
+                    .await?);
+            };
+            let status = invoice
+                .statut
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "DEPOSEE".into());
+            Ok(state
+                .store
+                .transition(
+                    &tracked,
+                    from,
+                    TransmissionState::Integrated,
+                    Change::default()
+                        .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
+                        .set("chorus_status", s(status))
+                        .set("checks_done", n(0))
+                        .set("chorus_history_seen", n(0))
+                        .remove("last_error")
+                        .history(entry(
+                            at,
+                            &flux_state,
+                            Some(
+                                format!(
+                                    "Flux {} intégré par Chorus Pro",
+                                    report.nom_fichier.clone().unwrap_or_default()
+                                )
+                                .trim_end()
+                                .to_owned(),
+                            ),
+                        ))
+                        .due(now),
+                    now,
+                )
+                .await?)
+        }
+        Some(FluxOutcome::Rejected) => {
+            let number = tracked.record.deposited_number.clone().unwrap_or_default();
+            let mut change = Change::default().remove("chorus_status");
+            let reasons: Vec<String> = report
+                .liste_erreur_dp
+                .iter()
+                .filter(|e| e.numero_dp.as_deref().is_none_or(|n| n == number))
+                .filter_map(|e| e.libelle_erreur_dp.clone())
+                .chain(
+                    report
+                        .liste_erreur_technique
+                        .iter()
+                        .filter_map(|e| e.libelle_erreur.clone()),
+                )
+                .collect();
+            if reasons.is_empty() {
+                change = change.history(entry(
+                    at,
+                    &flux_state,
+                    Some("Chorus Pro n'a pas donné de motif : consultez le compte rendu du flux sur le portail Chorus Pro.".into()),
+                ));
+            }
+            for reason in &reasons {
+                change = change.history(entry(at, &flux_state, Some(reason.trim().to_owned())));
+            }
+            let summary = if reasons.is_empty() {
+                flux_state.clone()
+            } else {
+                reasons.join(" ; ")
+            };
+            Ok(state
+                .store
+                .transition(
+                    &tracked,
+                    from,
+                    TransmissionState::Rejected,
+                    change.set("last_error", s(summary)),
+                    now,
+                )
+                .await?)
+        }
+        other => {
+            // Still in process (or a state to show): noted once, then looked at again later.
+            let mut change = Change::default()
+                .set("checks_done", n(checks))
+                .due(now + follow_up_delay(checks));
+            if last_status.as_deref() != Some(flux_state.as_str()) && flux_state != "INCONNU" {
+                let comment = match other {
+                    Some(FluxOutcome::NeedsAttention) => {
+                        Some("Le flux demande une intervention du support Chorus Pro.".to_owned())
+                    }
+                    _ => None,
+                };
+                change = change.history(entry(at, &flux_state, comment));
+            }
+            Ok(state
+                .store
+                .transition(&tracked, from, from, change, now)
+                .await?)
+        }
+    }
+}
+
+async fn follow_invoice(
+    state: &State,
+    tracked: Tracked,
+    account: &CompanyAccount,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let from = TransmissionState::Integrated;
+    let Some(id) = tracked.situation.transmission.chorus_invoice_id else {
+        return Ok(state
+            .store
+            .transition(&tracked, from, from, Change::default(), now)
+            .await?);
+    };
+    let technical = technical_account(state, account).await?;
+    let history = match state
+        .chorus
+        .read_invoice_history(&technical, &InvoiceHistoryRequest::new(id))
+        .await
+    {
+        Ok(h) => h,
+        Err(e) => return backoff(state, &tracked, account, e, now).await,
+    };
+    // Oldest first. Chorus Pro sends the newest first (Pastell): reversed, then sorted by
+    // time, entries of the same second keep their order.
+    let mut entries: Vec<(OffsetDateTime, String, Option<String>)> = history
+        .entries()
+        .iter()
+        .rev()
+        .filter_map(|e| {
+            let code = e.histo_statut_code.as_ref()?.as_str().to_owned();
+            Some((
+                chorus_time(e.histo_statut_date_passage.as_deref(), now),
+                code,
+                e.histo_statut_commentaire.clone(),
+            ))
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let seen = usize::try_from(tracked.record.chorus_history_seen).unwrap_or(0);
+    let current = history
+        .statut_courant_code
+        .as_ref()
+        .map(|s| s.as_str().to_owned())
+        .or_else(|| entries.last().map(|e| e.1.clone()))
+        .or_else(|| tracked.situation.transmission.chorus_status.clone())
+        .unwrap_or_else(|| "DEPOSEE".into());
+    let checks = tracked.record.checks_done + 1;
+    let mut change = Change::default()
+        .set("chorus_status", s(current.clone()))
+        .set("chorus_history_seen", n(entries.len().max(seen)))
+        .remove("last_error");
+    let fresh = entries.len() > seen;
+    for (at, code, comment) in entries.into_iter().skip(seen) {
+        change = change.history(entry(at, &code, comment));
+    }
+    if is_final_invoice_status(&current) {
+        tracing::info!(status = %current, "final status: follow-up ends");
+    } else {
+        let checks = if fresh { 0 } else { checks };
+        change = change
+            .set("checks_done", n(checks))
+            .due(now + follow_up_delay(checks));
+    }
+    Ok(state
+        .store
+        .transition(&tracked, from, from, change, now)
+        .await?)
+}

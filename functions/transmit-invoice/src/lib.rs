@@ -1,0 +1,405 @@
+//! `POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission`:
+//! builds the situation's EN 16931 invoice, checks it, and deposits it in Chorus Pro with
+//! the company's technical account — once, whatever fails and however often it is asked.
+//!
+//! The first attempt happens in the request; what cannot finish there (Chorus Pro down, a
+//! lost answer, a refused password) is left in a state the follow-up function
+//! (`status-sync`) picks up. The answer is always the situation as it stands.
+
+mod request;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use sha2::{Digest, Sha256};
+use shared::chorus::{ChorusClient, ChorusError};
+use shared::clock::{Clock, SystemClock};
+use shared::config::Config;
+use shared::deposit::{DepositError, Depositor, payload_owner};
+use shared::domain::transmission::TransmissionState;
+use shared::domain::{CompanyAccount, Market, MarketRef, Siret, SiretCheck, SituationNumber};
+use shared::http::json::body_bytes;
+use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
+use shared::mail::Mailer;
+use shared::secrets::SecretStore;
+use shared::services::Services;
+use shared::store::item::{n, s};
+use shared::store::transmission::{Change, Tracked};
+use shared::store::{Store, StoreError};
+use shared::ubl::{self, CheckOptions};
+use tracing::Instrument;
+
+pub const ROUTES: &[&str] =
+    &["POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission"];
+
+/// API Gateway hands a Lambda at most 6 MB: the whole request, PDF included, must fit.
+pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
+/// The invoice files are kept this long for retries, then the table's TTL removes them.
+const PAYLOAD_DAYS: i64 = 90;
+/// How long a second request waits for a deposit in flight before answering 409.
+const WAIT_FOR_DEPOSIT: StdDuration = StdDuration::from_secs(10);
+
+pub struct State {
+    pub config: Config,
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub depositor: Depositor,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl State {
+    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = Services::from_sdk(&config, sdk)?;
+        let mailer: Option<Arc<dyn Mailer>> =
+            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
+                .ok()
+                .map(|sender| {
+                    Arc::new(shared::mail::SesMailer::new(
+                        shared::aws::sesv2::Client::new(sdk),
+                        sender,
+                    )) as Arc<dyn Mailer>
+                });
+        let depositor = Depositor {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            chorus: Arc::clone(&chorus),
+            mailer,
+            config: config.clone(),
+        };
+        Ok(Self {
+            config,
+            store,
+            secrets,
+            chorus,
+            depositor,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+pub async fn handle(state: &State, request: Request) -> Response<Body> {
+    let params = request.path_parameters();
+    let siret = params.first("siret").unwrap_or_default().to_owned();
+    let market_ref = params.first("market_ref").unwrap_or_default().to_owned();
+    let number = params.first("number").unwrap_or_default().to_owned();
+    let span = tracing::info_span!("request", siret = %siret, market_ref = %market_ref, situation = %number);
+    async {
+        let outcome = async {
+            let caller = Caller::from_request(&request)?;
+            caller.authorise(&siret)?;
+            let key = request
+                .headers()
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .map(str::to_owned);
+            transmit(state, &siret, &market_ref, &number, key, request.body()).await
+        };
+        let response = match outcome.await {
+            Ok(r) => r,
+            Err(p) => p.into_response(),
+        };
+        tracing::info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+fn store_problem(e: &StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure");
+    Problem::service_unavailable()
+}
+
+fn not_found(code: ProblemCode, detail: &str) -> Problem {
+    Problem::new(code, detail)
+}
+
+async fn transmit(
+    state: &State,
+    raw_siret: &str,
+    raw_market: &str,
+    raw_number: &str,
+    idempotency_key: Option<String>,
+    body: &Body,
+) -> Result<Response<Body>, Problem> {
+    let bytes = body_bytes(body, BODY_LIMIT)?;
+    let mut faults = Vec::new();
+    let siret = Siret::parse(raw_siret, SiretCheck::ShapeOnly)
+        .map_err(|e| faults.push(FieldError::new("siret", e.code(), e.message_fr(raw_siret))))
+        .ok();
+    let market_ref = MarketRef::parse(raw_market)
+        .map_err(|_| {
+            faults.push(FieldError::new(
+                "market_ref",
+                "invalid_market_ref",
+                "La référence de marché doit faire 1 à 64 caractères parmi A-Z a-z 0-9 . _ -.",
+            ))
+        })
+        .ok();
+    let number = SituationNumber::parse(raw_number)
+        .map_err(|e| {
+            faults.push(FieldError::new(
+                "number",
+                e.code(),
+                e.message_fr(raw_number),
+            ))
+        })
+        .ok();
+    if let Some(key) = &idempotency_key
+        && (key.is_empty() || key.len() > 255 || !key.is_ascii())
+    {
+        faults.push(FieldError::new(
+            "Idempotency-Key",
+            "invalid_idempotency_key",
+            "L'en-tête Idempotency-Key doit faire 1 à 255 caractères ASCII.",
+        ));
+    }
+    let (Some(siret), Some(market_ref), Some(number), true) =
+        (siret, market_ref, number, faults.is_empty())
+    else {
+        return Err(Problem::validation(faults));
+    };
+
+    let account = state
+        .store
+        .get_account(&siret)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(|| {
+            not_found(
+                ProblemCode::CompanyNotConfigured,
+                "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
+            )
+        })?;
+    let market = state
+        .store
+        .get_market(&siret, &market_ref)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(|| {
+            not_found(
+                ProblemCode::MarketNotFound,
+                "Ce marché n'est pas enregistré pour cette entreprise.",
+            )
+        })?;
+
+    for _ in 0..3 {
+        let tracked = state
+            .store
+            .get_tracked(&siret, &market_ref, number)
+            .await
+            .map_err(|e| store_problem(&e))?
+            .ok_or_else(|| {
+                not_found(
+                    ProblemCode::SituationNotFound,
+                    "Cette situation n'est pas enregistrée pour ce marché.",
+                )
+            })?;
+        if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
+            // Already under way or done: never a second deposit; the same answer.
+            return existing(state, tracked, &account).await;
+        }
+        let raw = request::parse(bytes)?;
+        let invoice = request::to_invoice(raw, &context(&tracked, &market, &account))?;
+        let options = CheckOptions {
+            siret_check: account.environment.siret_check(),
+            max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
+            today: Some(
+                state
+                    .clock
+                    .now()
+                    .date()
+                    .next_day()
+                    .unwrap_or(state.clock.now().date()),
+            ),
+        };
+        let prepared = ubl::prepare(&invoice, &options).map_err(request::invalid)?;
+        let now = state.clock.now();
+
+        let payload_id = uuid::Uuid::new_v4().simple().to_string();
+        let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
+        state
+            .store
+            .put_payload(
+                &siret,
+                &payload_owner(&tracked),
+                &payload_id,
+                prepared.xml.as_bytes(),
+                expires,
+            )
+            .await
+            .map_err(|e| store_problem(&e))?;
+        let hash = format!("{:x}", Sha256::digest(bytes));
+        let claim = Change::default()
+            .set(
+                "deposited_number",
+                s(tracked.situation.identifiers.invoice_number.as_str()),
+            )
+            .set("payload_id", s(payload_id))
+            .set("request_hash", s(hash))
+            .set(
+                "flux_file_name",
+                s(flux_file_name(
+                    tracked.situation.identifiers.invoice_number.as_str(),
+                )),
+            )
+            .set("transmission_environment", s(account.environment.as_str()))
+            .set("transmitted_at", s(shared::clock::rfc3339(now)))
+            .set("attempts", n(0))
+            .set_opt("idempotency_key", idempotency_key.clone().map(s))
+            .remove("unknown_since")
+            .remove("last_error")
+            .remove("lease_until")
+            .due(
+                now + time::Duration::try_from(state.config.deposit_lease)
+                    .unwrap_or(time::Duration::minutes(2)),
+            );
+        let pending = match state
+            .store
+            .transition(
+                &tracked,
+                TransmissionState::NotTransmitted,
+                TransmissionState::Pending,
+                claim,
+                now,
+            )
+            .await
+        {
+            Ok(p) => p,
+            // Another request claimed it, or the identifiers changed: decide again.
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(store_problem(&e)),
+        };
+        tracing::info!(invoice_number = %pending.situation.identifiers.invoice_number, "transmission claimed");
+        let left = match state.depositor.attempt(pending, &account, now).await {
+            Ok(t) => t,
+            Err(DepositError::Store(StoreError::Conflict)) => {
+                reread(state, &siret, &market_ref, number).await?
+            }
+            Err(e) => {
+                // The record stays pending: the follow-up function takes it from there.
+                tracing::error!(error = %e, "deposit attempt failed");
+                reread(state, &siret, &market_ref, number).await?
+            }
+        };
+        return Ok(json_response(202, &left.situation.view()));
+    }
+    Err(Problem::new(
+        ProblemCode::TransmissionInProgress,
+        "La situation est modifiée ou transmise en même temps par une autre requête : réessayez dans un instant.",
+    ))
+}
+
+fn flux_file_name(invoice_number: &str) -> String {
+    let safe: String = invoice_number
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.xml")
+}
+
+fn context<'a>(
+    tracked: &'a Tracked,
+    market: &'a Market,
+    account: &'a CompanyAccount,
+) -> request::Context<'a> {
+    let terms = &market.terms;
+    request::Context {
+        invoice_number: tracked.situation.identifiers.invoice_number.as_str(),
+        seller_siret: account.siret.as_str(),
+        buyer_siret: terms.buyer_siret.as_str(),
+        framework: terms.framework.code(),
+        market_number: terms.market_number.as_str(),
+        commitment_number: tracked
+            .situation
+            .identifiers
+            .commitment_number
+            .as_ref()
+            .or(terms.commitment_number.as_ref())
+            .map(|c| c.as_str()),
+        buyer_service_code: terms.buyer_service_code.as_ref().map(|c| c.as_str()),
+        project_manager: terms
+            .project_manager
+            .as_ref()
+            .map(|pm| ubl::ProjectManager {
+                siret: pm.siret.to_string(),
+                service_code: pm.service_code.as_ref().map(|c| c.as_str().to_owned()),
+            }),
+    }
+}
+
+async fn reread(
+    state: &State,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+) -> Result<Tracked, Problem> {
+    state
+        .store
+        .get_tracked(siret, market_ref, number)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(Problem::internal)
+}
+
+/// A transmission already started: a deposit in flight is waited for a little; one whose
+/// attempt died is reconciled with Chorus Pro; the answer is the situation as it stands.
+async fn existing(
+    state: &State,
+    tracked: Tracked,
+    account: &CompanyAccount,
+) -> Result<Response<Body>, Problem> {
+    let mut tracked = tracked;
+    let started = std::time::Instant::now();
+    while tracked.situation.transmission.state == TransmissionState::Depositing {
+        let now = state.clock.now();
+        let lease_over = tracked.record.lease_until.is_none_or(|until| until <= now);
+        if lease_over {
+            tracked = match state
+                .depositor
+                .reconcile(tracked.clone(), account, now)
+                .await
+            {
+                Ok(t) => t,
+                Err(_) => {
+                    reread(
+                        state,
+                        &tracked.situation.siret,
+                        &tracked.situation.market_ref,
+                        tracked.situation.number,
+                    )
+                    .await?
+                }
+            };
+            break;
+        }
+        if started.elapsed() >= WAIT_FOR_DEPOSIT {
+            return Err(Problem::new(
+                ProblemCode::TransmissionInProgress,
+                "Cette situation est en cours de dépôt dans Chorus Pro par une autre requête : consultez-la dans quelques instants.",
+            ));
+        }
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+        tracked = reread(
+            state,
+            &tracked.situation.siret,
+            &tracked.situation.market_ref,
+            tracked.situation.number,
+        )
+        .await?;
+    }
+    Ok(json_response(202, &tracked.situation.view()))
+}

@@ -1,0 +1,459 @@
+//! Depositing a situation's invoice in Chorus Pro exactly once, and finding out what became
+//! of a deposit whose answer was lost. Used by the transmission function (first attempt,
+//! in the caller's request) and by the follow-up function (retries, reconciliation, held
+//! transmissions whose credentials were renewed).
+//!
+//! Exactly once rests on three rules:
+//! - the state changes only by conditional writes on the state and revision read, so two
+//!   attempts can never both move a transmission to `depositing`;
+//! - a deposit is sent only from `depositing`, under a lease; a deposit whose outcome is
+//!   not known (timeout after sending, connection cut, a Lambda killed mid-call) becomes
+//!   `outcome_unknown`, and is never sent again before Chorus Pro was searched for it;
+//! - only after the grace period, with the invoice number still unknown to Chorus Pro, is
+//!   it deemed never received and sent again (same file, same number).
+
+use std::sync::Arc;
+
+use time::{Duration, OffsetDateTime};
+
+use crate::chorus::{
+    ChorusClient, ChorusError, FluxDeposit, SupplierInvoiceSearch, TechnicalAccount,
+};
+use crate::clock::rfc3339;
+use crate::config::Config;
+use crate::domain::situation::StatusEntry;
+use crate::domain::transmission::TransmissionState;
+use crate::domain::transmission::{follow_up_delay, retry_delay};
+use crate::domain::{CompanyAccount, CredentialsStatus};
+use crate::mail::Mailer;
+use crate::mail::render::RejectionSource;
+use crate::secrets::SecretStore;
+use crate::store::item::{n, s};
+use crate::store::transmission::{Change, Tracked};
+use crate::store::{AuditEntry, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DepositError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the invoice file of this transmission is gone")]
+    PayloadMissing,
+    #[error("the technical account could not be read: {0}")]
+    Secret(String),
+}
+
+/// Everything a deposit needs, built once per cold start.
+#[derive(Clone)]
+pub struct Depositor {
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub config: Config,
+}
+
+/// `{market_ref}#{number:03}`: whose file a payload is.
+pub fn payload_owner(tracked: &Tracked) -> String {
+    format!(
+        "{}#{:03}",
+        tracked.situation.market_ref,
+        tracked.situation.number.get()
+    )
+}
+
+fn entry(at: OffsetDateTime, status: &str, comment: Option<String>) -> StatusEntry {
+    StatusEntry {
+        at,
+        status: status.to_owned(),
+        comment,
+    }
+}
+
+fn dur(d: std::time::Duration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::minutes(2))
+}
+
+impl Depositor {
+    /// Deposits now if the transmission may be deposited (`pending`, `failed_retrying`,
+    /// or `waiting_credentials` once the credentials are good again). Returns the record
+    /// as left. A conflict means another attempt moved it: the caller re-reads.
+    pub async fn attempt(
+        &self,
+        tracked: Tracked,
+        account: &CompanyAccount,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
+        let from = tracked.situation.transmission.state;
+        let status = account.effective_status(self.config.password_lifetime, now);
+        if matches!(
+            status,
+            CredentialsStatus::Rejected | CredentialsStatus::Expired
+        ) {
+            if from == TransmissionState::WaitingCredentials {
+                // Still held: look again later (cheap: one read of the account).
+                return Ok(self
+                    .store
+                    .transition(
+                        &tracked,
+                        from,
+                        from,
+                        Change::default().due(now + Duration::minutes(30)),
+                        now,
+                    )
+                    .await?);
+            }
+            let why = if status == CredentialsStatus::Expired {
+                "Mot de passe du compte technique expiré"
+            } else {
+                "Mot de passe du compte technique refusé par Chorus Pro"
+            };
+            return Ok(self
+                .store
+                .transition(
+                    &tracked,
+                    from,
+                    TransmissionState::WaitingCredentials,
+                    Change::default()
+                        .set(
+                            "blocked_password_version",
+                            s(account.password_version.clone()),
+                        )
+                        .set("last_error", s(why))
+                        .due(now + Duration::minutes(30)),
+                    now,
+                )
+                .await?);
+        }
+        let payload_id = tracked
+            .record
+            .payload_id
+            .clone()
+            .ok_or(DepositError::PayloadMissing)?;
+        let file = self
+            .store
+            .get_payload(
+                &tracked.situation.siret,
+                &payload_owner(&tracked),
+                &payload_id,
+            )
+            .await?
+            .ok_or(DepositError::PayloadMissing)?;
+        let stored = self
+            .secrets
+            .technical_account(&account.siret, &account.password_version)
+            .await
+            .map_err(|e| DepositError::Secret(e.to_string()))?;
+        let lease_until = now + dur(self.config.deposit_lease);
+        let attempts = tracked.record.attempts + 1;
+        // The lease is also the due time: if this Lambda dies mid-deposit, the follow-up
+        // finds the transmission when the lease has run out and reconciles it.
+        let depositing = self
+            .store
+            .transition(
+                &tracked,
+                from,
+                TransmissionState::Depositing,
+                Change::default()
+                    .set("attempt_id", s(uuid::Uuid::new_v4().to_string()))
+                    .set("lease_until", s(rfc3339(lease_until)))
+                    .set("attempts", n(attempts))
+                    .remove("blocked_password_version")
+                    .due(lease_until),
+                now,
+            )
+            .await?;
+        let file_name = tracked.record.flux_file_name.clone().unwrap_or_else(|| {
+            format!(
+                "{}.xml",
+                tracked.situation.identifiers.invoice_number.as_str()
+            )
+        });
+        let mut deposit = FluxDeposit::ubl(file_name, &file);
+        deposit.syntaxe_flux = self.config.flux_syntax.clone();
+        let technical = TechnicalAccount::new(stored.login, stored.password);
+        tracing::info!(attempt = attempts, "depositing");
+        let answer = self.chorus.deposit_flux(&technical, &deposit).await;
+        let now = OffsetDateTime::now_utc().max(now);
+        let left = match answer {
+            Ok(done) => {
+                tracing::info!(flux_number = %done.numero_flux_depot, "deposited");
+                self.store
+                    .transition(
+                        &depositing,
+                        TransmissionState::Depositing,
+                        TransmissionState::Deposited,
+                        Change::default()
+                            .set("flux_number", s(done.numero_flux_depot.clone()))
+                            .set("deposited_at", s(rfc3339(now)))
+                            .set("checks_done", n(0))
+                            .remove("lease_until")
+                            .remove("last_error")
+                            .history(entry(
+                                now,
+                                "DEPOSE",
+                                Some(format!(
+                                    "Flux {} déposé dans Chorus Pro",
+                                    done.numero_flux_depot
+                                )),
+                            ))
+                            .due(now + follow_up_delay(0)),
+                        now,
+                    )
+                    .await?
+            }
+            Err(ChorusError::CredentialsRejected) => {
+                let held = self
+                    .store
+                    .transition(
+                        &depositing,
+                        TransmissionState::Depositing,
+                        TransmissionState::WaitingCredentials,
+                        Change::default()
+                            .set(
+                                "blocked_password_version",
+                                s(account.password_version.clone()),
+                            )
+                            .set(
+                                "last_error",
+                                s("Mot de passe du compte technique refusé par Chorus Pro"),
+                            )
+                            .remove("lease_until")
+                            .due(now + Duration::minutes(30)),
+                        now,
+                    )
+                    .await?;
+                self.credentials_refused(account, RejectionSource::Transmission, now)
+                    .await;
+                held
+            }
+            Err(ChorusError::BusinessRefusal {
+                code_retour,
+                libelle,
+            }) => {
+                let reason =
+                    format!("Dépôt refusé par Chorus Pro (code {code_retour}) : {libelle}");
+                self.store
+                    .transition(
+                        &depositing,
+                        TransmissionState::Depositing,
+                        TransmissionState::Rejected,
+                        Change::default()
+                            .set("last_error", s(reason.clone()))
+                            .remove("lease_until")
+                            .history(entry(now, "DEPOT_REFUSE", Some(reason))),
+                        now,
+                    )
+                    .await?
+            }
+            Err(e) if e.deposit_may_be_recorded() => {
+                tracing::warn!(error = %e, "deposit outcome unknown: reconcile before any new attempt");
+                self.store
+                    .transition(
+                        &depositing,
+                        TransmissionState::Depositing,
+                        TransmissionState::OutcomeUnknown,
+                        Change::default()
+                            .set("unknown_since", s(rfc3339(now)))
+                            .set("last_error", s(e.to_string()))
+                            .remove("lease_until")
+                            .due(now + Duration::seconds(30)),
+                        now,
+                    )
+                    .await?
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "deposit did not reach Chorus Pro; retried later");
+                self.store
+                    .transition(
+                        &depositing,
+                        TransmissionState::Depositing,
+                        TransmissionState::FailedRetrying,
+                        Change::default()
+                            .set("last_error", s(e.to_string()))
+                            .remove("lease_until")
+                            .due(now + retry_delay(attempts)),
+                        now,
+                    )
+                    .await?
+            }
+        };
+        Ok(left)
+    }
+
+    /// Finds out whether a deposit whose outcome is unknown reached Chorus Pro: searched by
+    /// invoice number; found, it is `deposited` (or `integrated`); not found after the grace
+    /// period, it is deposited again; otherwise it waits.
+    pub async fn reconcile(
+        &self,
+        tracked: Tracked,
+        account: &CompanyAccount,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
+        let mut tracked = tracked;
+        let state = tracked.situation.transmission.state;
+        if state == TransmissionState::Depositing {
+            // An attempt that died holding its lease: what it sent is unknown.
+            let since = tracked.record.lease_until.unwrap_or(now);
+            tracked = self
+                .store
+                .transition(
+                    &tracked,
+                    state,
+                    TransmissionState::OutcomeUnknown,
+                    Change::default()
+                        .set("unknown_since", s(rfc3339(since)))
+                        .set("last_error", s("Tentative de dépôt interrompue"))
+                        .remove("lease_until")
+                        .due(now),
+                    now,
+                )
+                .await?;
+        }
+        let number = tracked.record.deposited_number.clone().unwrap_or_else(|| {
+            tracked
+                .situation
+                .identifiers
+                .invoice_number
+                .as_str()
+                .to_owned()
+        });
+        let stored = self
+            .secrets
+            .technical_account(&account.siret, &account.password_version)
+            .await
+            .map_err(|e| DepositError::Secret(e.to_string()))?;
+        let technical = TechnicalAccount::new(stored.login, stored.password);
+        let from = TransmissionState::OutcomeUnknown;
+        match self
+            .chorus
+            .search_supplier_invoices(
+                &technical,
+                &SupplierInvoiceSearch::by_invoice_number(number.clone()),
+            )
+            .await
+        {
+            Ok(found) => {
+                if let Some(invoice) = found
+                    .liste_factures
+                    .iter()
+                    .find(|i| i.numero_facture == number)
+                {
+                    tracing::info!(
+                        chorus_invoice_id = invoice.identifiant_facture_cpp,
+                        "lost deposit found in Chorus Pro"
+                    );
+                    let status = invoice.statut.as_ref().map(|s| s.as_str().to_owned());
+                    let change = Change::default()
+                        .set_opt("flux_number", invoice.numero_flux_depot.clone().map(s))
+                        .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
+                        .set_opt("chorus_status", status.clone().map(s))
+                        .set("checks_done", n(0))
+                        .remove("last_error")
+                        .history(entry(
+                            now,
+                            status.as_deref().unwrap_or("DEPOSEE"),
+                            Some("Dépôt retrouvé dans Chorus Pro après une réponse perdue".into()),
+                        ))
+                        .due(now + follow_up_delay(0));
+                    return Ok(self
+                        .store
+                        .transition(&tracked, from, TransmissionState::Integrated, change, now)
+                        .await?);
+                }
+                let since = tracked.record.unknown_since.unwrap_or(now);
+                if now - since >= dur(self.config.reconcile_grace) {
+                    tracing::warn!(
+                        "lost deposit not in Chorus Pro after the grace period: depositing again"
+                    );
+                    let pending = self
+                        .store
+                        .transition(
+                            &tracked,
+                            from,
+                            TransmissionState::Pending,
+                            Change::default().remove("unknown_since").due(now),
+                            now,
+                        )
+                        .await?;
+                    return self.attempt(pending, account, now).await;
+                }
+                let wait =
+                    (since + dur(self.config.reconcile_grace) - now).min(Duration::minutes(5));
+                Ok(self
+                    .store
+                    .transition(&tracked, from, from, Change::default().due(now + wait), now)
+                    .await?)
+            }
+            Err(ChorusError::CredentialsRejected) => {
+                self.credentials_refused(account, RejectionSource::StatusSync, now)
+                    .await;
+                Ok(self
+                    .store
+                    .transition(
+                        &tracked,
+                        from,
+                        from,
+                        Change::default().due(now + Duration::minutes(30)),
+                        now,
+                    )
+                    .await?)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reconciliation search failed; tried again later");
+                Ok(self
+                    .store
+                    .transition(
+                        &tracked,
+                        from,
+                        from,
+                        Change::default().due(now + Duration::minutes(2)),
+                        now,
+                    )
+                    .await?)
+            }
+        }
+    }
+
+    /// Chorus Pro refused the stored password: the account becomes `rejected` (if that
+    /// password is still the one in force) and the referent is told once.
+    pub async fn credentials_refused(
+        &self,
+        account: &CompanyAccount,
+        source: RejectionSource,
+        now: OffsetDateTime,
+    ) {
+        let audit = AuditEntry {
+            at: now,
+            actor: "choruspro-gateway".into(),
+            action: "credentials_rejected".into(),
+            fields: vec!["credentials_status".into()],
+        };
+        if account.credentials_status != CredentialsStatus::Rejected {
+            match self
+                .store
+                .record_verification(
+                    &account.siret,
+                    &account.password_version,
+                    CredentialsStatus::Rejected,
+                    now,
+                    &audit,
+                )
+                .await
+            {
+                Ok(()) | Err(StoreError::Conflict) => {}
+                Err(e) => tracing::error!(error = %e, "could not record the refused credentials"),
+            }
+        }
+        if let Some(mailer) = &self.mailer {
+            crate::reminder::alert::notify_credentials_rejected(
+                &self.store,
+                mailer.as_ref(),
+                account,
+                self.config.password_lifetime,
+                source,
+                now,
+            )
+            .await;
+        }
+    }
+}

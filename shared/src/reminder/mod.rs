@@ -1,0 +1,220 @@
+//! Password-renewal reminders and the "credentials rejected" alert.
+//!
+//! - `schedule`: which reminder is due on a given day (pure).
+//! - `delivery`: send one e-mail at most once per company, password version and e-mail,
+//!   through a claim item written before sending.
+//! - `alert`: the immediate alert when Chorus Pro refuses the stored password.
+//!
+//! How a reminder reaches the referent: saving a new password puts the account in the
+//! reminder index (GSI1) for the save day; the daily run reads only the accounts due,
+//! sends the step due (if any) and moves each account to its next reminder date.
+
+pub mod alert;
+pub mod delivery;
+pub mod schedule;
+
+use time::{Date, Duration, OffsetDateTime};
+
+pub use alert::{alert_claim, notify_credentials_rejected};
+pub use delivery::{CLAIM_LOCK, Delivery, deliver_once};
+pub use schedule::{Evaluation, Reminder, ReminderSchedule, ReminderStep, ScheduleError};
+
+use crate::config::ConfigError;
+use crate::domain::{CompanyAccount, Email};
+use crate::store::reminder::MailClaim;
+
+/// The settings of the reminder function, read once at cold start.
+#[derive(Debug, Clone)]
+pub struct ReminderConfig {
+    pub schedule: ReminderSchedule,
+    /// `SENDER_EMAIL`.
+    pub sender: Email,
+    /// Companies handled at once (`REMINDER_CONCURRENCY`, default 4): SES rates are per
+    /// second, a run of a thousand due companies still ends in well under a minute.
+    pub concurrency: usize,
+}
+
+impl ReminderConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// `REMINDER_THRESHOLDS_DAYS` (default `30,14,7,1,0`), `REMINDER_REPEAT_EXPIRED_DAYS`
+    /// (default 7, 0 for none), `SENDER_EMAIL` (required), `REMINDER_CONCURRENCY`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let thresholds = match get("REMINDER_THRESHOLDS_DAYS") {
+            None => ReminderSchedule::DEFAULT_BEFORE.to_vec(),
+            Some(text) => ReminderSchedule::parse_thresholds(&text).map_err(|e| ConfigError {
+                name: "REMINDER_THRESHOLDS_DAYS",
+                problem: format!("{e} (e.g. \"30,14,7,1,0\")"),
+            })?,
+        };
+        let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| ConfigError {
+                        name,
+                        problem: format!(
+                            "must be a whole number from {} to {}, got {v:?}",
+                            range.start(),
+                            range.end()
+                        ),
+                    }),
+            }
+        };
+        let repeat = number(
+            "REMINDER_REPEAT_EXPIRED_DAYS",
+            ReminderSchedule::DEFAULT_REPEAT_EXPIRED,
+            0..=365,
+        )?;
+        let concurrency = number("REMINDER_CONCURRENCY", 4, 1..=32)?;
+        let schedule = ReminderSchedule::new(thresholds, repeat).map_err(|e| ConfigError {
+            name: "REMINDER_THRESHOLDS_DAYS",
+            problem: e.to_string(),
+        })?;
+        Ok(Self {
+            schedule,
+            sender: crate::mail::sender_from_lookup(&lookup)?,
+            concurrency: usize::try_from(concurrency).unwrap_or(4),
+        })
+    }
+}
+
+/// `next_reminder_on` of an account being saved: a new password (or a first save) starts
+/// a new cycle, which the next run evaluates from today; otherwise the cycle goes on.
+///
+/// The save day rather than the first reminder date: the schedule is configured on the
+/// reminder function only, so it alone turns a cycle into dates.
+pub fn next_reminder_on_save(
+    existing: Option<&CompanyAccount>,
+    password_is_new: bool,
+    now: OffsetDateTime,
+) -> Option<Date> {
+    match existing {
+        Some(old) if !password_is_new => old.next_reminder_on,
+        _ => Some(now.to_offset(time::UtcOffset::UTC).date()),
+    }
+}
+
+/// The claim of one reminder step. It is kept until well after the step can no longer
+/// be the one due (the next step replaces it), then DynamoDB's TTL removes it.
+pub fn reminder_claim(
+    account: &CompanyAccount,
+    step: ReminderStep,
+    next_on: Option<Date>,
+    now: OffsetDateTime,
+) -> MailClaim {
+    let keep_from = next_on
+        .and_then(|d| d.with_hms(0, 0, 0).ok())
+        .map(|d| d.assume_utc())
+        .map_or(now, |next| next.max(now));
+    MailClaim {
+        siret: account.siret.clone(),
+        password_version: account.password_version.clone(),
+        mail: format!("REMINDER#{}", step.id()),
+        forget_after: keep_from + Duration::days(90),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use time::macros::{date, datetime};
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn config_defaults_and_overrides() {
+        let c = ReminderConfig::from_lookup(lookup(&[(
+            "SENDER_EMAIL",
+            "rappels@choruspro-gateway.local",
+        )]))
+        .unwrap();
+        assert_eq!(c.schedule, ReminderSchedule::default());
+        assert_eq!(c.schedule.thresholds(), &[30, 14, 7, 1, 0]);
+        assert_eq!(c.schedule.repeat_expired(), 7);
+        assert_eq!(c.concurrency, 4);
+        let c = ReminderConfig::from_lookup(lookup(&[
+            ("SENDER_EMAIL", "rappels@choruspro-gateway.local"),
+            ("REMINDER_THRESHOLDS_DAYS", "60, 30,0"),
+            ("REMINDER_REPEAT_EXPIRED_DAYS", "0"),
+        ]))
+        .unwrap();
+        assert_eq!(c.schedule.thresholds(), &[60, 30, 0]);
+        assert_eq!(c.schedule.repeat_expired(), 0);
+    }
+
+    #[test]
+    fn config_refusals_name_the_variable() {
+        let bad =
+            |pairs: &[(&str, &str)]| ReminderConfig::from_lookup(lookup(pairs)).unwrap_err().name;
+        assert_eq!(bad(&[]), "SENDER_EMAIL");
+        let sender = ("SENDER_EMAIL", "rappels@choruspro-gateway.local");
+        assert_eq!(
+            bad(&[sender, ("REMINDER_THRESHOLDS_DAYS", "30,abc")]),
+            "REMINDER_THRESHOLDS_DAYS"
+        );
+        assert_eq!(
+            bad(&[sender, ("REMINDER_REPEAT_EXPIRED_DAYS", "-7")]),
+            "REMINDER_REPEAT_EXPIRED_DAYS"
+        );
+        assert_eq!(
+            bad(&[sender, ("REMINDER_CONCURRENCY", "0")]),
+            "REMINDER_CONCURRENCY"
+        );
+    }
+
+    #[test]
+    fn a_new_password_starts_a_new_cycle_today() {
+        use crate::domain::{CredentialsStatus, Environment, Siret, SiretCheck, TechnicalLogin};
+        let old = CompanyAccount {
+            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
+            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
+            technical_login: TechnicalLogin::parse("TECH_1@cpp2017.fr").unwrap(),
+            environment: Environment::Production,
+            password_set_at: datetime!(2026-11-27 10:00 UTC),
+            password_version: "v1".into(),
+            credentials_status: CredentialsStatus::Valid,
+            verified_at: None,
+            created_at: datetime!(2026-11-27 10:00 UTC),
+            updated_at: datetime!(2026-11-27 10:00 UTC),
+            revision: 1,
+            next_reminder_on: Some(date!(2027 - 10 - 28)),
+        };
+        let now = datetime!(2027-03-01 23:30 -01:00);
+        assert_eq!(
+            next_reminder_on_save(None, true, now),
+            Some(date!(2027 - 03 - 02))
+        );
+        assert_eq!(
+            next_reminder_on_save(Some(&old), true, now),
+            Some(date!(2027 - 03 - 02))
+        );
+        assert_eq!(
+            next_reminder_on_save(Some(&old), false, now),
+            Some(date!(2027 - 10 - 28))
+        );
+
+        let claim = reminder_claim(
+            &old,
+            ReminderStep::Before(30),
+            Some(date!(2027 - 11 - 13)),
+            datetime!(2027-10-28 06:00 UTC),
+        );
+        assert_eq!(claim.mail, "REMINDER#J-30");
+        assert_eq!(claim.forget_after, datetime!(2028-02-11 00:00 UTC));
+    }
+}

@@ -1,0 +1,321 @@
+//! The transmission record of a situation: attributes of the situation item itself, so a
+//! transmission and a change of identifiers can never both win (every writer conditions on
+//! the item's `revision`). Each change of state is one conditional `UpdateItem` on the
+//! state and revision read; a loser re-reads and decides again.
+//!
+//! While something is still to be done (a deposit to retry, a flux or an invoice to follow),
+//! the item is in GSI1 under `SYNC#{shard}` sorted by when it is due, so the follow-up
+//! function reads only what is due.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use time::OffsetDateTime;
+
+use super::item::{Item, ItemReader, n, s};
+use super::keys::{self, GSI1PK, GSI1SK, PK, SK};
+use super::situation::situation_from_item;
+use super::{Store, StoreError};
+use crate::aws::error_text;
+use crate::clock::rfc3339;
+use crate::domain::situation::{Situation, StatusEntry, TransmissionState};
+use crate::domain::{MarketRef, Siret, SituationNumber};
+
+/// What the transmission function keeps besides the situation's public fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TransmissionRecord {
+    /// The invoice number the deposit carries (frozen with the identifiers).
+    pub deposited_number: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the request body that started the transmission.
+    pub request_hash: Option<String>,
+    /// Where the invoice file waits (`store::payload`).
+    pub payload_id: Option<String>,
+    pub flux_file_name: Option<String>,
+    /// The attempt holding the deposit, and until when (a crashed Lambda's lease expires).
+    pub attempt_id: Option<String>,
+    pub lease_until: Option<OffsetDateTime>,
+    pub attempts: u32,
+    pub checks_done: u32,
+    pub next_check_at: Option<OffsetDateTime>,
+    pub unknown_since: Option<OffsetDateTime>,
+    /// The password version that was refused (left `waiting_credentials` once it changes).
+    pub blocked_password_version: Option<String>,
+    pub last_error: Option<String>,
+    pub environment: Option<String>,
+    /// How many entries of Chorus Pro's status history are already in the situation's.
+    pub chorus_history_seen: u64,
+}
+
+/// One situation with its transmission record, as read.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub situation: Situation,
+    pub record: TransmissionRecord,
+}
+
+fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
+    let r = ItemReader::new(item);
+    let opt = |name: &str| r.opt_s(name).map(str::to_owned);
+    let count = |name: &str| {
+        r.item
+            .get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    Ok(TransmissionRecord {
+        deposited_number: opt("deposited_number"),
+        idempotency_key: opt("idempotency_key"),
+        request_hash: opt("request_hash"),
+        payload_id: opt("payload_id"),
+        flux_file_name: opt("flux_file_name"),
+        attempt_id: opt("attempt_id"),
+        lease_until: r.opt_time("lease_until")?,
+        attempts: count("attempts"),
+        checks_done: count("checks_done"),
+        next_check_at: r.opt_time("next_check_at")?,
+        unknown_since: r.opt_time("unknown_since")?,
+        blocked_password_version: opt("blocked_password_version"),
+        last_error: opt("last_error"),
+        environment: opt("transmission_environment"),
+        chorus_history_seen: u64::from(count("chorus_history_seen")),
+    })
+}
+
+/// A change of state: what to set and remove besides the state, revision and due index.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub set: Vec<(&'static str, AttributeValue)>,
+    pub remove: Vec<&'static str>,
+    /// Appended to the situation's status history.
+    pub history: Vec<StatusEntry>,
+    /// `Some(at)`: due for follow-up at `at`; `None`: leaves the follow-up index.
+    pub due_at: Option<OffsetDateTime>,
+}
+
+impl Change {
+    pub fn set(mut self, name: &'static str, value: AttributeValue) -> Self {
+        self.set.push((name, value));
+        self
+    }
+
+    pub fn set_opt(self, name: &'static str, value: Option<AttributeValue>) -> Self {
+        match value {
+            Some(v) => self.set(name, v),
+            None => self.remove(name),
+        }
+    }
+
+    pub fn remove(mut self, name: &'static str) -> Self {
+        self.remove.push(name);
+        self
+    }
+
+    pub fn history(mut self, entry: StatusEntry) -> Self {
+        self.history.push(entry);
+        self
+    }
+
+    pub fn due(mut self, at: OffsetDateTime) -> Self {
+        self.due_at = Some(at);
+        self
+    }
+}
+
+pub fn history_entry_value(e: &StatusEntry) -> AttributeValue {
+    let mut m = Item::new();
+    m.insert("at".into(), s(rfc3339(e.at)));
+    m.insert("status".into(), s(e.status.clone()));
+    if let Some(c) = &e.comment {
+        m.insert("comment".into(), s(c.clone()));
+    }
+    AttributeValue::M(m)
+}
+
+fn situation_key(siret: &Siret, market_ref: &MarketRef, number: SituationNumber) -> Item {
+    let mut key = Item::new();
+    key.insert(PK.into(), s(keys::company_pk(siret)));
+    key.insert(SK.into(), s(keys::situation_sk(market_ref, number)));
+    key
+}
+
+impl Store {
+    pub async fn get_tracked(
+        &self,
+        siret: &Siret,
+        market_ref: &MarketRef,
+        number: SituationNumber,
+    ) -> Result<Option<Tracked>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(situation_key(siret, market_ref, number)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws(error_text(&e)))?;
+        out.item
+            .as_ref()
+            .map(|item| {
+                Ok(Tracked {
+                    situation: situation_from_item(item)?,
+                    record: record_from_item(item)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Moves the transmission from `from` (at `revision`) to `to`, applying `change`.
+    /// `Conflict` when the item moved meanwhile. Returns the item as written.
+    pub async fn transition(
+        &self,
+        tracked: &Tracked,
+        from: TransmissionState,
+        to: TransmissionState,
+        change: Change,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let sit = &tracked.situation;
+        let mut sets = vec![
+            "transmission_state = :to".to_owned(),
+            "revision = revision + :one".to_owned(),
+            "updated_at = :now".to_owned(),
+        ];
+        let mut removes: Vec<String> = Vec::new();
+        let mut values: Vec<(String, AttributeValue)> = vec![
+            (":to".into(), s(to.as_str())),
+            (":from".into(), s(from.as_str())),
+            (":rev".into(), n(sit.revision)),
+            (":one".into(), n(1)),
+            (":now".into(), s(rfc3339(now))),
+        ];
+        for (i, (name, value)) in change.set.into_iter().enumerate() {
+            sets.push(format!("{name} = :v{i}"));
+            values.push((format!(":v{i}"), value));
+        }
+        for name in change.remove {
+            removes.push(name.to_owned());
+        }
+        if !change.history.is_empty() {
+            sets.push(
+                "status_history = list_append(if_not_exists(status_history, :empty), :entries)"
+                    .into(),
+            );
+            values.push((":empty".into(), AttributeValue::L(Vec::new())));
+            values.push((
+                ":entries".into(),
+                AttributeValue::L(change.history.iter().map(history_entry_value).collect()),
+            ));
+        }
+        match change.due_at {
+            Some(at) => {
+                sets.push(format!("{GSI1PK} = :gsi_pk"));
+                sets.push(format!("{GSI1SK} = :gsi_sk"));
+                sets.push("next_check_at = :due".into());
+                values.push((
+                    ":gsi_pk".into(),
+                    s(keys::sync_gsi1pk(keys::sync_shard(&sit.siret))),
+                ));
+                values.push((
+                    ":gsi_sk".into(),
+                    s(keys::sync_gsi1sk(
+                        at,
+                        &sit.siret,
+                        &sit.market_ref,
+                        sit.number,
+                    )),
+                ));
+                values.push((":due".into(), s(rfc3339(at))));
+            }
+            None => {
+                removes.push(GSI1PK.into());
+                removes.push(GSI1SK.into());
+                removes.push("next_check_at".into());
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(situation_key(&sit.siret, &sit.market_ref, sit.number)))
+            .update_expression(expression)
+            .condition_expression("transmission_state = :from AND revision = :rev")
+            .return_values(ReturnValue::AllNew);
+        for (k, v) in values {
+            request = request.expression_attribute_values(k, v);
+        }
+        match request.send().await {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Tracked {
+                    situation: situation_from_item(&item)?,
+                    record: record_from_item(&item)?,
+                })
+            }
+            Err(e) => {
+                if let aws_sdk_dynamodb::error::SdkError::ServiceError(se) = &e
+                    && se.err().is_conditional_check_failed_exception()
+                {
+                    return Err(StoreError::Conflict);
+                }
+                Err(StoreError::Aws(error_text(&e)))
+            }
+        }
+    }
+
+    /// The situations due for follow-up at `now`, from every shard (keys only: each is
+    /// read again, consistently, before anything is done with it).
+    pub async fn due_transmissions(
+        &self,
+        now: OffsetDateTime,
+        limit: usize,
+    ) -> Result<(Vec<(Siret, MarketRef, SituationNumber)>, usize), StoreError> {
+        let mut found = Vec::new();
+        let mut read = 0usize;
+        let bound = keys::sync_due_before(now);
+        for shard in 0..keys::SYNC_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::GSI1)
+                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :bound")
+                    .expression_attribute_values(":pk", s(keys::sync_gsi1pk(shard)))
+                    .expression_attribute_values(":bound", s(bound.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Aws(error_text(&e)))?;
+                read += usize::try_from(out.scanned_count).unwrap_or(0);
+                for item in out.items() {
+                    let r = ItemReader::new(item);
+                    let siret = r.parsed("siret", |v| {
+                        Siret::parse(v, crate::domain::SiretCheck::ShapeOnly)
+                    })?;
+                    let market_ref = r.parsed("market_ref", MarketRef::parse)?;
+                    let number = r
+                        .n("situation")
+                        .ok()
+                        .and_then(|v| u16::try_from(v).ok())
+                        .and_then(SituationNumber::new)
+                        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
+                    found.push((siret, market_ref, number));
+                    if found.len() >= limit {
+                        return Ok((found, read));
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok((found, read))
+    }
+}
