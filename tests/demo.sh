@@ -61,6 +61,45 @@ show GET "/v1/companies/79876543400013/chorus-account"
 bold "8. Test the stored credentials now"
 show POST "/v1/companies/$SIRET/chorus-account/verify"
 
+bold "9. A works market (A4, monthly statements) — checked against what the buyer requires in Chorus Pro"
+show PUT "/v1/companies/$SIRET/markets/gymnase-2026" '{"market_number":"2026-TRV-014","buyer_siret":"21380456000018","buyer_service_code":"DIRINFRA","framework":"A4","project_manager":{"siret":"79876543400013"},"label":"Réhabilitation du gymnase"}'
+
+bold "10. A works market without the service code the buyer requires: refused, with what to fix"
+show PUT "/v1/companies/$SIRET/markets/gymnase-bis" '{"market_number":"2026-TRV-015","buyer_siret":"21380456000018","framework":"A4","project_manager":{"siret":"79876543400013"}}'
+
+NUMBER="SIT-014-03-$(date +%H%M%S)"
+bold "11. Its third monthly situation, with its invoice number ($NUMBER)"
+show PUT "/v1/companies/$SIRET/markets/gymnase-2026/situations/3" "{\"invoice_number\":\"$NUMBER\",\"period\":\"2026-11\"}"
+
+PDF=$(printf '%%PDF-1.4\n%% situation 3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%%%EOF\n' | base64 | tr -d '\n')
+BODY=$(cat <<JSON
+{"issue_date":"$(date -u +%Y-%m-%d)","due_date":"$(date -u -d '+30 days' +%Y-%m-%d)","currency":"EUR",
+ "seller":{"name":"BATIMENTS DU RHONE SAS","vat_id":"FR19812345676","address":{"line1":"1 rue des Artisans","city":"Lyon","postal_code":"69001","country":"FR"},"iban":"FR7630006000011234567890189","bic":"AGRIFRPP"},
+ "buyer":{"name":"DEPARTEMENT DE L'ISERE TEST","address":{"line1":"7 rue Fantin-Latour","city":"Grenoble","postal_code":"38000","country":"FR"}},
+ "lines":[{"id":"1","description":"Lot 2 gros œuvre, avancement novembre","quantity":"1","unit":"C62","unit_price":"12500.00","vat_category":"S","vat_rate":"20.00"},
+          {"id":"2","description":"Lot 3 charpente (sous-traitant, autoliquidation)","quantity":"1","unit":"C62","unit_price":"3000.00","vat_category":"AE","vat_rate":"0.00"}],
+ "allowances_charges":[{"charge":false,"amount":"625.00","reason":"Retenue de garantie 5 %","vat_category":"S","vat_rate":"20.00"}],
+ "prepaid_amount":"0.00","vat_exemption_reason":"Autoliquidation (article 283-2 nonies du CGI)","note":"Situation n°3",
+ "document":{"filename":"situation-03.pdf","content_base64":"$PDF"}}
+JSON
+)
+bold "12. Transmit it: EN 16931 UBL built and checked, deposited once in Chorus Pro"
+show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
+
+bold "13. The same request again (a client retry): the same answer, no second deposit"
+show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
+
+bold "14. Follow it to payment: the scheduled follow-up (status-sync), run a few times"
+for minutes in 5 20 60 180; do
+  sleep 2
+  NOW=$(date -u -d "+$minutes minutes" +%Y-%m-%dT%H:%M:%SZ)
+  echo "  status-sync at $NOW:"
+  tests/stack/run_function.sh status-sync "$NOW" 2>/dev/null \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); [print("   ", a["market_ref"], a["number"], a["from"], "→", a["to"], a["note"]) for a in r["actions"]]'
+done
+show GET "/v1/companies/$SIRET/markets/gymnase-2026/situations/3"
+echo "  deposits of $NUMBER in the emulator: $(curl -s "$SANDBOX/_admin/deposits" | python3 -c "import json,sys; print(sum(1 for d in json.load(sys.stdin)['deposits'] if d.get('numeroFacture')=='$NUMBER'))")"
+
 bold "Where things are"
 echo "  the secret:   $SECRET_PREFIX/companies/$SIRET/technical-account (Secrets Manager, moto)"
 echo "  the settings: table $TABLE_NAME, PK=COMPANY#$SIRET SK=ACCOUNT (DynamoDB, moto)"

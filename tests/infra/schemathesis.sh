@@ -179,7 +179,13 @@ if served "PUT /v1/companies/{siret}/markets/{market_ref}"; then
       expect "seeding situation $n" "$(call PUT "/v1/companies/$SIRET_A/markets/st-market-1/situations/$n" \
         "{\"invoice_number\":\"ST-SIT-000$n\",\"period\":\"2026-11\"}")" 200 201 409
     done
-    situation_numbers="1 2"
+    # A situation of this run, not transmitted yet: transmission bodies are validated until
+    # one of them is deposited (after that, the answer is the situation as it stands).
+    run=$(date +%s)
+    run_number=$(( 3 + run % 997 ))
+    expect "seeding situation $run_number" "$(call PUT "/v1/companies/$SIRET_A/markets/st-market-1/situations/$run_number" \
+      "{\"invoice_number\":\"ST-R-$run\"}")" 200 201 409
+    situation_numbers="1 2 $run_number"
   fi
 fi
 
@@ -201,7 +207,7 @@ cmd=(timeout --signal=INT --kill-after=20 "$TIMEOUT"
   --max-examples "$MAX_EXAMPLES"
   --seed "$SEED"
   --workers 1
-  --request-timeout 20
+  --request-timeout 30
   --generation-database none
   --suppress-health-check too_slow,filter_too_much
   --output-truncate false

@@ -516,7 +516,7 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
     assert!(matches!(
         world
             .store
-            .claim_mail(&crashed, datetime!(2027-10-03 05:59 UTC), CLAIM_LOCK, None)
+            .claim_mail(&crashed, datetime!(2027-10-03 05:59 UTC), CLAIM_LOCK)
             .await
             .unwrap(),
         ClaimOutcome::Claimed { .. }
@@ -1002,6 +1002,7 @@ async fn a_rejected_password_sends_one_alert_per_password() {
         .save_account(&renewed, Some(a.revision), &audit(now, "account_updated"))
         .await
         .unwrap();
+    // The old password's alert went out already; calls about it change nothing.
     assert_eq!(
         notify(
             &a,
@@ -1009,7 +1010,11 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             datetime!(2027-03-03 11:00 UTC)
         )
         .await,
-        Delivery::Superseded
+        Delivery::AlreadySent
+    );
+    assert_eq!(
+        world.account(&a.siret).await.unwrap().next_reminder_on,
+        Some(date!(2027 - 03 - 03))
     );
     let renewed = reject(&renewed, datetime!(2027-03-04 09:00 UTC)).await;
     assert!(matches!(
@@ -1032,6 +1037,51 @@ async fn a_rejected_password_sends_one_alert_per_password() {
     );
     let mails = mails_to(&to_a).await;
     assert_eq!(mails.len(), 2);
+
+    // C: refused, but renewed before the alert could go: the alert about the old
+    // password is moot, and nothing is written for it.
+    let to_c = referent();
+    let c = world
+        .seed(
+            &to_c,
+            Environment::Production,
+            datetime!(2027-01-10 09:00 UTC),
+        )
+        .await;
+    let c = reject(&c, datetime!(2027-03-05 09:00 UTC)).await;
+    let now = datetime!(2027-03-05 09:30 UTC);
+    let c_renewed = CompanyAccount {
+        password_version: uuid::Uuid::new_v4().to_string(),
+        password_set_at: now,
+        credentials_status: CredentialsStatus::Unverified,
+        updated_at: now,
+        revision: c.revision + 1,
+        next_reminder_on: next_reminder_on_save(Some(&c), true, now),
+        ..c.clone()
+    };
+    world
+        .store
+        .save_account(&c_renewed, Some(c.revision), &audit(now, "account_updated"))
+        .await
+        .unwrap();
+    assert_eq!(
+        notify(
+            &c,
+            RejectionSource::Transmission,
+            datetime!(2027-03-05 09:31 UTC)
+        )
+        .await,
+        Delivery::Superseded
+    );
+    assert!(
+        world
+            .store
+            .mail_claim(&shared::reminder::alert_claim(&c, now))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(mails_to(&to_c).await.is_empty());
     assert!(
         mails[1]
             .1

@@ -20,27 +20,61 @@ fn outcome(delivery: &Delivery) -> (Outcome, Option<String>) {
     }
 }
 
+fn action(account: &CompanyAccount, mail: &'static str, outcome: Outcome) -> Action {
+    Action {
+        siret: account.siret.to_string(),
+        mail,
+        step: None,
+        outcome,
+        next_reminder_on: None,
+        error: None,
+    }
+}
+
 pub(crate) async fn remind(
     state: &State,
-    account: CompanyAccount,
+    indexed: CompanyAccount,
     now: OffsetDateTime,
 ) -> Vec<Action> {
     let today = now.date();
-    let siret = account.siret.to_string();
     let lifetime = state.config.password_lifetime;
-    let expiry = account
-        .password_expires_at(lifetime)
-        .to_offset(time::UtcOffset::UTC)
-        .date();
-    let evaluation = state.reminders.schedule.evaluate(expiry, today);
+    let schedule = &state.reminders.schedule;
+    let expiry_of = |a: &CompanyAccount| {
+        a.password_expires_at(lifetime)
+            .to_offset(time::UtcOffset::UTC)
+            .date()
+    };
+    let mut account = indexed;
+    let mut evaluation = schedule.evaluate(expiry_of(&account), today);
+
+    if evaluation.due.is_some() || account.credentials_status == CredentialsStatus::Rejected {
+        // The index is eventually consistent: before any e-mail, the account as it is now.
+        // A new password or a deletion since then ends this cycle (that write re-indexed
+        // or removed the account).
+        match state.store.get_account(&account.siret).await {
+            Ok(Some(current)) if current.password_version == account.password_version => {
+                account = current;
+                evaluation = schedule.evaluate(expiry_of(&account), today);
+            }
+            Ok(_) => {
+                tracing::info!(siret = %account.siret, "account changed since indexed: nothing sent");
+                return vec![action(&account, "reminder", Outcome::Changed)];
+            }
+            Err(e) => {
+                tracing::error!(siret = %account.siret, error = %e, "account unreadable; the next run retries");
+                let mut failed = action(&account, "reminder", Outcome::Failed);
+                failed.error = Some(e.to_string());
+                return vec![failed];
+            }
+        }
+    }
     let mut actions = Vec::new();
     // Something to retry (failed, or held by another run): the account stays due.
     let mut stay_due = false;
-    let mut changed = false;
 
     if account.credentials_status == CredentialsStatus::Rejected {
         // Normally sent at once by whoever recorded the refusal; this is the retry of one
-        // that failed or crashed (taking that claim marked the account due).
+        // that failed or crashed (the alert marks the account due before claiming).
         let observed_at = account.verified_at.unwrap_or(now);
         let message = render::credentials_rejected(
             &account.referent_email,
@@ -55,51 +89,30 @@ pub(crate) async fn remind(
             &alert_claim(&account, now),
             &message,
             now,
-            None,
         )
         .await;
         let (outcome, error) = outcome(&delivery);
         stay_due |= matches!(outcome, Outcome::Failed | Outcome::InProgress);
-        changed |= outcome == Outcome::Changed;
         actions.push(Action {
-            siret: siret.clone(),
-            mail: "credentials_rejected",
-            step: None,
-            outcome,
-            next_reminder_on: None,
             error,
+            ..action(&account, "credentials_rejected", outcome)
         });
     }
 
-    let mut reminder = Action {
-        siret: siret.clone(),
-        mail: "reminder",
-        step: None,
-        outcome: Outcome::NothingDue,
-        next_reminder_on: None,
-        error: None,
-    };
-    if let (Some(due), false) = (evaluation.due, changed) {
+    let mut reminder = action(&account, "reminder", Outcome::NothingDue);
+    if let Some(due) = evaluation.due {
         let message = render::password_reminder(&account.referent_email, &account, lifetime, today);
         let claim = reminder_claim(&account, due.step, evaluation.next_on, now);
-        let delivery = deliver_once(
-            &state.store,
-            state.mailer.as_ref(),
-            &claim,
-            &message,
-            now,
-            None,
-        )
-        .await;
+        let delivery =
+            deliver_once(&state.store, state.mailer.as_ref(), &claim, &message, now).await;
         let (outcome, error) = outcome(&delivery);
         stay_due |= matches!(outcome, Outcome::Failed | Outcome::InProgress);
-        changed |= outcome == Outcome::Changed;
         reminder.step = Some(due.step.id());
         reminder.outcome = outcome;
         reminder.error = error;
     }
 
-    if !stay_due && !changed {
+    if !stay_due {
         match state
             .store
             .reschedule_reminder(
@@ -110,21 +123,22 @@ pub(crate) async fn remind(
             .await
         {
             Ok(()) => reminder.next_reminder_on = evaluation.next_on.map(iso_date),
-            // A new password or a deletion since the index was read: that write decides.
+            // A new password or a deletion since it was read: that write decides.
             Err(StoreError::Conflict) => {}
             // Still due: the next run looks again (its claims prevent any duplicate).
             Err(e) => {
-                tracing::warn!(siret = %siret, error = %e, "account not moved to its next reminder date")
+                tracing::warn!(siret = %account.siret, error = %e, "account not moved to its next reminder date")
             }
         }
     }
+    let step = reminder.step.as_deref().unwrap_or("");
     match reminder.outcome {
         Outcome::Failed => tracing::error!(
-            siret = %siret, step = reminder.step.as_deref().unwrap_or(""), error = reminder.error.as_deref().unwrap_or(""),
+            siret = %account.siret, step, error = reminder.error.as_deref().unwrap_or(""),
             "password reminder not sent; the next run retries"
         ),
         outcome => tracing::info!(
-            siret = %siret, step = reminder.step.as_deref().unwrap_or(""), outcome = ?outcome,
+            siret = %account.siret, step, outcome = ?outcome,
             next_reminder_on = reminder.next_reminder_on.as_deref().unwrap_or(""),
             "password reminder"
         ),

@@ -92,7 +92,36 @@ pub struct SyncReport {
     pub held_for_credentials: usize,
     pub waiting: usize,
     pub failed: usize,
+    /// How many of the due situations were in each state when this run left them: the
+    /// operators' alarms watch `outcome_unknown` and `waiting_credentials`.
+    pub states: std::collections::BTreeMap<&'static str, usize>,
     pub actions: Vec<Action>,
+}
+
+impl SyncReport {
+    /// The run's counts as a CloudWatch embedded-metric-format document: printed as one
+    /// line on stdout, Lambda's log pipeline turns it into metrics (no extra API call).
+    pub fn metrics_line(&self) -> String {
+        let metric_names = ["Due", "Deposited", "Integrated", "Rejected", "Failed", "OutcomeUnknown", "WaitingCredentials"];
+        let metrics: Vec<serde_json::Value> = metric_names
+            .iter()
+            .map(|name| serde_json::json!({"Name": name, "Unit": "Count"}))
+            .collect();
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": time::OffsetDateTime::now_utc().unix_timestamp() * 1000,
+                "CloudWatchMetrics": [{"Namespace": "ChorusProGateway", "Dimensions": [[]], "Metrics": metrics}]
+            },
+            "Due": self.due,
+            "Deposited": self.deposited,
+            "Integrated": self.integrated,
+            "Rejected": self.rejected,
+            "Failed": self.failed,
+            "OutcomeUnknown": self.states.get("outcome_unknown").copied().unwrap_or(0),
+            "WaitingCredentials": self.states.get("waiting_credentials").copied().unwrap_or(0),
+        })
+        .to_string()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +156,7 @@ pub async fn run_once(state: &State) -> SyncReport {
         match follow(state, &siret, &market_ref, number, now).await {
             Ok(Some((from, to, note))) => {
                 tally(&mut report, from, to, &note);
+                *report.states.entry(to.as_str()).or_default() += 1;
                 tracing::info!(from = from.as_str(), to = to.as_str(), note = %note, "followed");
                 report.actions.push(Action {
                     siret: siret.to_string(),
@@ -213,7 +243,7 @@ async fn follow(
                         now,
                     )
                     .await?;
-                return Ok(None);
+                return Ok(Some((from, from, "en attente d'un nouveau mot de passe valide".into())));
             }
             state.depositor.attempt(tracked, &account, now).await?
         }

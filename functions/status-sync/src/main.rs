@@ -14,7 +14,12 @@ async fn main() -> Result<(), Error> {
     let state = Arc::new(State::from_sdk(config, &sdk)?);
     run(service_fn(move |_event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
-        async move { serde_json::to_value(status_sync::run_once(&state).await).map_err(Error::from) }
+        async move {
+            let report = status_sync::run_once(&state).await;
+            // Embedded metric format must be a bare JSON line on stdout, not a tracing event.
+            println!("{}", report.metrics_line());
+            serde_json::to_value(report).map_err(Error::from)
+        }
     }))
     .await
 }

@@ -158,7 +158,12 @@ impl Store {
 
     /// Takes the claim of one e-mail: a conditional write that succeeds for one attempt
     /// only, unless the claim failed before or its holder's lock expired.
-    pub async fn claim_mail(&self, claim: &MailClaim, now: OffsetDateTime, lock: Duration) -> Result<ClaimOutcome, StoreError> {
+    pub async fn claim_mail(
+        &self,
+        claim: &MailClaim,
+        now: OffsetDateTime,
+        lock: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
         let token = uuid::Uuid::new_v4().simple().to_string();
         let result = self
             .client
@@ -196,9 +201,9 @@ impl Store {
         // Not ours to take: sent, or held by another attempt.
         let old_status = match &err {
             SdkError::ServiceError(service) => match service.err() {
-                UpdateItemError::ConditionalCheckFailedException(failed) => {
-                    failed.item().and_then(|old| ItemReader::new(old).opt_s("status").map(str::to_owned))
-                }
+                UpdateItemError::ConditionalCheckFailedException(failed) => failed
+                    .item()
+                    .and_then(|old| ItemReader::new(old).opt_s("status").map(str::to_owned)),
                 _ => None,
             },
             _ => None,
