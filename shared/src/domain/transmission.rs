@@ -42,46 +42,11 @@ impl TransmissionState {
         )
     }
 
-    /// A deposit exists (or may exist) in Chorus Pro: a new deposit must never be started
-    /// blindly from here.
-    pub fn deposit_may_exist(self) -> bool {
-        matches!(
-            self,
-            Self::Depositing | Self::Deposited | Self::Integrated | Self::OutcomeUnknown
-        )
-    }
-
-    /// Nothing more will happen to the flux (the invoice's own status may still move).
-    pub fn is_settled(self) -> bool {
-        matches!(self, Self::Integrated | Self::Rejected)
-    }
 }
 
 /// Chorus Pro invoice statuses after which nothing more is expected.
 pub fn is_final_invoice_status(status: &str) -> bool {
     matches!(status, "MISE_EN_PAIEMENT" | "COMPTABILISEE" | "REJETEE")
-}
-
-/// What the company must do, in French, for the statuses that ask for something.
-pub fn next_action(status: &str) -> Option<&'static str> {
-    Some(match status {
-        "A_RECYCLER" => {
-            "Chorus Pro demande de corriger les données d'acheminement (SIRET, code service ou numéro d'engagement du destinataire) : corrigez le marché puis recyclez la facture dans Chorus Pro, sous le même numéro."
-        }
-        "SUSPENDUE" => {
-            "La facture est suspendue par le destinataire : ajoutez les pièces justificatives manquantes ou le commentaire demandé dans Chorus Pro (action « Compléter »)."
-        }
-        "REJETEE" => {
-            "La facture est rejetée par le destinataire : émettez une nouvelle facture sous un nouveau numéro (enregistrez le nouveau numéro sur la situation, puis transmettez-la à nouveau)."
-        }
-        "IN_REJETE" => {
-            "Chorus Pro a refusé le dépôt : corrigez les erreurs indiquées puis transmettez à nouveau la situation."
-        }
-        "waiting_credentials" => {
-            "Le mot de passe du compte technique Chorus Pro est refusé ou expiré : le gestionnaire principal doit le réinitialiser dans Chorus Pro, puis enregistrez le nouveau mot de passe dans « Mon compte ». La transmission partira automatiquement."
-        }
-        _ => return None,
-    })
 }
 
 /// Delay before attempt `attempt` (1-based) of a deposit that did not reach Chorus Pro:
@@ -118,14 +83,6 @@ mod tests {
         assert!(OutcomeUnknown.can_become(Deposited));
         assert!(Pending.can_become(Depositing));
         assert!(FailedRetrying.can_become(Depositing));
-    }
-
-    #[test]
-    fn next_actions_in_french() {
-        assert!(next_action("A_RECYCLER").unwrap().contains("même numéro"));
-        assert!(next_action("REJETEE").unwrap().contains("nouveau numéro"));
-        assert!(next_action("SUSPENDUE").unwrap().contains("pièces"));
-        assert_eq!(next_action("MISE_EN_PAIEMENT"), None);
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub enum StoreError {
     Corrupt { key: String, problem: String },
     #[error("dynamodb: {0}")]
     Aws(String),
+    /// A transmission move the state machine does not allow (a bug, never input).
+    #[error("transmission cannot go from {from} to {to}")]
+    IllegalTransition { from: &'static str, to: &'static str },
 }
 
 #[derive(Clone, Debug)]

@@ -175,6 +175,14 @@ impl Store {
         change: Change,
         now: OffsetDateTime,
     ) -> Result<Tracked, StoreError> {
+        // Staying in a state (to note a check, a status, a due time) is always allowed;
+        // any other move must be one of the state machine's.
+        if from != to && !from.can_become(to) {
+            return Err(StoreError::IllegalTransition {
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
         let sit = &tracked.situation;
         let mut sets = vec![
             "transmission_state = :to".to_owned(),
