@@ -5,6 +5,7 @@
 use secrecy::SecretString;
 use shared::chorus::{ChorusClient, ChorusError, TechnicalAccount};
 use shared::domain::Siret;
+use shared::http::chorus::chorus_problem;
 use shared::http::{Problem, ProblemCode};
 
 /// What Chorus Pro said of the credentials. An unreachable Chorus Pro is neither: it is
@@ -56,22 +57,8 @@ pub async fn test_credentials(
         Err(ChorusError::BusinessRefusal { code_retour, .. }) => Ok(Verdict::Rejected(format!(
             "Chorus Pro n'a trouvé aucune structure active pour le compte technique {login} (code retour {code_retour}) : le SIRET {siret} ne peut pas être utilisé avec ce compte."
         ))),
+        // Chorus Pro or PISTE could not give a verdict.
         Err(e) => Err(chorus_problem(&e)),
     }
 }
 
-/// Chorus Pro or PISTE could not give a verdict.
-pub fn chorus_problem(err: &ChorusError) -> Problem {
-    tracing::warn!(error = %err, "Chorus Pro call failed");
-    match err {
-        ChorusError::GatewayNotAuthorised => Problem::new(
-            ProblemCode::GatewayNotAuthorised,
-            "PISTE refuse l'application de la passerelle : l'exploitant de la passerelle doit vérifier son raccordement Chorus Pro. Rien n'a été enregistré.",
-        ),
-        ChorusError::InvalidConfiguration { .. } => Problem::internal(),
-        _ => Problem::new(
-            ProblemCode::ChorusUnavailable,
-            "Chorus Pro ne répond pas pour le moment ; rien n'a été enregistré. Réessayez dans quelques minutes.",
-        ),
-    }
-}

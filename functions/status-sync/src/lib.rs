@@ -92,6 +92,8 @@ pub struct SyncReport {
     pub held_for_credentials: usize,
     pub waiting: usize,
     pub failed: usize,
+    /// Due, but left for the next run for lack of time.
+    pub postponed: usize,
     /// How many of the due situations were in each state when this run left them: the
     /// operators' alarms watch `outcome_unknown` and `waiting_credentials`.
     pub states: std::collections::BTreeMap<&'static str, usize>,
@@ -135,6 +137,13 @@ pub struct Action {
 }
 
 pub async fn run_once(state: &State) -> SyncReport {
+    run_until(state, None).await
+}
+
+/// Stops taking new situations once `deadline` is near (the Lambda's own deadline less a
+/// margin for the slowest Chorus Pro call): what is left stays due for the next run.
+pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> SyncReport {
+    let margin = state.config.chorus_request_timeout * 2 + std::time::Duration::from_secs(5);
     let now = state.clock.now();
     let mut report = SyncReport {
         now: shared::clock::rfc3339(now),
@@ -151,6 +160,11 @@ pub async fn run_once(state: &State) -> SyncReport {
     report.items_read = read;
     report.due = due.len();
     for (siret, market_ref, number) in due {
+        if deadline.is_some_and(|d| std::time::Instant::now() + margin >= d) {
+            tracing::warn!("time is running out: the rest waits for the next run");
+            report.postponed += 1;
+            continue;
+        }
         let span = tracing::info_span!("situation", siret = %siret, market_ref = %market_ref, situation = number.get());
         let _entered = span.enter();
         match follow(state, &siret, &market_ref, number, now).await {

@@ -12,10 +12,15 @@ async fn main() -> Result<(), Error> {
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
     let state = Arc::new(State::from_sdk(config, &sdk)?);
-    run(service_fn(move |_event: LambdaEvent<Value>| {
+    run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move {
-            let report = status_sync::run_once(&state).await;
+            // The invocation's deadline, as milliseconds since the epoch.
+            let left_ms = u64::try_from(event.context.deadline).unwrap_or(0).saturating_sub(
+                u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+            );
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(left_ms);
+            let report = status_sync::run_until(&state, Some(deadline)).await;
             // Embedded metric format must be a bare JSON line on stdout, not a tracing event.
             println!("{}", report.metrics_line());
             serde_json::to_value(report).map_err(Error::from)

@@ -1,0 +1,1334 @@
+//! The transmission of a situation to Chorus Pro (issue 5, "Show"): exactly one deposit
+//! whatever fails, and every status followed until payment.
+//!
+//! One test goes through the local API and the stack's emulator (the happy path to
+//! `MISE_EN_PAIEMENT`). The others run the handlers in-process, each against an emulator of
+//! its own (`Progress::Manual`: nothing moves unless the test says so, faults reach only
+//! that test) and against a DynamoDB table of its own in the stack's moto: `status-sync`
+//! reads every due situation of its table, so a shared table would let one test's run
+//! follow (and deposit!) another test's transmissions in the wrong emulator. Each company
+//! is a random SIRET attached, in that test's emulator, to a technical account of its own.
+//!
+//! The follow-up function runs with a `FixedClock` moved ahead between runs, so back-offs
+//! of minutes or hours cost no real time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use gateway_tests::sandbox::{
+    AccountUpdate, DepositView, Fault, FaultAction, InvoiceScript, LostMode, Progress,
+    SandboxConfig, SandboxHandle, ScriptStep, Seed, spawn,
+};
+use gateway_tests::testkit::{
+    Stack, lambda_request, random_siret, response_json, sandbox_url, stack_config,
+};
+use serde_json::{Map, Value, json};
+use shared::clock::FixedClock;
+use shared::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
+use shared::store::transmission::Tracked;
+use time::{Duration, OffsetDateTime};
+
+const TRANSMIT_ROUTE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
+const ACCOUNT_ROUTE: &str = "PUT /v1/companies/{siret}/chorus-account";
+const MARKET_ROUTE: &str = "PUT /v1/companies/{siret}/markets/{market_ref}";
+const SITUATION_PUT_ROUTE: &str =
+    "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}";
+const SITUATION_GET_ROUTE: &str =
+    "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}";
+
+const DEPOSIT_PATH: &str = "/cpro/factures/v1/deposer/flux";
+const TOKEN_PATH: &str = "/api/oauth/token";
+
+// Seeded in tests/fixtures/chorus-sandbox-seed.json (table in tests/src/sandbox/mod.rs).
+const ALPES_SIRET: &str = "79876543400013";
+const ALPES_LOGIN: &str = "TECH_1_charpentes-alpes@cpro.fr";
+const ALPES_PASSWORD: &str = "Alpes-Tech-2026!";
+const JURA_LOGIN: &str = "TECH_1_maconnerie-jura@cpro.fr";
+const JURA_PASSWORD: &str = "Jura-Tech-2024!";
+const VILLEURBANNE: &str = "21690123100011"; // requires nothing
+const ISERE: &str = "21380456000018"; // service code required: DIRINFRA
+const PROJECT_MANAGER: &str = "81234567600017";
+
+/// `%PDF-1.4` … `%%EOF`, base64.
+const PDF: &str = "JVBERi0xLjQKMSAwIG9iajw8Pj5lbmRvYmoKdHJhaWxlcjw8Pj4KJSVFT0YK";
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+fn suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+}
+
+/// A fresh invoice number (Chorus Pro: at most 20 characters).
+fn invoice_number(tag: &str) -> String {
+    format!("TX-{tag}-{}", suffix())
+}
+
+/// `FR` + key + SIREN: the seller's VAT id must match its SIRET (CPRO-TVA-01).
+fn vat_id(siret: &str) -> String {
+    let siren: u64 = siret[..9].parse().unwrap();
+    format!("FR{:02}{}", (12 + 3 * (siren % 97)) % 97, &siret[..9])
+}
+
+fn iso(date: time::Date) -> String {
+    shared::clock::iso_date(date)
+}
+
+/// A valid transmission body for the company `siret` (contract, "Transmission").
+fn invoice_body(siret: &str) -> Value {
+    let today = OffsetDateTime::now_utc().date();
+    json!({
+        "issue_date": iso(today),
+        "due_date": iso(today + Duration::days(30)),
+        "currency": "EUR",
+        "seller": {
+            "name": "ENTREPRISE TEST TRANSMISSION",
+            "vat_id": vat_id(siret),
+            "address": {"line1": "1 rue des Artisans", "city": "Lyon", "postal_code": "69001", "country": "FR"},
+            "iban": "FR7630006000011234567890189",
+            "bic": "AGRIFRPP"
+        },
+        "buyer": {
+            "name": "ACHETEUR PUBLIC TEST",
+            "address": {"line1": "Place Lazare Goujon", "city": "Villeurbanne", "postal_code": "69100", "country": "FR"}
+        },
+        "lines": [{"id": "1", "description": "Lot 2 gros œuvre, avancement du mois", "quantity": "1",
+                   "unit": "C62", "unit_price": "12500.00", "vat_category": "S", "vat_rate": "20.00"}],
+        "allowances_charges": [{"charge": false, "amount": "625.00", "reason": "Remise",
+                                "vat_category": "S", "vat_rate": "20.00"}],
+        "prepaid_amount": "0.00",
+        "note": "Situation de travaux",
+        "document": {"filename": "situation.pdf", "content_base64": PDF}
+    })
+}
+
+fn statuses(view: &Value) -> Vec<String> {
+    view["transmission"]["status_history"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| e["status"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `wanted` appears in `seen` in that order (other entries may come between).
+fn in_order(seen: &[String], wanted: &[&str]) -> bool {
+    let mut rest = seen.iter();
+    wanted.iter().all(|w| rest.any(|s| s == w))
+}
+
+fn deposits_of<'a>(deposits: &'a [DepositView], number: &str) -> Vec<&'a DepositView> {
+    deposits
+        .iter()
+        .filter(|d| d.numero_facture == number)
+        .collect()
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .attribute_definitions(attribute("GSI1PK"))
+        .attribute_definitions(attribute("GSI1SK"))
+        .key_schema(key("PK", KeyType::Hash))
+        .key_schema(key("SK", KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("GSI1")
+                .key_schema(key("GSI1PK", KeyType::Hash))
+                .key_schema(key("GSI1SK", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+}
+
+/// A transmission request as API Gateway hands it over, with an optional `Idempotency-Key`.
+fn transmit_request(
+    siret: &str,
+    market_ref: &str,
+    number: u16,
+    key: Option<&str>,
+    body: &[u8],
+) -> lambda_http::Request {
+    let number = number.to_string();
+    let path =
+        format!("/v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission");
+    let params: HashMap<String, String> = [
+        ("siret", siret),
+        ("market_ref", market_ref),
+        ("number", number.as_str()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "transmission-test".into());
+    claims.insert("companies".into(), json!([siret]));
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(key) = key {
+        headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
+    }
+    let event = gateway_tests::local_api::build_event(
+        TRANSMIT_ROUTE,
+        "POST",
+        &path,
+        "",
+        &headers,
+        body,
+        &params,
+        &claims,
+    );
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------
+// The in-process harness
+
+/// Which technical account the company uses in the test's emulator.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Account {
+    /// An account of its own, valid until 2099.
+    Own,
+    /// The seeded Jura account (its password expired in 2025), attached to the company.
+    Jura,
+}
+
+struct Options {
+    account: Account,
+    reconcile_grace_seconds: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            account: Account::Own,
+            reconcile_grace_seconds: 1,
+        }
+    }
+}
+
+/// One company with its Chorus Pro account saved and a market (A1, Villeurbanne), the four
+/// functions in-process, an emulator and a table of its own.
+struct Harness {
+    emulator: SandboxHandle,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    sdk: shared::aws::SdkConfig,
+    config: shared::config::Config,
+    settings: company_settings::State,
+    identifiers: identifiers::State,
+    transmit: Arc<transmit_invoice::State>,
+    sync: status_sync::State,
+    clock: Arc<FixedClock>,
+    last_sync: Mutex<OffsetDateTime>,
+    siret: String,
+    login: String,
+    password: String,
+    market_ref: String,
+}
+
+impl Harness {
+    async fn new(options: Options) -> Harness {
+        let stack = Stack::connect().await;
+        let siret = random_siret();
+        let mut seed = Seed::embedded();
+        seed.structures.push(
+            serde_json::from_value(json!({
+                "idStructureCPP": 27_000_000 + i64::from(rand::random::<u16>()),
+                "siret": siret,
+                "designation": "ENTREPRISE TEST TRANSMISSION",
+                "public": false
+            }))
+            .unwrap(),
+        );
+        let (login, password) = match options.account {
+            Account::Own => {
+                let login = format!("TECH_1_tx-{}@cpro.fr", suffix().to_lowercase());
+                let password = format!("Tx-Tech-{}!", suffix());
+                seed.technical_accounts.push(
+                    serde_json::from_value(json!({
+                        "login": login, "password": password,
+                        "passwordExpiresOn": "2099-12-31", "structures": [siret]
+                    }))
+                    .unwrap(),
+                );
+                (login, password)
+            }
+            Account::Jura => {
+                let jura = seed
+                    .technical_accounts
+                    .iter_mut()
+                    .find(|a| a.login == JURA_LOGIN)
+                    .expect("Jura is seeded");
+                jura.structures.push(siret.clone());
+                // Still valid while the market is registered; expired by the test after.
+                jura.password_expires_on = "2099-12-31".into();
+                (JURA_LOGIN.to_owned(), JURA_PASSWORD.to_owned())
+            }
+        };
+        let emulator = spawn(SandboxConfig {
+            seed,
+            progress: Progress::Manual,
+            ..SandboxConfig::default()
+        })
+        .await;
+
+        let table = format!("choruspro-gateway-txtest-{}", suffix().to_lowercase());
+        create_table(&stack.ddb, &table).await;
+        let grace = options.reconcile_grace_seconds.to_string();
+        let api = emulator.api_url();
+        let token = emulator.token_url();
+        let config = stack_config(&[
+            ("TABLE_NAME", &table),
+            ("CHORUS_API_URL", &api),
+            ("PISTE_TOKEN_URL", &token),
+            ("RECONCILE_GRACE_SECONDS", &grace),
+            ("DEPOSIT_LEASE_SECONDS", "2"),
+            ("CHORUS_TIMEOUT_MS", "1500"),
+        ]);
+        let sdk = shared::aws::sdk_config().await;
+        let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk).unwrap();
+        sync.clock = clock.clone();
+        let harness = Harness {
+            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
+            transmit: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap()),
+            sync,
+            clock,
+            last_sync: Mutex::new(OffsetDateTime::now_utc()),
+            emulator,
+            ddb: stack.ddb.clone(),
+            table,
+            sdk,
+            config,
+            siret,
+            login,
+            password,
+            market_ref: format!("m-{}", suffix().to_lowercase()),
+        };
+        let verify = options.account == Account::Own;
+        let (status, answer) = harness
+            .save_account(&harness.password.clone(), verify)
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        let (status, answer) = harness
+            .put_market(json!({"market_number": format!("2026-TX-{}", suffix()), "buyer_siret": VILLEURBANNE, "label": "Voirie"}))
+            .await;
+        assert_eq!(status, 201, "{answer}");
+        harness
+    }
+
+    fn sandbox(&self) -> &gateway_tests::sandbox::Sandbox {
+        self.emulator.sandbox()
+    }
+
+    async fn save_account(&self, password: &str, verify: bool) -> (u16, Value) {
+        let request = lambda_request(
+            ACCOUNT_ROUTE,
+            &Stack::account_path(&self.siret),
+            &[("siret", &self.siret)],
+            &[&self.siret],
+            Some(&json!({
+                "referent_email": "compta@entreprise-btp.fr",
+                "technical_login": self.login,
+                "password": password,
+                "password_confirmation": password,
+                "verify": verify
+            })),
+        );
+        response_json(&company_settings::handle(&self.settings, request).await)
+    }
+
+    async fn get_account(&self) -> Value {
+        let request = lambda_request(
+            "GET /v1/companies/{siret}/chorus-account",
+            &Stack::account_path(&self.siret),
+            &[("siret", &self.siret)],
+            &[&self.siret],
+            None,
+        );
+        response_json(&company_settings::handle(&self.settings, request).await).1
+    }
+
+    async fn put_market(&self, body: Value) -> (u16, Value) {
+        let path = format!("/v1/companies/{}/markets/{}", self.siret, self.market_ref);
+        let request = lambda_request(
+            MARKET_ROUTE,
+            &path,
+            &[("siret", &self.siret), ("market_ref", &self.market_ref)],
+            &[&self.siret],
+            Some(&body),
+        );
+        response_json(&identifiers::handle(&self.identifiers, request).await)
+    }
+
+    fn situation_path(&self, number: u16) -> String {
+        format!(
+            "/v1/companies/{}/markets/{}/situations/{number}",
+            self.siret, self.market_ref
+        )
+    }
+
+    /// Registers situation `number` under `invoice_number`.
+    async fn put_situation(&self, number: u16, invoice_number: &str) -> (u16, Value) {
+        let n = number.to_string();
+        let request = lambda_request(
+            SITUATION_PUT_ROUTE,
+            &self.situation_path(number),
+            &[
+                ("siret", &self.siret),
+                ("market_ref", &self.market_ref),
+                ("number", &n),
+            ],
+            &[&self.siret],
+            Some(&json!({"invoice_number": invoice_number, "period": "2026-11"})),
+        );
+        response_json(&identifiers::handle(&self.identifiers, request).await)
+    }
+
+    async fn situation(&self, number: u16, invoice_number: &str) {
+        let (status, answer) = self.put_situation(number, invoice_number).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    /// The situation view, as `GET …/situations/{number}` answers it.
+    async fn get(&self, number: u16) -> Value {
+        let n = number.to_string();
+        let request = lambda_request(
+            SITUATION_GET_ROUTE,
+            &self.situation_path(number),
+            &[
+                ("siret", &self.siret),
+                ("market_ref", &self.market_ref),
+                ("number", &n),
+            ],
+            &[&self.siret],
+            None,
+        );
+        let (status, view) = response_json(&identifiers::handle(&self.identifiers, request).await);
+        assert_eq!(status, 200, "{view}");
+        view
+    }
+
+    async fn tracked(&self, number: u16) -> Tracked {
+        self.transmit
+            .store
+            .get_tracked(
+                &Siret::parse(&self.siret, SiretCheck::ShapeOnly).unwrap(),
+                &MarketRef::parse(&self.market_ref).unwrap(),
+                SituationNumber::new(number).unwrap(),
+            )
+            .await
+            .unwrap()
+            .expect("the situation exists")
+    }
+
+    fn body(&self) -> Value {
+        invoice_body(&self.siret)
+    }
+
+    async fn post_bytes(&self, number: u16, key: Option<&str>, body: &[u8]) -> (u16, Value) {
+        let request = transmit_request(&self.siret, &self.market_ref, number, key, body);
+        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+    }
+
+    async fn post(&self, number: u16, key: Option<&str>) -> (u16, Value) {
+        self.post_bytes(number, key, &serde_json::to_vec(&self.body()).unwrap())
+            .await
+    }
+
+    /// One run of the follow-up, its clock `ahead` past the previous run (or now).
+    async fn sync_after(&self, ahead: Duration) -> status_sync::SyncReport {
+        let at = {
+            let mut last = self.last_sync.lock().unwrap();
+            *last = (*last).max(OffsetDateTime::now_utc()) + ahead;
+            *last
+        };
+        self.clock.set(at);
+        status_sync::run_once(&self.sync).await
+    }
+
+    fn journal_count(&self, path: &str) -> usize {
+        self.sandbox().journal(Some(path)).len()
+    }
+
+    fn deposits(&self, number: &str) -> Vec<DepositView> {
+        deposits_of(&self.sandbox().deposits(), number)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Moves the emulator one step for this invoice, then runs the follow-up; until the
+    /// situation's Chorus Pro status is `status` (at most `runs` times).
+    async fn follow_until(&self, number: u16, invoice: &str, status: &str, runs: usize) -> Value {
+        for _ in 0..runs {
+            self.sandbox().advance(None, Some(invoice));
+            let report = self.sync_after(Duration::hours(7)).await;
+            assert_eq!(report.failed, 0, "{report:?}");
+            let view = self.get(number).await;
+            if view["transmission"]["chorus_status"] == status {
+                return view;
+            }
+        }
+        panic!(
+            "{invoice} never reached {status}: {}",
+            self.get(number).await
+        );
+    }
+
+    /// Items of the company's partition whose SK starts with `prefix`.
+    async fn items(&self, prefix: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("COMPANY#{}", self.siret)))
+            .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .to_vec()
+    }
+
+    /// Drops the test's table (a failed test leaves it for inspection).
+    async fn finish(self) {
+        let _ = self.ddb.delete_table().table_name(&self.table).send().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Through the local API, to payment
+
+#[tokio::test]
+async fn happy_path_to_payment_through_the_local_api() {
+    let stack = Stack::connect().await;
+    let siret = ALPES_SIRET;
+    let token = stack.token(&[siret]);
+    let bytes = |v: Value| Some(serde_json::to_vec(&v).unwrap());
+
+    let r = stack
+        .call(
+            "PUT",
+            &Stack::account_path(siret),
+            Some(&token),
+            bytes(json!({
+                "referent_email": "compta@charpentes-alpes.fr",
+                "technical_login": ALPES_LOGIN,
+                "password": ALPES_PASSWORD,
+                "password_confirmation": ALPES_PASSWORD
+            })),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    assert_eq!(r.json["credentials_status"], "valid", "{}", r.text);
+
+    let market_ref = format!("tx-gymnase-{}", suffix().to_lowercase());
+    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
+    let r = stack
+        .call(
+            "PUT",
+            &market,
+            Some(&token),
+            bytes(json!({
+                "market_number": format!("2026-TRV-{}", suffix()),
+                "buyer_siret": ISERE,
+                "buyer_service_code": "DIRINFRA",
+                "framework": "A4",
+                "project_manager": {"siret": PROJECT_MANAGER},
+                "label": "Réhabilitation du gymnase"
+            })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let number = invoice_number("API");
+    let situation = format!("{market}/situations/3");
+    let r = stack
+        .call(
+            "PUT",
+            &situation,
+            Some(&token),
+            bytes(json!({"invoice_number": number, "period": "2026-11"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let mut body = invoice_body(siret);
+    body["buyer"]["name"] = json!("DEPARTEMENT DE L'ISERE TEST");
+    let r = stack
+        .http
+        .post(format!("{}{situation}/transmission", stack.api))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", format!("key-{number}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    let flux = answer["transmission"]["flux_number"]
+        .as_str()
+        .expect("a flux number")
+        .to_owned();
+    assert_eq!(statuses(&answer), ["DEPOSE"], "{answer}");
+
+    // The follow-up, in-process against the stack, its clock moved to when this situation
+    // is due (the stack's emulator moves one step a second, in real time).
+    let config = stack_config(&[]);
+    let sdk = shared::aws::sdk_config().await;
+    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+    let mut sync = status_sync::State::from_sdk(config, &sdk).unwrap();
+    sync.clock = clock.clone();
+    let key = (
+        Siret::parse(siret, SiretCheck::ShapeOnly).unwrap(),
+        MarketRef::parse(&market_ref).unwrap(),
+        SituationNumber::new(3).unwrap(),
+    );
+    let mut reached = None;
+    for _ in 0..40 {
+        tokio::time::sleep(StdDuration::from_millis(700)).await;
+        let tracked = sync
+            .store
+            .get_tracked(&key.0, &key.1, key.2)
+            .await
+            .unwrap()
+            .unwrap();
+        if tracked.situation.transmission.chorus_status.as_deref() == Some("MISE_EN_PAIEMENT") {
+            reached = Some(tracked);
+            break;
+        }
+        let due = tracked
+            .record
+            .next_check_at
+            .expect("followed until a final status");
+        clock.set(due.max(OffsetDateTime::now_utc()) + Duration::seconds(1));
+        let report = status_sync::run_once(&sync).await;
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|a| a.market_ref == market_ref && a.siret == siret),
+            "this situation was due and not followed: {report:?}"
+        );
+    }
+    let tracked = reached.expect("MISE_EN_PAIEMENT within 40 runs");
+    assert_eq!(tracked.record.next_check_at, None, "a final status ends the follow-up");
+
+    let r = stack.call("GET", &situation, Some(&token), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let view = r.json;
+    assert_eq!(view["transmission"]["state"], "integrated", "{view}");
+    assert_eq!(view["transmission"]["chorus_status"], "MISE_EN_PAIEMENT");
+    assert_eq!(view["transmission"]["flux_number"], flux.as_str());
+    assert!(view["transmission"]["chorus_invoice_id"].is_i64(), "{view}");
+    assert_eq!(view["next_action"], Value::Null, "{view}");
+    let seen = statuses(&view);
+    assert!(
+        in_order(
+            &seen,
+            &[
+                "DEPOSE",
+                "IN_INTEGRE",
+                "DEPOSEE",
+                "MISE_A_DISPOSITION",
+                "SERVICE_FAIT",
+                "MANDATEE",
+                "MISE_EN_PAIEMENT"
+            ]
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|s| *s == "MISE_EN_PAIEMENT").count(),
+        1,
+        "each Chorus Pro status is recorded once: {seen:?}"
+    );
+
+    let deposits: Value = reqwest::get(format!("{}/_admin/deposits", sandbox_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine: Vec<&Value> = deposits["deposits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["numeroFacture"] == number.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["numeroFluxDepot"], flux.as_str());
+    assert_eq!(mine[0]["etat"], "IN_INTEGRE");
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Idempotency, and what a transmission costs in Chorus Pro calls
+
+#[tokio::test]
+async fn the_same_transmission_asked_again_answers_the_same_flux_without_a_second_deposit() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("IDEM");
+    h.situation(1, &number).await;
+    h.sandbox().clear_journal();
+
+    let (status, first) = h.post(1, Some("key-1")).await;
+    assert_eq!(status, 202, "{first}");
+    assert_eq!(first["transmission"]["state"], "deposited", "{first}");
+    assert_eq!(first["next_action"], Value::Null);
+    let flux = first["transmission"]["flux_number"].as_str().unwrap().to_owned();
+    // A cold function: one PISTE token, one deposit, nothing else.
+    assert_eq!(h.journal_count(TOKEN_PATH), 1);
+    assert_eq!(h.journal_count("/cpro/"), 1);
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    let mut changed = h.body();
+    changed["note"] = json!("Une autre note");
+    let again: Vec<(Option<&str>, Value)> = vec![
+        (Some("key-1"), h.body()),
+        (Some("key-2"), h.body()),
+        (None, h.body()),
+        (Some("key-3"), changed),
+    ];
+    for (key, body) in again {
+        let (status, answer) = h
+            .post_bytes(1, key, &serde_json::to_vec(&body).unwrap())
+            .await;
+        assert_eq!(status, 202, "{key:?}: {answer}");
+        assert_eq!(answer["transmission"]["state"], "deposited", "{key:?}: {answer}");
+        assert_eq!(answer["transmission"]["flux_number"], flux.as_str(), "{key:?}");
+        assert_eq!(answer["transmission"], first["transmission"], "{key:?}");
+    }
+    // Answered from the table alone: no other call reached PISTE or Chorus Pro.
+    assert_eq!(h.journal_count("/"), 2, "{:?}", h.sandbox().journal(None));
+    assert_eq!(h.deposits(&number).len(), 1);
+    let tracked = h.tracked(1).await;
+    assert_eq!(tracked.record.idempotency_key.as_deref(), Some("key-1"));
+    assert_eq!(tracked.record.attempts, 1);
+    h.finish().await;
+}
+
+/// The calls one transmission makes on a warm function (the closing note of issue 5), and
+/// the follow-up's calls from the deposit to `MISE_EN_PAIEMENT`.
+#[tokio::test]
+async fn calls_per_transmission_on_a_warm_function() {
+    let h = Harness::new(Options::default()).await;
+    let warm_up = invoice_number("WARM");
+    let number = invoice_number("CALLS");
+    h.situation(1, &warm_up).await;
+    h.situation(2, &number).await;
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    // Warm: the token and the PISTE credentials are cached.
+    h.sandbox().clear_journal();
+    let (status, answer) = h.post(2, Some("calls")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    assert_eq!(h.journal_count(TOKEN_PATH), 0);
+    assert_eq!(h.journal_count("/cpro/"), 1);
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    // The follow-up of situation 1 is not counted: it is paid first.
+    h.follow_until(1, &warm_up, "MISE_EN_PAIEMENT", 12).await;
+    h.sandbox().clear_journal();
+    let view = h.follow_until(2, &number, "MISE_EN_PAIEMENT", 12).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    let journal = h.sandbox().journal(None);
+    let count = |path: &str| journal.iter().filter(|e| e.path.ends_with(path)).count();
+    let reports = count("consulterCRDetaille");
+    let searches = count("rechercher/fournisseur");
+    let histories = count("consulter/historique");
+    eprintln!(
+        "calls per transmission (warm): deposit 1, token 0; follow-up to MISE_EN_PAIEMENT: \
+         consulterCRDetaille {reports}, rechercher/fournisseur {searches}, consulter/historique {histories}, \
+         token {}",
+        count("oauth/token")
+    );
+    assert_eq!(count("oauth/token"), 0);
+    assert_eq!(reports, 1, "the flux is read until integrated");
+    assert_eq!(searches, 1, "the invoice is found once by its flux");
+    assert_eq!(
+        histories, 4,
+        "one history read per status after DEPOSEE (found with the invoice)"
+    );
+    assert_eq!(journal.len(), reports + searches + histories);
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Concurrency
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_posts_make_one_deposit() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("RACE");
+    h.situation(1, &number).await;
+    h.sandbox().clear_journal();
+    // Twenty Lambda instances: each its own clients (cold), all at once.
+    let body = serde_json::to_vec(&h.body()).unwrap();
+    let calls = (0..20).map(|i| {
+        let state = Arc::new(transmit_invoice::State::from_sdk(h.config.clone(), &h.sdk).unwrap());
+        let request = transmit_request(
+            &h.siret,
+            &h.market_ref,
+            1,
+            Some(&format!("race-{}", i % 3)),
+            &body,
+        );
+        tokio::spawn(async move {
+            response_json(&transmit_invoice::handle(&state, request).await)
+        })
+    });
+    let answers: Vec<(u16, Value)> = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "{:?}", h.sandbox().journal(Some(DEPOSIT_PATH)));
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1);
+    for (status, answer) in &answers {
+        assert_eq!(*status, 202, "{answer}");
+        assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+        assert_eq!(
+            answer["transmission"]["flux_number"],
+            deposits[0].numero_flux_depot.as_str(),
+            "{answer}"
+        );
+    }
+    let tracked = h.tracked(1).await;
+    assert_eq!(tracked.record.attempts, 1);
+    assert_eq!(
+        statuses(&h.get(1).await),
+        ["DEPOSE"],
+        "one deposit, one history entry"
+    );
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 4–5. What Chorus Pro decides, and what the company must do
+
+#[tokio::test]
+async fn a_rejected_flux_shows_its_reason_and_asks_for_a_new_number() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("REJ");
+    h.situation(1, &number).await;
+    let reason = "Le code service SERVICE_FERME du destinataire n'est pas actif";
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: number.clone(),
+        steps: vec![],
+        flux_rejection: Some(reason.to_owned()),
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+
+    // Chorus Pro processes the flux: IN_REJETE, with listeErreurDP.
+    h.sandbox().advance(None, Some(&number));
+    let report = h.sync_after(Duration::minutes(3)).await;
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "rejected", "{view}");
+    let history = view["transmission"]["status_history"].as_array().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last["status"], "IN_REJETE", "{view}");
+    assert!(
+        last["comment"].as_str().unwrap_or("").contains(reason),
+        "the reason is in the history: {view}"
+    );
+    let next = view["next_action"].as_str().expect("a next action");
+    assert!(
+        next.contains("nouveau numéro") && next.contains(&number),
+        "{next}"
+    );
+    assert_eq!(
+        h.tracked(1).await.record.next_check_at,
+        None,
+        "nothing more to follow"
+    );
+    let report = h.sync_after(Duration::hours(7)).await;
+    assert_eq!(report.due, 0, "{report:?}");
+
+    // The same number is refused; a new one reopens the situation, which is sent again.
+    let (status, refused) = h.put_situation(1, &number).await;
+    assert_eq!(status, 409, "{refused}");
+    let renumbered = invoice_number("REJ2");
+    let (status, reopened) = h.put_situation(1, &renumbered).await;
+    assert_eq!(status, 200, "{reopened}");
+    assert_eq!(reopened["transmission"]["state"], "not_transmitted");
+    assert_eq!(reopened["previous_submissions"][0]["invoice_number"], number.as_str());
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    assert_eq!(h.deposits(&number).len(), 1);
+    assert_eq!(h.deposits(&renumbered).len(), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_recycler_and_suspendue_tell_what_to_do() {
+    let h = Harness::new(Options::default()).await;
+    let recycle = invoice_number("RCY");
+    let suspend = invoice_number("SUS");
+    h.situation(1, &recycle).await;
+    h.situation(2, &suspend).await;
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: recycle.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None),
+            ScriptStep::new("A_RECYCLER", Some("Code service erroné : utiliser DIRINFRA")),
+        ],
+        flux_rejection: None,
+    });
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: suspend.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None),
+            ScriptStep::new("SUSPENDUE", Some("Pièce manquante : procès-verbal de réception")),
+        ],
+        flux_rejection: None,
+    });
+    for n in [1, 2] {
+        let (status, answer) = h.post(n, None).await;
+        assert_eq!(status, 202, "{answer}");
+        assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    }
+
+    let view = h.follow_until(1, &recycle, "A_RECYCLER", 8).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    let last = view["transmission"]["status_history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "A_RECYCLER");
+    assert_eq!(last["comment"], "Code service erroné : utiliser DIRINFRA");
+    let next = view["next_action"].as_str().expect("a next action");
+    assert!(next.contains("recycler") && next.contains("reste le même"), "{next}");
+
+    let view = h.follow_until(2, &suspend, "SUSPENDUE", 8).await;
+    let last = view["transmission"]["status_history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], "SUSPENDUE");
+    assert_eq!(last["comment"], "Pièce manquante : procès-verbal de réception");
+    let next = view["next_action"].as_str().expect("a next action");
+    assert!(next.contains("suspendue") && next.contains("pièces"), "{next}");
+
+    // Neither status is final: both stay followed.
+    assert!(h.tracked(1).await.record.next_check_at.is_some());
+    assert!(h.tracked(2).await.record.next_check_at.is_some());
+    assert!(
+        in_order(
+            &statuses(&view),
+            &["DEPOSE", "IN_INTEGRE", "DEPOSEE", "MISE_A_DISPOSITION", "SUSPENDUE"]
+        ),
+        "{view}"
+    );
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 6–7. Chorus Pro failing during the deposit
+
+#[tokio::test]
+async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("500");
+    h.situation(1, &number).await;
+    h.sandbox()
+        .add_fault(Fault::once(DEPOSIT_PATH, FaultAction::Status { status: 500 }));
+
+    // A 500 may come from Chorus Pro after it recorded the flux: never sent again blindly.
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(h.deposits(&number).len(), 0);
+    let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].status, Some(500));
+
+    // Asked again meanwhile: the same answer, nothing sent.
+    let (status, again) = h.post(1, None).await;
+    assert_eq!(status, 202);
+    assert_eq!(again["transmission"]["state"], "outcome_unknown", "{again}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    // The follow-up searches by number first; not found after the grace: sent again.
+    h.sandbox().clear_journal();
+    let report = h.sync_after(Duration::minutes(1)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    let journal = h.sandbox().journal(Some("/cpro/"));
+    let paths: Vec<&str> = journal.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/cpro/factures/v1/rechercher/fournisseur", DEPOSIT_PATH],
+        "search before any new deposit"
+    );
+    assert_eq!(journal[0].body.as_ref().unwrap()["numeroFacture"], number.as_str());
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1);
+    assert_eq!(view["transmission"]["flux_number"], deposits[0].numero_flux_depot.as_str());
+    assert_eq!(statuses(&view), ["DEPOSE"]);
+    assert_eq!(h.tracked(1).await.record.attempts, 2);
+
+    let view = h.follow_until(1, &number, "DEPOSEE", 3).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_after_chorus_pro_accepted_is_found_by_number_and_never_sent_again() {
+    let h = Harness::new(Options {
+        reconcile_grace_seconds: 600,
+        ..Options::default()
+    })
+    .await;
+    let number = invoice_number("LOST");
+    h.situation(1, &number).await;
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::AnswerLost {
+            mode: LostMode::Drop,
+            ms: 0,
+        },
+    ));
+
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(answer["transmission"]["flux_number"], Value::Null);
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1, "Chorus Pro has it");
+
+    // Not yet integrated, so not yet searchable: within the grace the gateway waits.
+    let report = h.sync_after(Duration::minutes(1)).await;
+    assert_eq!(report.deposited + report.reconciled, 0, "{report:?}");
+    assert_eq!(h.get(1).await["transmission"]["state"], "outcome_unknown");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    // Integrated by Chorus Pro: the next search finds it.
+    h.sandbox().advance(None, Some(&number));
+    let report = h.sync_after(Duration::minutes(6)).await;
+    assert_eq!(report.reconciled, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "integrated", "{view}");
+    assert_eq!(
+        view["transmission"]["flux_number"],
+        deposits[0].numero_flux_depot.as_str()
+    );
+    let invoice_id = h.sandbox().deposits()[0].identifiant_facture_cpp;
+    assert_eq!(view["transmission"]["chorus_invoice_id"], json!(invoice_id));
+    assert_eq!(view["transmission"]["chorus_status"], "DEPOSEE");
+
+    let view = h.follow_until(1, &number, "MISE_A_DISPOSITION", 3).await;
+    assert!(in_order(&statuses(&view), &["DEPOSEE", "MISE_A_DISPOSITION"]), "{view}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "exactly one deposit sent");
+    assert_eq!(h.deposits(&number).len(), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_429_never_reached_chorus_pro_and_is_retried_by_the_next_run() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("429");
+    h.situation(1, &number).await;
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::TooManyRequests { retry_after: 30 },
+    ));
+
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "failed_retrying", "{answer}");
+    assert_eq!(h.deposits(&number).len(), 0);
+    let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
+    assert_eq!(sent.len(), 1, "a deposit is never resent within the request");
+    assert_eq!(sent[0].status, Some(429));
+
+    // Not due yet (one minute back-off): nothing happens.
+    let report = h.sync_after(Duration::seconds(20)).await;
+    assert_eq!(report.due, 0, "{report:?}");
+    // Due: deposited straight away (no search: a 429 never reached Chorus Pro).
+    h.sandbox().clear_journal();
+    let report = h.sync_after(Duration::minutes(2)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    let paths: Vec<String> = h.sandbox().journal(Some("/cpro/")).into_iter().map(|e| e.path).collect();
+    assert_eq!(paths, [DEPOSIT_PATH]);
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
+    assert_eq!(h.deposits(&number).len(), 1);
+    assert_eq!(h.tracked(1).await.record.attempts, 2);
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. Credentials
+
+#[tokio::test]
+async fn an_expired_password_holds_the_transmission_until_a_new_one_is_saved() {
+    let h = Harness::new(Options {
+        account: Account::Jura,
+        ..Options::default()
+    })
+    .await;
+    let number = invoice_number("JURA");
+    h.situation(1, &number).await;
+    assert_eq!(h.get_account().await["credentials_status"], "unverified");
+    // The password expires after the market was registered (as seeded: 2025-06-30).
+    h.sandbox()
+        .update_account(
+            JURA_LOGIN,
+            &AccountUpdate {
+                password: None,
+                password_expires_on: Some("2025-06-30".into()),
+            },
+        )
+        .unwrap();
+
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "waiting_credentials", "{answer}");
+    let next = answer["next_action"].as_str().expect("a next action");
+    assert!(next.contains("Mon compte"), "{next}");
+    let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].status, Some(401));
+    assert_eq!(h.deposits(&number).len(), 0);
+    assert_eq!(h.get_account().await["credentials_status"], "rejected");
+
+    // Held: the follow-up does not try the refused password again.
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.deposited, 0, "{report:?}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+    assert_eq!(h.get(1).await["transmission"]["state"], "waiting_credentials");
+
+    // The manager renews the password in Chorus Pro, the company saves it (verified).
+    let renewed = format!("Jura-Renouvele-{}!", suffix());
+    h.sandbox()
+        .update_account(
+            JURA_LOGIN,
+            &AccountUpdate {
+                password: Some(renewed.clone()),
+                password_expires_on: Some("2099-12-31".into()),
+            },
+        )
+        .unwrap();
+    let (status, account) = h.save_account(&renewed, true).await;
+    assert_eq!(status, 200, "{account}");
+    assert_eq!(account["credentials_status"], "valid");
+
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
+    assert_eq!(view["next_action"], Value::Null);
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1);
+    assert_eq!(deposits[0].login, JURA_LOGIN);
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 2);
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. Bad input changes nothing
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("BAD");
+    h.situation(1, &number).await;
+    h.sandbox().clear_journal();
+    let before = h.tracked(1).await;
+
+    let body = h.body();
+    let with = |path: &[&str], value: Value| {
+        let mut b = body.clone();
+        let mut at = &mut b;
+        for p in &path[..path.len() - 1] {
+            at = if let Ok(i) = p.parse::<usize>() { &mut at[i] } else { &mut at[*p] };
+        }
+        let last = path[path.len() - 1];
+        if value.is_null() {
+            at.as_object_mut().unwrap().remove(last);
+        } else {
+            at[last] = value;
+        }
+        serde_json::to_vec(&b).unwrap()
+    };
+    let cases: Vec<(&str, Vec<u8>, u16, &str, Vec<&str>)> = vec![
+        ("malformed JSON", b"{\"issue_date\": \"2026-11-30\", \"lines\": [".to_vec(), 400, "malformed_json", vec![]),
+        ("unknown field", with(&["colour"], json!("bleu")), 400, "malformed_json", vec![]),
+        ("amount as a number", with(&["lines", "0", "unit_price"], json!(12500.0)), 400, "malformed_json", vec![]),
+        ("invalid amount", with(&["lines", "0", "unit_price"], json!("12 500,00")), 400, "validation_failed", vec!["invalid_amount"]),
+        ("no PDF", with(&["document"], Value::Null), 400, "validation_failed", vec!["required"]),
+        ("document not a PDF", with(&["document", "filename"], json!("situation.docx")), 422, "invoice_invalid", vec!["CPRO-PDF-02"]),
+        ("VAT id of another SIREN", with(&["seller", "vat_id"], json!("FR00123456789")), 422, "invoice_invalid", vec!["CPRO-TVA-01"]),
+        ("wrong IBAN", with(&["seller", "iban"], json!("FR7630006000011234567890188")), 422, "invoice_invalid", vec!["CPRO-IBAN-01"]),
+        ("VAT rate", with(&["lines", "0", "vat_rate"], json!("120.00")), 422, "invoice_invalid", vec!["CPRO-TAUX-01"]),
+    ];
+    for (what, bytes, status, code, rules) in cases {
+        let (got, answer) = h.post_bytes(1, Some("bad"), &bytes).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert_eq!(answer["code"], code, "{what}: {answer}");
+        let found: Vec<&str> = answer["errors"]
+            .as_array()
+            .map(|e| e.iter().filter_map(|x| x["code"].as_str()).collect())
+            .unwrap_or_default();
+        for rule in &rules {
+            assert!(found.contains(rule), "{what}: {rule} in {answer}");
+        }
+        if code == "invoice_invalid" {
+            assert!(!found.is_empty(), "{what}: rule ids listed: {answer}");
+            assert!(
+                answer["errors"].as_array().unwrap().iter().all(|e| e["field"] == "invoice"),
+                "{what}: {answer}"
+            );
+        }
+    }
+
+    // Nothing changed: no deposit, no call, no invoice file, the same situation item.
+    assert!(h.sandbox().journal(None).is_empty(), "{:?}", h.sandbox().journal(None));
+    assert!(h.items("PAYLOAD#").await.is_empty(), "no payload chunk written");
+    let after = h.tracked(1).await;
+    assert_eq!(after.situation, before.situation);
+    assert_eq!(after.record, before.record);
+    assert_eq!(h.get(1).await["transmission"]["state"], "not_transmitted");
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. A Lambda killed in the middle of a deposit
+
+/// Starts the transmission in a task, waits until it is `depositing` and its deposit
+/// request has reached the emulator, then kills it (as Lambda does at its timeout).
+async fn kill_mid_deposit(h: &Harness, number: u16) -> Tracked {
+    let state = Arc::clone(&h.transmit);
+    let request = transmit_request(
+        &h.siret,
+        &h.market_ref,
+        number,
+        None,
+        &serde_json::to_vec(&h.body()).unwrap(),
+    );
+    let task = tokio::spawn(async move { transmit_invoice::handle(&state, request).await });
+    let started = std::time::Instant::now();
+    loop {
+        assert!(started.elapsed() < StdDuration::from_secs(5), "never depositing");
+        let sent = h.journal_count(DEPOSIT_PATH) > 0;
+        if sent && h.tracked(number).await.situation.transmission.state.as_str() == "depositing" {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled(), "killed before its answer");
+    let tracked = h.tracked(number).await;
+    assert_eq!(tracked.situation.transmission.state.as_str(), "depositing");
+    assert!(tracked.record.lease_until.is_some());
+    tracked
+}
+
+#[tokio::test]
+async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_after_the_grace() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("KILL1");
+    h.situation(1, &number).await;
+    // Chorus Pro never processes this one (the connection hangs, then closes).
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::Timeout { ms: 4_000 },
+    ));
+    kill_mid_deposit(&h, 1).await;
+
+    // A second request waits for the lease (2 s), then reconciles: not found, and the
+    // grace (1 s) counts from the end of the lease, so it is not sent again yet.
+    let started = std::time::Instant::now();
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(started.elapsed() < StdDuration::from_secs(5));
+    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(h.journal_count("/cpro/factures/v1/rechercher/fournisseur"), 1);
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    // The follow-up: still not in Chorus Pro after the grace: deposited again.
+    let report = h.sync_after(Duration::minutes(1)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
+    let view = h.follow_until(1, &number, "DEPOSEE", 3).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1, "exactly one deposit recorded");
+    assert_eq!(deposits[0].etat, "IN_INTEGRE");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 2, "one lost in flight, one received");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_lambda_killed_after_chorus_pro_recorded_the_deposit_is_found_and_not_sent_again() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("KILL2");
+    h.situation(1, &number).await;
+    // Chorus Pro records the flux, the answer hangs; the Lambda dies meanwhile.
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::AnswerLost {
+            mode: LostMode::Hang,
+            ms: 4_000,
+        },
+    ));
+    kill_mid_deposit(&h, 1).await;
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1);
+    // Chorus Pro integrates it before anyone looks.
+    h.sandbox().advance(None, Some(&number));
+
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "integrated", "{answer}");
+    assert_eq!(
+        answer["transmission"]["flux_number"],
+        deposits[0].numero_flux_depot.as_str()
+    );
+    assert_eq!(answer["transmission"]["chorus_status"], "DEPOSEE");
+    let view = h.follow_until(1, &number, "MISE_A_DISPOSITION", 3).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "never sent again");
+    assert_eq!(h.deposits(&number).len(), 1);
+    h.finish().await;
+}
