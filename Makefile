@@ -42,6 +42,16 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
+# Measures the gateway (issue 7): warm CPU per route, calls per operation, cold start, size,
+# memory, the month-end burst, the reminder run. Prints one table, writes tests/bench/RESULTS.md.
+# Not part of `make test`; the release builds (LTO) take several minutes the first time.
+bench: venv build
+	cargo build --release --bin company-settings --bin identifiers --bin transmit-invoice \
+		--bin status-sync --bin password-reminder --bin bench
+	cargo test -p gateway-tests --test password_reminder --no-run
+	@$(STACK) up
+	@eval "$$($(STACK) env)" && target/release/bench
+
 # Runs a scheduled function once against the local stack: make run FN=status-sync NOW=…
 run: build
 	@tests/stack/run_function.sh "$(FN)" "$(NOW)"

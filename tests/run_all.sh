@@ -28,9 +28,15 @@ step "cargo test (unit, handler and integration tests)"
 cargo test --workspace --no-fail-fast 2>&1 | tee "$LOGS/cargo-test.log"
 test "${PIPESTATUS[0]}" = 0
 
-step "SAM template (cfn-lint, SAM transform, IAM, routes)"
+step "SAM template (cfn-lint, SAM transform, IAM, routes) and OpenAPI spec"
 target/debug/local-api routes >"$LOGS/local-api-routes.json"
 .venv/bin/python tests/infra/check_template.py --routes-file "$LOGS/local-api-routes.json"
+.venv/bin/python tests/infra/check_routes.py --local-api-routes "$LOGS/local-api-routes.json"
+.venv/bin/python -m unittest discover -s tests/infra -p 'test_*.py'
+
+step "schemathesis against the local API (bounded, fixed seed)"
+# Not tee'd into the logs: on a failure it prints request bodies, test passwords included.
+tests/infra/schemathesis.sh
 
 step "no password in any log"
 # Every password the tests use carries the marker NeverLogged; the emulator's seeded

@@ -190,6 +190,8 @@ if served "PUT /v1/companies/{siret}/markets/{market_ref}"; then
 fi
 
 export SCHEMATHESIS_HOOKS="$ROOT/tests/infra/schemathesis_hooks.py"
+# Hypothesis keeps caches (unicode tables, constants) in .hypothesis of the current folder.
+export HYPOTHESIS_STORAGE_DIRECTORY="$ROOT/$OUT/hypothesis"
 export ST_TOKEN_SIRETS="$SIRET_A $SIRET_B" ST_FOREIGN_SIRET="$SIRET_FOREIGN"
 export ST_MARKET_REFS="$market_refs" ST_SITUATION_NUMBERS="$situation_numbers"
 

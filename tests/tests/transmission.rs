@@ -517,7 +517,10 @@ impl Harness {
             .query()
             .table_name(&self.table)
             .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("COMPANY#{}", self.siret)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("COMPANY#{}", self.siret)),
+            )
             .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
             .consistent_read(true)
             .send()
@@ -650,7 +653,10 @@ async fn happy_path_to_payment_through_the_local_api() {
         );
     }
     let tracked = reached.expect("MISE_EN_PAIEMENT within 40 runs");
-    assert_eq!(tracked.record.next_check_at, None, "a final status ends the follow-up");
+    assert_eq!(
+        tracked.record.next_check_at, None,
+        "a final status ends the follow-up"
+    );
 
     let r = stack.call("GET", &situation, Some(&token), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -713,7 +719,10 @@ async fn the_same_transmission_asked_again_answers_the_same_flux_without_a_secon
     assert_eq!(status, 202, "{first}");
     assert_eq!(first["transmission"]["state"], "deposited", "{first}");
     assert_eq!(first["next_action"], Value::Null);
-    let flux = first["transmission"]["flux_number"].as_str().unwrap().to_owned();
+    let flux = first["transmission"]["flux_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // A cold function: one PISTE token, one deposit, nothing else.
     assert_eq!(h.journal_count(TOKEN_PATH), 1);
     assert_eq!(h.journal_count("/cpro/"), 1);
@@ -732,8 +741,15 @@ async fn the_same_transmission_asked_again_answers_the_same_flux_without_a_secon
             .post_bytes(1, key, &serde_json::to_vec(&body).unwrap())
             .await;
         assert_eq!(status, 202, "{key:?}: {answer}");
-        assert_eq!(answer["transmission"]["state"], "deposited", "{key:?}: {answer}");
-        assert_eq!(answer["transmission"]["flux_number"], flux.as_str(), "{key:?}");
+        assert_eq!(
+            answer["transmission"]["state"], "deposited",
+            "{key:?}: {answer}"
+        );
+        assert_eq!(
+            answer["transmission"]["flux_number"],
+            flux.as_str(),
+            "{key:?}"
+        );
         assert_eq!(answer["transmission"], first["transmission"], "{key:?}");
     }
     // Answered from the table alone: no other call reached PISTE or Chorus Pro.
@@ -812,9 +828,7 @@ async fn twenty_concurrent_posts_make_one_deposit() {
             Some(&format!("race-{}", i % 3)),
             &body,
         );
-        tokio::spawn(async move {
-            response_json(&transmit_invoice::handle(&state, request).await)
-        })
+        tokio::spawn(async move { response_json(&transmit_invoice::handle(&state, request).await) })
     });
     let answers: Vec<(u16, Value)> = futures::future::join_all(calls)
         .await
@@ -822,9 +836,21 @@ async fn twenty_concurrent_posts_make_one_deposit() {
         .map(|r| r.unwrap())
         .collect();
 
-    assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "{:?}", h.sandbox().journal(Some(DEPOSIT_PATH)));
+    assert_eq!(
+        h.journal_count(DEPOSIT_PATH),
+        1,
+        "{:?}",
+        h.sandbox().journal(Some(DEPOSIT_PATH))
+    );
     let deposits = h.deposits(&number);
     assert_eq!(deposits.len(), 1);
+    // Every caller gets the same answer: the deposit's flux number.
+    let mut tally: HashMap<String, usize> = HashMap::new();
+    for (status, answer) in &answers {
+        let state = answer["transmission"]["state"].as_str().unwrap_or("-");
+        *tally.entry(format!("{status} {state}")).or_default() += 1;
+    }
+    assert_eq!(tally.get("202 deposited"), Some(&20), "{tally:?}");
     for (status, answer) in &answers {
         assert_eq!(*status, 202, "{answer}");
         assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
@@ -895,7 +921,10 @@ async fn a_rejected_flux_shows_its_reason_and_asks_for_a_new_number() {
     let (status, reopened) = h.put_situation(1, &renumbered).await;
     assert_eq!(status, 200, "{reopened}");
     assert_eq!(reopened["transmission"]["state"], "not_transmitted");
-    assert_eq!(reopened["previous_submissions"][0]["invoice_number"], number.as_str());
+    assert_eq!(
+        reopened["previous_submissions"][0]["invoice_number"],
+        number.as_str()
+    );
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
@@ -915,7 +944,10 @@ async fn a_recycler_and_suspendue_tell_what_to_do() {
         numero_facture: recycle.clone(),
         steps: vec![
             ScriptStep::new("MISE_A_DISPOSITION", None),
-            ScriptStep::new("A_RECYCLER", Some("Code service erroné : utiliser DIRINFRA")),
+            ScriptStep::new(
+                "A_RECYCLER",
+                Some("Code service erroné : utiliser DIRINFRA"),
+            ),
         ],
         flux_rejection: None,
     });
@@ -923,7 +955,10 @@ async fn a_recycler_and_suspendue_tell_what_to_do() {
         numero_facture: suspend.clone(),
         steps: vec![
             ScriptStep::new("MISE_A_DISPOSITION", None),
-            ScriptStep::new("SUSPENDUE", Some("Pièce manquante : procès-verbal de réception")),
+            ScriptStep::new(
+                "SUSPENDUE",
+                Some("Pièce manquante : procès-verbal de réception"),
+            ),
         ],
         flux_rejection: None,
     });
@@ -935,18 +970,37 @@ async fn a_recycler_and_suspendue_tell_what_to_do() {
 
     let view = h.follow_until(1, &recycle, "A_RECYCLER", 8).await;
     assert_eq!(view["transmission"]["state"], "integrated");
-    let last = view["transmission"]["status_history"].as_array().unwrap().last().unwrap().clone();
+    let last = view["transmission"]["status_history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["status"], "A_RECYCLER");
     assert_eq!(last["comment"], "Code service erroné : utiliser DIRINFRA");
     let next = view["next_action"].as_str().expect("a next action");
-    assert!(next.contains("recycler") && next.contains("reste le même"), "{next}");
+    assert!(
+        next.contains("recycler") && next.contains("reste le même"),
+        "{next}"
+    );
 
     let view = h.follow_until(2, &suspend, "SUSPENDUE", 8).await;
-    let last = view["transmission"]["status_history"].as_array().unwrap().last().unwrap().clone();
+    let last = view["transmission"]["status_history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["status"], "SUSPENDUE");
-    assert_eq!(last["comment"], "Pièce manquante : procès-verbal de réception");
+    assert_eq!(
+        last["comment"],
+        "Pièce manquante : procès-verbal de réception"
+    );
     let next = view["next_action"].as_str().expect("a next action");
-    assert!(next.contains("suspendue") && next.contains("pièces"), "{next}");
+    assert!(
+        next.contains("suspendue") && next.contains("pièces"),
+        "{next}"
+    );
 
     // Neither status is final: both stay followed.
     assert!(h.tracked(1).await.record.next_check_at.is_some());
@@ -954,7 +1008,13 @@ async fn a_recycler_and_suspendue_tell_what_to_do() {
     assert!(
         in_order(
             &statuses(&view),
-            &["DEPOSE", "IN_INTEGRE", "DEPOSEE", "MISE_A_DISPOSITION", "SUSPENDUE"]
+            &[
+                "DEPOSE",
+                "IN_INTEGRE",
+                "DEPOSEE",
+                "MISE_A_DISPOSITION",
+                "SUSPENDUE"
+            ]
         ),
         "{view}"
     );
@@ -969,13 +1029,18 @@ async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
     let h = Harness::new(Options::default()).await;
     let number = invoice_number("500");
     h.situation(1, &number).await;
-    h.sandbox()
-        .add_fault(Fault::once(DEPOSIT_PATH, FaultAction::Status { status: 500 }));
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::Status { status: 500 },
+    ));
 
     // A 500 may come from Chorus Pro after it recorded the flux: never sent again blindly.
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
     assert_eq!(h.deposits(&number).len(), 0);
     let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
     assert_eq!(sent.len(), 1);
@@ -998,12 +1063,18 @@ async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
         ["/cpro/factures/v1/rechercher/fournisseur", DEPOSIT_PATH],
         "search before any new deposit"
     );
-    assert_eq!(journal[0].body.as_ref().unwrap()["numeroFacture"], number.as_str());
+    assert_eq!(
+        journal[0].body.as_ref().unwrap()["numeroFacture"],
+        number.as_str()
+    );
     let view = h.get(1).await;
     assert_eq!(view["transmission"]["state"], "deposited", "{view}");
     let deposits = h.deposits(&number);
     assert_eq!(deposits.len(), 1);
-    assert_eq!(view["transmission"]["flux_number"], deposits[0].numero_flux_depot.as_str());
+    assert_eq!(
+        view["transmission"]["flux_number"],
+        deposits[0].numero_flux_depot.as_str()
+    );
     assert_eq!(statuses(&view), ["DEPOSE"]);
     assert_eq!(h.tracked(1).await.record.attempts, 2);
 
@@ -1031,7 +1102,10 @@ async fn a_lost_answer_after_chorus_pro_accepted_is_found_by_number_and_never_se
 
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
     assert_eq!(answer["transmission"]["flux_number"], Value::Null);
     let deposits = h.deposits(&number);
     assert_eq!(deposits.len(), 1, "Chorus Pro has it");
@@ -1057,7 +1131,12 @@ async fn a_lost_answer_after_chorus_pro_accepted_is_found_by_number_and_never_se
     assert_eq!(view["transmission"]["chorus_status"], "DEPOSEE");
 
     let view = h.follow_until(1, &number, "MISE_A_DISPOSITION", 3).await;
-    assert!(in_order(&statuses(&view), &["DEPOSEE", "MISE_A_DISPOSITION"]), "{view}");
+    // The gateway's own record of the deposit, then each Chorus Pro status once.
+    assert_eq!(
+        statuses(&view),
+        ["DEPOSE", "DEPOSEE", "MISE_A_DISPOSITION"],
+        "{view}"
+    );
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "exactly one deposit sent");
     assert_eq!(h.deposits(&number).len(), 1);
     h.finish().await;
@@ -1075,10 +1154,17 @@ async fn a_429_never_reached_chorus_pro_and_is_retried_by_the_next_run() {
 
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "failed_retrying", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "failed_retrying",
+        "{answer}"
+    );
     assert_eq!(h.deposits(&number).len(), 0);
     let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
-    assert_eq!(sent.len(), 1, "a deposit is never resent within the request");
+    assert_eq!(
+        sent.len(),
+        1,
+        "a deposit is never resent within the request"
+    );
     assert_eq!(sent[0].status, Some(429));
 
     // Not due yet (one minute back-off): nothing happens.
@@ -1088,7 +1174,12 @@ async fn a_429_never_reached_chorus_pro_and_is_retried_by_the_next_run() {
     h.sandbox().clear_journal();
     let report = h.sync_after(Duration::minutes(2)).await;
     assert_eq!(report.deposited, 1, "{report:?}");
-    let paths: Vec<String> = h.sandbox().journal(Some("/cpro/")).into_iter().map(|e| e.path).collect();
+    let paths: Vec<String> = h
+        .sandbox()
+        .journal(Some("/cpro/"))
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
     assert_eq!(paths, [DEPOSIT_PATH]);
     let view = h.get(1).await;
     assert_eq!(view["transmission"]["state"], "deposited", "{view}");
@@ -1123,7 +1214,10 @@ async fn an_expired_password_holds_the_transmission_until_a_new_one_is_saved() {
 
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "waiting_credentials", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "waiting_credentials",
+        "{answer}"
+    );
     let next = answer["next_action"].as_str().expect("a next action");
     assert!(next.contains("Mon compte"), "{next}");
     let sent = h.sandbox().journal(Some(DEPOSIT_PATH));
@@ -1136,7 +1230,10 @@ async fn an_expired_password_holds_the_transmission_until_a_new_one_is_saved() {
     let report = h.sync_after(Duration::minutes(31)).await;
     assert_eq!(report.deposited, 0, "{report:?}");
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
-    assert_eq!(h.get(1).await["transmission"]["state"], "waiting_credentials");
+    assert_eq!(
+        h.get(1).await["transmission"]["state"],
+        "waiting_credentials"
+    );
 
     // The manager renews the password in Chorus Pro, the company saves it (verified).
     let renewed = format!("Jura-Renouvele-{}!", suffix());
@@ -1181,7 +1278,11 @@ async fn bad_input_is_refused_and_changes_nothing() {
         let mut b = body.clone();
         let mut at = &mut b;
         for p in &path[..path.len() - 1] {
-            at = if let Ok(i) = p.parse::<usize>() { &mut at[i] } else { &mut at[*p] };
+            at = if let Ok(i) = p.parse::<usize>() {
+                &mut at[i]
+            } else {
+                &mut at[*p]
+            };
         }
         let last = path[path.len() - 1];
         if value.is_null() {
@@ -1192,15 +1293,69 @@ async fn bad_input_is_refused_and_changes_nothing() {
         serde_json::to_vec(&b).unwrap()
     };
     let cases: Vec<(&str, Vec<u8>, u16, &str, Vec<&str>)> = vec![
-        ("malformed JSON", b"{\"issue_date\": \"2026-11-30\", \"lines\": [".to_vec(), 400, "malformed_json", vec![]),
-        ("unknown field", with(&["colour"], json!("bleu")), 400, "malformed_json", vec![]),
-        ("amount as a number", with(&["lines", "0", "unit_price"], json!(12500.0)), 400, "malformed_json", vec![]),
-        ("invalid amount", with(&["lines", "0", "unit_price"], json!("12 500,00")), 400, "validation_failed", vec!["invalid_amount"]),
-        ("no PDF", with(&["document"], Value::Null), 400, "validation_failed", vec!["required"]),
-        ("document not a PDF", with(&["document", "filename"], json!("situation.docx")), 422, "invoice_invalid", vec!["CPRO-PDF-02"]),
-        ("VAT id of another SIREN", with(&["seller", "vat_id"], json!("FR00123456789")), 422, "invoice_invalid", vec!["CPRO-TVA-01"]),
-        ("wrong IBAN", with(&["seller", "iban"], json!("FR7630006000011234567890188")), 422, "invoice_invalid", vec!["CPRO-IBAN-01"]),
-        ("VAT rate", with(&["lines", "0", "vat_rate"], json!("120.00")), 422, "invoice_invalid", vec!["CPRO-TAUX-01"]),
+        (
+            "malformed JSON",
+            b"{\"issue_date\": \"2026-11-30\", \"lines\": [".to_vec(),
+            400,
+            "malformed_json",
+            vec![],
+        ),
+        (
+            "unknown field",
+            with(&["colour"], json!("bleu")),
+            400,
+            "malformed_json",
+            vec![],
+        ),
+        (
+            "amount as a number",
+            with(&["lines", "0", "unit_price"], json!(12500.0)),
+            400,
+            "malformed_json",
+            vec![],
+        ),
+        (
+            "invalid amount",
+            with(&["lines", "0", "unit_price"], json!("12 500,00")),
+            400,
+            "validation_failed",
+            vec!["invalid_amount"],
+        ),
+        (
+            "no PDF",
+            with(&["document"], Value::Null),
+            400,
+            "validation_failed",
+            vec!["required"],
+        ),
+        (
+            "document not a PDF",
+            with(&["document", "filename"], json!("situation.docx")),
+            422,
+            "invoice_invalid",
+            vec!["CPRO-PDF-02"],
+        ),
+        (
+            "VAT id of another SIREN",
+            with(&["seller", "vat_id"], json!("FR00123456789")),
+            422,
+            "invoice_invalid",
+            vec!["CPRO-TVA-01"],
+        ),
+        (
+            "wrong IBAN",
+            with(&["seller", "iban"], json!("FR7630006000011234567890188")),
+            422,
+            "invoice_invalid",
+            vec!["CPRO-IBAN-01"],
+        ),
+        (
+            "VAT rate",
+            with(&["lines", "0", "vat_rate"], json!("120.00")),
+            422,
+            "invoice_invalid",
+            vec!["CPRO-TAUX-01"],
+        ),
     ];
     for (what, bytes, status, code, rules) in cases {
         let (got, answer) = h.post_bytes(1, Some("bad"), &bytes).await;
@@ -1216,15 +1371,26 @@ async fn bad_input_is_refused_and_changes_nothing() {
         if code == "invoice_invalid" {
             assert!(!found.is_empty(), "{what}: rule ids listed: {answer}");
             assert!(
-                answer["errors"].as_array().unwrap().iter().all(|e| e["field"] == "invoice"),
+                answer["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|e| e["field"] == "invoice"),
                 "{what}: {answer}"
             );
         }
     }
 
     // Nothing changed: no deposit, no call, no invoice file, the same situation item.
-    assert!(h.sandbox().journal(None).is_empty(), "{:?}", h.sandbox().journal(None));
-    assert!(h.items("PAYLOAD#").await.is_empty(), "no payload chunk written");
+    assert!(
+        h.sandbox().journal(None).is_empty(),
+        "{:?}",
+        h.sandbox().journal(None)
+    );
+    assert!(
+        h.items("PAYLOAD#").await.is_empty(),
+        "no payload chunk written"
+    );
     let after = h.tracked(1).await;
     assert_eq!(after.situation, before.situation);
     assert_eq!(after.record, before.record);
@@ -1249,15 +1415,29 @@ async fn kill_mid_deposit(h: &Harness, number: u16) -> Tracked {
     let task = tokio::spawn(async move { transmit_invoice::handle(&state, request).await });
     let started = std::time::Instant::now();
     loop {
-        assert!(started.elapsed() < StdDuration::from_secs(5), "never depositing");
+        assert!(
+            started.elapsed() < StdDuration::from_secs(5),
+            "never depositing"
+        );
         let sent = h.journal_count(DEPOSIT_PATH) > 0;
-        if sent && h.tracked(number).await.situation.transmission.state.as_str() == "depositing" {
+        if sent
+            && h.tracked(number)
+                .await
+                .situation
+                .transmission
+                .state
+                .as_str()
+                == "depositing"
+        {
             break;
         }
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
     task.abort();
-    assert!(task.await.unwrap_err().is_cancelled(), "killed before its answer");
+    assert!(
+        task.await.unwrap_err().is_cancelled(),
+        "killed before its answer"
+    );
     let tracked = h.tracked(number).await;
     assert_eq!(tracked.situation.transmission.state.as_str(), "depositing");
     assert!(tracked.record.lease_until.is_some());
@@ -1282,8 +1462,14 @@ async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_af
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     assert!(started.elapsed() < StdDuration::from_secs(5));
-    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
-    assert_eq!(h.journal_count("/cpro/factures/v1/rechercher/fournisseur"), 1);
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
+    assert_eq!(
+        h.journal_count("/cpro/factures/v1/rechercher/fournisseur"),
+        1
+    );
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
 
     // The follow-up: still not in Chorus Pro after the grace: deposited again.
@@ -1295,7 +1481,11 @@ async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_af
     let deposits = h.deposits(&number);
     assert_eq!(deposits.len(), 1, "exactly one deposit recorded");
     assert_eq!(deposits[0].etat, "IN_INTEGRE");
-    assert_eq!(h.journal_count(DEPOSIT_PATH), 2, "one lost in flight, one received");
+    assert_eq!(
+        h.journal_count(DEPOSIT_PATH),
+        2,
+        "one lost in flight, one received"
+    );
     h.finish().await;
 }
 
@@ -1328,6 +1518,11 @@ async fn a_lambda_killed_after_chorus_pro_recorded_the_deposit_is_found_and_not_
     assert_eq!(answer["transmission"]["chorus_status"], "DEPOSEE");
     let view = h.follow_until(1, &number, "MISE_A_DISPOSITION", 3).await;
     assert_eq!(view["transmission"]["state"], "integrated");
+    assert_eq!(
+        statuses(&view),
+        ["DEPOSE", "DEPOSEE", "MISE_A_DISPOSITION"],
+        "{view}"
+    );
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1, "never sent again");
     assert_eq!(h.deposits(&number).len(), 1);
     h.finish().await;

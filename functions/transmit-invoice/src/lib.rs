@@ -135,13 +135,7 @@ async fn transmit(
         .map_err(|e| faults.push(FieldError::new("siret", e.code(), e.message_fr(raw_siret))))
         .ok();
     let market_ref = MarketRef::parse(raw_market)
-        .map_err(|_| {
-            faults.push(FieldError::new(
-                "market_ref",
-                "invalid_market_ref",
-                "La référence de marché doit faire 1 à 64 caractères parmi A-Z a-z 0-9 . _ -.",
-            ))
-        })
+        .map_err(|e| faults.push(FieldError::new("market_ref", e.code(), e.message_fr(raw_market))))
         .ok();
     let number = SituationNumber::parse(raw_number)
         .map_err(|e| {
@@ -281,7 +275,9 @@ async fn transmit(
         let left = match state.depositor.attempt(pending, &account, now).await {
             Ok(t) => t,
             Err(DepositError::Store(StoreError::Conflict)) => {
-                reread(state, &siret, &market_ref, number).await?
+                // Another request took the claim over: answer as the others do.
+                let moved = reread(state, &siret, &market_ref, number).await?;
+                return existing(state, moved, &account).await;
             }
             Err(e) => {
                 // The record stays pending: the follow-up function takes it from there.
@@ -355,8 +351,11 @@ async fn reread(
         .ok_or_else(Problem::internal)
 }
 
-/// A transmission already started: a deposit in flight is waited for a little; one whose
-/// attempt died is reconciled with Chorus Pro; the answer is the situation as it stands.
+/// A transmission already started: a deposit in flight (or about to start: `pending`
+/// under its claim) is waited for a little, so that concurrent callers get the same answer
+/// as the one that deposits; an attempt that died is taken over — a `pending` claim by
+/// depositing (nothing was sent from `pending`), a `depositing` lease by reconciling with
+/// Chorus Pro; the answer is the situation as it stands.
 async fn existing(
     state: &State,
     tracked: Tracked,
@@ -364,35 +363,56 @@ async fn existing(
 ) -> Result<Response<Body>, Problem> {
     let mut tracked = tracked;
     let started = std::time::Instant::now();
-    while tracked.situation.transmission.state == TransmissionState::Depositing {
+    loop {
         let now = state.clock.now();
-        let lease_over = tracked.record.lease_until.is_none_or(|until| until <= now);
-        if lease_over {
-            tracked = match state
-                .depositor
-                .reconcile(tracked.clone(), account, now)
-                .await
+        let taken_over = match tracked.situation.transmission.state {
+            TransmissionState::Depositing
+                if tracked.record.lease_until.is_none_or(|until| until <= now) =>
             {
-                Ok(t) => t,
-                Err(_) => {
-                    reread(
-                        state,
-                        &tracked.situation.siret,
-                        &tracked.situation.market_ref,
-                        tracked.situation.number,
-                    )
-                    .await?
+                Some(
+                    state
+                        .depositor
+                        .reconcile(tracked.clone(), account, now)
+                        .await,
+                )
+            }
+            // The claim's due time is its lease: past it, the claiming request is gone.
+            TransmissionState::Pending
+                if tracked.record.next_check_at.is_none_or(|at| at <= now) =>
+            {
+                Some(state.depositor.attempt(tracked.clone(), account, now).await)
+            }
+            TransmissionState::Depositing | TransmissionState::Pending => None,
+            _ => break,
+        };
+        match taken_over {
+            Some(Ok(left)) => {
+                tracked = left;
+                continue;
+            }
+            // Another request moved it first: look again.
+            Some(Err(DepositError::Store(StoreError::Conflict))) => {}
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "taking over a transmission failed");
+                tracked = reread(
+                    state,
+                    &tracked.situation.siret,
+                    &tracked.situation.market_ref,
+                    tracked.situation.number,
+                )
+                .await?;
+                break;
+            }
+            None => {
+                if started.elapsed() >= WAIT_FOR_DEPOSIT {
+                    return Err(Problem::new(
+                        ProblemCode::TransmissionInProgress,
+                        "Cette situation est en cours de dépôt dans Chorus Pro par une autre requête : consultez-la dans quelques instants.",
+                    ));
                 }
-            };
-            break;
+                tokio::time::sleep(StdDuration::from_millis(200)).await;
+            }
         }
-        if started.elapsed() >= WAIT_FOR_DEPOSIT {
-            return Err(Problem::new(
-                ProblemCode::TransmissionInProgress,
-                "Cette situation est en cours de dépôt dans Chorus Pro par une autre requête : consultez-la dans quelques instants.",
-            ));
-        }
-        tokio::time::sleep(StdDuration::from_millis(200)).await;
         tracked = reread(
             state,
             &tracked.situation.siret,

@@ -20,14 +20,12 @@ pub struct RawTransmission {
     seller: Option<RawSeller>,
     buyer: Option<RawBuyer>,
     lines: Option<Vec<RawLine>>,
-    #[serde(default)]
-    allowances_charges: Vec<RawAllowanceCharge>,
+    allowances_charges: Option<Vec<RawAllowanceCharge>>,
     prepaid_amount: Option<String>,
     vat_exemption_reason: Option<String>,
     note: Option<String>,
     document: Option<RawFile>,
-    #[serde(default)]
-    attachments: Vec<RawFile>,
+    attachments: Option<Vec<RawFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,14 +104,20 @@ pub fn parse(bytes: &[u8]) -> Result<RawTransmission, Problem> {
     }
     serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
-        let detail = if let Some(rest) = text.strip_prefix("unknown field `") {
+        if let Some(rest) = text.strip_prefix("unknown field `") {
+            // Like every route: an unknown field is a validation fault naming the field.
             let name = rest.split('`').next().unwrap_or("");
-            format!(
-                "Le champ « {name} » n'est pas reconnu (ligne {}, colonne {}).",
-                e.line(),
-                e.column()
-            )
-        } else if text.starts_with("invalid type") {
+            return Problem::validation(vec![FieldError::new(
+                name,
+                "unknown_field",
+                format!(
+                    "Le champ « {name} » n'est pas reconnu (ligne {}, colonne {}).",
+                    e.line(),
+                    e.column()
+                ),
+            )]);
+        }
+        let detail = if text.starts_with("invalid type") {
             let expected = text
                 .split("expected ")
                 .nth(1)
@@ -308,6 +312,7 @@ pub fn to_invoice(raw: RawTransmission, ctx: &Context<'_>) -> Result<ubl::Invoic
         .collect();
     let allowances_charges: Vec<ubl::AllowanceCharge> = raw
         .allowances_charges
+        .unwrap_or_default()
         .into_iter()
         .enumerate()
         .map(|(i, a)| {
@@ -328,6 +333,7 @@ pub fn to_invoice(raw: RawTransmission, ctx: &Context<'_>) -> Result<ubl::Invoic
     let document = c.file(raw.document, "document");
     let attachments: Vec<EmbeddedFile> = raw
         .attachments
+        .unwrap_or_default()
         .into_iter()
         .enumerate()
         .filter_map(|(i, a)| c.file(Some(a), &format!("attachments[{i}]")))
@@ -395,8 +401,10 @@ mod tests {
     #[test]
     fn unknown_fields_and_types_are_malformed_in_french() {
         let p = parse(br#"{"issue_date": "2026-11-30", "colour": 1}"#).unwrap_err();
-        assert_eq!(p.code, ProblemCode::MalformedJson);
+        assert_eq!(p.code, ProblemCode::ValidationFailed);
+        assert_eq!(p.errors[0].code, "unknown_field");
         assert!(p.detail.contains("« colour »"), "{}", p.detail);
+        assert!(parse(br#"{"allowances_charges": null, "attachments": null}"#).is_ok());
         let p = parse(br#"{"lines": [{"unit_price": 12.5}]}"#).unwrap_err();
         assert!(p.detail.contains("montants"), "{}", p.detail);
         assert!(parse(b"").is_err());

@@ -1,0 +1,233 @@
+//! Cold start, first event and peak memory of each function's release binary, run as
+//! Lambda runs it: against a Lambda Runtime API (a small fake served here) that hands it
+//! events one after the other.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+
+use crate::stats::{Summary, summarize};
+use crate::sys::{ChildGuard, peak_rss};
+
+#[derive(Default)]
+struct Fake {
+    events: Mutex<VecDeque<(String, Value)>>,
+    first_next: Mutex<Option<Instant>>,
+    sent: Mutex<HashMap<String, Instant>>,
+    /// `(request id, answered at, error?, body)`.
+    answers: Mutex<Vec<(String, Instant, bool, String)>>,
+    answered: AtomicUsize,
+    init_error: Mutex<Option<String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn next(State(fake): State<Arc<Fake>>) -> Response {
+    let now = Instant::now();
+    lock(&fake.first_next).get_or_insert(now);
+    let Some((id, event)) = lock(&fake.events).pop_front() else {
+        // Nothing more to hand out: the bench reads the peak memory, then ends the process.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let deadline = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 300_000;
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    set("lambda-runtime-aws-request-id", id.clone());
+    set("lambda-runtime-deadline-ms", deadline.to_string());
+    set(
+        "lambda-runtime-invoked-function-arn",
+        "arn:aws:lambda:eu-west-3:000000000000:function:bench".into(),
+    );
+    set(
+        "lambda-runtime-trace-id",
+        "Root=1-00000000-000000000000000000000000;Sampled=0".into(),
+    );
+    set("content-type", "application/json".into());
+    lock(&fake.sent).insert(id, Instant::now());
+    (headers, event.to_string()).into_response()
+}
+
+fn answered(fake: &Fake, id: String, error: bool, body: String) -> StatusCode {
+    lock(&fake.answers).push((id, Instant::now(), error, body));
+    fake.answered.fetch_add(1, Ordering::SeqCst);
+    StatusCode::ACCEPTED
+}
+
+async fn response(
+    State(fake): State<Arc<Fake>>,
+    UrlPath(id): UrlPath<String>,
+    body: String,
+) -> StatusCode {
+    answered(&fake, id, false, body)
+}
+
+async fn error(
+    State(fake): State<Arc<Fake>>,
+    UrlPath(id): UrlPath<String>,
+    body: String,
+) -> StatusCode {
+    answered(&fake, id, true, body)
+}
+
+async fn init_error(State(fake): State<Arc<Fake>>, body: String) -> StatusCode {
+    *lock(&fake.init_error) = Some(body);
+    StatusCode::ACCEPTED
+}
+
+pub struct ColdResult {
+    pub function: &'static str,
+    pub binary_bytes: u64,
+    pub ready: Option<Duration>,
+    pub first_event: Option<Duration>,
+    pub first_note: String,
+    pub warm: Summary,
+    pub events: usize,
+    pub answered: usize,
+    pub peak_rss: Option<u64>,
+    pub failures: Vec<String>,
+}
+
+/// Where the release binaries are.
+pub fn release_dir() -> PathBuf {
+    std::env::var("BENCH_RELEASE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"))
+}
+
+/// Runs `function`'s release binary against a fake Runtime API with `events`; `describe`
+/// tells what the first event's answer says.
+pub fn run_function(
+    rt: &Runtime,
+    function: &'static str,
+    env: &[(String, String)],
+    events: Vec<Value>,
+    log: &Path,
+    describe: impl Fn(&Value) -> String,
+    ok: impl Fn(&Value) -> bool,
+) -> Result<ColdResult, String> {
+    let binary = release_dir().join(function);
+    let binary_bytes = std::fs::metadata(&binary)
+        .map_err(|e| format!("{}: {e} (build it with cargo build --release)", binary.display()))?
+        .len();
+    let count = events.len();
+    let fake = Arc::new(Fake::default());
+    lock(&fake.events).extend(
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (format!("bench-{i:03}"), e)),
+    );
+    let app = axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .with_state(Arc::clone(&fake));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .map_err(|e| format!("fake runtime API: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let server = rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+    let lambda_env = [
+        ("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}")),
+        ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]bench".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
+        // The template sets LoggingConfig.LogFormat: JSON.
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
+    ];
+    let mut command = Command::new(&binary);
+    command
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(lambda_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(log_err));
+    let spawned_at = Instant::now();
+    let child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    let mut child = ChildGuard::new(child);
+    let pid = child.pid();
+
+    let give_up = Instant::now() + Duration::from_secs(300);
+    let mut failures = Vec::new();
+    while fake.answered.load(Ordering::SeqCst) < count {
+        if child.exited() {
+            failures.push(format!("the process stopped (see {})", log.display()));
+            break;
+        }
+        if let Some(e) = lock(&fake.init_error).clone() {
+            failures.push(format!("init error: {e}"));
+            break;
+        }
+        if Instant::now() > give_up {
+            failures.push("gave up after 300 s".into());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The runtime asks for the next event as soon as it answered: the process is idle now.
+    std::thread::sleep(Duration::from_millis(50));
+    let peak = peak_rss(pid);
+    drop(child);
+    server.abort();
+
+    let ready = lock(&fake.first_next).map(|at| at.saturating_duration_since(spawned_at));
+    let sent = lock(&fake.sent).clone();
+    let answers = lock(&fake.answers).clone();
+    let mut first_event = None;
+    let mut first_note = String::new();
+    let mut warm = Vec::new();
+    for (id, at, is_error, body) in &answers {
+        let took = sent.get(id).map(|s| at.saturating_duration_since(*s));
+        let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        if *is_error || !ok(&value) {
+            if failures.len() < 3 {
+                failures.push(format!("{id}: {}", body.chars().take(300).collect::<String>()));
+            }
+        }
+        if id == "bench-000" {
+            first_event = took;
+            first_note = describe(&value);
+        } else if let Some(t) = took {
+            warm.push(t);
+        }
+    }
+    Ok(ColdResult {
+        function,
+        binary_bytes,
+        ready,
+        first_event,
+        first_note,
+        warm: summarize(&warm),
+        events: count,
+        answered: answers.len(),
+        peak_rss: peak,
+        failures,
+    })
+}

@@ -1,0 +1,1048 @@
+//! Warm handler CPU time per route, and calls per operation.
+//!
+//! Each function's handler is called in-process, warm, on a current-thread tokio runtime:
+//! the handler, the AWS SDK's and reqwest's connection tasks all run on this thread, and
+//! `CLOCK_THREAD_CPUTIME_ID` around `block_on` gives the CPU the request cost without the
+//! time spent waiting for moto or the emulator (which run in other processes).
+//!
+//! SDK calls are counted by an interceptor on the clients (one count per attempt sent);
+//! PISTE and Chorus Pro calls are read from the emulator's journal.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use gateway_tests::testkit::{lambda_request, random_siret, response_json};
+use lambda_http::{Body, Request, Response};
+use serde_json::Value;
+use shared::clock::SystemClock;
+use shared::config::Config;
+use shared::deposit::Depositor;
+use shared::mail::Mailer;
+use shared::ubl;
+use tokio::runtime::Runtime;
+
+use crate::fixtures::{self, RHONE_LOGIN, RHONE_PASSWORD, RHONE_SIRET};
+use crate::stats::{Summary, summarize};
+
+/// Counts the SDK calls of one client, by operation name.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "bench-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let name = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_else(|| "?".into());
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name)
+            .or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The calls one operation made, per call (averaged over the timed calls).
+#[derive(Clone, Debug, Default)]
+pub struct Calls {
+    pub ddb: BTreeMap<String, f64>,
+    pub sm: BTreeMap<String, f64>,
+    pub piste: f64,
+    pub chorus: BTreeMap<String, f64>,
+}
+
+impl Calls {
+    pub fn ddb_total(&self) -> f64 {
+        self.ddb.values().sum()
+    }
+    pub fn sm_total(&self) -> f64 {
+        self.sm.values().sum()
+    }
+    pub fn chorus_total(&self) -> f64 {
+        self.chorus.values().sum()
+    }
+}
+
+/// The fewest calls the operation needs, by service, and why the gateway makes more when
+/// it does.
+#[derive(Clone, Copy, Debug)]
+pub struct Minimum {
+    pub ddb: u32,
+    pub sm: u32,
+    pub piste: u32,
+    pub chorus: u32,
+    /// What the minimum is made of.
+    pub reasoning: &'static str,
+    /// Why the measured count is higher (shown only when it is).
+    pub excess: &'static str,
+}
+
+pub struct RouteResult {
+    pub function: &'static str,
+    pub label: String,
+    pub target: Option<Duration>,
+    pub cpu: Summary,
+    pub wall: Summary,
+    pub unexpected: usize,
+    pub first_unexpected: Option<String>,
+    pub calls: Option<Calls>,
+    pub minimum: Option<Minimum>,
+}
+
+#[derive(Clone, Copy)]
+enum Function {
+    Settings,
+    Identifiers,
+    Transmit,
+}
+
+impl Function {
+    fn name(self) -> &'static str {
+        match self {
+            Function::Settings => "company-settings",
+            Function::Identifiers => "identifiers",
+            Function::Transmit => "transmit-invoice",
+        }
+    }
+}
+
+pub struct InProcess {
+    rt: Runtime,
+    http: reqwest::Client,
+    emulator: String,
+    ddb_calls: CallCounter,
+    sm_calls: CallCounter,
+    settings: company_settings::State,
+    identifiers: identifiers::State,
+    transmit: transmit_invoice::State,
+    warmups: usize,
+    calls: usize,
+}
+
+/// `(route key, concrete path, path parameters, companies in the token, body)`.
+struct Call {
+    route: &'static str,
+    path: String,
+    params: Vec<(&'static str, String)>,
+    company: String,
+    body: Option<Value>,
+}
+
+impl Call {
+    fn request(&self) -> Request {
+        let params: Vec<(&str, &str)> = self.params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        lambda_request(
+            self.route,
+            &self.path,
+            &params,
+            &[self.company.as_str()],
+            self.body.as_ref(),
+        )
+    }
+}
+
+fn settings_call(route: &'static str, siret: &str, body: Option<Value>) -> Call {
+    let suffix = if route.ends_with("/verify") {
+        "/verify"
+    } else {
+        ""
+    };
+    Call {
+        route,
+        path: format!("/v1/companies/{siret}/chorus-account{suffix}"),
+        params: vec![("siret", siret.to_owned())],
+        company: siret.to_owned(),
+        body,
+    }
+}
+
+fn market_call(route: &'static str, siret: &str, market: &str, body: Option<Value>) -> Call {
+    let path = if route.contains("{market_ref}") {
+        format!("/v1/companies/{siret}/markets/{market}")
+    } else {
+        format!("/v1/companies/{siret}/markets")
+    };
+    let mut params = vec![("siret", siret.to_owned())];
+    if route.contains("{market_ref}") {
+        params.push(("market_ref", market.to_owned()));
+    }
+    Call {
+        route,
+        path,
+        params,
+        company: siret.to_owned(),
+        body,
+    }
+}
+
+fn situation_call(
+    route: &'static str,
+    siret: &str,
+    market: &str,
+    number: Option<usize>,
+    body: Option<Value>,
+) -> Call {
+    let mut params = vec![
+        ("siret", siret.to_owned()),
+        ("market_ref", market.to_owned()),
+    ];
+    let mut path = format!("/v1/companies/{siret}/markets/{market}/situations");
+    if let Some(n) = number {
+        params.push(("number", n.to_string()));
+        path.push_str(&format!("/{n}"));
+    }
+    if route.ends_with("/transmission") {
+        path.push_str("/transmission");
+    }
+    Call {
+        route,
+        path,
+        params,
+        company: siret.to_owned(),
+        body,
+    }
+}
+
+const PUT_SETTINGS: &str = "PUT /v1/companies/{siret}/chorus-account";
+const GET_SETTINGS: &str = "GET /v1/companies/{siret}/chorus-account";
+const DELETE_SETTINGS: &str = "DELETE /v1/companies/{siret}/chorus-account";
+const VERIFY_SETTINGS: &str = "POST /v1/companies/{siret}/chorus-account/verify";
+const PUT_MARKET: &str = "PUT /v1/companies/{siret}/markets/{market_ref}";
+const GET_MARKET: &str = "GET /v1/companies/{siret}/markets/{market_ref}";
+const LIST_MARKETS: &str = "GET /v1/companies/{siret}/markets";
+const PUT_SITUATION: &str = "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}";
+const GET_SITUATION: &str = "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}";
+const LIST_SITUATIONS: &str = "GET /v1/companies/{siret}/markets/{market_ref}/situations";
+const TRANSMIT: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
+
+/// The clients of one warm function, with call counters, as `Services::from_sdk` builds them.
+fn services(
+    config: &Config,
+    sdk: &shared::aws::SdkConfig,
+    ddb_calls: &CallCounter,
+    sm_calls: &CallCounter,
+) -> Result<shared::services::Services, String> {
+    let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(ddb_calls.clone())
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .interceptor(sm_calls.clone())
+        .build();
+    let store = shared::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        config.table_name.clone(),
+    );
+    let secrets = shared::secrets::SecretStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(sm),
+        config.secret_prefix.clone(),
+    );
+    let chorus = shared::services::chorus_client(config, secrets.clone())
+        .map_err(|e| format!("chorus client: {e}"))?;
+    Ok(shared::services::Services {
+        store,
+        secrets,
+        chorus,
+    })
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl InProcess {
+    pub fn new(
+        config: &Config,
+        emulator: &str,
+        warmups: usize,
+        calls: usize,
+    ) -> Result<InProcess, String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let sdk = rt.block_on(shared::aws::sdk_config());
+        let ddb_calls = CallCounter::default();
+        let sm_calls = CallCounter::default();
+        // One set of clients per function, as each Lambda builds its own.
+        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        let settings = company_settings::State {
+            config: config.clone(),
+            store: s.store,
+            secrets: s.secrets,
+            chorus: s.chorus,
+            clock: Arc::new(SystemClock),
+        };
+        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        let identifiers = identifiers::State {
+            config: config.clone(),
+            store: s.store,
+            secrets: s.secrets,
+            chorus: s.chorus,
+            clock: Arc::new(SystemClock),
+        };
+        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        let mailer: Option<Arc<dyn Mailer>> =
+            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
+                .ok()
+                .map(|sender| {
+                    Arc::new(shared::mail::SesMailer::new(
+                        shared::aws::sesv2::Client::new(&sdk),
+                        sender,
+                    )) as Arc<dyn Mailer>
+                });
+        let transmit = transmit_invoice::State {
+            config: config.clone(),
+            depositor: Depositor {
+                store: s.store.clone(),
+                secrets: s.secrets.clone(),
+                chorus: Arc::clone(&s.chorus),
+                mailer,
+                config: config.clone(),
+            },
+            store: s.store,
+            secrets: s.secrets,
+            chorus: s.chorus,
+            clock: Arc::new(SystemClock),
+        };
+        Ok(InProcess {
+            rt,
+            http: reqwest::Client::new(),
+            emulator: emulator.to_owned(),
+            ddb_calls,
+            sm_calls,
+            settings,
+            identifiers,
+            transmit,
+            warmups,
+            calls,
+        })
+    }
+
+    async fn handle(&self, function: Function, request: Request) -> Response<Body> {
+        match function {
+            Function::Settings => company_settings::handle(&self.settings, request).await,
+            Function::Identifiers => identifiers::handle(&self.identifiers, request).await,
+            Function::Transmit => transmit_invoice::handle(&self.transmit, request).await,
+        }
+    }
+
+    /// One untimed call (set-up): its status and body.
+    fn run(&self, function: Function, call: &Call) -> (u16, Value) {
+        let response = self.rt.block_on(self.handle(function, call.request()));
+        response_json(&response)
+    }
+
+    fn expect(&self, function: Function, call: &Call, status: u16) -> Result<Value, String> {
+        let (got, body) = self.run(function, call);
+        if got == status {
+            Ok(body)
+        } else {
+            Err(format!(
+                "set-up {} {} answered {got}, expected {status}: {body}",
+                call.route, call.path
+            ))
+        }
+    }
+
+    fn journal_clear(&self) {
+        let url = format!("{}/_admin/journal", self.emulator);
+        let _ = self.rt.block_on(self.http.delete(url).send());
+    }
+
+    /// PISTE token requests and Chorus Pro calls (by path) since the journal was emptied.
+    fn journal_counts(&self) -> (u64, BTreeMap<String, u64>) {
+        let url = format!("{}/_admin/journal", self.emulator);
+        let journal: Value = self
+            .rt
+            .block_on(async { self.http.get(url).send().await?.json().await })
+            .unwrap_or(Value::Null);
+        let mut piste = 0;
+        let mut chorus = BTreeMap::new();
+        for entry in journal["entries"].as_array().into_iter().flatten() {
+            let path = entry["path"].as_str().unwrap_or("");
+            if path.starts_with("/api/oauth") {
+                piste += 1;
+            } else if let Some(call) = path.strip_prefix("/cpro/") {
+                *chorus.entry(call.to_owned()).or_default() += 1;
+            }
+        }
+        (piste, chorus)
+    }
+
+    /// Warm-ups, then the timed calls; `make(i)` gives the i-th call (warm-ups first).
+    #[allow(clippy::too_many_arguments)] // one argument per part of a table row
+    fn measure(
+        &self,
+        function: Function,
+        label: &str,
+        expected: u16,
+        target: Option<Duration>,
+        minimum: Option<Minimum>,
+        mut make: impl FnMut(usize) -> Call,
+    ) -> RouteResult {
+        let mut unexpected = 0;
+        let mut first_unexpected = None;
+        let mut check = |status: u16, response: &Response<Body>, i: usize| {
+            if status != expected {
+                unexpected += 1;
+                if first_unexpected.is_none() {
+                    let (_, body) = response_json(response);
+                    first_unexpected = Some(format!("call {i}: {status} {body}"));
+                }
+            }
+        };
+        for i in 0..self.warmups {
+            let request = make(i).request();
+            let response = self.rt.block_on(self.handle(function, request));
+            check(response.status().as_u16(), &response, i);
+        }
+        self.ddb_calls.take();
+        self.sm_calls.take();
+        self.journal_clear();
+        let mut cpu = Vec::with_capacity(self.calls);
+        let mut wall = Vec::with_capacity(self.calls);
+        for i in 0..self.calls {
+            let request = make(self.warmups + i).request();
+            let started = Instant::now();
+            let before = crate::sys::thread_cpu();
+            let response = self.rt.block_on(self.handle(function, request));
+            let used = crate::sys::thread_cpu().saturating_sub(before);
+            wall.push(started.elapsed());
+            cpu.push(used);
+            check(response.status().as_u16(), &response, self.warmups + i);
+        }
+        let n = self.calls as f64;
+        let per = |m: BTreeMap<String, u64>| -> BTreeMap<String, f64> {
+            m.into_iter().map(|(k, v)| (k, v as f64 / n)).collect()
+        };
+        let (piste, chorus) = self.journal_counts();
+        let calls = Calls {
+            ddb: per(self.ddb_calls.take()),
+            sm: per(self.sm_calls.take()),
+            piste: piste as f64 / n,
+            chorus: per(chorus),
+        };
+        let result = RouteResult {
+            function: function.name(),
+            label: label.to_owned(),
+            target,
+            cpu: summarize(&cpu),
+            wall: summarize(&wall),
+            unexpected,
+            first_unexpected,
+            calls: minimum.map(|_| calls),
+            minimum,
+        };
+        eprintln!(
+            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms{}",
+            result.function,
+            result.label,
+            result.cpu.median.as_secs_f64() * 1e6,
+            result.cpu.p99.as_secs_f64() * 1e6,
+            ms(result.wall.median),
+            if unexpected > 0 {
+                format!("  ({unexpected} unexpected answers)")
+            } else {
+                String::new()
+            }
+        );
+        result
+    }
+
+    /// Every route, then `ubl::prepare` on a 200-line invoice.
+    pub fn run_all(&self, run: &str) -> Result<Vec<RouteResult>, String> {
+        let total = self.warmups + self.calls;
+        let settings_target = Some(Duration::from_micros(200));
+        let mut rows = Vec::new();
+        let a = RHONE_SIRET;
+        let email = "compta@batiments-rhone.fr";
+
+        // --- set-up (untimed): the seeded supplier with its account and markets ---------
+        self.run(
+            Function::Settings,
+            &settings_call(DELETE_SETTINGS, a, None),
+        );
+        self.expect(
+            Function::Settings,
+            &settings_call(
+                PUT_SETTINGS,
+                a,
+                Some(fixtures::settings(
+                    email,
+                    RHONE_LOGIN,
+                    Some(RHONE_PASSWORD),
+                    true,
+                )),
+            ),
+            201,
+        )?;
+        for (market, number) in [("gymnase", "2026-TRV-014"), ("liste", "2026-TRV-015")] {
+            self.expect(
+                Function::Identifiers,
+                &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
+                201,
+            )?;
+        }
+        for n in 1..=12 {
+            self.expect(
+                Function::Identifiers,
+                &situation_call(
+                    PUT_SITUATION,
+                    a,
+                    "liste",
+                    Some(n),
+                    Some(fixtures::situation(&format!("L{run}-{n:03}"))),
+                ),
+                201,
+            )?;
+        }
+        // The situations the transmission routes deposit, one per call.
+        for (market, prefix) in [("tx200", "W")] {
+            self.expect(
+                Function::Identifiers,
+                &market_call(PUT_MARKET, a, market, Some(fixtures::market("2026-TRV-016"))),
+                201,
+            )?;
+            for n in 1..=total {
+                self.expect(
+                    Function::Identifiers,
+                    &situation_call(
+                        PUT_SITUATION,
+                        a,
+                        market,
+                        Some(n),
+                        Some(fixtures::situation(&format!("{prefix}{run}-{n:03}"))),
+                    ),
+                    201,
+                )?;
+            }
+        }
+        self.expect(
+            Function::Identifiers,
+            &market_call(PUT_MARKET, a, "tx", Some(fixtures::market("2026-TRV-017"))),
+            201,
+        )?;
+        // A company with settings and no Chorus Pro check (verify=false), one without.
+        let b = random_siret();
+        self.expect(
+            Function::Settings,
+            &settings_call(
+                PUT_SETTINGS,
+                &b,
+                Some(fixtures::settings(email, RHONE_LOGIN, Some("Bench-Pass-0"), false)),
+            ),
+            201,
+        )?;
+        let c = random_siret();
+        self.expect(
+            Function::Identifiers,
+            &market_call(PUT_MARKET, &c, "sans-compte", Some(fixtures::market("2026-TRV-018"))),
+            201,
+        )?;
+        let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
+
+        eprintln!("  set-up done; timing {} calls per route after {} warm-ups", self.calls, self.warmups);
+
+        // --- company-settings ---------------------------------------------------------
+        rows.push(self.measure(
+            Function::Settings,
+            "PUT settings, new company (verify=false)",
+            201,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 1,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (a first version is AWSCURRENT at once)",
+                excess: "promote() runs DescribeSecret after CreateSecret to find AWSCURRENT, although a secret just created has its first version current already",
+            }),
+            |i| {
+                settings_call(
+                    PUT_SETTINGS,
+                    &fresh[i],
+                    Some(fixtures::settings(email, RHONE_LOGIN, Some("Bench-Pass-1"), false)),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "PUT settings, new password (verify=false)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 2,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT to it, the old version being named by the item)",
+                excess: "promote() first reads the stages (DescribeSecret) instead of trusting the version the account item named, then removes AWSPENDING with a second UpdateSecretVersionStage",
+            }),
+            |i| {
+                settings_call(
+                    PUT_SETTINGS,
+                    &b,
+                    Some(fixtures::settings(
+                        email,
+                        RHONE_LOGIN,
+                        Some(&format!("Bench-Pass-{}", i + 1)),
+                        false,
+                    )),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "PUT settings, password checked in Chorus Pro (verify=true)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 2,
+                piste: 0,
+                chorus: 1,
+                reasoning: "as above, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
+                excess: "DescribeSecret + a second UpdateSecretVersionStage in promote(), as above",
+            }),
+            |_| {
+                settings_call(
+                    PUT_SETTINGS,
+                    a,
+                    Some(fixtures::settings(
+                        email,
+                        RHONE_LOGIN,
+                        Some(RHONE_PASSWORD),
+                        true,
+                    )),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "PUT settings, unchanged (a client retry, verify=false)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem: nothing changes, nothing is written",
+                excess: "",
+            }),
+            |_| {
+                settings_call(
+                    PUT_SETTINGS,
+                    a,
+                    Some(fixtures::settings(email, RHONE_LOGIN, None, false)),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "GET settings",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem",
+                excess: "",
+            }),
+            |_| settings_call(GET_SETTINGS, a, None),
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "POST verify (Chorus Pro)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 1,
+                piste: 0,
+                chorus: 1,
+                reasoning: "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
+                excess: "the answer is read again (GetItem) after the verdict is written, where the item read first plus the verdict make the view",
+            }),
+            |_| settings_call(VERIFY_SETTINGS, a, None),
+        ));
+        rows.push(self.measure(
+            Function::Settings,
+            "DELETE settings",
+            204,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 1,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
+                excess: "",
+            }),
+            |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
+        ));
+
+        // --- identifiers ----------------------------------------------------------------
+        rows.push(self.measure(
+            Function::Identifiers,
+            "PUT market, buyer checked in Chorus Pro",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 3,
+                sm: 1,
+                piste: 0,
+                chorus: 4,
+                reasoning: "GetItem account + GetItem market (parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer with a service code)",
+                excess: "",
+            }),
+            |_| market_call(PUT_MARKET, a, "gymnase", Some(fixtures::market("2026-TRV-014"))),
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "PUT market, company without settings (unchecked)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 3,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem account (none) + GetItem market + TransactWriteItems",
+                excess: "",
+            }),
+            |_| {
+                market_call(
+                    PUT_MARKET,
+                    &c,
+                    "sans-compte",
+                    Some(fixtures::market("2026-TRV-018")),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "GET market",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem",
+                excess: "",
+            }),
+            |_| market_call(GET_MARKET, a, "gymnase", None),
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "GET markets (3)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "one Query (MARKET# prefix)",
+                excess: "",
+            }),
+            |_| market_call(LIST_MARKETS, a, "", None),
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "PUT situation, new",
+            201,
+            settings_target,
+            Some(Minimum {
+                ddb: 3,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem market + GetItem situation (parallel) + TransactWriteItems (situation + invoice-number guard + audit)",
+                excess: "",
+            }),
+            |i| {
+                situation_call(
+                    PUT_SITUATION,
+                    a,
+                    "tx",
+                    Some(i + 1),
+                    Some(fixtures::situation(&format!("T{run}-{:03}", i + 1))),
+                )
+            },
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "GET situation",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem",
+                excess: "",
+            }),
+            |_| situation_call(GET_SITUATION, a, "liste", Some(1), None),
+        ));
+        rows.push(self.measure(
+            Function::Identifiers,
+            "GET situations (12)",
+            200,
+            settings_target,
+            Some(Minimum {
+                ddb: 2,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem market (404 when unknown) + one Query (SITUATION#{market}# prefix)",
+                excess: "",
+            }),
+            |_| situation_call(LIST_SITUATIONS, a, "liste", None, None),
+        ));
+
+        // --- transmit-invoice -------------------------------------------------------------
+        let transmission_minimum = Minimum {
+            ddb: 6,
+            sm: 1,
+            piste: 0,
+            chorus: 1,
+            reasoning: "GetItem account, market, situation + PutItem/BatchWriteItem (the invoice file, kept for retries) + UpdateItem claim to depositing (lease) + UpdateItem to deposited; GetSecretValue; one deposit",
+            excess: "the request path goes through the follow-up's deposit engine: it claims (not_transmitted → pending) then leases (pending → depositing) in two conditional writes, and reads back (Query) the invoice file it has just written",
+        };
+        let demo_body = fixtures::transmission_demo(a);
+        rows.push(self.measure(
+            Function::Transmit,
+            "POST transmission, demo invoice (2 lines, Chorus Pro deposit)",
+            202,
+            None,
+            Some(transmission_minimum),
+            |i| situation_call(TRANSMIT, a, "tx", Some(i + 1), Some(demo_body.clone())),
+        ));
+        let big_body = fixtures::transmission_lines(200, a);
+        rows.push(self.measure(
+            Function::Transmit,
+            "POST transmission, 200-line invoice (Chorus Pro deposit)",
+            202,
+            None,
+            Some(transmission_minimum),
+            |i| situation_call(TRANSMIT, a, "tx200", Some(i + 1), Some(big_body.clone())),
+        ));
+        rows.push(self.measure(
+            Function::Transmit,
+            "POST transmission again (already deposited)",
+            202,
+            None,
+            Some(Minimum {
+                ddb: 1,
+                sm: 0,
+                piste: 0,
+                chorus: 0,
+                reasoning: "GetItem situation: it is transmitted, the answer is its view",
+                excess: "the account and the market are read before the situation (for the 404s of a first transmission), though a repeat needs only the situation",
+            }),
+            |_| situation_call(TRANSMIT, a, "tx", Some(1), Some(demo_body.clone())),
+        ));
+
+        rows.push(self.measure_prepare());
+        Ok(rows)
+    }
+
+    /// `shared::ubl::prepare` (checks + totals + XML) of a 200-line invoice: pure CPU.
+    fn measure_prepare(&self) -> RouteResult {
+        let invoice = fixtures::invoice(200);
+        let options = ubl::CheckOptions {
+            siret_check: shared::domain::SiretCheck::Full,
+            max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
+            today: Some(time::OffsetDateTime::now_utc().date() + time::Duration::days(1)),
+        };
+        let mut unexpected = 0;
+        let mut first_unexpected = None;
+        let mut cpu = Vec::new();
+        let mut wall = Vec::new();
+        for i in 0..self.warmups + self.calls {
+            let started = Instant::now();
+            let before = crate::sys::thread_cpu();
+            let prepared = ubl::prepare(std::hint::black_box(&invoice), &options);
+            let used = crate::sys::thread_cpu().saturating_sub(before);
+            let elapsed = started.elapsed();
+            if let Err(violations) = &prepared {
+                unexpected += 1;
+                first_unexpected.get_or_insert_with(|| format!("{violations:?}"));
+            }
+            drop(std::hint::black_box(prepared));
+            if i >= self.warmups {
+                cpu.push(used);
+                wall.push(elapsed);
+            }
+        }
+        let result = RouteResult {
+            function: "shared::ubl",
+            label: "prepare(): check + totals + UBL XML, 200-line invoice (pure)".into(),
+            target: Some(Duration::from_millis(2)),
+            cpu: summarize(&cpu),
+            wall: summarize(&wall),
+            unexpected,
+            first_unexpected,
+            calls: None,
+            minimum: None,
+        };
+        eprintln!(
+            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs",
+            result.function,
+            result.label,
+            result.cpu.median.as_secs_f64() * 1e6,
+            result.cpu.p99.as_secs_f64() * 1e6,
+        );
+        result
+    }
+}
+
+/// The cold-start runs' data, written through the same handlers (untimed).
+impl InProcess {
+    /// The seeded supplier's settings (checked), a market for new situations, and a market
+    /// with `transmissions` situations ready to transmit.
+    pub fn setup_cold(&self, run: &str, transmissions: usize) -> Result<(), String> {
+        let a = RHONE_SIRET;
+        self.expect(
+            Function::Settings,
+            &settings_call(
+                PUT_SETTINGS,
+                a,
+                Some(fixtures::settings(
+                    "compta@batiments-rhone.fr",
+                    RHONE_LOGIN,
+                    Some(RHONE_PASSWORD),
+                    true,
+                )),
+            ),
+            201,
+        )?;
+        for (market, number) in [
+            ("gymnase", "2026-TRV-014"),
+            ("froid", "2026-TRV-020"),
+            ("froid-tx", "2026-TRV-021"),
+        ] {
+            self.expect(
+                Function::Identifiers,
+                &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
+                201,
+            )?;
+        }
+        for n in 1..=transmissions {
+            self.expect(
+                Function::Identifiers,
+                &situation_call(
+                    PUT_SITUATION,
+                    a,
+                    "froid-tx",
+                    Some(n),
+                    Some(fixtures::situation(&format!("C{run}-{n:03}"))),
+                ),
+                201,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Moves the deposited transmissions of `market` to due now, as if their two minutes
+    /// before the first follow-up had passed (the follow-up's own rescheduling write).
+    pub fn make_due(&self, market: &str, count: usize) -> Result<usize, String> {
+        let store = &self.transmit.store;
+        let siret = shared::domain::Siret::parse(RHONE_SIRET, shared::domain::SiretCheck::Full)
+            .map_err(|e| format!("{e:?}"))?;
+        let market_ref =
+            shared::domain::MarketRef::parse(market).map_err(|e| format!("{e:?}"))?;
+        let now = time::OffsetDateTime::now_utc();
+        let mut moved = 0;
+        for n in 1..=count {
+            let number = shared::domain::SituationNumber::parse(&n.to_string())
+                .map_err(|e| format!("{e:?}"))?;
+            let tracked = self
+                .rt
+                .block_on(store.get_tracked(&siret, &market_ref, number))
+                .map_err(|e| e.to_string())?;
+            let Some(tracked) = tracked else { continue };
+            let state = tracked.situation.transmission.state;
+            self.rt
+                .block_on(store.transition(
+                    &tracked,
+                    state,
+                    state,
+                    shared::store::transmission::Change::default()
+                        .due(now - time::Duration::seconds(1)),
+                    now,
+                ))
+                .map_err(|e| e.to_string())?;
+            moved += 1;
+        }
+        Ok(moved)
+    }
+
+    /// `count` companies whose password reaches its first reminder (J-30) today.
+    pub fn seed_due_accounts(&self, run: &str, count: usize) -> Result<(), String> {
+        use shared::domain::{
+            CompanyAccount, CredentialsStatus, Email, Environment, Siret, SiretCheck,
+            TechnicalLogin,
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let set_at = now - time::Duration::days(335);
+        for i in 0..count {
+            let siret = Siret::parse(&random_siret(), SiretCheck::Full).map_err(|e| format!("{e:?}"))?;
+            let account = CompanyAccount {
+                technical_login: TechnicalLogin::parse(&format!("TECH_{siret}@cpp2017.fr"))
+                    .map_err(|e| format!("{e:?}"))?,
+                referent_email: Email::parse(&format!("bench-{run}-{i}@entreprise-test.fr"))
+                    .map_err(|e| format!("{e:?}"))?,
+                siret: siret.clone(),
+                environment: Environment::Production,
+                password_set_at: set_at,
+                password_version: uuid::Uuid::new_v4().to_string(),
+                credentials_status: CredentialsStatus::Valid,
+                verified_at: Some(set_at),
+                created_at: set_at,
+                updated_at: set_at,
+                revision: 1,
+                next_reminder_on: Some(now.date()),
+            };
+            let audit = shared::store::AuditEntry {
+                at: set_at,
+                actor: "bench".into(),
+                action: "account_created".into(),
+                fields: Vec::new(),
+            };
+            self.rt
+                .block_on(self.settings.store.save_account(&account, None, &audit))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,894 @@
+//! `make bench` (issue 7, "Proof under faults and load"): measures the gateway on the local
+//! stack and in-process, prints one table and writes it to `tests/bench/RESULTS.md`.
+//!
+//! 1. Warm handler CPU time per route (in-process, thread CPU time, 200 calls after 20
+//!    warm-ups), and `shared::ubl::prepare` on a 200-line invoice.
+//! 2. Calls per operation (DynamoDB, Secrets Manager by SDK interceptor; PISTE and Chorus
+//!    Pro from the emulator's journal) against the minimum each operation needs.
+//! 3. Cold start of each release binary against a fake Lambda Runtime API, first event,
+//!    binary size.
+//! 4. Peak memory (VmHWM) after 50 events.
+//! 5. The month-end burst through the local API.
+//! 6. The reminder run over 100,000 companies (the password-reminder engineer's test).
+//!
+//! Expects the stack's environment (`eval "$(tests/stack/stack.sh env)"`) and moto up. It
+//! starts its own Chorus Pro emulator and local API (this binary, `serve-sandbox` and
+//! `serve-api`: release builds, not shared with tests running at the same time) and works in
+//! tables and secrets of its own, removed at the end.
+//!
+//! Knobs: `BENCH_CALLS` (200), `BENCH_WARMUPS` (20), `BENCH_COLD_EVENTS` (50),
+//! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
+//! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4), `BENCH_RESULTS`
+//! (where to write the table).
+
+mod burst;
+mod coldstart;
+mod fixtures;
+mod inprocess;
+mod reminder;
+mod stats;
+mod sys;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
+};
+use gateway_tests::jwt;
+use gateway_tests::local_api::{LocalApi, build_event, serve};
+use gateway_tests::sandbox::{Progress, SandboxConfig, Seed, try_spawn};
+use serde_json::{Map, Value, json};
+
+use crate::coldstart::ColdResult;
+use crate::inprocess::{Calls, InProcess, Minimum, RouteResult};
+use crate::stats::{fmt_bytes, fmt_duration};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("serve-sandbox") => serve_sandbox(),
+        Some("serve-api") => serve_api(),
+        None => bench(),
+        Some(other) => Err(format!("unknown command {other:?}: bench [serve-sandbox|serve-api]")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The Chorus Pro emulator, in a process of its own; prints its port.
+fn serve_sandbox() -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let handle = try_spawn(SandboxConfig {
+            port: 0,
+            seed: Seed::embedded(),
+            progress: Progress::OnPoll,
+            token_lifetime: None,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        println!("{}", handle.addr().port());
+        std::future::pending::<()>().await;
+        drop(handle);
+        Ok(())
+    })
+}
+
+/// The local API (the same router as `local-api`), in a process of its own; prints its port.
+fn serve_api() -> Result<(), String> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let config = shared::config::Config::from_env().map_err(|e| e.to_string())?;
+        let sdk = shared::aws::sdk_config().await;
+        let api = Arc::new(LocalApi {
+            company_settings: Arc::new(
+                company_settings::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
+            ),
+            identifiers: Arc::new(
+                identifiers::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
+            ),
+            transmit_invoice: Arc::new(
+                transmit_invoice::State::from_sdk(config, &sdk).map_err(|e| e.to_string())?,
+            ),
+            jwt_secret: env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+        serve(listener, api).await.map_err(|e| e.to_string())
+    })
+}
+
+async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
+    let key = |attr: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(kind)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let mut create = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("PK", KeyType::Hash)?)
+        .key_schema(key("SK", KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("GSI1")
+                .key_schema(key("GSI1PK", KeyType::Hash)?)
+                .key_schema(key("GSI1SK", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    for attr in ["PK", "SK", "GSI1PK", "GSI1SK"] {
+        create = create.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(attr)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    create
+        .send()
+        .await
+        .map_err(|e| format!("create table {name}: {}", shared::aws::error_text(&e)))?;
+    Ok(())
+}
+
+/// Removes the bench's tables and secrets from moto.
+async fn clean_up(sdk: &shared::aws::SdkConfig, tables: &[String], secret_prefix: &str) {
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    for table in tables {
+        let _ = ddb.delete_table().table_name(table).send().await;
+    }
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let page = sm
+            .list_secrets()
+            .filters(
+                aws_sdk_secretsmanager::types::Filter::builder()
+                    .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                    .values(secret_prefix)
+                    .build(),
+            )
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let Ok(page) = page else { break };
+        names.extend(
+            page.secret_list()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned))
+                .filter(|n| n.starts_with(secret_prefix)),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    for name in names {
+        let _ = sm
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+    }
+}
+
+/// An API Gateway (payload 2.0) event for a company's own caller.
+fn http_event(route: &str, path: &str, params: &[(&str, &str)], company: &str, body: Option<&Value>) -> Value {
+    let method = route.split(' ').next().unwrap_or("GET");
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "bench".into());
+    claims.insert("companies".into(), json!([company]));
+    let params = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    let headers = [("content-type".to_owned(), "application/json".to_owned())];
+    build_event(route, method, path, "", &headers, &bytes, &params, &claims)
+}
+
+fn scheduled_event() -> Value {
+    json!({"scheduled_time": shared::clock::rfc3339(time::OffsetDateTime::now_utc())})
+}
+
+fn http_ok(v: &Value) -> bool {
+    v["statusCode"].as_u64().is_some_and(|s| s < 400)
+}
+
+struct Results {
+    routes: Vec<RouteResult>,
+    cold: Vec<ColdResult>,
+    burst: Option<Result<burst::BurstResult, String>>,
+    reminder: Option<Result<reminder::ReminderResult, String>>,
+    errors: Vec<String>,
+}
+
+fn bench() -> Result<(), String> {
+    let started = Instant::now();
+    let machine = sys::machine();
+    let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
+    let calls = env_usize("BENCH_CALLS", 200);
+    let warmups = env_usize("BENCH_WARMUPS", 20);
+    let cold_events = env_usize("BENCH_COLD_EVENTS", 50).max(2);
+    let companies = env_usize("BENCH_COMPANIES", 200);
+    let per_company = env_usize("BENCH_SITUATIONS", 10);
+    let callers = env_usize("BENCH_CALLERS", 32);
+    let sections = env_or("BENCH_SECTIONS", "1,3,5,6");
+    let section = |n: &str| sections.split(',').any(|s| s.trim() == n);
+    let logs = root().join(".local/logs");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+
+    // The functions log as Lambda does (JSON, INFO), here into nothing.
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::sink)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sdk = io.block_on(shared::aws::sdk_config());
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("choruspro-gateway-bench-{run}");
+    let cold_table = format!("choruspro-gateway-bench-{run}-cold");
+    let secret_prefix = format!("choruspro-gateway-bench-{run}");
+    io.block_on(create_table(&ddb, &table))
+        .map_err(|e| format!("{e} (is the stack up? make up)"))?;
+    io.block_on(create_table(&ddb, &cold_table))?;
+
+    eprintln!("bench {run}: Chorus Pro emulator and local API of its own…");
+    let (emulator_child, emulator_port) = sys::spawn_server(
+        &["serve-sandbox"],
+        &[("RUST_LOG".into(), "warn".into())],
+        &logs.join("bench-chorus-sandbox.log"),
+    )?;
+    let emulator = format!("http://127.0.0.1:{emulator_port}");
+    let overrides = |table: &str| -> Vec<(String, String)> {
+        vec![
+            ("TABLE_NAME".into(), table.to_owned()),
+            ("SECRET_PREFIX".into(), secret_prefix.clone()),
+            ("CHORUS_API_URL".into(), format!("{emulator}/cpro")),
+            ("PISTE_TOKEN_URL".into(), format!("{emulator}/api/oauth/token")),
+        ]
+    };
+    let config_for = |table: &str| {
+        let pairs = overrides(table);
+        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        gateway_tests::testkit::stack_config(&refs)
+    };
+
+    let mut results = Results {
+        routes: Vec::new(),
+        cold: Vec::new(),
+        burst: None,
+        reminder: None,
+        errors: Vec::new(),
+    };
+
+    // 1 and 2 -----------------------------------------------------------------------------
+    eprintln!("1-2. warm handlers in-process ({warmups} warm-ups, {calls} timed calls per route)");
+    if section("1") {
+        let in_process = InProcess::new(&config_for(&table), &emulator, warmups, calls)?;
+        match in_process.run_all(&run) {
+            Ok(rows) => results.routes = rows,
+            Err(e) => results.errors.push(format!("in-process: {e}")),
+        }
+    }
+
+    // 3 and 4 -----------------------------------------------------------------------------
+    eprintln!("3-4. cold start and peak memory of the release binaries ({cold_events} events each)");
+    if section("3") {
+        match cold_starts(&io, &config_for(&cold_table), &emulator, &overrides(&cold_table), &run, cold_events, &logs) {
+            Ok(rows) => results.cold = rows,
+            Err(e) => results.errors.push(format!("cold start: {e}")),
+        }
+    }
+
+    // 5 -------------------------------------------------------------------------------------
+    eprintln!("5. month-end burst: {} situations of {companies} companies, {callers} callers", companies * per_company);
+    let burst = section("5").then(|| {
+        let mut env = overrides(&table);
+        env.push(("LOCAL_JWT_SECRET".into(), env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET)));
+        let (api_child, api_port) = sys::spawn_server(&["serve-api"], &env, &logs.join("bench-local-api.log"))?;
+        let pids = burst::Pids {
+            gateway: api_child.pid(),
+            moto: sys::pid_from_file(&root().join(".local/moto.pid")),
+            emulator: emulator_child.pid(),
+        };
+        let outcome = burst::run(
+            &format!("http://127.0.0.1:{api_port}"),
+            &env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
+            &run,
+            companies,
+            per_company,
+            callers,
+            &pids,
+        );
+        drop(api_child);
+        outcome
+    });
+    if let Some(Err(e)) = &burst {
+        eprintln!("  burst failed: {e}");
+    }
+    results.burst = burst;
+    drop(emulator_child);
+
+    // 6 -------------------------------------------------------------------------------------
+    if !section("6") {
+        eprintln!("6. reminder run skipped (BENCH_SECTIONS={sections})");
+    } else {
+        eprintln!("6. reminder run over 100,000 companies (cargo test … {} --ignored)", reminder::TEST);
+        let outcome = reminder::run();
+        if let Err(e) = &outcome {
+            eprintln!("  reminder run failed: {e}");
+        }
+        results.reminder = Some(outcome);
+    }
+
+    eprintln!("cleaning up the bench's tables and secrets…");
+    io.block_on(clean_up(&sdk, &[table, cold_table], &secret_prefix));
+
+    let report = render(&machine, &results, started.elapsed(), calls, warmups, cold_events);
+    println!("{report}");
+    let path = std::env::var("BENCH_RESULTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("tests/bench/RESULTS.md"));
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    std::fs::write(&path, &report).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("written to {}", path.display());
+    if results.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(results.errors.join("; "))
+    }
+}
+
+fn cold_starts(
+    io: &tokio::runtime::Runtime,
+    config: &shared::config::Config,
+    emulator: &str,
+    env: &[(String, String)],
+    run: &str,
+    events: usize,
+    logs: &Path,
+) -> Result<Vec<ColdResult>, String> {
+    let setup = InProcess::new(config, emulator, 0, 0)?;
+    setup.setup_cold(run, events)?;
+    let a = fixtures::RHONE_SIRET;
+    let log = |f: &str| logs.join(format!("bench-{f}.log"));
+    let mut rows = Vec::new();
+    let mut record = |result: Result<ColdResult, String>| match result {
+        Ok(r) => {
+            eprintln!(
+                "  {:<18} ready {:>8}  first event {:>8}  warm median {:>8}  peak {}  {}",
+                r.function,
+                r.ready.map(fmt_duration).unwrap_or_default(),
+                r.first_event.map(fmt_duration).unwrap_or_default(),
+                fmt_duration(r.warm.median),
+                r.peak_rss.map(fmt_mib).unwrap_or_default(),
+                r.failures.first().cloned().unwrap_or_default()
+            );
+            rows.push(r);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+
+    // company-settings: a read first, then saves checked in Chorus Pro, reads, verifications.
+    let settings_path = format!("/v1/companies/{a}/chorus-account");
+    let verify_path = format!("{settings_path}/verify");
+    let put_body = fixtures::settings(
+        "compta@batiments-rhone.fr",
+        fixtures::RHONE_LOGIN,
+        Some(fixtures::RHONE_PASSWORD),
+        true,
+    );
+    let settings_events: Vec<Value> = (0..events)
+        .map(|i| match i % 3 {
+            0 => http_event("GET /v1/companies/{siret}/chorus-account", &settings_path, &[("siret", a)], a, None),
+            1 => http_event("PUT /v1/companies/{siret}/chorus-account", &settings_path, &[("siret", a)], a, Some(&put_body)),
+            _ => http_event("POST /v1/companies/{siret}/chorus-account/verify", &verify_path, &[("siret", a)], a, None),
+        })
+        .collect();
+    record(coldstart::run_function(
+        io,
+        "company-settings",
+        env,
+        settings_events,
+        &log("company-settings"),
+        |v| format!("GET settings → {}", v["statusCode"]),
+        http_ok,
+    ))?;
+
+    // identifiers: a read first, then checked market saves, new situations, lists.
+    let market_path = format!("/v1/companies/{a}/markets/gymnase");
+    let market_body = fixtures::market("2026-TRV-014");
+    let identifier_events: Vec<Value> = (0..events)
+        .map(|i| match i % 3 {
+            0 => http_event("GET /v1/companies/{siret}/markets/{market_ref}", &market_path, &[("siret", a), ("market_ref", "gymnase")], a, None),
+            1 => http_event("PUT /v1/companies/{siret}/markets/{market_ref}", &market_path, &[("siret", a), ("market_ref", "gymnase")], a, Some(&market_body)),
+            _ => {
+                let n = (i / 3 + 1).to_string();
+                http_event(
+                    "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+                    &format!("/v1/companies/{a}/markets/froid/situations/{n}"),
+                    &[("siret", a), ("market_ref", "froid"), ("number", &n)],
+                    a,
+                    Some(&fixtures::situation(&format!("F{run}-{n}"))),
+                )
+            }
+        })
+        .collect();
+    record(coldstart::run_function(
+        io,
+        "identifiers",
+        env,
+        identifier_events,
+        &log("identifiers"),
+        |v| format!("GET market → {}", v["statusCode"]),
+        http_ok,
+    ))?;
+
+    // transmit-invoice: one 200-line situation transmitted per event.
+    let body = fixtures::transmission_lines(200, a);
+    let transmit_events: Vec<Value> = (1..=events)
+        .map(|n| {
+            let n = n.to_string();
+            http_event(
+                "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission",
+                &format!("/v1/companies/{a}/markets/froid-tx/situations/{n}/transmission"),
+                &[("siret", a), ("market_ref", "froid-tx"), ("number", &n)],
+                a,
+                Some(&body),
+            )
+        })
+        .collect();
+    record(coldstart::run_function(
+        io,
+        "transmit-invoice",
+        env,
+        transmit_events,
+        &log("transmit-invoice"),
+        |v| format!("POST transmission (200 lines, deposit) → {}", v["statusCode"]),
+        http_ok,
+    ))?;
+
+    // status-sync: the transmissions just deposited, due now; then runs with nothing due.
+    let due = setup.make_due("froid-tx", events)?;
+    record(coldstart::run_function(
+        io,
+        "status-sync",
+        env,
+        (0..events).map(|_| scheduled_event()).collect(),
+        &log("status-sync"),
+        move |v| {
+            format!(
+                "run: {} of {due} transmissions due followed ({} integrated)",
+                v["due"], v["integrated"]
+            )
+        },
+        |v| v["failed"].as_u64() == Some(0),
+    ))?;
+
+    // password-reminder: 20 companies at their J-30 today; then runs with nothing due.
+    setup.seed_due_accounts(run, 20)?;
+    record(coldstart::run_function(
+        io,
+        "password-reminder",
+        env,
+        (0..events).map(|_| scheduled_event()).collect(),
+        &log("password-reminder"),
+        |v| format!("run: {} companies due, {} e-mails sent", v["companies"], v["sent"]),
+        |v| v["failed"].as_u64() == Some(0),
+    ))?;
+    Ok(rows)
+}
+
+fn fmt_mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn fmt_count(v: f64) -> String {
+    if (v - v.round()).abs() < 0.005 {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_ops(ops: &std::collections::BTreeMap<String, f64>) -> String {
+    ops.iter()
+        .map(|(k, v)| format!("{k} {}", fmt_count(*v)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fmt_calls(c: &Calls) -> String {
+    let part = |name: &str, total: f64, ops: &std::collections::BTreeMap<String, f64>| {
+        if ops.is_empty() {
+            format!("{name} 0")
+        } else {
+            format!("{name} {} ({})", fmt_count(total), fmt_ops(ops))
+        }
+    };
+    format!(
+        "{} · {} · PISTE {} · {}",
+        part("DynamoDB", c.ddb_total(), &c.ddb),
+        part("Secrets Manager", c.sm_total(), &c.sm),
+        fmt_count(c.piste),
+        part("Chorus Pro", c.chorus_total(), &c.chorus),
+    )
+}
+
+/// `(met, difference)` of measured calls against the minimum.
+fn compare(c: &Calls, m: &Minimum) -> (bool, String) {
+    let diffs = [
+        ("DynamoDB", c.ddb_total(), m.ddb),
+        ("Secrets Manager", c.sm_total(), m.sm),
+        ("PISTE", c.piste, m.piste),
+        ("Chorus Pro", c.chorus_total(), m.chorus),
+    ];
+    let mut parts = Vec::new();
+    for (name, got, min) in diffs {
+        let d = got - f64::from(min);
+        if d.abs() >= 0.005 {
+            parts.push(format!("{}{} {name}", if d > 0.0 { "+" } else { "" }, fmt_count(d)));
+        }
+    }
+    (parts.is_empty(), parts.join(", "))
+}
+
+fn yes(met: bool) -> &'static str {
+    if met { "✅" } else { "❌" }
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn render(
+    machine: &sys::Machine,
+    r: &Results,
+    took: Duration,
+    calls: usize,
+    warmups: usize,
+    cold_events: usize,
+) -> String {
+    let mut out = String::new();
+    let now = time::OffsetDateTime::now_utc();
+    let _ = writeln!(out, "# `make bench` results\n");
+    let _ = writeln!(
+        out,
+        "Measured {} on {} cores, {}, {}; load average at start {}; whole run {:.0} s.\n",
+        shared::clock::rfc3339(now),
+        machine.cores,
+        machine.model,
+        machine.rustc,
+        machine.load_at_start,
+        took.as_secs_f64()
+    );
+    let _ = writeln!(out, "| # | Measure | Subject | Result | Target | Met | Notes |");
+    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
+    let mut row = |n: &str, measure: &str, subject: &str, result: &str, target: &str, met: &str, notes: &str| {
+        let _ = writeln!(
+            out,
+            "| {n} | {} | {} | {} | {} | {met} | {} |",
+            cell(measure),
+            cell(subject),
+            cell(result),
+            cell(target),
+            cell(notes)
+        );
+    };
+
+    // 1. CPU
+    for route in &r.routes {
+        let target = route.target.map(fmt_duration);
+        let met = match route.target {
+            None => "—".to_owned(),
+            Some(t) if route.cpu.p99 <= t => yes(true).to_owned(),
+            Some(t) if route.cpu.median <= t => format!("{} median, ❌ p99", yes(true)),
+            Some(_) => yes(false).to_owned(),
+        };
+        let mut notes = String::new();
+        if route.unexpected > 0 {
+            notes = format!(
+                "{} of {} calls answered otherwise than expected: {}",
+                route.unexpected,
+                calls + warmups,
+                route.first_unexpected.clone().unwrap_or_default()
+            );
+        }
+        row(
+            "1",
+            "Warm handler CPU per request",
+            &format!("{}: {}", route.function, route.label),
+            &format!(
+                "median {} · p99 {} (wall median {})",
+                fmt_duration(route.cpu.median),
+                fmt_duration(route.cpu.p99),
+                fmt_duration(route.wall.median)
+            ),
+            &target.map(|t| format!("≤ {t}")).unwrap_or_else(|| "—".into()),
+            &met,
+            &notes,
+        );
+    }
+    // 2. Calls
+    for route in &r.routes {
+        let (Some(c), Some(m)) = (&route.calls, &route.minimum) else {
+            continue;
+        };
+        let (met, diff) = compare(c, m);
+        let notes = if met {
+            format!("minimum: {}", m.reasoning)
+        } else {
+            format!(
+                "{diff}. Minimum: {}. Why more: {}",
+                m.reasoning,
+                if m.excess.is_empty() { "(to be explained)" } else { m.excess }
+            )
+        };
+        row(
+            "2",
+            "Calls per operation (warm)",
+            &format!("{}: {}", route.function, route.label),
+            &fmt_calls(c),
+            &format!(
+                "= minimum: DynamoDB {} · Secrets Manager {} · PISTE {} · Chorus Pro {}",
+                m.ddb, m.sm, m.piste, m.chorus
+            ),
+            if met { "✅" } else { "❌" },
+            &notes,
+        );
+    }
+    // 3. Cold start, size; 4. memory
+    for c in &r.cold {
+        let fail = c.failures.join("; ");
+        row(
+            "3",
+            "Cold start: process start → ready for the first event",
+            c.function,
+            &c.ready.map(fmt_duration).unwrap_or_else(|| "not ready".into()),
+            "≤ 50 ms",
+            yes(c.ready.is_some_and(|d| d <= Duration::from_millis(50))),
+            &fail,
+        );
+        row(
+            "3",
+            "First event, then warm events",
+            c.function,
+            &format!(
+                "first {} ({}); next {} median {} · p99 {}",
+                c.first_event.map(fmt_duration).unwrap_or_else(|| "—".into()),
+                c.first_note,
+                c.warm.count,
+                fmt_duration(c.warm.median),
+                fmt_duration(c.warm.p99)
+            ),
+            "—",
+            "—",
+            "",
+        );
+        row(
+            "3",
+            "Release binary size (stripped, LTO)",
+            c.function,
+            &fmt_bytes(c.binary_bytes),
+            "≤ 15 MB",
+            yes(c.binary_bytes <= 15_000_000),
+            "",
+        );
+        row(
+            "4",
+            &format!("Peak memory (VmHWM) after {} events", c.answered),
+            c.function,
+            &c.peak_rss.map(fmt_mib).unwrap_or_else(|| "—".into()),
+            "≤ 64 MiB (128 MB Lambda, half spare)",
+            yes(c.peak_rss.is_some_and(|b| b <= 64 * 1024 * 1024)),
+            if c.answered < c.events { "not every event was answered" } else { "" },
+        );
+    }
+    // 5. Burst
+    match &r.burst {
+        Some(Ok(b)) => {
+            let subject = format!(
+                "{} situations of {} companies, {} concurrent callers, local API",
+                b.transmissions, b.companies, b.callers
+            );
+            let ok = b.statuses.get(&202).copied().unwrap_or(0);
+            let states = b
+                .states
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            row(
+                "5",
+                "Month-end burst: throughput",
+                &subject,
+                &format!(
+                    "{:.1} transmissions/s ({} in {:.1} s)",
+                    b.transmissions as f64 / b.wall.as_secs_f64(),
+                    b.transmissions,
+                    b.wall.as_secs_f64()
+                ),
+                "—",
+                "—",
+                &format!(
+                    "{ok} answered 202 (states: {states}){}; set-up (untimed) {:.0} s",
+                    b.first_failure
+                        .as_ref()
+                        .map(|f| format!("; first other answer: {f}"))
+                        .unwrap_or_default(),
+                    b.setup.as_secs_f64()
+                ),
+            );
+            row(
+                "5",
+                "Month-end burst: latency",
+                &subject,
+                &format!(
+                    "p50 {} · p99 {} · max {}",
+                    fmt_duration(b.latency.median),
+                    fmt_duration(b.latency.p99),
+                    fmt_duration(b.latency.max)
+                ),
+                "—",
+                "—",
+                "",
+            );
+            let (g, m, e) = (b.cpu.gateway, b.cpu.moto, b.cpu.emulator);
+            let sum = (g + m + e).as_secs_f64().max(1e-9);
+            let other = b.cpu.machine.saturating_sub(g + m + e + b.cpu.callers);
+            row(
+                "5",
+                "Month-end burst: where the time goes (CPU)",
+                &subject,
+                &format!(
+                    "gateway {:.0} % ({:.1} s, {:.1} ms per transmission) · moto {:.0} % ({:.1} s) · emulator {:.0} % ({:.1} s)",
+                    100.0 * g.as_secs_f64() / sum,
+                    g.as_secs_f64(),
+                    1000.0 * g.as_secs_f64() / b.transmissions.max(1) as f64,
+                    100.0 * m.as_secs_f64() / sum,
+                    m.as_secs_f64(),
+                    100.0 * e.as_secs_f64() / sum,
+                    e.as_secs_f64()
+                ),
+                "—",
+                "—",
+                &format!(
+                    "CPU seconds during the burst ({:.1} s wall × {} cores = {:.0} s available): machine busy {:.1} s, of which the callers (bench) {:.1} s and other processes {:.1} s",
+                    b.wall.as_secs_f64(),
+                    machine.cores,
+                    b.wall.as_secs_f64() * machine.cores as f64,
+                    b.cpu.machine.as_secs_f64(),
+                    b.cpu.callers.as_secs_f64(),
+                    other.as_secs_f64()
+                ),
+            );
+        }
+        Some(Err(e)) => row("5", "Month-end burst", "—", "failed", "—", "❌", e),
+        None => {}
+    }
+    // 6. Reminder
+    match &r.reminder {
+        Some(Ok(m)) => {
+            let only_due = m.items_read == Some(1000) && m.companies == Some(1000);
+            row(
+                "6",
+                "Reminder run",
+                "100,000 companies, 1,000 due",
+                &format!(
+                    "{} items read, {} companies, {} e-mails sent, {} failed, in {}; a second run the same day reads {} items in {}",
+                    opt(m.items_read),
+                    opt(m.companies),
+                    opt(m.sent),
+                    opt(m.failed),
+                    m.run_time.clone().unwrap_or_else(|| "?".into()),
+                    opt(m.second_items_read),
+                    m.second_time.clone().unwrap_or_else(|| "?".into()),
+                ),
+                "reads only the 1,000 due",
+                yes(only_due && m.passed),
+                &format!(
+                    "seeding 100,000 accounts (untimed) took {}; the test {} ({:.0} s with the seeding)",
+                    m.seeding.clone().unwrap_or_else(|| "?".into()),
+                    if m.passed { "passed" } else { "FAILED" },
+                    m.took.as_secs_f64()
+                ),
+            );
+        }
+        Some(Err(e)) => row("6", "Reminder run", "100,000 companies, 1,000 due", "failed", "—", "❌", e),
+        None => row("6", "Reminder run", "100,000 companies, 1,000 due", "skipped (BENCH_SECTIONS)", "—", "—", ""),
+    }
+    for e in &r.errors {
+        row("!", "Error", "—", e, "—", "❌", "");
+    }
+    out.push('\n');
+    out.push_str(&notes(calls, warmups, cold_events));
+    out
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}
+
+fn notes(calls: usize, warmups: usize, cold_events: usize) -> String {
+    format!(
+        "Notes
+- **1. CPU.** Each handler is called in-process, warm, {calls} times after {warmups} warm-ups, on a current-thread tokio runtime; the figure is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) around the call: the handler, the domain, the JSON and the AWS SDK's and reqwest's own work (request signing, serialisation, HTTP on loopback, no TLS) — not the time spent waiting for moto or the emulator, which run in other processes. Building the API Gateway event is outside the measure; logging is on (JSON, INFO, as in Lambda) into a sink. moto and the emulator answer over plain HTTP on 127.0.0.1, where AWS and Chorus Pro would add TLS. The settings and identifier routes that call Chorus Pro are measured as they are (verify=true, buyer check); `verify=false` where Chorus Pro is not the point. Met: ✅ when p99 is within the target, \"✅ median, ❌ p99\" when only the median is. Release build (LTO) of the bench.
+- **2. Calls.** DynamoDB and Secrets Manager calls are counted by an SDK interceptor on the function's clients (each attempt sent), PISTE and Chorus Pro calls from the emulator's journal; averaged over the timed calls of a warm function (the PISTE token and the PISTE credentials are cached after the first call). The minimum is reasoned per operation (written next to each row).
+- **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, stripped, opt-level s) is started with the stack's environment and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench; \"ready\" is from spawn to its first `GET …/invocation/next`, which includes reading the configuration and building the SDK clients (no network call happens before the first event). The first event includes the first connections, the PISTE credentials and token for functions that call Chorus Pro. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events.
+- **5. Burst.** Through a local API of the bench's own (the same router as `local-api`, release build, a 2-worker runtime, so that the measure is the optimised gateway and no other test's traffic), with moto of the stack and the bench's Chorus Pro emulator. Companies are random SIRETs with the emulator's seeded technical account (`TECH_1_batiments-rhone@cpro.fr`, verify=false): Chorus Pro accepts the deposit of any seller with valid credentials and only rejects a seller outside the account's structures later, when it integrates the flux — after the burst, and outside what is measured. \"Gateway\" CPU includes the local API's own work (JWT check, event building), which API Gateway does in AWS; in Lambda the 32 callers would meet 32 instances, here one process serves them concurrently. moto processes one request at a time (`tests/stack/moto_server.py`), which bounds the throughput.
+- **6. Reminder.** The password-reminder engineer's ignored test `{}` (seeds 100,000 accounts in a table of its own in moto, 1,000 due, runs the reminder in-process; test profile build); its figures as it prints them.
+",
+        reminder::TEST
+    )
+}
