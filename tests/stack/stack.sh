@@ -45,8 +45,26 @@ answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 alive() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 
+stop() {
+  local name=$1
+  if alive "$name"; then
+    kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done
+    alive "$name" && kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true
+    echo "  $name stopped"
+  fi
+  rm -f "$STATE/$name.pid"
+}
+
 start() { # name port command…
   local name=$1 port=$2; shift 2
+  # A process started before its binary was rebuilt is restarted: tests must run the code
+  # just built.
+  if alive "$name" && [ -f "$1" ] && [ "$1" -nt "$STATE/$name.pid" ]; then
+    echo "  $name was built again: restarting it"
+    stop "$name"
+    for _ in $(seq 1 50); do answers "$port" || break; sleep 0.1; done
+  fi
   if alive "$name" && answers "$port"; then
     echo "  $name already running on 127.0.0.1:$port"
     return
@@ -68,17 +86,6 @@ start() { # name port command…
   done
   echo "error: $name did not answer on port $port in 30 s" >&2
   exit 1
-}
-
-stop() {
-  local name=$1
-  if alive "$name"; then
-    kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done
-    alive "$name" && kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true
-    echo "  $name stopped"
-  fi
-  rm -f "$STATE/$name.pid"
 }
 
 case "${1:-}" in

@@ -171,7 +171,10 @@ pub fn run(
         .iter()
         .map(|(c, k)| SetupCall {
             company: Arc::clone(c),
-            path: format!("/v1/companies/{}/markets/fin-de-mois/situations/{k}", c.siret),
+            path: format!(
+                "/v1/companies/{}/markets/fin-de-mois/situations/{k}",
+                c.siret
+            ),
             body: fixtures::situation(&format!("B{run}-{k:02}")),
         })
         .collect();
@@ -263,7 +266,10 @@ pub fn run(
             .to_owned();
         *states.entry(state).or_default() += 1;
         if *status != 202 && first_failure.is_none() {
-            first_failure = Some(format!("{status} {}", text.chars().take(300).collect::<String>()));
+            first_failure = Some(format!(
+                "{status} {}",
+                text.chars().take(300).collect::<String>()
+            ));
         }
     }
     let latencies: Vec<Duration> = results.iter().map(|(d, _, _)| *d).collect();

@@ -124,7 +124,12 @@ pub fn run_function(
 ) -> Result<ColdResult, String> {
     let binary = release_dir().join(function);
     let binary_bytes = std::fs::metadata(&binary)
-        .map_err(|e| format!("{}: {e} (build it with cargo build --release)", binary.display()))?
+        .map_err(|e| {
+            format!(
+                "{}: {e} (build it with cargo build --release)",
+                binary.display()
+            )
+        })?
         .len();
     let count = events.len();
     let fake = Arc::new(Fake::default());
@@ -136,7 +141,10 @@ pub fn run_function(
     );
     let app = axum::Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
         .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
         .route("/2018-06-01/runtime/init/error", post(init_error))
         .with_state(Arc::clone(&fake));
@@ -155,8 +163,14 @@ pub fn run_function(
         ("AWS_LAMBDA_FUNCTION_NAME", function.to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/27/[$LATEST]bench".to_owned()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{function}")),
+        (
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/27/[$LATEST]bench".to_owned(),
+        ),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function}"),
+        ),
         // The template sets LoggingConfig.LogFormat: JSON.
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
     ];
@@ -208,7 +222,10 @@ pub fn run_function(
         let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
         if *is_error || !ok(&value) {
             if failures.len() < 3 {
-                failures.push(format!("{id}: {}", body.chars().take(300).collect::<String>()));
+                failures.push(format!(
+                    "{id}: {}",
+                    body.chars().take(300).collect::<String>()
+                ));
             }
         }
         if id == "bench-000" {

@@ -481,10 +481,7 @@ impl InProcess {
         let email = "compta@batiments-rhone.fr";
 
         // --- set-up (untimed): the seeded supplier with its account and markets ---------
-        self.run(
-            Function::Settings,
-            &settings_call(DELETE_SETTINGS, a, None),
-        );
+        self.run(Function::Settings, &settings_call(DELETE_SETTINGS, a, None));
         self.expect(
             Function::Settings,
             &settings_call(
@@ -523,7 +520,12 @@ impl InProcess {
         for (market, prefix) in [("tx200", "W")] {
             self.expect(
                 Function::Identifiers,
-                &market_call(PUT_MARKET, a, market, Some(fixtures::market("2026-TRV-016"))),
+                &market_call(
+                    PUT_MARKET,
+                    a,
+                    market,
+                    Some(fixtures::market("2026-TRV-016")),
+                ),
                 201,
             )?;
             for n in 1..=total {
@@ -552,19 +554,32 @@ impl InProcess {
             &settings_call(
                 PUT_SETTINGS,
                 &b,
-                Some(fixtures::settings(email, RHONE_LOGIN, Some("Bench-Pass-0"), false)),
+                Some(fixtures::settings(
+                    email,
+                    RHONE_LOGIN,
+                    Some("Bench-Pass-0"),
+                    false,
+                )),
             ),
             201,
         )?;
         let c = random_siret();
         self.expect(
             Function::Identifiers,
-            &market_call(PUT_MARKET, &c, "sans-compte", Some(fixtures::market("2026-TRV-018"))),
+            &market_call(
+                PUT_MARKET,
+                &c,
+                "sans-compte",
+                Some(fixtures::market("2026-TRV-018")),
+            ),
             201,
         )?;
         let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
 
-        eprintln!("  set-up done; timing {} calls per route after {} warm-ups", self.calls, self.warmups);
+        eprintln!(
+            "  set-up done; timing {} calls per route after {} warm-ups",
+            self.calls, self.warmups
+        );
 
         // --- company-settings ---------------------------------------------------------
         rows.push(self.measure(
@@ -979,8 +994,7 @@ impl InProcess {
         let store = &self.transmit.store;
         let siret = shared::domain::Siret::parse(RHONE_SIRET, shared::domain::SiretCheck::Full)
             .map_err(|e| format!("{e:?}"))?;
-        let market_ref =
-            shared::domain::MarketRef::parse(market).map_err(|e| format!("{e:?}"))?;
+        let market_ref = shared::domain::MarketRef::parse(market).map_err(|e| format!("{e:?}"))?;
         let now = time::OffsetDateTime::now_utc();
         let mut moved = 0;
         for n in 1..=count {
@@ -993,14 +1007,16 @@ impl InProcess {
             let Some(tracked) = tracked else { continue };
             let state = tracked.situation.transmission.state;
             self.rt
-                .block_on(store.transition(
-                    &tracked,
-                    state,
-                    state,
-                    shared::store::transmission::Change::default()
-                        .due(now - time::Duration::seconds(1)),
-                    now,
-                ))
+                .block_on(
+                    store.transition(
+                        &tracked,
+                        state,
+                        state,
+                        shared::store::transmission::Change::default()
+                            .due(now - time::Duration::seconds(1)),
+                        now,
+                    ),
+                )
                 .map_err(|e| e.to_string())?;
             moved += 1;
         }
@@ -1016,7 +1032,8 @@ impl InProcess {
         let now = time::OffsetDateTime::now_utc();
         let set_at = now - time::Duration::days(335);
         for i in 0..count {
-            let siret = Siret::parse(&random_siret(), SiretCheck::Full).map_err(|e| format!("{e:?}"))?;
+            let siret =
+                Siret::parse(&random_siret(), SiretCheck::Full).map_err(|e| format!("{e:?}"))?;
             let account = CompanyAccount {
                 technical_login: TechnicalLogin::parse(&format!("TECH_{siret}@cpp2017.fr"))
                     .map_err(|e| format!("{e:?}"))?,

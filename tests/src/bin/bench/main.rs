@@ -36,8 +36,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use gateway_tests::jwt;
 use gateway_tests::local_api::{LocalApi, build_event, serve};
@@ -72,7 +72,9 @@ fn main() -> ExitCode {
         Some("serve-sandbox") => serve_sandbox(),
         Some("serve-api") => serve_api(),
         None => bench(),
-        Some(other) => Err(format!("unknown command {other:?}: bench [serve-sandbox|serve-api]")),
+        Some(other) => Err(format!(
+            "unknown command {other:?}: bench [serve-sandbox|serve-api]"
+        )),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,8 +91,7 @@ fn serve_sandbox() -> Result<(), String> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
@@ -125,7 +126,8 @@ fn serve_api() -> Result<(), String> {
         let sdk = shared::aws::sdk_config().await;
         let api = Arc::new(LocalApi {
             company_settings: Arc::new(
-                company_settings::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
+                company_settings::State::from_sdk(config.clone(), &sdk)
+                    .map_err(|e| e.to_string())?,
             ),
             identifiers: Arc::new(
                 identifiers::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
@@ -138,7 +140,10 @@ fn serve_api() -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| e.to_string())?;
-        println!("{}", listener.local_addr().map_err(|e| e.to_string())?.port());
+        println!(
+            "{}",
+            listener.local_addr().map_err(|e| e.to_string())?.port()
+        );
         serve(listener, api).await.map_err(|e| e.to_string())
     })
 }
@@ -230,7 +235,13 @@ async fn clean_up(sdk: &shared::aws::SdkConfig, tables: &[String], secret_prefix
 }
 
 /// An API Gateway (payload 2.0) event for a company's own caller.
-fn http_event(route: &str, path: &str, params: &[(&str, &str)], company: &str, body: Option<&Value>) -> Value {
+fn http_event(
+    route: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    company: &str,
+    body: Option<&Value>,
+) -> Value {
     let method = route.split(' ').next().unwrap_or("GET");
     let mut claims = Map::new();
     claims.insert("sub".into(), "bench".into());
@@ -239,7 +250,9 @@ fn http_event(route: &str, path: &str, params: &[(&str, &str)], company: &str, b
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let bytes = body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default();
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
     let headers = [("content-type".to_owned(), "application/json".to_owned())];
     build_event(route, method, path, "", &headers, &bytes, &params, &claims)
 }
@@ -312,12 +325,18 @@ fn bench() -> Result<(), String> {
             ("TABLE_NAME".into(), table.to_owned()),
             ("SECRET_PREFIX".into(), secret_prefix.clone()),
             ("CHORUS_API_URL".into(), format!("{emulator}/cpro")),
-            ("PISTE_TOKEN_URL".into(), format!("{emulator}/api/oauth/token")),
+            (
+                "PISTE_TOKEN_URL".into(),
+                format!("{emulator}/api/oauth/token"),
+            ),
         ]
     };
     let config_for = |table: &str| {
         let pairs = overrides(table);
-        let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         gateway_tests::testkit::stack_config(&refs)
     };
 
@@ -340,20 +359,37 @@ fn bench() -> Result<(), String> {
     }
 
     // 3 and 4 -----------------------------------------------------------------------------
-    eprintln!("3-4. cold start and peak memory of the release binaries ({cold_events} events each)");
+    eprintln!(
+        "3-4. cold start and peak memory of the release binaries ({cold_events} events each)"
+    );
     if section("3") {
-        match cold_starts(&io, &config_for(&cold_table), &emulator, &overrides(&cold_table), &run, cold_events, &logs) {
+        match cold_starts(
+            &io,
+            &config_for(&cold_table),
+            &emulator,
+            &overrides(&cold_table),
+            &run,
+            cold_events,
+            &logs,
+        ) {
             Ok(rows) => results.cold = rows,
             Err(e) => results.errors.push(format!("cold start: {e}")),
         }
     }
 
     // 5 -------------------------------------------------------------------------------------
-    eprintln!("5. month-end burst: {} situations of {companies} companies, {callers} callers", companies * per_company);
+    eprintln!(
+        "5. month-end burst: {} situations of {companies} companies, {callers} callers",
+        companies * per_company
+    );
     let burst = section("5").then(|| {
         let mut env = overrides(&table);
-        env.push(("LOCAL_JWT_SECRET".into(), env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET)));
-        let (api_child, api_port) = sys::spawn_server(&["serve-api"], &env, &logs.join("bench-local-api.log"))?;
+        env.push((
+            "LOCAL_JWT_SECRET".into(),
+            env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
+        ));
+        let (api_child, api_port) =
+            sys::spawn_server(&["serve-api"], &env, &logs.join("bench-local-api.log"))?;
         let pids = burst::Pids {
             gateway: api_child.pid(),
             moto: sys::pid_from_file(&root().join(".local/moto.pid")),
@@ -381,7 +417,10 @@ fn bench() -> Result<(), String> {
     if !section("6") {
         eprintln!("6. reminder run skipped (BENCH_SECTIONS={sections})");
     } else {
-        eprintln!("6. reminder run over 100,000 companies (cargo test … {} --ignored)", reminder::TEST);
+        eprintln!(
+            "6. reminder run over 100,000 companies (cargo test … {} --ignored)",
+            reminder::TEST
+        );
         let outcome = reminder::run();
         if let Err(e) = &outcome {
             eprintln!("  reminder run failed: {e}");
@@ -392,7 +431,14 @@ fn bench() -> Result<(), String> {
     eprintln!("cleaning up the bench's tables and secrets…");
     io.block_on(clean_up(&sdk, &[table, cold_table], &secret_prefix));
 
-    let report = render(&machine, &results, started.elapsed(), calls, warmups, cold_events);
+    let report = render(
+        &machine,
+        &results,
+        started.elapsed(),
+        calls,
+        warmups,
+        cold_events,
+    );
     println!("{report}");
     let path = std::env::var("BENCH_RESULTS")
         .map(PathBuf::from)
@@ -451,9 +497,27 @@ fn cold_starts(
     );
     let settings_events: Vec<Value> = (0..events)
         .map(|i| match i % 3 {
-            0 => http_event("GET /v1/companies/{siret}/chorus-account", &settings_path, &[("siret", a)], a, None),
-            1 => http_event("PUT /v1/companies/{siret}/chorus-account", &settings_path, &[("siret", a)], a, Some(&put_body)),
-            _ => http_event("POST /v1/companies/{siret}/chorus-account/verify", &verify_path, &[("siret", a)], a, None),
+            0 => http_event(
+                "GET /v1/companies/{siret}/chorus-account",
+                &settings_path,
+                &[("siret", a)],
+                a,
+                None,
+            ),
+            1 => http_event(
+                "PUT /v1/companies/{siret}/chorus-account",
+                &settings_path,
+                &[("siret", a)],
+                a,
+                Some(&put_body),
+            ),
+            _ => http_event(
+                "POST /v1/companies/{siret}/chorus-account/verify",
+                &verify_path,
+                &[("siret", a)],
+                a,
+                None,
+            ),
         })
         .collect();
     record(coldstart::run_function(
@@ -471,8 +535,20 @@ fn cold_starts(
     let market_body = fixtures::market("2026-TRV-014");
     let identifier_events: Vec<Value> = (0..events)
         .map(|i| match i % 3 {
-            0 => http_event("GET /v1/companies/{siret}/markets/{market_ref}", &market_path, &[("siret", a), ("market_ref", "gymnase")], a, None),
-            1 => http_event("PUT /v1/companies/{siret}/markets/{market_ref}", &market_path, &[("siret", a), ("market_ref", "gymnase")], a, Some(&market_body)),
+            0 => http_event(
+                "GET /v1/companies/{siret}/markets/{market_ref}",
+                &market_path,
+                &[("siret", a), ("market_ref", "gymnase")],
+                a,
+                None,
+            ),
+            1 => http_event(
+                "PUT /v1/companies/{siret}/markets/{market_ref}",
+                &market_path,
+                &[("siret", a), ("market_ref", "gymnase")],
+                a,
+                Some(&market_body),
+            ),
             _ => {
                 let n = (i / 3 + 1).to_string();
                 http_event(
@@ -515,7 +591,12 @@ fn cold_starts(
         env,
         transmit_events,
         &log("transmit-invoice"),
-        |v| format!("POST transmission (200 lines, deposit) → {}", v["statusCode"]),
+        |v| {
+            format!(
+                "POST transmission (200 lines, deposit) → {}",
+                v["statusCode"]
+            )
+        },
         http_ok,
     ))?;
 
@@ -544,7 +625,12 @@ fn cold_starts(
         env,
         (0..events).map(|_| scheduled_event()).collect(),
         &log("password-reminder"),
-        |v| format!("run: {} companies due, {} e-mails sent", v["companies"], v["sent"]),
+        |v| {
+            format!(
+                "run: {} companies due, {} e-mails sent",
+                v["companies"], v["sent"]
+            )
+        },
         |v| v["failed"].as_u64() == Some(0),
     ))?;
     Ok(rows)
@@ -598,7 +684,11 @@ fn compare(c: &Calls, m: &Minimum) -> (bool, String) {
     for (name, got, min) in diffs {
         let d = got - f64::from(min);
         if d.abs() >= 0.005 {
-            parts.push(format!("{}{} {name}", if d > 0.0 { "+" } else { "" }, fmt_count(d)));
+            parts.push(format!(
+                "{}{} {name}",
+                if d > 0.0 { "+" } else { "" },
+                fmt_count(d)
+            ));
         }
     }
     (parts.is_empty(), parts.join(", "))
@@ -633,9 +723,18 @@ fn render(
         machine.load_at_start,
         took.as_secs_f64()
     );
-    let _ = writeln!(out, "| # | Measure | Subject | Result | Target | Met | Notes |");
+    let _ = writeln!(
+        out,
+        "| # | Measure | Subject | Result | Target | Met | Notes |"
+    );
     let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
-    let mut row = |n: &str, measure: &str, subject: &str, result: &str, target: &str, met: &str, notes: &str| {
+    let mut row = |n: &str,
+                   measure: &str,
+                   subject: &str,
+                   result: &str,
+                   target: &str,
+                   met: &str,
+                   notes: &str| {
         let _ = writeln!(
             out,
             "| {n} | {} | {} | {} | {} | {met} | {} |",
@@ -675,7 +774,9 @@ fn render(
                 fmt_duration(route.cpu.p99),
                 fmt_duration(route.wall.median)
             ),
-            &target.map(|t| format!("≤ {t}")).unwrap_or_else(|| "—".into()),
+            &target
+                .map(|t| format!("≤ {t}"))
+                .unwrap_or_else(|| "—".into()),
             &met,
             &notes,
         );
@@ -692,7 +793,11 @@ fn render(
             format!(
                 "{diff}. Minimum: {}. Why more: {}",
                 m.reasoning,
-                if m.excess.is_empty() { "(to be explained)" } else { m.excess }
+                if m.excess.is_empty() {
+                    "(to be explained)"
+                } else {
+                    m.excess
+                }
             )
         };
         row(
@@ -715,7 +820,9 @@ fn render(
             "3",
             "Cold start: process start → ready for the first event",
             c.function,
-            &c.ready.map(fmt_duration).unwrap_or_else(|| "not ready".into()),
+            &c.ready
+                .map(fmt_duration)
+                .unwrap_or_else(|| "not ready".into()),
             "≤ 50 ms",
             yes(c.ready.is_some_and(|d| d <= Duration::from_millis(50))),
             &fail,
@@ -726,7 +833,9 @@ fn render(
             c.function,
             &format!(
                 "first {} ({}); next {} median {} · p99 {}",
-                c.first_event.map(fmt_duration).unwrap_or_else(|| "—".into()),
+                c.first_event
+                    .map(fmt_duration)
+                    .unwrap_or_else(|| "—".into()),
                 c.first_note,
                 c.warm.count,
                 fmt_duration(c.warm.median),
@@ -752,7 +861,11 @@ fn render(
             &c.peak_rss.map(fmt_mib).unwrap_or_else(|| "—".into()),
             "≤ 64 MiB (128 MB Lambda, half spare)",
             yes(c.peak_rss.is_some_and(|b| b <= 64 * 1024 * 1024)),
-            if c.answered < c.events { "not every event was answered" } else { "" },
+            if c.answered < c.events {
+                "not every event was answered"
+            } else {
+                ""
+            },
         );
     }
     // 5. Burst
@@ -865,8 +978,24 @@ fn render(
                 ),
             );
         }
-        Some(Err(e)) => row("6", "Reminder run", "100,000 companies, 1,000 due", "failed", "—", "❌", e),
-        None => row("6", "Reminder run", "100,000 companies, 1,000 due", "skipped (BENCH_SECTIONS)", "—", "—", ""),
+        Some(Err(e)) => row(
+            "6",
+            "Reminder run",
+            "100,000 companies, 1,000 due",
+            "failed",
+            "—",
+            "❌",
+            e,
+        ),
+        None => row(
+            "6",
+            "Reminder run",
+            "100,000 companies, 1,000 due",
+            "skipped (BENCH_SECTIONS)",
+            "—",
+            "—",
+            "",
+        ),
     }
     for e in &r.errors {
         row("!", "Error", "—", e, "—", "❌", "");

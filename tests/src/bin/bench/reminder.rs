@@ -66,8 +66,22 @@ pub fn run() -> Result<ReminderResult, String> {
             let stderr = String::from_utf8_lossy(&output.stderr);
             format!(
                 "the reminder test printed no figures:\n{}\n{}",
-                stdout.chars().rev().take(1500).collect::<String>().chars().rev().collect::<String>(),
-                stderr.chars().rev().take(1500).collect::<String>().chars().rev().collect::<String>()
+                stdout
+                    .chars()
+                    .rev()
+                    .take(1500)
+                    .collect::<String>()
+                    .chars()
+                    .rev()
+                    .collect::<String>(),
+                stderr
+                    .chars()
+                    .rev()
+                    .take(1500)
+                    .collect::<String>()
+                    .chars()
+                    .rev()
+                    .collect::<String>()
             )
         })?;
     eprintln!("  {line}");

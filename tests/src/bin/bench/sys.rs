@@ -38,7 +38,9 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     // After the name: state(3) … utime(14) stime(15), i.e. indexes 11 and 12 here.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(Duration::from_secs_f64((utime + stime) as f64 / clock_ticks()))
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / clock_ticks(),
+    ))
 }
 
 /// Busy CPU time of the whole machine (all cores), from `/proc/stat`.
@@ -159,12 +161,10 @@ pub fn spawn_server(
     reader
         .read_line(&mut line)
         .map_err(|e| format!("{args:?}: {e}"))?;
-    let port = line.trim().parse::<u16>().map_err(|_| {
-        format!(
-            "{args:?} did not start (see {}): {line:?}",
-            log.display()
-        )
-    })?;
+    let port = line
+        .trim()
+        .parse::<u16>()
+        .map_err(|_| format!("{args:?} did not start (see {}): {line:?}", log.display()))?;
     guard._stdout = Some(reader);
     Ok((guard, port))
 }
