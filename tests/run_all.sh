@@ -5,8 +5,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 STACK=tests/stack/stack.sh
-LOGS=.local/logs
-mkdir -p "$LOGS"
+# A stack of its own, fresh: the developer's `make up` stack (and its data) is left alone,
+# and every run starts from the same empty moto and seeded emulator, as in CI.
+export STACK_STATE_DIR="$ROOT/.local/test"
+export MOTO_PORT=${TEST_MOTO_PORT:-5010}
+export CHORUS_SANDBOX_PORT=${TEST_CHORUS_SANDBOX_PORT:-8490}
+export LOCAL_API_PORT=${TEST_LOCAL_API_PORT:-3010}
+unset AWS_ENDPOINT_URL CHORUS_API_URL PISTE_TOKEN_URL
+LOGS="$STACK_STATE_DIR/logs"
 started_at=$(date +%s)
 
 step() { printf '\n== %s\n' "$*"; }
@@ -14,13 +20,13 @@ step() { printf '\n== %s\n' "$*"; }
 step "build (workspace, tests included)"
 cargo build --workspace --all-targets
 
-# A stack already running (make up) is reused and left running; one started here is stopped.
-was_up=0
-if [ -f .local/local-api.pid ] && kill -0 "$(cat .local/local-api.pid)" 2>/dev/null; then was_up=1; fi
-cleanup() { if [ "$was_up" = 0 ]; then "$STACK" down >/dev/null || true; fi; }
+cleanup() { "$STACK" down >/dev/null || true; }
 trap cleanup EXIT
 
-step "local stack"
+step "local stack (fresh, ports $MOTO_PORT $CHORUS_SANDBOX_PORT $LOCAL_API_PORT)"
+"$STACK" down >/dev/null || true
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
 "$STACK" up
 eval "$("$STACK" env)"
 

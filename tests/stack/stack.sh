@@ -4,7 +4,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-STATE="$ROOT/.local"
+# `make test` runs a stack of its own (its own state folder and ports), fresh each time,
+# beside the one `make up` may have started.
+STATE="${STACK_STATE_DIR:-$ROOT/.local}"
 mkdir -p "$STATE/logs"
 
 export MOTO_PORT=${MOTO_PORT:-5000}

@@ -1117,8 +1117,10 @@ async fn secrets_never_appear_in_logs_debug_or_errors() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    // The test runs on one thread (current-thread runtime): every task logs here.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not thread-scoped: tracing caches callsite interest process-wide, and with
+    // the other tests of this binary running in parallel a scoped subscriber could miss
+    // events. Every test's client events land here, which only widens the secret check.
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
 
     let (sandbox, client) = setup().await;
     let account = rhone();
