@@ -278,3 +278,80 @@ fn unreadable_account(error: &StoreError) -> Action {
         error: Some(error.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action(outcome: Outcome) -> Action {
+        Action {
+            siret: "21750001600019".into(),
+            mail: "reminder",
+            step: Some("J-30".into()),
+            outcome,
+            next_reminder_on: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn counts_follow_outcomes_and_the_json_is_what_make_run_prints() {
+        let mut report = RunReport {
+            now: "2027-10-28T06:00:00Z".into(),
+            today: "2027-10-28".into(),
+            companies: 6,
+            items_read: 6,
+            sent: 0,
+            skipped: 0,
+            failed: 0,
+            complete: true,
+            actions: Vec::new(),
+        };
+        for outcome in [
+            Outcome::Sent,
+            Outcome::AlreadySent,
+            Outcome::InProgress,
+            Outcome::Changed,
+            Outcome::NothingDue,
+            Outcome::Failed,
+        ] {
+            report.record(action(outcome));
+        }
+        assert_eq!((report.sent, report.skipped, report.failed), (1, 4, 1));
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["actions"][0]["outcome"], "sent");
+        assert_eq!(json["actions"][1]["outcome"], "already_sent");
+        assert_eq!(json["actions"][4]["outcome"], "nothing_due");
+        assert_eq!(json["actions"][0]["step"], "J-30");
+        assert!(json["actions"][0].get("error").is_none());
+    }
+
+    #[test]
+    fn an_unreadable_index_is_a_failed_invocation_with_its_report() {
+        let report = RunReport {
+            now: String::new(),
+            today: String::new(),
+            companies: 0,
+            items_read: 0,
+            sent: 0,
+            skipped: 0,
+            failed: 0,
+            complete: false,
+            actions: Vec::new(),
+        };
+        let err = RunError::IndexUnreadable {
+            unreadable: 2,
+            report: Box::new(report.clone()),
+        };
+        assert_eq!(
+            err.to_string(),
+            "reminder index unreadable in 2 of 4 shards"
+        );
+        let diagnostic = Diagnostic::from(RunError::IndexUnreadable {
+            unreadable: 2,
+            report: Box::new(report.clone()),
+        });
+        assert_eq!(diagnostic.error_type, "ReminderIndexUnreadable");
+        assert_eq!(err.into_report(), report);
+    }
+}
