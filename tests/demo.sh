@@ -100,6 +100,27 @@ done
 show GET "/v1/companies/$SIRET/markets/gymnase-2026/situations/3"
 echo "  deposits of $NUMBER in the emulator: $(curl -s "$SANDBOX/_admin/deposits" | python3 -c "import json,sys; print(sum(1 for d in json.load(sys.stdin)['deposits'] if d.get('numeroFacture')=='$NUMBER'))")"
 
+bold "15. The password renewal reminder the referent receives 30 days before expiry"
+EXPIRES=$(curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/chorus-account" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password_expires_at"])')
+NOW=$(date -u -d "${EXPIRES} - 30 days + 1 hour" +%Y-%m-%dT%H:%M:%SZ)
+echo "  password-reminder at $NOW:"
+tests/stack/run_function.sh password-reminder "$NOW" 2>/dev/null \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin); print("   ", {k: v for k, v in r.items() if k in ("sent", "skipped", "failed")})'
+curl -sS "$AWS_ENDPOINT_URL/moto-api/data.json" | python3 -c '
+import html, json, re, sys
+messages = [m for m in json.load(sys.stdin).get("ses", {}).get("Message", []) if "direction@batiments-rhone.fr" in json.dumps(m.get("destinations"))]
+if not messages:
+    sys.exit("    (no message found)")
+m = messages[-1]
+print("    From:   ", m["source"])
+print("    To:     ", ", ".join(m["destinations"]["ToAddresses"]))
+print("    Subject:", m["subject"])
+text = re.sub(r"<(br|/p|/li|/h[1-6]|/tr)[^>]*>", "\n", m["body"])
+text = html.unescape(re.sub(r"<[^>]+>", "", text))
+for line in [l.strip() for l in text.splitlines() if l.strip()]:
+    print("    |", line)
+'
+
 bold "Where things are"
 echo "  the secret:   $SECRET_PREFIX/companies/$SIRET/technical-account (Secrets Manager, moto)"
 echo "  the settings: table $TABLE_NAME, PK=COMPANY#$SIRET SK=ACCOUNT (DynamoDB, moto)"

@@ -52,6 +52,32 @@ pub struct Depositor {
     pub config: Config,
 }
 
+impl Depositor {
+    /// From the clients of the cold start; the referent alerts go through SES when
+    /// `SENDER_EMAIL` is set (without it, refusals are recorded but nobody is e-mailed).
+    pub fn from_services(
+        services: &crate::services::Services,
+        config: &Config,
+        sdk: &aws_config::SdkConfig,
+    ) -> Self {
+        let mailer = crate::mail::sender_from_lookup(|k| std::env::var(k).ok())
+            .ok()
+            .map(|sender| {
+                Arc::new(crate::mail::SesMailer::new(
+                    aws_sdk_sesv2::Client::new(sdk),
+                    sender,
+                )) as Arc<dyn Mailer>
+            });
+        Depositor {
+            store: services.store.clone(),
+            secrets: services.secrets.clone(),
+            chorus: Arc::clone(&services.chorus),
+            mailer,
+            config: config.clone(),
+        }
+    }
+}
+
 /// `{market_ref}#{number:03}`: whose file a payload is.
 pub fn payload_owner(tracked: &Tracked) -> String {
     format!(
@@ -343,16 +369,26 @@ impl Depositor {
                         "lost deposit found in Chorus Pro"
                     );
                     let status = invoice.statut.as_ref().map(|s| s.as_str().to_owned());
+                    // The gateway's own record of the deposit (as `attempt` writes it):
+                    // Chorus Pro's statuses, `DEPOSEE` included, come with the invoice's
+                    // history, every one of them (none seen yet for this invoice).
                     let change = Change::default()
                         .set_opt("flux_number", invoice.numero_flux_depot.clone().map(s))
                         .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
-                        .set_opt("chorus_status", status.clone().map(s))
+                        .set_opt("chorus_status", status.map(s))
                         .set("checks_done", n(0))
+                        .set("chorus_history_seen", n(0))
                         .remove("last_error")
                         .history(entry(
                             now,
-                            status.as_deref().unwrap_or("DEPOSEE"),
-                            Some("Dépôt retrouvé dans Chorus Pro après une réponse perdue".into()),
+                            "DEPOSE",
+                            Some(match &invoice.numero_flux_depot {
+                                Some(flux) => format!(
+                                    "Flux {flux} retrouvé dans Chorus Pro après une réponse perdue"
+                                ),
+                                None => "Dépôt retrouvé dans Chorus Pro après une réponse perdue"
+                                    .to_owned(),
+                            }),
                         ))
                         .due(now + follow_up_delay(0));
                     return Ok(self

@@ -1120,7 +1120,8 @@ async fn secrets_never_appear_in_logs_debug_or_errors() {
     // Global, not thread-scoped: tracing caches callsite interest process-wide, and with
     // the other tests of this binary running in parallel a scoped subscriber could miss
     // events. Every test's client events land here, which only widens the secret check.
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber of this test binary");
+    tracing::subscriber::set_global_default(subscriber)
+        .expect("the only global subscriber of this test binary");
 
     let (sandbox, client) = setup().await;
     let account = rhone();

@@ -1076,7 +1076,7 @@ async fn twenty_concurrent_registrations_of_one_number_have_exactly_one_winner()
     assert_eq!(guard[0]["situation"].as_n().unwrap(), winner_number);
     let situations: Vec<&str> = items
         .iter()
-        .map(|i| sk(i))
+        .map(sk)
         .filter(|k| k.starts_with("SITUATION#"))
         .collect();
     assert_eq!(

@@ -61,4 +61,3 @@ pub async fn test_credentials(
         Err(e) => Err(chorus_problem(&e)),
     }
 }
-

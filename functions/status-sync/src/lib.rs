@@ -22,7 +22,6 @@ use shared::deposit::{DepositError, Depositor};
 use shared::domain::situation::StatusEntry;
 use shared::domain::transmission::{TransmissionState, follow_up_delay, is_final_invoice_status};
 use shared::domain::{CompanyAccount, CredentialsStatus, MarketRef, Siret, SituationNumber};
-use shared::mail::Mailer;
 use shared::mail::render::RejectionSource;
 use shared::secrets::SecretStore;
 use shared::services::Services;
@@ -45,27 +44,13 @@ pub struct State {
 
 impl State {
     pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let services = Services::from_sdk(&config, sdk)?;
+        let depositor = Depositor::from_services(&services, &config, sdk);
         let Services {
             store,
             secrets,
             chorus,
-        } = Services::from_sdk(&config, sdk)?;
-        let mailer: Option<Arc<dyn Mailer>> =
-            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
-                .ok()
-                .map(|sender| {
-                    Arc::new(shared::mail::SesMailer::new(
-                        shared::aws::sesv2::Client::new(sdk),
-                        sender,
-                    )) as Arc<dyn Mailer>
-                });
-        let depositor = Depositor {
-            store: store.clone(),
-            secrets: secrets.clone(),
-            chorus: Arc::clone(&chorus),
-            mailer,
-            config: config.clone(),
-        };
+        } = services;
         Ok(Self {
             config,
             store,
@@ -104,7 +89,15 @@ impl SyncReport {
     /// The run's counts as a CloudWatch embedded-metric-format document: printed as one
     /// line on stdout, Lambda's log pipeline turns it into metrics (no extra API call).
     pub fn metrics_line(&self) -> String {
-        let metric_names = ["Due", "Deposited", "Integrated", "Rejected", "Failed", "OutcomeUnknown", "WaitingCredentials"];
+        let metric_names = [
+            "Due",
+            "Deposited",
+            "Integrated",
+            "Rejected",
+            "Failed",
+            "OutcomeUnknown",
+            "WaitingCredentials",
+        ];
         let metrics: Vec<serde_json::Value> = metric_names
             .iter()
             .map(|name| serde_json::json!({"Name": name, "Unit": "Count"}))
@@ -257,7 +250,11 @@ async fn follow(
                         now,
                     )
                     .await?;
-                return Ok(Some((from, from, "en attente d'un nouveau mot de passe valide".into())));
+                return Ok(Some((
+                    from,
+                    from,
+                    "en attente d'un nouveau mot de passe valide".into(),
+                )));
             }
             state.depositor.attempt(tracked, &account, now).await?
         }
@@ -547,7 +544,7 @@ async fn follow_invoice(
             ))
         })
         .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_by_key(|e| e.0);
     let seen = usize::try_from(tracked.record.chorus_history_seen).unwrap_or(0);
     let current = history
         .statut_courant_code

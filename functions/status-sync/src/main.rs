@@ -16,8 +16,9 @@ async fn main() -> Result<(), Error> {
         let state = Arc::clone(&state);
         async move {
             // The invocation's deadline, as milliseconds since the epoch.
-            let left_ms = u64::try_from(event.context.deadline).unwrap_or(0).saturating_sub(
-                u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+            let left_ms = event.context.deadline.saturating_sub(
+                u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+                    .unwrap_or(0),
             );
             let deadline = std::time::Instant::now() + std::time::Duration::from_millis(left_ms);
             let report = status_sync::run_until(&state, Some(deadline)).await;

@@ -21,7 +21,6 @@ use shared::domain::transmission::TransmissionState;
 use shared::domain::{CompanyAccount, Market, MarketRef, Siret, SiretCheck, SituationNumber};
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
-use shared::mail::Mailer;
 use shared::secrets::SecretStore;
 use shared::services::Services;
 use shared::store::item::{n, s};
@@ -51,27 +50,13 @@ pub struct State {
 
 impl State {
     pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
+        let services = Services::from_sdk(&config, sdk)?;
+        let depositor = Depositor::from_services(&services, &config, sdk);
         let Services {
             store,
             secrets,
             chorus,
-        } = Services::from_sdk(&config, sdk)?;
-        let mailer: Option<Arc<dyn Mailer>> =
-            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
-                .ok()
-                .map(|sender| {
-                    Arc::new(shared::mail::SesMailer::new(
-                        shared::aws::sesv2::Client::new(sdk),
-                        sender,
-                    )) as Arc<dyn Mailer>
-                });
-        let depositor = Depositor {
-            store: store.clone(),
-            secrets: secrets.clone(),
-            chorus: Arc::clone(&chorus),
-            mailer,
-            config: config.clone(),
-        };
+        } = services;
         Ok(Self {
             config,
             store,
@@ -135,7 +120,13 @@ async fn transmit(
         .map_err(|e| faults.push(FieldError::new("siret", e.code(), e.message_fr(raw_siret))))
         .ok();
     let market_ref = MarketRef::parse(raw_market)
-        .map_err(|e| faults.push(FieldError::new("market_ref", e.code(), e.message_fr(raw_market))))
+        .map_err(|e| {
+            faults.push(FieldError::new(
+                "market_ref",
+                e.code(),
+                e.message_fr(raw_market),
+            ))
+        })
         .ok();
     let number = SituationNumber::parse(raw_number)
         .map_err(|e| {
@@ -247,6 +238,9 @@ async fn transmit(
             .set("transmission_environment", s(account.environment.as_str()))
             .set("transmitted_at", s(shared::clock::rfc3339(now)))
             .set("attempts", n(0))
+            // Counters of a previous transmission (a rejected number) start again.
+            .set("checks_done", n(0))
+            .set("chorus_history_seen", n(0))
             .set_opt("idempotency_key", idempotency_key.clone().map(s))
             .remove("unknown_since")
             .remove("last_error")

@@ -41,7 +41,6 @@ impl TransmissionState {
                 | (Deposited, Rejected)
         )
     }
-
 }
 
 /// Chorus Pro invoice statuses after which nothing more is expected.

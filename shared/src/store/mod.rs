@@ -27,7 +27,10 @@ pub enum StoreError {
     Aws(String),
     /// A transmission move the state machine does not allow (a bug, never input).
     #[error("transmission cannot go from {from} to {to}")]
-    IllegalTransition { from: &'static str, to: &'static str },
+    IllegalTransition {
+        from: &'static str,
+        to: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]

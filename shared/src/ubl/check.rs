@@ -665,6 +665,16 @@ impl Checker {
                     ),
                 );
             }
+            // Named .pdf is not enough: Chorus Pro shows this file to the buyer as the invoice.
+            if is_pdf && !starts_like_pdf(&document.content) {
+                self.push(
+                    "CPRO-PDF-03",
+                    format!(
+                        "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le PDF de la situation.",
+                        document.filename
+                    ),
+                );
+            }
             if let Some(size) = self.file(document, is_pdf) {
                 total = size;
             }
@@ -881,6 +891,15 @@ fn allowance_matches_a_line(ac: &AllowanceCharge, inv: &Invoice) -> bool {
         l.vat_category == ac.vat_category
             && (ac.vat_category != VatCategory::S || l.vat_rate == ac.vat_rate)
     })
+}
+
+/// `%PDF-` at the start: read from the first base64 quantum, without decoding the file.
+fn starts_like_pdf(content: &FileContent) -> bool {
+    match content {
+        FileContent::Bytes(b) => b.starts_with(b"%PDF-"),
+        // base64("%PDF-") = "JVBERi0…"
+        FileContent::Base64(s) => s.trim_start().starts_with("JVBERi0"),
+    }
 }
 
 fn content_is_empty(content: &FileContent) -> bool {

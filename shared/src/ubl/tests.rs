@@ -847,6 +847,21 @@ fn ubl_refuses_missing_or_non_pdf_document() {
         },
         "CPRO-PDF-02",
     );
+    // Named .pdf, but not a PDF inside (raw bytes, and base64 as the API receives it).
+    refused_with(
+        &Invoice {
+            document: pdf("situation.pdf").with_content(b"PK\x03\x04 not a pdf".to_vec()),
+            ..works_a4()
+        },
+        "CPRO-PDF-03",
+    );
+    refused_with(
+        &Invoice {
+            document: EmbeddedFile::new("situation.pdf", FileContent::Base64("UEsDBA==".into())),
+            ..works_a4()
+        },
+        "CPRO-PDF-03",
+    );
 }
 
 #[test]

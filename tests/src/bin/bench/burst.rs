@@ -7,16 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gateway_tests::jwt;
-use gateway_tests::testkit::random_siret;
 use serde_json::Value;
 
-use crate::fixtures::{self, RHONE_LOGIN, RHONE_PASSWORD};
+use crate::fixtures;
 use crate::stats::{Summary, summarize};
 use crate::sys::{machine_busy, process_cpu};
 
 pub struct Pids {
     pub gateway: u32,
-    pub moto: Option<u32>,
+    pub moto: u32,
     pub emulator: u32,
 }
 
@@ -32,7 +31,7 @@ pub struct Cpu {
 fn snapshot(pids: &Pids) -> Cpu {
     Cpu {
         gateway: process_cpu(pids.gateway).unwrap_or_default(),
-        moto: pids.moto.and_then(process_cpu).unwrap_or_default(),
+        moto: process_cpu(pids.moto).unwrap_or_default(),
         emulator: process_cpu(pids.emulator).unwrap_or_default(),
         callers: process_cpu(std::process::id()).unwrap_or_default(),
         machine: machine_busy().unwrap_or_default(),
@@ -83,13 +82,6 @@ struct Company {
     token: String,
 }
 
-/// A `PUT` of the set-up, answered 201.
-struct SetupCall {
-    company: Arc<Company>,
-    path: String,
-    body: Value,
-}
-
 async fn send(
     http: &reqwest::Client,
     method: reqwest::Method,
@@ -110,15 +102,15 @@ async fn send(
     Ok((status, text))
 }
 
-/// Settings (verify=false), one market and `per_company` situations for each company,
-/// through the API; then, timed, every situation transmitted by `callers` at once.
+/// Every situation of `companies` (`per_company` each, set up beforehand) transmitted
+/// through the API by `callers` at once, situation k of every company before k+1.
 pub fn run(
     api: &str,
     jwt_secret: &str,
-    run: &str,
-    companies: usize,
+    companies: &[String],
     per_company: usize,
     callers: usize,
+    setup: Duration,
     pids: &Pids,
 ) -> Result<BurstResult, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -132,87 +124,20 @@ pub fn run(
         .build()
         .map_err(|e| e.to_string())?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let companies: Vec<Arc<Company>> = (0..companies)
-        .map(|_| {
-            let siret = random_siret();
+    let companies: Vec<Arc<Company>> = companies
+        .iter()
+        .map(|siret| {
             let token = jwt::token_for("bench-burst", &[siret.as_str()], now, 7200, jwt_secret);
-            Arc::new(Company { siret, token })
+            Arc::new(Company {
+                siret: siret.clone(),
+                token,
+            })
         })
         .collect();
-    let failures: Arc<Mutex<Vec<String>>> = Arc::default();
 
-    // --- set-up, untimed: settings, then markets, then situations ---------------------
-    let setup_started = Instant::now();
     let situations: Vec<(Arc<Company>, usize)> = (1..=per_company)
         .flat_map(|k| companies.iter().map(move |c| (Arc::clone(c), k)))
         .collect();
-    let settings: Vec<SetupCall> = companies
-        .iter()
-        .map(|c| SetupCall {
-            company: Arc::clone(c),
-            path: format!("/v1/companies/{}/chorus-account", c.siret),
-            body: fixtures::settings(
-                "compta@entreprise-test.fr",
-                RHONE_LOGIN,
-                Some(RHONE_PASSWORD),
-                false,
-            ),
-        })
-        .collect();
-    let markets: Vec<SetupCall> = companies
-        .iter()
-        .map(|c| SetupCall {
-            company: Arc::clone(c),
-            path: format!("/v1/companies/{}/markets/fin-de-mois", c.siret),
-            body: fixtures::market("2026-TRV-100"),
-        })
-        .collect();
-    let numbered: Vec<SetupCall> = situations
-        .iter()
-        .map(|(c, k)| SetupCall {
-            company: Arc::clone(c),
-            path: format!(
-                "/v1/companies/{}/markets/fin-de-mois/situations/{k}",
-                c.siret
-            ),
-            body: fixtures::situation(&format!("B{run}-{k:02}")),
-        })
-        .collect();
-    for step in [settings, markets, numbered] {
-        let http = http.clone();
-        let api = api.to_owned();
-        let failures = Arc::clone(&failures);
-        rt.block_on(pool(step, 8, move |call: SetupCall| {
-            let http = http.clone();
-            let url = format!("{api}{}", call.path);
-            let failures = Arc::clone(&failures);
-            async move {
-                let bytes = serde_json::to_vec(&call.body).unwrap_or_default();
-                let outcome =
-                    send(&http, reqwest::Method::PUT, url, &call.company.token, bytes).await;
-                match outcome {
-                    Ok((201, _)) => {}
-                    Ok((status, text)) => {
-                        lock(&failures).push(format!("PUT {}: {status} {text}", call.path))
-                    }
-                    Err(e) => lock(&failures).push(format!("PUT {}: {e}", call.path)),
-                }
-            }
-        }));
-    }
-    let setup = setup_started.elapsed();
-    if let Some(first) = lock(&failures).first() {
-        return Err(format!(
-            "burst set-up failed ({} failures), first: {first}",
-            lock(&failures).len()
-        ));
-    }
-    eprintln!(
-        "  set-up: {} companies, {} situations in {:.1} s",
-        companies.len(),
-        situations.len(),
-        setup.as_secs_f64()
-    );
 
     // --- the burst, timed ---------------------------------------------------------------
     // One body per company: its VAT number follows from its SIREN.

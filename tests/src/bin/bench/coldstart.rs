@@ -220,13 +220,11 @@ pub fn run_function(
     for (id, at, is_error, body) in &answers {
         let took = sent.get(id).map(|s| at.saturating_duration_since(*s));
         let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        if *is_error || !ok(&value) {
-            if failures.len() < 3 {
-                failures.push(format!(
-                    "{id}: {}",
-                    body.chars().take(300).collect::<String>()
-                ));
-            }
+        if (*is_error || !ok(&value)) && failures.len() < 3 {
+            failures.push(format!(
+                "{id}: {}",
+                body.chars().take(300).collect::<String>()
+            ));
         }
         if id == "bench-000" {
             first_event = took;

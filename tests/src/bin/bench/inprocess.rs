@@ -128,15 +128,29 @@ impl Function {
     }
 }
 
+/// The three HTTP functions' warm state on one table, with counted clients.
+pub struct Functions {
+    pub table: String,
+    settings: company_settings::State,
+    identifiers: identifiers::State,
+    transmit: transmit_invoice::State,
+}
+
+/// The in-process bench: a current-thread runtime, the SDK configuration, the call counters.
+///
+/// moto copies a whole table for each item of a `TransactWriteItems` (its rollback
+/// snapshot), so a write transaction costs time in proportion to the table's size: each
+/// group of routes works in a table of its own, and bulk set-up is written in a small
+/// staging table and copied (see [`InProcess::staged`]).
 pub struct InProcess {
     rt: Runtime,
     http: reqwest::Client,
     emulator: String,
+    sdk: shared::aws::SdkConfig,
+    config: Config,
+    ddb: aws_sdk_dynamodb::Client,
     ddb_calls: CallCounter,
     sm_calls: CallCounter,
-    settings: company_settings::State,
-    identifiers: identifiers::State,
-    transmit: transmit_invoice::State,
     warmups: usize,
     calls: usize,
 }
@@ -274,6 +288,7 @@ fn ms(d: Duration) -> f64 {
 
 impl InProcess {
     pub fn new(
+        sdk: &shared::aws::SdkConfig,
         config: &Config,
         emulator: &str,
         warmups: usize,
@@ -283,11 +298,28 @@ impl InProcess {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        let sdk = rt.block_on(shared::aws::sdk_config());
-        let ddb_calls = CallCounter::default();
-        let sm_calls = CallCounter::default();
-        // One set of clients per function, as each Lambda builds its own.
-        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        Ok(InProcess {
+            rt,
+            http: reqwest::Client::new(),
+            emulator: emulator.to_owned(),
+            sdk: sdk.clone(),
+            config: config.clone(),
+            ddb: aws_sdk_dynamodb::Client::new(sdk),
+            ddb_calls: CallCounter::default(),
+            sm_calls: CallCounter::default(),
+            warmups,
+            calls,
+        })
+    }
+
+    /// A new table, and the three functions' state on it (one set of clients per function,
+    /// as each Lambda builds its own).
+    pub fn functions(&self, table: &str) -> Result<Functions, String> {
+        self.rt.block_on(crate::create_table(&self.ddb, table))?;
+        let mut config = self.config.clone();
+        config.table_name = table.to_owned();
+        let sdk = &self.sdk;
+        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
         let settings = company_settings::State {
             config: config.clone(),
             store: s.store,
@@ -295,7 +327,7 @@ impl InProcess {
             chorus: s.chorus,
             clock: Arc::new(SystemClock),
         };
-        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
         let identifiers = identifiers::State {
             config: config.clone(),
             store: s.store,
@@ -303,13 +335,13 @@ impl InProcess {
             chorus: s.chorus,
             clock: Arc::new(SystemClock),
         };
-        let s = services(config, &sdk, &ddb_calls, &sm_calls)?;
+        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
         let mailer: Option<Arc<dyn Mailer>> =
             shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
                 .ok()
                 .map(|sender| {
                     Arc::new(shared::mail::SesMailer::new(
-                        shared::aws::sesv2::Client::new(&sdk),
+                        shared::aws::sesv2::Client::new(sdk),
                         sender,
                     )) as Arc<dyn Mailer>
                 });
@@ -327,36 +359,41 @@ impl InProcess {
             chorus: s.chorus,
             clock: Arc::new(SystemClock),
         };
-        Ok(InProcess {
-            rt,
-            http: reqwest::Client::new(),
-            emulator: emulator.to_owned(),
-            ddb_calls,
-            sm_calls,
+        Ok(Functions {
+            table: table.to_owned(),
             settings,
             identifiers,
             transmit,
-            warmups,
-            calls,
         })
     }
 
-    async fn handle(&self, function: Function, request: Request) -> Response<Body> {
-        match function {
-            Function::Settings => company_settings::handle(&self.settings, request).await,
-            Function::Identifiers => identifiers::handle(&self.identifiers, request).await,
-            Function::Transmit => transmit_invoice::handle(&self.transmit, request).await,
-        }
+    /// Runs `write` against the (empty) staging functions, then moves what it wrote into
+    /// `target`: the items are the handlers' own, and no transaction ever meets a big table.
+    pub fn staged(
+        &self,
+        staging: &Functions,
+        target: &str,
+        write: impl FnOnce(&Functions) -> Result<(), String>,
+    ) -> Result<(), String> {
+        write(staging)?;
+        self.rt
+            .block_on(move_items(&self.ddb, &staging.table, target))
     }
 
     /// One untimed call (set-up): its status and body.
-    fn run(&self, function: Function, call: &Call) -> (u16, Value) {
-        let response = self.rt.block_on(self.handle(function, call.request()));
+    fn run(&self, f: &Functions, function: Function, call: &Call) -> (u16, Value) {
+        let response = self.rt.block_on(f.handle(function, call.request()));
         response_json(&response)
     }
 
-    fn expect(&self, function: Function, call: &Call, status: u16) -> Result<Value, String> {
-        let (got, body) = self.run(function, call);
+    fn expect(
+        &self,
+        f: &Functions,
+        function: Function,
+        call: &Call,
+        status: u16,
+    ) -> Result<Value, String> {
+        let (got, body) = self.run(f, function, call);
         if got == status {
             Ok(body)
         } else {
@@ -396,6 +433,7 @@ impl InProcess {
     #[allow(clippy::too_many_arguments)] // one argument per part of a table row
     fn measure(
         &self,
+        f: &Functions,
         function: Function,
         label: &str,
         expected: u16,
@@ -416,7 +454,7 @@ impl InProcess {
         };
         for i in 0..self.warmups {
             let request = make(i).request();
-            let response = self.rt.block_on(self.handle(function, request));
+            let response = self.rt.block_on(f.handle(function, request));
             check(response.status().as_u16(), &response, i);
         }
         self.ddb_calls.take();
@@ -428,7 +466,7 @@ impl InProcess {
             let request = make(self.warmups + i).request();
             let started = Instant::now();
             let before = crate::sys::thread_cpu();
-            let response = self.rt.block_on(self.handle(function, request));
+            let response = self.rt.block_on(f.handle(function, request));
             let used = crate::sys::thread_cpu().saturating_sub(before);
             wall.push(started.elapsed());
             cpu.push(used);
@@ -472,100 +510,196 @@ impl InProcess {
         result
     }
 
-    /// Every route, then `ubl::prepare` on a 200-line invoice.
-    pub fn run_all(&self, run: &str) -> Result<Vec<RouteResult>, String> {
+    /// Every route, then `ubl::prepare` on a 200-line invoice. `run` makes invoice numbers
+    /// unique; tables are named `{tables}-…`.
+    pub fn run_all(&self, run: &str, tables: &str) -> Result<Vec<RouteResult>, String> {
         let total = self.warmups + self.calls;
-        let settings_target = Some(Duration::from_micros(200));
+        let target = Some(Duration::from_micros(200));
         let mut rows = Vec::new();
         let a = RHONE_SIRET;
         let email = "compta@batiments-rhone.fr";
+        let staging = self.functions(&format!("{tables}-staging"))?;
 
-        // --- set-up (untimed): the seeded supplier with its account and markets ---------
-        self.run(Function::Settings, &settings_call(DELETE_SETTINGS, a, None));
+        // --- company-settings -------------------------------------------------------------
+        let f = self.functions(&format!("{tables}-settings"))?;
+        let rhone = |password: Option<&str>, verify| {
+            Some(fixtures::settings(email, RHONE_LOGIN, password, verify))
+        };
         self.expect(
+            &f,
             Function::Settings,
-            &settings_call(
-                PUT_SETTINGS,
-                a,
-                Some(fixtures::settings(
-                    email,
-                    RHONE_LOGIN,
-                    Some(RHONE_PASSWORD),
-                    true,
-                )),
-            ),
+            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
+            201,
+        )?;
+        // A company whose settings are saved without a Chorus Pro check.
+        let b = random_siret();
+        self.expect(
+            &f,
+            Function::Settings,
+            &settings_call(PUT_SETTINGS, &b, rhone(Some("Bench-Pass-0"), false)),
+            201,
+        )?;
+        eprintln!(
+            "  timing {} calls per route after {} warm-ups",
+            self.calls, self.warmups
+        );
+        let s = Function::Settings;
+        rows.push(self.measure(
+            &f,
+            s,
+            "GET settings",
+            200,
+            target,
+            Some(min(1, 0, 0, "GetItem", "")),
+            |_| settings_call(GET_SETTINGS, a, None),
+        ));
+        rows.push(self.measure(
+            &f,
+            s,
+            "PUT settings, unchanged (a client retry, verify=false)",
+            200,
+            target,
+            Some(min(
+                1,
+                0,
+                0,
+                "GetItem: nothing changes, nothing is written",
+                "",
+            )),
+            |_| settings_call(PUT_SETTINGS, a, rhone(None, false)),
+        ));
+        rows.push(self.measure(
+            &f,
+            s,
+            "PUT settings, new password (verify=false)",
+            200,
+            target,
+            Some(min(
+                2,
+                2,
+                0,
+                "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT moved to it from the version the account item named)",
+                "promote() reads the stages first (DescribeSecret) instead of trusting the version the account item named, and removes AWSPENDING with a second UpdateSecretVersionStage",
+            )),
+            |i| {
+                let password = format!("Bench-Pass-{}", i + 1);
+                settings_call(PUT_SETTINGS, &b, rhone(Some(&password), false))
+            },
+        ));
+        rows.push(self.measure(
+            &f,
+            s,
+            "PUT settings, password checked in Chorus Pro (verify=true)",
+            200,
+            target,
+            Some(min(
+                2,
+                2,
+                1,
+                "as with verify=false, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
+                "DescribeSecret and a second UpdateSecretVersionStage in promote(), as with verify=false",
+            )),
+            |_| settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
+        ));
+        rows.push(self.measure(
+            &f,
+            s,
+            "POST verify (Chorus Pro)",
+            200,
+            target,
+            Some(Minimum {
+                sm: 1,
+                ..min(
+                    2,
+                    0,
+                    1,
+                    "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
+                    "the account is read again (GetItem) after the verdict is written, where the item read first and the verdict make the answer",
+                )
+            }),
+            |_| settings_call(VERIFY_SETTINGS, a, None),
+        ));
+        // Last, as they fill the table: new companies, then their deletion.
+        let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
+        rows.push(self.measure(
+            &f,
+            s,
+            "PUT settings, new company (verify=false)",
+            201,
+            target,
+            Some(Minimum {
+                sm: 1,
+                ..min(
+                    2,
+                    0,
+                    0,
+                    "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (its first version is AWSCURRENT at once)",
+                    "promote() reads the stages (DescribeSecret) of a secret just created, whose only version is already AWSCURRENT",
+                )
+            }),
+            |i| settings_call(PUT_SETTINGS, &fresh[i], rhone(Some("Bench-Pass-1"), false)),
+        ));
+        rows.push(self.measure(
+            &f,
+            s,
+            "DELETE settings",
+            204,
+            target,
+            Some(Minimum {
+                sm: 1,
+                ..min(
+                    2,
+                    0,
+                    0,
+                    "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
+                    "",
+                )
+            }),
+            |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
+        ));
+
+        // --- identifiers ------------------------------------------------------------------
+        let f = self.functions(&format!("{tables}-identifiers"))?;
+        let id = Function::Identifiers;
+        self.expect(
+            &f,
+            Function::Settings,
+            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
             201,
         )?;
         for (market, number) in [("gymnase", "2026-TRV-014"), ("liste", "2026-TRV-015")] {
             self.expect(
-                Function::Identifiers,
+                &f,
+                id,
                 &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
                 201,
             )?;
         }
+        self.expect(
+            &f,
+            id,
+            &market_call(PUT_MARKET, a, "tx", Some(fixtures::market("2026-TRV-017"))),
+            201,
+        )?;
         for n in 1..=12 {
+            let number = format!("L{run}-{n:03}");
             self.expect(
-                Function::Identifiers,
+                &f,
+                id,
                 &situation_call(
                     PUT_SITUATION,
                     a,
                     "liste",
                     Some(n),
-                    Some(fixtures::situation(&format!("L{run}-{n:03}"))),
+                    Some(fixtures::situation(&number)),
                 ),
                 201,
             )?;
         }
-        // The situations the transmission routes deposit, one per call.
-        for (market, prefix) in [("tx200", "W")] {
-            self.expect(
-                Function::Identifiers,
-                &market_call(
-                    PUT_MARKET,
-                    a,
-                    market,
-                    Some(fixtures::market("2026-TRV-016")),
-                ),
-                201,
-            )?;
-            for n in 1..=total {
-                self.expect(
-                    Function::Identifiers,
-                    &situation_call(
-                        PUT_SITUATION,
-                        a,
-                        market,
-                        Some(n),
-                        Some(fixtures::situation(&format!("{prefix}{run}-{n:03}"))),
-                    ),
-                    201,
-                )?;
-            }
-        }
-        self.expect(
-            Function::Identifiers,
-            &market_call(PUT_MARKET, a, "tx", Some(fixtures::market("2026-TRV-017"))),
-            201,
-        )?;
-        // A company with settings and no Chorus Pro check (verify=false), one without.
-        let b = random_siret();
-        self.expect(
-            Function::Settings,
-            &settings_call(
-                PUT_SETTINGS,
-                &b,
-                Some(fixtures::settings(
-                    email,
-                    RHONE_LOGIN,
-                    Some("Bench-Pass-0"),
-                    false,
-                )),
-            ),
-            201,
-        )?;
         let c = random_siret();
         self.expect(
-            Function::Identifiers,
+            &f,
+            id,
             &market_call(
                 PUT_MARKET,
                 &c,
@@ -574,183 +708,37 @@ impl InProcess {
             ),
             201,
         )?;
-        let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
-
-        eprintln!(
-            "  set-up done; timing {} calls per route after {} warm-ups",
-            self.calls, self.warmups
-        );
-
-        // --- company-settings ---------------------------------------------------------
         rows.push(self.measure(
-            Function::Settings,
-            "PUT settings, new company (verify=false)",
-            201,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 1,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (a first version is AWSCURRENT at once)",
-                excess: "promote() runs DescribeSecret after CreateSecret to find AWSCURRENT, although a secret just created has its first version current already",
-            }),
-            |i| {
-                settings_call(
-                    PUT_SETTINGS,
-                    &fresh[i],
-                    Some(fixtures::settings(email, RHONE_LOGIN, Some("Bench-Pass-1"), false)),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "PUT settings, new password (verify=false)",
-            200,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 2,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT to it, the old version being named by the item)",
-                excess: "promote() first reads the stages (DescribeSecret) instead of trusting the version the account item named, then removes AWSPENDING with a second UpdateSecretVersionStage",
-            }),
-            |i| {
-                settings_call(
-                    PUT_SETTINGS,
-                    &b,
-                    Some(fixtures::settings(
-                        email,
-                        RHONE_LOGIN,
-                        Some(&format!("Bench-Pass-{}", i + 1)),
-                        false,
-                    )),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "PUT settings, password checked in Chorus Pro (verify=true)",
-            200,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 2,
-                piste: 0,
-                chorus: 1,
-                reasoning: "as above, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
-                excess: "DescribeSecret + a second UpdateSecretVersionStage in promote(), as above",
-            }),
-            |_| {
-                settings_call(
-                    PUT_SETTINGS,
-                    a,
-                    Some(fixtures::settings(
-                        email,
-                        RHONE_LOGIN,
-                        Some(RHONE_PASSWORD),
-                        true,
-                    )),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "PUT settings, unchanged (a client retry, verify=false)",
-            200,
-            settings_target,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem: nothing changes, nothing is written",
-                excess: "",
-            }),
-            |_| {
-                settings_call(
-                    PUT_SETTINGS,
-                    a,
-                    Some(fixtures::settings(email, RHONE_LOGIN, None, false)),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "GET settings",
-            200,
-            settings_target,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem",
-                excess: "",
-            }),
-            |_| settings_call(GET_SETTINGS, a, None),
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "POST verify (Chorus Pro)",
-            200,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 1,
-                piste: 0,
-                chorus: 1,
-                reasoning: "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
-                excess: "the answer is read again (GetItem) after the verdict is written, where the item read first plus the verdict make the view",
-            }),
-            |_| settings_call(VERIFY_SETTINGS, a, None),
-        ));
-        rows.push(self.measure(
-            Function::Settings,
-            "DELETE settings",
-            204,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 1,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
-                excess: "",
-            }),
-            |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
-        ));
-
-        // --- identifiers ----------------------------------------------------------------
-        rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "PUT market, buyer checked in Chorus Pro",
             200,
-            settings_target,
+            target,
             Some(Minimum {
-                ddb: 3,
                 sm: 1,
-                piste: 0,
-                chorus: 4,
-                reasoning: "GetItem account + GetItem market (parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer with a service code)",
-                excess: "",
+                ..min(
+                    3,
+                    0,
+                    4,
+                    "GetItem account + GetItem market (in parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer that requires a service code)",
+                    "",
+                )
             }),
             |_| market_call(PUT_MARKET, a, "gymnase", Some(fixtures::market("2026-TRV-014"))),
         ));
         rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "PUT market, company without settings (unchecked)",
             200,
-            settings_target,
-            Some(Minimum {
-                ddb: 3,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem account (none) + GetItem market + TransactWriteItems",
-                excess: "",
-            }),
+            target,
+            Some(min(
+                3,
+                0,
+                0,
+                "GetItem account (none) + GetItem market + TransactWriteItems",
+                "",
+            )),
             |_| {
                 market_call(
                     PUT_MARKET,
@@ -761,131 +749,160 @@ impl InProcess {
             },
         ));
         rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "GET market",
             200,
-            settings_target,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem",
-                excess: "",
-            }),
+            target,
+            Some(min(1, 0, 0, "GetItem", "")),
             |_| market_call(GET_MARKET, a, "gymnase", None),
         ));
         rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "GET markets (3)",
             200,
-            settings_target,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "one Query (MARKET# prefix)",
-                excess: "",
-            }),
+            target,
+            Some(min(1, 0, 0, "one Query (MARKET# prefix)", "")),
             |_| market_call(LIST_MARKETS, a, "", None),
         ));
         rows.push(self.measure(
-            Function::Identifiers,
-            "PUT situation, new",
-            201,
-            settings_target,
-            Some(Minimum {
-                ddb: 3,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem market + GetItem situation (parallel) + TransactWriteItems (situation + invoice-number guard + audit)",
-                excess: "",
-            }),
-            |i| {
-                situation_call(
-                    PUT_SITUATION,
-                    a,
-                    "tx",
-                    Some(i + 1),
-                    Some(fixtures::situation(&format!("T{run}-{:03}", i + 1))),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "GET situation",
             200,
-            settings_target,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem",
-                excess: "",
-            }),
+            target,
+            Some(min(1, 0, 0, "GetItem", "")),
             |_| situation_call(GET_SITUATION, a, "liste", Some(1), None),
         ));
         rows.push(self.measure(
-            Function::Identifiers,
+            &f,
+            id,
             "GET situations (12)",
             200,
-            settings_target,
-            Some(Minimum {
-                ddb: 2,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem market (404 when unknown) + one Query (SITUATION#{market}# prefix)",
-                excess: "",
-            }),
+            target,
+            Some(min(
+                2,
+                0,
+                0,
+                "GetItem market (404 when unknown) + one Query (SITUATION#{market}# prefix)",
+                "",
+            )),
             |_| situation_call(LIST_SITUATIONS, a, "liste", None, None),
+        ));
+        rows.push(self.measure(
+            &f,
+            id,
+            "PUT situation, new",
+            201,
+            target,
+            Some(min(
+                3,
+                0,
+                0,
+                "GetItem market + GetItem situation (in parallel) + TransactWriteItems (situation + invoice-number guard + audit)",
+                "",
+            )),
+            |i| {
+                let number = format!("T{run}-{:03}", i + 1);
+                situation_call(PUT_SITUATION, a, "tx", Some(i + 1), Some(fixtures::situation(&number)))
+            },
         ));
 
         // --- transmit-invoice -------------------------------------------------------------
         let transmission_minimum = Minimum {
-            ddb: 6,
             sm: 1,
-            piste: 0,
-            chorus: 1,
-            reasoning: "GetItem account, market, situation + PutItem/BatchWriteItem (the invoice file, kept for retries) + UpdateItem claim to depositing (lease) + UpdateItem to deposited; GetSecretValue; one deposit",
-            excess: "the request path goes through the follow-up's deposit engine: it claims (not_transmitted → pending) then leases (pending → depositing) in two conditional writes, and reads back (Query) the invoice file it has just written",
+            ..min(
+                6,
+                0,
+                1,
+                "GetItem account, market, situation + BatchWriteItem (the invoice file, kept for retries) + UpdateItem claim to depositing (under a lease) + UpdateItem to deposited; GetSecretValue; one deposit",
+                "the request goes through the follow-up's deposit engine: it claims (not_transmitted → pending) and then leases (pending → depositing) in two conditional writes, and reads back (Query) the invoice file it has just written",
+            )
         };
         let demo_body = fixtures::transmission_demo(a);
-        rows.push(self.measure(
-            Function::Transmit,
-            "POST transmission, demo invoice (2 lines, Chorus Pro deposit)",
-            202,
-            None,
-            Some(transmission_minimum),
-            |i| situation_call(TRANSMIT, a, "tx", Some(i + 1), Some(demo_body.clone())),
-        ));
         let big_body = fixtures::transmission_lines(200, a);
-        rows.push(self.measure(
-            Function::Transmit,
-            "POST transmission, 200-line invoice (Chorus Pro deposit)",
-            202,
-            None,
-            Some(transmission_minimum),
-            |i| situation_call(TRANSMIT, a, "tx200", Some(i + 1), Some(big_body.clone())),
-        ));
-        rows.push(self.measure(
-            Function::Transmit,
-            "POST transmission again (already deposited)",
-            202,
-            None,
-            Some(Minimum {
-                ddb: 1,
-                sm: 0,
-                piste: 0,
-                chorus: 0,
-                reasoning: "GetItem situation: it is transmitted, the answer is its view",
-                excess: "the account and the market are read before the situation (for the 404s of a first transmission), though a repeat needs only the situation",
-            }),
-            |_| situation_call(TRANSMIT, a, "tx", Some(1), Some(demo_body.clone())),
-        ));
+        for (market, label, body) in [
+            (
+                "tx",
+                "POST transmission, demo invoice (2 lines, Chorus Pro deposit)",
+                &demo_body,
+            ),
+            (
+                "tx200",
+                "POST transmission, 200-line invoice (Chorus Pro deposit)",
+                &big_body,
+            ),
+        ] {
+            let f = self.functions(&format!("{tables}-{market}"))?;
+            self.staged(&staging, &f.table, |st| {
+                self.expect(
+                    st,
+                    Function::Settings,
+                    &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
+                    201,
+                )?;
+                self.expect(
+                    st,
+                    id,
+                    &market_call(
+                        PUT_MARKET,
+                        a,
+                        market,
+                        Some(fixtures::market("2026-TRV-016")),
+                    ),
+                    201,
+                )?;
+                Ok(())
+            })?;
+            for chunk in (1..=total).collect::<Vec<_>>().chunks(20) {
+                self.staged(&staging, &f.table, |st| {
+                    for &n in chunk {
+                        let number =
+                            format!("{}{run}-{n:03}", if market == "tx" { "D" } else { "W" });
+                        self.expect(
+                            st,
+                            id,
+                            &situation_call(
+                                PUT_SITUATION,
+                                a,
+                                market,
+                                Some(n),
+                                Some(fixtures::situation(&number)),
+                            ),
+                            201,
+                        )?;
+                    }
+                    Ok(())
+                })?;
+            }
+            rows.push(self.measure(
+                &f,
+                Function::Transmit,
+                label,
+                202,
+                None,
+                Some(transmission_minimum),
+                |i| situation_call(TRANSMIT, a, market, Some(i + 1), Some(body.clone())),
+            ));
+            if market == "tx" {
+                rows.push(self.measure(
+                    &f,
+                    Function::Transmit,
+                    "POST transmission again (already deposited)",
+                    202,
+                    None,
+                    Some(min(
+                        1,
+                        0,
+                        0,
+                        "GetItem situation: it is transmitted, the answer is its view",
+                        "the account and the market are read before the situation (for the 404s of a first transmission), though a repeat needs only the situation",
+                    )),
+                    |_| situation_call(TRANSMIT, a, market, Some(1), Some(demo_body.clone())),
+                ));
+            }
+        }
 
         rows.push(self.measure_prepare());
         Ok(rows)
@@ -940,18 +957,17 @@ impl InProcess {
         result
     }
 }
-
-/// The cold-start runs' data, written through the same handlers (untimed).
+/// The data of the cold-start runs, written through the same handlers (untimed).
 impl InProcess {
-    /// The seeded supplier's settings (checked), a market for new situations, and a market
-    /// with `transmissions` situations ready to transmit.
-    pub fn setup_cold(&self, run: &str, transmissions: usize) -> Result<(), String> {
-        let a = RHONE_SIRET;
+    /// The seeded supplier's settings (checked in Chorus Pro), in a new table.
+    pub fn cold_settings(&self, table: &str) -> Result<Functions, String> {
+        let f = self.functions(table)?;
         self.expect(
+            &f,
             Function::Settings,
             &settings_call(
                 PUT_SETTINGS,
-                a,
+                RHONE_SIRET,
                 Some(fixtures::settings(
                     "compta@batiments-rhone.fr",
                     RHONE_LOGIN,
@@ -961,37 +977,54 @@ impl InProcess {
             ),
             201,
         )?;
-        for (market, number) in [
-            ("gymnase", "2026-TRV-014"),
-            ("froid", "2026-TRV-020"),
-            ("froid-tx", "2026-TRV-021"),
-        ] {
+        Ok(f)
+    }
+
+    /// The settings and `markets`, each with `situations` situations ready to transmit.
+    pub fn cold_markets(
+        &self,
+        table: &str,
+        run: &str,
+        markets: &[&str],
+        situations: usize,
+    ) -> Result<Functions, String> {
+        let f = self.cold_settings(table)?;
+        for (i, market) in markets.iter().enumerate() {
+            let number = format!("2026-TRV-02{i}");
             self.expect(
+                &f,
                 Function::Identifiers,
-                &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
-                201,
-            )?;
-        }
-        for n in 1..=transmissions {
-            self.expect(
-                Function::Identifiers,
-                &situation_call(
-                    PUT_SITUATION,
-                    a,
-                    "froid-tx",
-                    Some(n),
-                    Some(fixtures::situation(&format!("C{run}-{n:03}"))),
+                &market_call(
+                    PUT_MARKET,
+                    RHONE_SIRET,
+                    market,
+                    Some(fixtures::market(&number)),
                 ),
                 201,
             )?;
+            for n in 1..=situations {
+                let invoice = format!("C{i}{run}-{n:03}");
+                self.expect(
+                    &f,
+                    Function::Identifiers,
+                    &situation_call(
+                        PUT_SITUATION,
+                        RHONE_SIRET,
+                        market,
+                        Some(n),
+                        Some(fixtures::situation(&invoice)),
+                    ),
+                    201,
+                )?;
+            }
         }
-        Ok(())
+        Ok(f)
     }
 
-    /// Moves the deposited transmissions of `market` to due now, as if their two minutes
-    /// before the first follow-up had passed (the follow-up's own rescheduling write).
-    pub fn make_due(&self, market: &str, count: usize) -> Result<usize, String> {
-        let store = &self.transmit.store;
+    /// Moves the transmissions of `market` to due now, as if the two minutes before their
+    /// first follow-up had passed (the follow-up's own rescheduling write).
+    pub fn make_due(&self, f: &Functions, market: &str, count: usize) -> Result<usize, String> {
+        let store = &f.transmit.store;
         let siret = shared::domain::Siret::parse(RHONE_SIRET, shared::domain::SiretCheck::Full)
             .map_err(|e| format!("{e:?}"))?;
         let market_ref = shared::domain::MarketRef::parse(market).map_err(|e| format!("{e:?}"))?;
@@ -1023,12 +1056,19 @@ impl InProcess {
         Ok(moved)
     }
 
-    /// `count` companies whose password reaches its first reminder (J-30) today.
-    pub fn seed_due_accounts(&self, run: &str, count: usize) -> Result<(), String> {
+    /// A new table with `count` companies whose password reaches its first reminder (J-30)
+    /// today.
+    pub fn cold_reminders(
+        &self,
+        table: &str,
+        run: &str,
+        count: usize,
+    ) -> Result<Functions, String> {
         use shared::domain::{
             CompanyAccount, CredentialsStatus, Email, Environment, Siret, SiretCheck,
             TechnicalLogin,
         };
+        let f = self.functions(table)?;
         let now = time::OffsetDateTime::now_utc();
         let set_at = now - time::Duration::days(335);
         for i in 0..count {
@@ -1057,9 +1097,165 @@ impl InProcess {
                 fields: Vec::new(),
             };
             self.rt
-                .block_on(self.settings.store.save_account(&account, None, &audit))
+                .block_on(f.settings.store.save_account(&account, None, &audit))
                 .map_err(|e| e.to_string())?;
+        }
+        Ok(f)
+    }
+
+    /// Settings (verify=false, the seeded technical account), one checked market and
+    /// `situations` situations for each company, each company staged then moved into
+    /// `target`. Returns the SIRETs.
+    pub fn burst_companies(
+        &self,
+        target: &str,
+        staging: &str,
+        run: &str,
+        companies: &[String],
+        situations: usize,
+    ) -> Result<(), String> {
+        let staging = self.functions(staging)?;
+        for siret in companies {
+            self.staged(&staging, target, |st| {
+                self.expect(
+                    st,
+                    Function::Settings,
+                    &settings_call(
+                        PUT_SETTINGS,
+                        siret,
+                        Some(fixtures::settings(
+                            "compta@entreprise-test.fr",
+                            RHONE_LOGIN,
+                            Some(RHONE_PASSWORD),
+                            false,
+                        )),
+                    ),
+                    201,
+                )?;
+                self.expect(
+                    st,
+                    Function::Identifiers,
+                    &market_call(
+                        PUT_MARKET,
+                        siret,
+                        "fin-de-mois",
+                        Some(fixtures::market("2026-TRV-100")),
+                    ),
+                    201,
+                )?;
+                for k in 1..=situations {
+                    let number = format!("B{run}-{k:02}");
+                    self.expect(
+                        st,
+                        Function::Identifiers,
+                        &situation_call(
+                            PUT_SITUATION,
+                            siret,
+                            "fin-de-mois",
+                            Some(k),
+                            Some(fixtures::situation(&number)),
+                        ),
+                        201,
+                    )?;
+                }
+                Ok(())
+            })?;
         }
         Ok(())
     }
+}
+
+impl Functions {
+    async fn handle(&self, function: Function, request: Request) -> Response<Body> {
+        match function {
+            Function::Settings => company_settings::handle(&self.settings, request).await,
+            Function::Identifiers => identifiers::handle(&self.identifiers, request).await,
+            Function::Transmit => transmit_invoice::handle(&self.transmit, request).await,
+        }
+    }
+}
+
+fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static str) -> Minimum {
+    Minimum {
+        ddb,
+        sm,
+        piste: 0,
+        chorus,
+        reasoning,
+        excess,
+    }
+}
+
+/// Moves every item of `from` into `to` (Scan, BatchWriteItem), leaving `from` empty.
+async fn move_items(ddb: &aws_sdk_dynamodb::Client, from: &str, to: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(from)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("scan {from}: {}", shared::aws::error_text(&e)))?;
+        items.extend(page.items.unwrap_or_default());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    let write = |table: &str, requests: Vec<WriteRequest>| {
+        let table = table.to_owned();
+        async move {
+            let mut pending = requests;
+            for _ in 0..10 {
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let out = ddb
+                    .batch_write_item()
+                    .request_items(&table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| format!("batch write {table}: {}", shared::aws::error_text(&e)))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&table))
+                    .unwrap_or_default();
+            }
+            Err(format!("batch write {table}: items left unprocessed"))
+        }
+    };
+    for chunk in items.chunks(25) {
+        let puts = chunk
+            .iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map(|p| WriteRequest::builder().put_request(p).build())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        write(to, puts).await?;
+        let deletes = chunk
+            .iter()
+            .map(|item| {
+                let key = item
+                    .iter()
+                    .filter(|(k, _)| *k == "PK" || *k == "SK")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        write(from, deletes).await?;
+    }
+    Ok(())
 }

@@ -11,10 +11,11 @@
 //! 5. The month-end burst through the local API.
 //! 6. The reminder run over 100,000 companies (the password-reminder engineer's test).
 //!
-//! Expects the stack's environment (`eval "$(tests/stack/stack.sh env)"`) and moto up. It
-//! starts its own Chorus Pro emulator and local API (this binary, `serve-sandbox` and
-//! `serve-api`: release builds, not shared with tests running at the same time) and works in
-//! tables and secrets of its own, removed at the end.
+//! Expects the stack's environment (`eval "$(tests/stack/stack.sh env)"`, `make up`). It
+//! starts a moto of its own (the stack's `tests/stack/moto_server.py` on a free port), its
+//! own Chorus Pro emulator and local API (this binary, `serve-sandbox` and `serve-api`,
+//! release builds): nothing is shared with tests running at the same time, and the CPU of
+//! each process is the bench's alone. All of it ends with the bench.
 //!
 //! Knobs: `BENCH_CALLS` (200), `BENCH_WARMUPS` (20), `BENCH_COLD_EVENTS` (50),
 //! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
@@ -191,47 +192,63 @@ async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), 
     Ok(())
 }
 
-/// Removes the bench's tables and secrets from moto.
-async fn clean_up(sdk: &shared::aws::SdkConfig, tables: &[String], secret_prefix: &str) {
-    let ddb = aws_sdk_dynamodb::Client::new(sdk);
-    for table in tables {
-        let _ = ddb.delete_table().table_name(table).send().await;
-    }
-    let sm = aws_sdk_secretsmanager::Client::new(sdk);
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let page = sm
-            .list_secrets()
-            .filters(
-                aws_sdk_secretsmanager::types::Filter::builder()
-                    .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
-                    .values(secret_prefix)
-                    .build(),
-            )
-            .set_next_token(token.take())
-            .send()
-            .await;
-        let Ok(page) = page else { break };
-        names.extend(
-            page.secret_list()
-                .iter()
-                .filter_map(|s| s.name().map(str::to_owned))
-                .filter(|n| n.starts_with(secret_prefix)),
-        );
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
+/// A moto of the bench's own, as the stack runs it, on a free port; its PISTE credentials
+/// secret and verified SES sender as `tests/stack/init_aws.py` creates them.
+fn start_moto(logs: &Path) -> Result<(sys::ChildGuard, u16), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let python = root().join(".venv/bin/python");
+    let log = std::fs::File::create(logs.join("bench-moto.log")).map_err(|e| e.to_string())?;
+    let child = std::process::Command::new(&python)
+        .arg(root().join("tests/stack/moto_server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e} (make venv)", python.display()))?;
+    let mut child = sys::ChildGuard::new(child);
+    let until = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if child.exited() || Instant::now() > until {
+            return Err("moto did not start: see .local/logs/bench-moto.log".into());
         }
+        std::thread::sleep(Duration::from_millis(100));
     }
-    for name in names {
-        let _ = sm
-            .delete_secret()
-            .secret_id(name)
-            .force_delete_without_recovery(true)
-            .send()
-            .await;
-    }
+    Ok((child, port))
+}
+
+async fn init_aws(
+    sdk: &shared::aws::SdkConfig,
+    config: &shared::config::Config,
+) -> Result<(), String> {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(&config.piste_credentials_secret)
+        .secret_string(
+            json!({
+                "client_id": env_or("PISTE_CLIENT_ID", "gateway-local"),
+                "client_secret": env_or("PISTE_CLIENT_SECRET", "gateway-local-secret"),
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("PISTE secret: {}", shared::aws::error_text(&e)))?;
+    let sender = env_or("SENDER_EMAIL", "rappels@choruspro-gateway.local");
+    let domain = sender
+        .split_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("choruspro-gateway.local");
+    shared::aws::sesv2::Client::new(sdk)
+        .create_email_identity()
+        .email_identity(domain)
+        .send()
+        .await
+        .map_err(|e| format!("SES identity: {}", shared::aws::error_text(&e)))?;
+    Ok(())
 }
 
 /// An API Gateway (payload 2.0) event for a company's own caller.
@@ -299,29 +316,21 @@ fn bench() -> Result<(), String> {
         )
         .init();
 
-    let io = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let sdk = io.block_on(shared::aws::sdk_config());
-    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let table = format!("choruspro-gateway-bench-{run}");
-    let cold_table = format!("choruspro-gateway-bench-{run}-cold");
-    let secret_prefix = format!("choruspro-gateway-bench-{run}");
-    io.block_on(create_table(&ddb, &table))
-        .map_err(|e| format!("{e} (is the stack up? make up)"))?;
-    io.block_on(create_table(&ddb, &cold_table))?;
-
-    eprintln!("bench {run}: Chorus Pro emulator and local API of its own…");
+    eprintln!("bench {run}: a moto, a Chorus Pro emulator and a local API of its own…");
+    let (moto_child, moto_port) = start_moto(&logs)?;
+    let endpoint = format!("http://127.0.0.1:{moto_port}");
     let (emulator_child, emulator_port) = sys::spawn_server(
         &["serve-sandbox"],
         &[("RUST_LOG".into(), "warn".into())],
         &logs.join("bench-chorus-sandbox.log"),
     )?;
     let emulator = format!("http://127.0.0.1:{emulator_port}");
+    let secret_prefix = format!("choruspro-gateway-bench-{run}");
+    let tables = format!("bench-{run}");
+    // What the functions' processes get on top of the stack's environment.
     let overrides = |table: &str| -> Vec<(String, String)> {
         vec![
+            ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
             ("TABLE_NAME".into(), table.to_owned()),
             ("SECRET_PREFIX".into(), secret_prefix.clone()),
             ("CHORUS_API_URL".into(), format!("{emulator}/cpro")),
@@ -331,14 +340,26 @@ fn bench() -> Result<(), String> {
             ),
         ]
     };
-    let config_for = |table: &str| {
-        let pairs = overrides(table);
+    let config = {
+        let pairs = overrides(&format!("{tables}-none"));
         let refs: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         gateway_tests::testkit::stack_config(&refs)
     };
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sdk = io.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .load(),
+    );
+    io.block_on(init_aws(&sdk, &config))?;
+    let in_process = InProcess::new(&sdk, &config, &emulator, warmups, calls)?;
 
     let mut results = Results {
         routes: Vec::new(),
@@ -349,25 +370,26 @@ fn bench() -> Result<(), String> {
     };
 
     // 1 and 2 -----------------------------------------------------------------------------
-    eprintln!("1-2. warm handlers in-process ({warmups} warm-ups, {calls} timed calls per route)");
     if section("1") {
-        let in_process = InProcess::new(&config_for(&table), &emulator, warmups, calls)?;
-        match in_process.run_all(&run) {
+        eprintln!(
+            "1-2. warm handlers in-process ({warmups} warm-ups, {calls} timed calls per route)"
+        );
+        match in_process.run_all(&run, &tables) {
             Ok(rows) => results.routes = rows,
             Err(e) => results.errors.push(format!("in-process: {e}")),
         }
     }
 
     // 3 and 4 -----------------------------------------------------------------------------
-    eprintln!(
-        "3-4. cold start and peak memory of the release binaries ({cold_events} events each)"
-    );
     if section("3") {
+        eprintln!(
+            "3-4. cold start and peak memory of the release binaries ({cold_events} events each)"
+        );
         match cold_starts(
             &io,
-            &config_for(&cold_table),
-            &emulator,
-            &overrides(&cold_table),
+            &in_process,
+            &overrides,
+            &tables,
             &run,
             cold_events,
             &logs,
@@ -378,11 +400,26 @@ fn bench() -> Result<(), String> {
     }
 
     // 5 -------------------------------------------------------------------------------------
-    eprintln!(
-        "5. month-end burst: {} situations of {companies} companies, {callers} callers",
-        companies * per_company
-    );
     let burst = section("5").then(|| {
+        eprintln!(
+            "5. month-end burst: {} situations of {companies} companies, {callers} callers",
+            companies * per_company
+        );
+        let table = format!("{tables}-burst");
+        let sirets: Vec<String> = (0..companies)
+            .map(|_| gateway_tests::testkit::random_siret())
+            .collect();
+        let setup_started = Instant::now();
+        in_process.functions(&table)?;
+        in_process.burst_companies(
+            &table,
+            &format!("{tables}-burst-staging"),
+            &run,
+            &sirets,
+            per_company,
+        )?;
+        let setup = setup_started.elapsed();
+        eprintln!("  set-up (untimed): {:.0} s", setup.as_secs_f64());
         let mut env = overrides(&table);
         env.push((
             "LOCAL_JWT_SECRET".into(),
@@ -392,16 +429,16 @@ fn bench() -> Result<(), String> {
             sys::spawn_server(&["serve-api"], &env, &logs.join("bench-local-api.log"))?;
         let pids = burst::Pids {
             gateway: api_child.pid(),
-            moto: sys::pid_from_file(&root().join(".local/moto.pid")),
+            moto: moto_child.pid(),
             emulator: emulator_child.pid(),
         };
         let outcome = burst::run(
             &format!("http://127.0.0.1:{api_port}"),
             &env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
-            &run,
-            companies,
+            &sirets,
             per_company,
             callers,
+            setup,
             &pids,
         );
         drop(api_child);
@@ -411,6 +448,7 @@ fn bench() -> Result<(), String> {
         eprintln!("  burst failed: {e}");
     }
     results.burst = burst;
+    drop(in_process);
     drop(emulator_child);
 
     // 6 -------------------------------------------------------------------------------------
@@ -421,15 +459,13 @@ fn bench() -> Result<(), String> {
             "6. reminder run over 100,000 companies (cargo test … {} --ignored)",
             reminder::TEST
         );
-        let outcome = reminder::run();
+        let outcome = reminder::run(&endpoint);
         if let Err(e) = &outcome {
             eprintln!("  reminder run failed: {e}");
         }
         results.reminder = Some(outcome);
     }
-
-    eprintln!("cleaning up the bench's tables and secrets…");
-    io.block_on(clean_up(&sdk, &[table, cold_table], &secret_prefix));
+    drop(moto_child);
 
     let report = render(
         &machine,
@@ -457,36 +493,35 @@ fn bench() -> Result<(), String> {
 
 fn cold_starts(
     io: &tokio::runtime::Runtime,
-    config: &shared::config::Config,
-    emulator: &str,
-    env: &[(String, String)],
+    setup: &InProcess,
+    overrides: &dyn Fn(&str) -> Vec<(String, String)>,
+    tables: &str,
     run: &str,
     events: usize,
     logs: &Path,
 ) -> Result<Vec<ColdResult>, String> {
-    let setup = InProcess::new(config, emulator, 0, 0)?;
-    setup.setup_cold(run, events)?;
     let a = fixtures::RHONE_SIRET;
     let log = |f: &str| logs.join(format!("bench-{f}.log"));
     let mut rows = Vec::new();
-    let mut record = |result: Result<ColdResult, String>| match result {
-        Ok(r) => {
-            eprintln!(
-                "  {:<18} ready {:>8}  first event {:>8}  warm median {:>8}  peak {}  {}",
-                r.function,
-                r.ready.map(fmt_duration).unwrap_or_default(),
-                r.first_event.map(fmt_duration).unwrap_or_default(),
-                fmt_duration(r.warm.median),
-                r.peak_rss.map(fmt_mib).unwrap_or_default(),
-                r.failures.first().cloned().unwrap_or_default()
-            );
-            rows.push(r);
-            Ok(())
-        }
-        Err(e) => Err(e),
+    let mut record = |result: Result<ColdResult, String>| {
+        let r = result?;
+        eprintln!(
+            "  {:<18} ready {:>8}  first event {:>8}  warm median {:>8}  peak {}  {}",
+            r.function,
+            r.ready.map(fmt_duration).unwrap_or_default(),
+            r.first_event.map(fmt_duration).unwrap_or_default(),
+            fmt_duration(r.warm.median),
+            r.peak_rss.map(fmt_mib).unwrap_or_default(),
+            r.failures.first().cloned().unwrap_or_default()
+        );
+        rows.push(r);
+        Ok::<(), String>(())
     };
+    // Each function works in a table of its own, set up just before it runs.
 
     // company-settings: a read first, then saves checked in Chorus Pro, reads, verifications.
+    let table = format!("{tables}-cold-settings");
+    setup.cold_settings(&table)?;
     let settings_path = format!("/v1/companies/{a}/chorus-account");
     let verify_path = format!("{settings_path}/verify");
     let put_body = fixtures::settings(
@@ -523,7 +558,7 @@ fn cold_starts(
     record(coldstart::run_function(
         io,
         "company-settings",
-        env,
+        &overrides(&table),
         settings_events,
         &log("company-settings"),
         |v| format!("GET settings → {}", v["statusCode"]),
@@ -531,6 +566,8 @@ fn cold_starts(
     ))?;
 
     // identifiers: a read first, then checked market saves, new situations, lists.
+    let table = format!("{tables}-cold-identifiers");
+    setup.cold_markets(&table, run, &["gymnase", "froid"], 0)?;
     let market_path = format!("/v1/companies/{a}/markets/gymnase");
     let market_body = fixtures::market("2026-TRV-014");
     let identifier_events: Vec<Value> = (0..events)
@@ -564,7 +601,7 @@ fn cold_starts(
     record(coldstart::run_function(
         io,
         "identifiers",
-        env,
+        &overrides(&table),
         identifier_events,
         &log("identifiers"),
         |v| format!("GET market → {}", v["statusCode"]),
@@ -572,6 +609,8 @@ fn cold_starts(
     ))?;
 
     // transmit-invoice: one 200-line situation transmitted per event.
+    let table = format!("{tables}-cold-transmit");
+    let transmit = setup.cold_markets(&table, run, &["froid-tx"], events)?;
     let body = fixtures::transmission_lines(200, a);
     let transmit_events: Vec<Value> = (1..=events)
         .map(|n| {
@@ -588,7 +627,7 @@ fn cold_starts(
     record(coldstart::run_function(
         io,
         "transmit-invoice",
-        env,
+        &overrides(&table),
         transmit_events,
         &log("transmit-invoice"),
         |v| {
@@ -601,33 +640,34 @@ fn cold_starts(
     ))?;
 
     // status-sync: the transmissions just deposited, due now; then runs with nothing due.
-    let due = setup.make_due("froid-tx", events)?;
+    let due = setup.make_due(&transmit, "froid-tx", events)?;
     record(coldstart::run_function(
         io,
         "status-sync",
-        env,
+        &overrides(&table),
         (0..events).map(|_| scheduled_event()).collect(),
         &log("status-sync"),
         move |v| {
             format!(
-                "run: {} of {due} transmissions due followed ({} integrated)",
-                v["due"], v["integrated"]
+                "a run following {} of the {due} transmissions due",
+                v["due"]
             )
         },
         |v| v["failed"].as_u64() == Some(0),
     ))?;
 
     // password-reminder: 20 companies at their J-30 today; then runs with nothing due.
-    setup.seed_due_accounts(run, 20)?;
+    let table = format!("{tables}-cold-reminders");
+    setup.cold_reminders(&table, run, 20)?;
     record(coldstart::run_function(
         io,
         "password-reminder",
-        env,
+        &overrides(&table),
         (0..events).map(|_| scheduled_event()).collect(),
         &log("password-reminder"),
         |v| {
             format!(
-                "run: {} companies due, {} e-mails sent",
+                "a run with {} companies due, {} e-mails sent",
                 v["companies"], v["sent"]
             )
         },

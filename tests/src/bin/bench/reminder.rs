@@ -36,11 +36,13 @@ fn word_after(text: &str, word: &str) -> Option<String> {
         .map(|w| w.trim_end_matches([';', ',']).to_owned())
 }
 
-pub fn run() -> Result<ReminderResult, String> {
+/// Runs the test against the moto at `endpoint`.
+pub fn run(endpoint: &str) -> Result<ReminderResult, String> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let started = Instant::now();
     let output = Command::new("cargo")
         .current_dir(root)
+        .env("AWS_ENDPOINT_URL", endpoint)
         .args([
             "test",
             "--quiet",

@@ -67,10 +67,6 @@ pub fn peak_rss(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub fn pid_from_file(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
 pub struct Machine {
     pub cores: usize,
     pub model: String,
