@@ -1672,3 +1672,69 @@ async fn a_claim_left_pending_is_taken_over_by_the_next_request() {
     assert_eq!(h.deposits(&number).len(), 1);
     h.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// Fault suite (issue 7): whole outages, then the next runs heal.
+
+/// Chorus Pro answers 503 to everything for a whole follow-up run: nothing moves, nothing
+/// is lost, nothing is sent twice; once it is back, the next runs take every situation to
+/// where it belongs.
+#[tokio::test]
+async fn chorus_pro_down_for_a_whole_run_loses_nothing_and_the_next_runs_heal() {
+    let h = Harness::new(Options::default()).await;
+    let (first, second) = (invoice_number("DOWN1"), invoice_number("DOWN2"));
+    h.situation(1, &first).await;
+    h.situation(2, &second).await;
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+
+    // Down from here: the second deposit gets a 503 (it may have reached Chorus Pro).
+    h.sandbox().add_fault(Fault::always("/cpro/", FaultAction::Status { status: 503 }));
+    let (status, answer) = h.post(2, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+
+    let report = h.sync_after(Duration::minutes(10)).await;
+    assert_eq!(report.due, 2, "{report:?}");
+    assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
+    assert_eq!(h.get(2).await["transmission"]["state"], "outcome_unknown");
+    assert!(h.deposits(&second).is_empty(), "nothing deposited while down");
+
+    // Back: the deposited flux is followed, the unknown one searched for, not found after
+    // the grace, and deposited once.
+    h.sandbox().clear_faults();
+    for minutes in [20, 40, 60, 90, 120] {
+        h.sandbox().advance(None, None);
+        h.sync_after(Duration::minutes(minutes)).await;
+    }
+    let one = h.get(1).await;
+    let two = h.get(2).await;
+    assert_eq!(one["transmission"]["state"], "integrated", "{one}");
+    assert!(matches!(two["transmission"]["state"].as_str(), Some("deposited" | "integrated")), "{two}");
+    assert_eq!(h.deposits(&first).len(), 1);
+    assert_eq!(h.deposits(&second).len(), 1);
+    h.finish().await;
+}
+
+/// PISTE refuses the gateway's application (a revoked secret): the deposit never reached
+/// Chorus Pro, so it waits as `failed_retrying` and is sent by the first run after PISTE
+/// accepts the gateway again.
+#[tokio::test]
+async fn piste_refusing_the_gateway_holds_the_deposit_until_it_accepts_again() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("PISTE");
+    h.situation(1, &number).await;
+    h.sandbox().add_fault(Fault::always(TOKEN_PATH, FaultAction::InvalidClient));
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "failed_retrying", "{answer}");
+    assert!(h.deposits(&number).is_empty());
+
+    h.sandbox().clear_faults();
+    let report = h.sync_after(Duration::minutes(5)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
+    assert_eq!(h.deposits(&number).len(), 1);
+    h.finish().await;
+}
