@@ -124,4 +124,4 @@ for line in [l.strip() for l in text.splitlines() if l.strip()]:
 bold "Where things are"
 echo "  the secret:   $SECRET_PREFIX/companies/$SIRET/technical-account (Secrets Manager, moto)"
 echo "  the settings: table $TABLE_NAME, PK=COMPANY#$SIRET SK=ACCOUNT (DynamoDB, moto)"
-echo "  local API logs: .local/logs/local-api.log"
+echo "  local API logs: ${STACK_STATE_DIR:-.local}/logs/local-api.log"

@@ -41,6 +41,33 @@ impl Services {
     }
 }
 
+/// What an HTTP function holds for its warm life (the settings and identifiers functions
+/// need exactly this; the transmission adds its depositor).
+pub struct HttpState {
+    pub config: Config,
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl HttpState {
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = Services::from_sdk(&config, sdk)?;
+        Ok(HttpState {
+            config,
+            store,
+            secrets,
+            chorus,
+            clock: Arc::new(crate::clock::SystemClock),
+        })
+    }
+}
+
 pub fn chorus_config(config: &Config) -> ChorusConfig {
     let mut chorus = ChorusConfig::new(
         config.chorus_api_url.clone(),

@@ -8,43 +8,12 @@
 mod settings;
 mod verify;
 
-use std::sync::Arc;
-
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::chorus::{ChorusClient, ChorusError};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
 use shared::http::{Caller, Problem, ProblemCode};
-use shared::secrets::SecretStore;
-use shared::services::Services;
-use shared::store::Store;
 use tracing::Instrument;
 
 /// Built once per cold start and shared by every invocation.
-pub struct State {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl State {
-    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = Services::from_sdk(&config, sdk)?;
-        Ok(Self {
-            config,
-            store,
-            secrets,
-            chorus,
-            clock: Arc::new(SystemClock),
-        })
-    }
-}
+pub type State = shared::services::HttpState;
 
 /// Request bodies of this route are small; anything bigger is refused before parsing.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -16,44 +16,14 @@ mod markets;
 mod paging;
 mod situations;
 
-use std::sync::Arc;
-
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::chorus::{ChorusClient, ChorusError};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
 use shared::domain::{Siret, SiretCheck};
 use shared::http::{Caller, FieldError, Problem, ProblemCode};
-use shared::secrets::SecretStore;
-use shared::services::Services;
-use shared::store::{Store, StoreError};
+use shared::store::StoreError;
 use tracing::Instrument;
 
 /// Built once per cold start and shared by every invocation.
-pub struct State {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl State {
-    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = Services::from_sdk(&config, sdk)?;
-        Ok(Self {
-            config,
-            store,
-            secrets,
-            chorus,
-            clock: Arc::new(SystemClock),
-        })
-    }
-}
+pub type State = shared::services::HttpState;
 
 /// Bodies of these routes are a few hundred bytes; anything bigger is refused unread.
 pub const BODY_LIMIT: usize = 16 * 1024;
