@@ -1690,16 +1690,23 @@ async fn chorus_pro_down_for_a_whole_run_loses_nothing_and_the_next_runs_heal() 
     assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
 
     // Down from here: the second deposit gets a 503 (it may have reached Chorus Pro).
-    h.sandbox().add_fault(Fault::always("/cpro/", FaultAction::Status { status: 503 }));
+    h.sandbox()
+        .add_fault(Fault::always("/cpro/", FaultAction::Status { status: 503 }));
     let (status, answer) = h.post(2, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "outcome_unknown", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
 
     let report = h.sync_after(Duration::minutes(10)).await;
     assert_eq!(report.due, 2, "{report:?}");
     assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
     assert_eq!(h.get(2).await["transmission"]["state"], "outcome_unknown");
-    assert!(h.deposits(&second).is_empty(), "nothing deposited while down");
+    assert!(
+        h.deposits(&second).is_empty(),
+        "nothing deposited while down"
+    );
 
     // Back: the deposited flux is followed, the unknown one searched for, not found after
     // the grace, and deposited once.
@@ -1711,7 +1718,13 @@ async fn chorus_pro_down_for_a_whole_run_loses_nothing_and_the_next_runs_heal() 
     let one = h.get(1).await;
     let two = h.get(2).await;
     assert_eq!(one["transmission"]["state"], "integrated", "{one}");
-    assert!(matches!(two["transmission"]["state"].as_str(), Some("deposited" | "integrated")), "{two}");
+    assert!(
+        matches!(
+            two["transmission"]["state"].as_str(),
+            Some("deposited" | "integrated")
+        ),
+        "{two}"
+    );
     assert_eq!(h.deposits(&first).len(), 1);
     assert_eq!(h.deposits(&second).len(), 1);
     h.finish().await;
@@ -1725,10 +1738,14 @@ async fn piste_refusing_the_gateway_holds_the_deposit_until_it_accepts_again() {
     let h = Harness::new(Options::default()).await;
     let number = invoice_number("PISTE");
     h.situation(1, &number).await;
-    h.sandbox().add_fault(Fault::always(TOKEN_PATH, FaultAction::InvalidClient));
+    h.sandbox()
+        .add_fault(Fault::always(TOKEN_PATH, FaultAction::InvalidClient));
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["state"], "failed_retrying", "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "failed_retrying",
+        "{answer}"
+    );
     assert!(h.deposits(&number).is_empty());
 
     h.sandbox().clear_faults();
