@@ -31,7 +31,7 @@ impl AuditEntry {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let mut item = Item::new();
         item.insert(PK.into(), s(keys::company_pk(siret)));
-        item.insert(SK.into(), s(keys::audit_sk(&at, &id)));
+        item.insert(SK.into(), s(keys::audit_sk(self.at, &id)));
         item.insert("entity".into(), s("audit"));
         item.insert("siret".into(), s(siret.as_str()));
         item.insert("at".into(), s(at));

@@ -3,7 +3,7 @@
 //! | item | PK | SK | GSI1PK | GSI1SK |
 //! | --- | --- | --- | --- | --- |
 //! | company account | `COMPANY#{siret}` | `ACCOUNT` | `REMINDER#{shard}` | `{next_reminder_on}#{siret}` |
-//! | audit entry | `COMPANY#{siret}` | `AUDIT#{rfc3339}#{id}` | | |
+//! | audit entry | `COMPANY#{siret}` | `AUDIT#{rfc3339 with nanoseconds}#{id}` | | |
 //! | mail claim | `COMPANY#{siret}` | `MAIL#{password_version}#{mail}` | | |
 //! | market | `COMPANY#{siret}` | `MARKET#{market_ref}` | | |
 //! | situation | `COMPANY#{siret}` | `SITUATION#{market_ref}#{number:03}` | | |
@@ -42,8 +42,16 @@ pub fn company_pk(siret: &Siret) -> String {
 
 pub const ACCOUNT_SK: &str = "ACCOUNT";
 
-pub fn audit_sk(at: &str, id: &str) -> String {
-    format!("AUDIT#{at}#{id}")
+/// Nanoseconds in the key, zero-padded, so that entries of the same second sort in the
+/// order they were written (the `id` only breaks exact ties).
+pub fn audit_sk(at: time::OffsetDateTime, id: &str) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let stamp = at
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+        ))
+        .unwrap_or_default();
+    format!("AUDIT#{stamp}#{id}")
 }
 
 pub const AUDIT_PREFIX: &str = "AUDIT#";
@@ -150,6 +158,16 @@ mod tests {
         assert!(reminder_gsi1sk(today, &siret) < bound);
         assert!(reminder_gsi1sk(date!(2026 - 01 - 01), &siret) < bound);
         assert!(reminder_gsi1sk(date!(2027 - 11 - 21), &siret) > bound);
+    }
+
+    #[test]
+    fn audit_entries_of_one_second_sort_in_time_order() {
+        use time::macros::datetime;
+        let a = audit_sk(datetime!(2026-11-27 10:00:00.9 UTC), "ffff");
+        let b = audit_sk(datetime!(2026-11-27 10:00:00.95 UTC), "0000");
+        let c = audit_sk(datetime!(2026-11-27 10:00:01 UTC), "0000");
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(c, "AUDIT#2026-11-27T10:00:01.000000000Z#0000");
     }
 
     #[test]
