@@ -176,6 +176,9 @@ pub fn run_function(
     ];
     let mut command = Command::new(&binary);
     command
+        // Set in this sandbox, not in Lambda: with it, rustls-native-certs reads every file
+        // of the directory (here 146, twice: the SDK's and reqwest's TLS roots) at start.
+        .env_remove("SSL_CERT_DIR")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(lambda_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())

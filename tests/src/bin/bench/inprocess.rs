@@ -104,6 +104,8 @@ pub struct RouteResult {
     pub label: String,
     pub target: Option<Duration>,
     pub cpu: Summary,
+    /// The kernel's share of the CPU over all the timed calls.
+    pub kernel_share: f64,
     pub wall: Summary,
     pub unexpected: usize,
     pub first_unexpected: Option<String>,
@@ -367,17 +369,30 @@ impl InProcess {
         })
     }
 
-    /// Runs `write` against the (empty) staging functions, then moves what it wrote into
-    /// `target`: the items are the handlers' own, and no transaction ever meets a big table.
+    /// Runs `write` against the staging functions, then copies the accounts, markets and
+    /// situations it wrote into `target`: the items are the handlers' own, and no
+    /// transaction ever meets a big table. Accounts and markets stay in staging when
+    /// `keep_parents` (the next situations need them); everything else leaves it.
     pub fn staged(
         &self,
         staging: &Functions,
         target: &str,
+        keep_parents: bool,
         write: impl FnOnce(&Functions) -> Result<(), String>,
     ) -> Result<(), String> {
         write(staging)?;
+        self.rt.block_on(move_items(
+            &self.ddb,
+            &staging.table,
+            Some(target),
+            keep_parents,
+        ))
+    }
+
+    /// Empties the staging table.
+    fn clear(&self, staging: &Functions) -> Result<(), String> {
         self.rt
-            .block_on(move_items(&self.ddb, &staging.table, target))
+            .block_on(move_items(&self.ddb, &staging.table, None, false))
     }
 
     /// One untimed call (set-up): its status and body.
@@ -462,6 +477,7 @@ impl InProcess {
         self.journal_clear();
         let mut cpu = Vec::with_capacity(self.calls);
         let mut wall = Vec::with_capacity(self.calls);
+        let usage_before = crate::sys::thread_user_sys();
         for i in 0..self.calls {
             let request = make(self.warmups + i).request();
             let started = Instant::now();
@@ -472,6 +488,7 @@ impl InProcess {
             cpu.push(used);
             check(response.status().as_u16(), &response, self.warmups + i);
         }
+        let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
         let n = self.calls as f64;
         let per = |m: BTreeMap<String, u64>| -> BTreeMap<String, f64> {
             m.into_iter().map(|(k, v)| (k, v as f64 / n)).collect()
@@ -488,6 +505,7 @@ impl InProcess {
             label: label.to_owned(),
             target,
             cpu: summarize(&cpu),
+            kernel_share,
             wall: summarize(&wall),
             unexpected,
             first_unexpected,
@@ -656,6 +674,51 @@ impl InProcess {
                 )
             }),
             |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
+        ));
+
+        // Where the CPU of a warm request goes: the SDK calls alone, and without logging.
+        let siret = shared::domain::Siret::parse(a, shared::domain::SiretCheck::Full)
+            .map_err(|e| format!("{e:?}"))?;
+        let version = self
+            .rt
+            .block_on(f.settings.store.get_account(&siret))
+            .map_err(|e| e.to_string())?
+            .map(|acc| acc.password_version)
+            .ok_or("the account just saved is missing")?;
+        rows.push(self.measure_raw(
+            "aws-sdk-dynamodb",
+            "reference: one GetItem alone (Store::get_account, no handler)",
+            || async {
+                f.settings
+                    .store
+                    .get_account(&siret)
+                    .await
+                    .is_ok_and(|a| a.is_some())
+            },
+        ));
+        rows.push(self.measure_raw(
+            "aws-sdk-secretsmanager",
+            "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
+            || async {
+                f.settings
+                    .secrets
+                    .technical_account(&siret, &version)
+                    .await
+                    .is_ok()
+            },
+        ));
+        rows.push(self.measure_raw(
+            "company-settings",
+            "reference: GET settings with logging off",
+            || async {
+                use tracing::instrument::WithSubscriber;
+                let request = settings_call(GET_SETTINGS, a, None).request();
+                let response = f
+                    .handle(Function::Settings, request)
+                    .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                    .await;
+                response.status().as_u16() == 200
+            },
         ));
 
         // --- identifiers ------------------------------------------------------------------
@@ -835,7 +898,8 @@ impl InProcess {
             ),
         ] {
             let f = self.functions(&format!("{tables}-{market}"))?;
-            self.staged(&staging, &f.table, |st| {
+            self.clear(&staging)?;
+            self.staged(&staging, &f.table, true, |st| {
                 self.expect(
                     st,
                     Function::Settings,
@@ -856,7 +920,7 @@ impl InProcess {
                 Ok(())
             })?;
             for chunk in (1..=total).collect::<Vec<_>>().chunks(20) {
-                self.staged(&staging, &f.table, |st| {
+                self.staged(&staging, &f.table, true, |st| {
                     for &n in chunk {
                         let number =
                             format!("{}{run}-{n:03}", if market == "tx" { "D" } else { "W" });
@@ -908,6 +972,57 @@ impl InProcess {
         Ok(rows)
     }
 
+    /// Thread CPU of `call()`, warm, for comparison with the routes (no target, no counts).
+    fn measure_raw<F, Fut>(&self, function: &'static str, label: &str, mut call: F) -> RouteResult
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut unexpected = 0;
+        let mut cpu = Vec::new();
+        let mut wall = Vec::new();
+        let mut usage = (Duration::ZERO, Duration::ZERO);
+        for i in 0..self.warmups + self.calls {
+            if i == self.warmups {
+                usage = crate::sys::thread_user_sys();
+            }
+            let future = call();
+            let started = Instant::now();
+            let before = crate::sys::thread_cpu();
+            let ok = self.rt.block_on(future);
+            let used = crate::sys::thread_cpu().saturating_sub(before);
+            let elapsed = started.elapsed();
+            if !ok {
+                unexpected += 1;
+            }
+            if i >= self.warmups {
+                cpu.push(used);
+                wall.push(elapsed);
+            }
+        }
+        let result = RouteResult {
+            function,
+            label: label.to_owned(),
+            target: None,
+            cpu: summarize(&cpu),
+            kernel_share: kernel_share(usage, crate::sys::thread_user_sys()),
+            wall: summarize(&wall),
+            unexpected,
+            first_unexpected: None,
+            calls: None,
+            minimum: None,
+        };
+        eprintln!(
+            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms",
+            result.function,
+            result.label,
+            result.cpu.median.as_secs_f64() * 1e6,
+            result.cpu.p99.as_secs_f64() * 1e6,
+            ms(result.wall.median),
+        );
+        result
+    }
+
     /// `shared::ubl::prepare` (checks + totals + XML) of a 200-line invoice: pure CPU.
     fn measure_prepare(&self) -> RouteResult {
         let invoice = fixtures::invoice(200);
@@ -941,6 +1056,7 @@ impl InProcess {
             label: "prepare(): check + totals + UBL XML, 200-line invoice (pure)".into(),
             target: Some(Duration::from_millis(2)),
             cpu: summarize(&cpu),
+            kernel_share: 0.0,
             wall: summarize(&wall),
             unexpected,
             first_unexpected,
@@ -1116,7 +1232,7 @@ impl InProcess {
     ) -> Result<(), String> {
         let staging = self.functions(staging)?;
         for siret in companies {
-            self.staged(&staging, target, |st| {
+            self.staged(&staging, target, false, |st| {
                 self.expect(
                     st,
                     Function::Settings,
@@ -1175,6 +1291,16 @@ impl Functions {
     }
 }
 
+fn kernel_share(before: (Duration, Duration), after: (Duration, Duration)) -> f64 {
+    let user = after.0.saturating_sub(before.0).as_secs_f64();
+    let sys = after.1.saturating_sub(before.1).as_secs_f64();
+    if user + sys > 0.0 {
+        sys / (user + sys)
+    } else {
+        0.0
+    }
+}
+
 fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static str) -> Minimum {
     Minimum {
         ddb,
@@ -1186,8 +1312,14 @@ fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static
     }
 }
 
-/// Moves every item of `from` into `to` (Scan, BatchWriteItem), leaving `from` empty.
-async fn move_items(ddb: &aws_sdk_dynamodb::Client, from: &str, to: &str) -> Result<(), String> {
+/// Copies every item of `from` into `to` (Scan, BatchWriteItem) and removes them from
+/// `from`, but for accounts and markets when `keep_parents`.
+async fn move_items(
+    ddb: &aws_sdk_dynamodb::Client,
+    from: &str,
+    to: Option<&str>,
+    keep_parents: bool,
+) -> Result<(), String> {
     use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
     let mut items = Vec::new();
     let mut start = None;
@@ -1228,9 +1360,21 @@ async fn move_items(ddb: &aws_sdk_dynamodb::Client, from: &str, to: &str) -> Res
             Err(format!("batch write {table}: items left unprocessed"))
         }
     };
+    let sk = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
+        item.get("SK")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
     for chunk in items.chunks(25) {
+        // Only what the measured paths read: moto's Query reads the whole table, so audit
+        // entries and invoice-number guards would only slow it down.
         let puts = chunk
             .iter()
+            .filter(|item| {
+                let sk = sk(item);
+                sk == "ACCOUNT" || sk.starts_with("MARKET#") || sk.starts_with("SITUATION#")
+            })
             .map(|item| {
                 PutRequest::builder()
                     .set_item(Some(item.clone()))
@@ -1239,9 +1383,18 @@ async fn move_items(ddb: &aws_sdk_dynamodb::Client, from: &str, to: &str) -> Res
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        write(to, puts).await?;
+        if let Some(to) = to.filter(|_| !puts.is_empty()) {
+            write(to, puts).await?;
+        }
         let deletes = chunk
             .iter()
+            .filter(|item| {
+                let sk = item
+                    .get("SK")
+                    .and_then(|v| v.as_s().ok())
+                    .map_or("", |s| s.as_str());
+                !(keep_parents && (sk == "ACCOUNT" || sk.starts_with("MARKET#")))
+            })
             .map(|item| {
                 let key = item
                     .iter()

@@ -288,6 +288,8 @@ struct Results {
     burst: Option<Result<burst::BurstResult, String>>,
     reminder: Option<Result<reminder::ReminderResult, String>>,
     errors: Vec<String>,
+    /// How long each section took (wall).
+    sections: Vec<(&'static str, Duration)>,
 }
 
 fn bench() -> Result<(), String> {
@@ -367,7 +369,14 @@ fn bench() -> Result<(), String> {
         burst: None,
         reminder: None,
         errors: Vec::new(),
+        sections: Vec::new(),
     };
+    let mut section_started = Instant::now();
+    let mut lap = |results: &mut Results, name: &'static str| {
+        results.sections.push((name, section_started.elapsed()));
+        section_started = Instant::now();
+    };
+    lap(&mut results, "start-up");
 
     // 1 and 2 -----------------------------------------------------------------------------
     if section("1") {
@@ -378,6 +387,7 @@ fn bench() -> Result<(), String> {
             Ok(rows) => results.routes = rows,
             Err(e) => results.errors.push(format!("in-process: {e}")),
         }
+        lap(&mut results, "1-2");
     }
 
     // 3 and 4 -----------------------------------------------------------------------------
@@ -397,6 +407,7 @@ fn bench() -> Result<(), String> {
             Ok(rows) => results.cold = rows,
             Err(e) => results.errors.push(format!("cold start: {e}")),
         }
+        lap(&mut results, "3-4");
     }
 
     // 5 -------------------------------------------------------------------------------------
@@ -447,6 +458,9 @@ fn bench() -> Result<(), String> {
     if let Some(Err(e)) = &burst {
         eprintln!("  burst failed: {e}");
     }
+    if burst.is_some() {
+        lap(&mut results, "5");
+    }
     results.burst = burst;
     drop(in_process);
     drop(emulator_child);
@@ -464,6 +478,7 @@ fn bench() -> Result<(), String> {
             eprintln!("  reminder run failed: {e}");
         }
         results.reminder = Some(outcome);
+        lap(&mut results, "6");
     }
     drop(moto_child);
 
@@ -755,13 +770,18 @@ fn render(
     let _ = writeln!(out, "# `make bench` results\n");
     let _ = writeln!(
         out,
-        "Measured {} on {} cores, {}, {}; load average at start {}; whole run {:.0} s.\n",
+        "Measured {} on {} cores, {}, {}; load average at start {}; whole run {:.0} s ({}).\n",
         shared::clock::rfc3339(now),
         machine.cores,
         machine.model,
         machine.rustc,
         machine.load_at_start,
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        r.sections
+            .iter()
+            .map(|(name, d)| format!("{name}: {:.0} s", d.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let _ = writeln!(
         out,
@@ -804,14 +824,19 @@ fn render(
                 route.first_unexpected.clone().unwrap_or_default()
             );
         }
+        let (measure, label) = match route.label.strip_prefix("reference: ") {
+            Some(label) => ("Reference: warm CPU per call", label),
+            None => ("Warm handler CPU per request", route.label.as_str()),
+        };
         row(
             "1",
-            "Warm handler CPU per request",
-            &format!("{}: {}", route.function, route.label),
+            measure,
+            &format!("{}: {label}", route.function),
             &format!(
-                "median {} · p99 {} (wall median {})",
+                "median {} · p99 {} (kernel {:.0} %; wall median {})",
                 fmt_duration(route.cpu.median),
                 fmt_duration(route.cpu.p99),
+                100.0 * route.kernel_share,
                 fmt_duration(route.wall.median)
             ),
             &target
@@ -1052,11 +1077,12 @@ fn opt(v: Option<u64>) -> String {
 fn notes(calls: usize, warmups: usize, cold_events: usize) -> String {
     format!(
         "Notes
-- **1. CPU.** Each handler is called in-process, warm, {calls} times after {warmups} warm-ups, on a current-thread tokio runtime; the figure is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) around the call: the handler, the domain, the JSON and the AWS SDK's and reqwest's own work (request signing, serialisation, HTTP on loopback, no TLS) — not the time spent waiting for moto or the emulator, which run in other processes. Building the API Gateway event is outside the measure; logging is on (JSON, INFO, as in Lambda) into a sink. moto and the emulator answer over plain HTTP on 127.0.0.1, where AWS and Chorus Pro would add TLS. The settings and identifier routes that call Chorus Pro are measured as they are (verify=true, buyer check); `verify=false` where Chorus Pro is not the point. Met: ✅ when p99 is within the target, \"✅ median, ❌ p99\" when only the median is. Release build (LTO) of the bench.
-- **2. Calls.** DynamoDB and Secrets Manager calls are counted by an SDK interceptor on the function's clients (each attempt sent), PISTE and Chorus Pro calls from the emulator's journal; averaged over the timed calls of a warm function (the PISTE token and the PISTE credentials are cached after the first call). The minimum is reasoned per operation (written next to each row).
-- **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, stripped, opt-level s) is started with the stack's environment and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench; \"ready\" is from spawn to its first `GET …/invocation/next`, which includes reading the configuration and building the SDK clients (no network call happens before the first event). The first event includes the first connections, the PISTE credentials and token for functions that call Chorus Pro. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events.
-- **5. Burst.** Through a local API of the bench's own (the same router as `local-api`, release build, a 2-worker runtime, so that the measure is the optimised gateway and no other test's traffic), with moto of the stack and the bench's Chorus Pro emulator. Companies are random SIRETs with the emulator's seeded technical account (`TECH_1_batiments-rhone@cpro.fr`, verify=false): Chorus Pro accepts the deposit of any seller with valid credentials and only rejects a seller outside the account's structures later, when it integrates the flux — after the burst, and outside what is measured. \"Gateway\" CPU includes the local API's own work (JWT check, event building), which API Gateway does in AWS; in Lambda the 32 callers would meet 32 instances, here one process serves them concurrently. moto processes one request at a time (`tests/stack/moto_server.py`), which bounds the throughput.
-- **6. Reminder.** The password-reminder engineer's ignored test `{}` (seeds 100,000 accounts in a table of its own in moto, 1,000 due, runs the reminder in-process; test profile build); its figures as it prints them.
+- **Set-up.** The bench runs a moto of its own (the stack's `tests/stack/moto_server.py`, which processes one request at a time, on a free port), a Chorus Pro emulator of its own (the stack's, in a process of its own) and, for the burst, a local API of its own (the same router as `local-api`); the functions' code is the release build (LTO). Nothing is shared with tests running at the same time, and each process's CPU is the bench's alone — but the machine may be shared: see the load average above and the burst's \"other processes\". moto copies a whole table for each item of a `TransactWriteItems` (its rollback snapshot), so each group of routes works in a table of its own, and bulk set-up (situations to transmit, the burst's companies) is written by the handlers in a small staging table and copied over.
+- **1. CPU.** Each handler is called in-process, warm, {calls} times after {warmups} warm-ups, on a current-thread tokio runtime; the figure is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) around the call: the handler, the domain, the JSON, logging (JSON at INFO as in Lambda, into a sink), and the AWS SDK's and reqwest's own work (request signing, serialisation, HTTP on loopback, no TLS) — not the time spent waiting for moto or the emulator, which run in other processes. Building the API Gateway event is outside the measure. moto and the emulator answer over plain HTTP on 127.0.0.1, where AWS and Chorus Pro would add TLS. Routes that call Chorus Pro are measured as they are (verify=true, the buyer check, the deposit); `verify=false` where Chorus Pro is not the point. Met: ✅ when p99 is within the target, \"✅ median, ❌ p99\" when only the median is. \"Kernel\" is the system share of that CPU over the timed calls (getrusage, sampled): moto answers `Connection: close`, so every AWS call opens a new TCP connection, and the loopback's kernel work is counted on the calling thread; AWS keeps connections alive (with TLS). The reference rows time an SDK call alone, and a route with logging off, to show where a request's CPU goes.
+- **2. Calls.** DynamoDB and Secrets Manager calls are counted by an SDK interceptor on the function's clients (each attempt sent), PISTE and Chorus Pro calls from the emulator's journal, averaged over the timed calls of a warm function (its PISTE token and PISTE credentials cached). The minimum is reasoned per operation, next to each row.
+- **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, opt-level s, stripped) is started with the stack's environment (`SSL_CERT_DIR` removed: it is set in this sandbox and not in Lambda; with it, rustls-native-certs reads the 146 files of /etc/ssl/certs for each TLS client, about +15 ms) and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench. \"Ready\" is from spawn to the function's first `GET …/invocation/next`: exec, configuration, SDK and HTTP clients with their TLS roots (no network call happens before the first event). The first event includes the first connections and, for the functions that call Chorus Pro, the PISTE credentials and token. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events.
+- **5. Burst.** The companies are random SIRETs using the emulator's seeded technical account (`TECH_1_batiments-rhone@cpro.fr`, settings saved with verify=false), each with one market (checked against the buyer in Chorus Pro) and its situations, set up beforehand and untimed. Chorus Pro accepts a deposit from any seller with valid credentials and rejects a seller outside the account's structures only when it integrates the flux, later, outside what is measured: the burst's answers are real deposits. Callers send situation k of every company before situation k+1, 32 at a time, each with its own company's token. \"Gateway\" CPU includes the local API's own work (JWT check, event building), which API Gateway does in AWS; in Lambda 32 callers would meet 32 instances, here one process (2 worker threads) serves them all. moto's one-request-at-a-time processing bounds the throughput.
+- **6. Reminder.** The password-reminder engineer's ignored test `{}` (it seeds 100,000 accounts in a table of its own, 1,000 of them due, and runs the reminder in-process against moto; test profile build), run against the bench's moto; its figures as it prints them.
 ",
         reminder::TEST
     )
