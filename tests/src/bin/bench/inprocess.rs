@@ -130,6 +130,15 @@ impl Function {
     }
 }
 
+/// One call of an interleaved measurement.
+struct Probe<'a> {
+    function: &'static str,
+    label: &'static str,
+    target: Option<Duration>,
+    minimum: Option<Minimum>,
+    call: Box<dyn FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + 'a>> + 'a>,
+}
+
 /// The three HTTP functions' warm state on one table, with counted clients.
 pub struct Functions {
     pub table: String,
@@ -562,15 +571,82 @@ impl InProcess {
             self.calls, self.warmups
         );
         let s = Function::Settings;
-        rows.push(self.measure(
-            &f,
-            s,
-            "GET settings",
-            200,
-            target,
-            Some(min(1, 0, 0, "GetItem", "")),
-            |_| settings_call(GET_SETTINGS, a, None),
-        ));
+        // GET settings, and where its CPU goes: the SDK calls alone, and the route without
+        // logging, interleaved call by call so that all four meet the same machine.
+        let siret = shared::domain::Siret::parse(a, shared::domain::SiretCheck::Full)
+            .map_err(|e| format!("{e:?}"))?;
+        let version = self
+            .rt
+            .block_on(f.settings.store.get_account(&siret))
+            .map_err(|e| e.to_string())?
+            .map(|acc| acc.password_version)
+            .ok_or("the account just saved is missing")?;
+        let probes: Vec<Probe<'_>> = vec![
+            Probe {
+                function: "company-settings",
+                label: "GET settings",
+                target,
+                minimum: Some(min(1, 0, 0, "GetItem", "")),
+                call: Box::new(|| {
+                    Box::pin(async {
+                        let request = settings_call(GET_SETTINGS, a, None).request();
+                        f.handle(Function::Settings, request)
+                            .await
+                            .status()
+                            .as_u16()
+                            == 200
+                    })
+                }),
+            },
+            Probe {
+                function: "company-settings",
+                label: "reference: GET settings with logging off",
+                target: None,
+                minimum: None,
+                call: Box::new(|| {
+                    Box::pin(async {
+                        use tracing::instrument::WithSubscriber;
+                        let request = settings_call(GET_SETTINGS, a, None).request();
+                        let response = f
+                            .handle(Function::Settings, request)
+                            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                            .await;
+                        response.status().as_u16() == 200
+                    })
+                }),
+            },
+            Probe {
+                function: "aws-sdk-dynamodb",
+                label: "reference: one GetItem alone (Store::get_account, no handler)",
+                target: None,
+                minimum: None,
+                call: Box::new(|| {
+                    Box::pin(async {
+                        f.settings
+                            .store
+                            .get_account(&siret)
+                            .await
+                            .is_ok_and(|a| a.is_some())
+                    })
+                }),
+            },
+            Probe {
+                function: "aws-sdk-secretsmanager",
+                label: "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
+                target: None,
+                minimum: None,
+                call: Box::new(|| {
+                    Box::pin(async {
+                        f.settings
+                            .secrets
+                            .technical_account(&siret, &version)
+                            .await
+                            .is_ok()
+                    })
+                }),
+            },
+        ];
+        rows.extend(self.measure_interleaved(probes));
         rows.push(self.measure(
             &f,
             s,
@@ -674,51 +750,6 @@ impl InProcess {
                 )
             }),
             |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
-        ));
-
-        // Where the CPU of a warm request goes: the SDK calls alone, and without logging.
-        let siret = shared::domain::Siret::parse(a, shared::domain::SiretCheck::Full)
-            .map_err(|e| format!("{e:?}"))?;
-        let version = self
-            .rt
-            .block_on(f.settings.store.get_account(&siret))
-            .map_err(|e| e.to_string())?
-            .map(|acc| acc.password_version)
-            .ok_or("the account just saved is missing")?;
-        rows.push(self.measure_raw(
-            "aws-sdk-dynamodb",
-            "reference: one GetItem alone (Store::get_account, no handler)",
-            || async {
-                f.settings
-                    .store
-                    .get_account(&siret)
-                    .await
-                    .is_ok_and(|a| a.is_some())
-            },
-        ));
-        rows.push(self.measure_raw(
-            "aws-sdk-secretsmanager",
-            "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
-            || async {
-                f.settings
-                    .secrets
-                    .technical_account(&siret, &version)
-                    .await
-                    .is_ok()
-            },
-        ));
-        rows.push(self.measure_raw(
-            "company-settings",
-            "reference: GET settings with logging off",
-            || async {
-                use tracing::instrument::WithSubscriber;
-                let request = settings_call(GET_SETTINGS, a, None).request();
-                let response = f
-                    .handle(Function::Settings, request)
-                    .with_subscriber(tracing::subscriber::NoSubscriber::default())
-                    .await;
-                response.status().as_u16() == 200
-            },
         ));
 
         // --- identifiers ------------------------------------------------------------------
@@ -972,55 +1003,110 @@ impl InProcess {
         Ok(rows)
     }
 
-    /// Thread CPU of `call()`, warm, for comparison with the routes (no target, no counts).
-    fn measure_raw<F, Fut>(&self, function: &'static str, label: &str, mut call: F) -> RouteResult
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let mut unexpected = 0;
-        let mut cpu = Vec::new();
-        let mut wall = Vec::new();
-        let mut usage = (Duration::ZERO, Duration::ZERO);
+    /// Several calls measured in turn, one of each per round, so that they meet the same
+    /// machine; SDK calls are counted for the probes with a minimum (the others are
+    /// references).
+    fn measure_interleaved(&self, mut probes: Vec<Probe<'_>>) -> Vec<RouteResult> {
+        struct Tally {
+            cpu: Vec<Duration>,
+            wall: Vec<Duration>,
+            user: Duration,
+            sys: Duration,
+            unexpected: usize,
+            ddb: BTreeMap<String, u64>,
+            sm: BTreeMap<String, u64>,
+        }
+        let mut tallies: Vec<Tally> = probes
+            .iter()
+            .map(|_| Tally {
+                cpu: Vec::new(),
+                wall: Vec::new(),
+                user: Duration::ZERO,
+                sys: Duration::ZERO,
+                unexpected: 0,
+                ddb: BTreeMap::new(),
+                sm: BTreeMap::new(),
+            })
+            .collect();
+        let add = |into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>| {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        };
         for i in 0..self.warmups + self.calls {
             if i == self.warmups {
-                usage = crate::sys::thread_user_sys();
+                self.journal_clear();
             }
-            let future = call();
-            let started = Instant::now();
-            let before = crate::sys::thread_cpu();
-            let ok = self.rt.block_on(future);
-            let used = crate::sys::thread_cpu().saturating_sub(before);
-            let elapsed = started.elapsed();
-            if !ok {
-                unexpected += 1;
-            }
-            if i >= self.warmups {
-                cpu.push(used);
-                wall.push(elapsed);
+            for (probe, tally) in probes.iter_mut().zip(tallies.iter_mut()) {
+                let future = (probe.call)();
+                self.ddb_calls.take();
+                self.sm_calls.take();
+                let usage = crate::sys::thread_user_sys();
+                let started = Instant::now();
+                let before = crate::sys::thread_cpu();
+                let ok = self.rt.block_on(future);
+                let used = crate::sys::thread_cpu().saturating_sub(before);
+                let elapsed = started.elapsed();
+                let after = crate::sys::thread_user_sys();
+                let (ddb, sm) = (self.ddb_calls.take(), self.sm_calls.take());
+                if i < self.warmups {
+                    continue;
+                }
+                tally.cpu.push(used);
+                tally.wall.push(elapsed);
+                tally.user += after.0.saturating_sub(usage.0);
+                tally.sys += after.1.saturating_sub(usage.1);
+                tally.unexpected += usize::from(!ok);
+                add(&mut tally.ddb, ddb);
+                add(&mut tally.sm, sm);
             }
         }
-        let result = RouteResult {
-            function,
-            label: label.to_owned(),
-            target: None,
-            cpu: summarize(&cpu),
-            kernel_share: kernel_share(usage, crate::sys::thread_user_sys()),
-            wall: summarize(&wall),
-            unexpected,
-            first_unexpected: None,
-            calls: None,
-            minimum: None,
+        // None of these calls Chorus Pro: what the journal holds belongs to no probe.
+        let (piste, chorus) = self.journal_counts();
+        let n = self.calls as f64;
+        let per = |m: &BTreeMap<String, u64>| -> BTreeMap<String, f64> {
+            m.iter().map(|(k, v)| (k.clone(), *v as f64 / n)).collect()
         };
-        eprintln!(
-            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms",
-            result.function,
-            result.label,
-            result.cpu.median.as_secs_f64() * 1e6,
-            result.cpu.p99.as_secs_f64() * 1e6,
-            ms(result.wall.median),
-        );
-        result
+        probes
+            .iter()
+            .zip(tallies)
+            .map(|(probe, tally)| {
+                let total = (tally.user + tally.sys).as_secs_f64();
+                let result = RouteResult {
+                    function: probe.function,
+                    label: probe.label.to_owned(),
+                    target: probe.target,
+                    cpu: summarize(&tally.cpu),
+                    kernel_share: if total > 0.0 {
+                        tally.sys.as_secs_f64() / total
+                    } else {
+                        0.0
+                    },
+                    wall: summarize(&tally.wall),
+                    unexpected: tally.unexpected,
+                    first_unexpected: None,
+                    calls: probe.minimum.map(|_| Calls {
+                        ddb: per(&tally.ddb),
+                        sm: per(&tally.sm),
+                        piste: piste as f64 / n,
+                        chorus: chorus
+                            .iter()
+                            .map(|(k, v)| (k.clone(), *v as f64 / n))
+                            .collect(),
+                    }),
+                    minimum: probe.minimum,
+                };
+                eprintln!(
+                    "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms",
+                    result.function,
+                    result.label,
+                    result.cpu.median.as_secs_f64() * 1e6,
+                    result.cpu.p99.as_secs_f64() * 1e6,
+                    ms(result.wall.median),
+                );
+                result
+            })
+            .collect()
     }
 
     /// `shared::ubl::prepare` (checks + totals + XML) of a 200-line invoice: pure CPU.

@@ -282,6 +282,13 @@ fn http_ok(v: &Value) -> bool {
     v["statusCode"].as_u64().is_some_and(|s| s < 400)
 }
 
+/// A moto of the bench's own, and the in-process functions pointed at it.
+struct Aws {
+    in_process: InProcess,
+    endpoint: String,
+    moto: sys::ChildGuard,
+}
+
 struct Results {
     routes: Vec<RouteResult>,
     cold: Vec<ColdResult>,
@@ -318,9 +325,7 @@ fn bench() -> Result<(), String> {
         )
         .init();
 
-    eprintln!("bench {run}: a moto, a Chorus Pro emulator and a local API of its own…");
-    let (moto_child, moto_port) = start_moto(&logs)?;
-    let endpoint = format!("http://127.0.0.1:{moto_port}");
+    eprintln!("bench {run}: a Chorus Pro emulator, and a moto per section, of its own…");
     let (emulator_child, emulator_port) = sys::spawn_server(
         &["serve-sandbox"],
         &[("RUST_LOG".into(), "warn".into())],
@@ -330,9 +335,9 @@ fn bench() -> Result<(), String> {
     let secret_prefix = format!("choruspro-gateway-bench-{run}");
     let tables = format!("bench-{run}");
     // What the functions' processes get on top of the stack's environment.
-    let overrides = |table: &str| -> Vec<(String, String)> {
+    let overrides = |endpoint: &str, table: &str| -> Vec<(String, String)> {
         vec![
-            ("AWS_ENDPOINT_URL".into(), endpoint.clone()),
+            ("AWS_ENDPOINT_URL".into(), endpoint.to_owned()),
             ("TABLE_NAME".into(), table.to_owned()),
             ("SECRET_PREFIX".into(), secret_prefix.clone()),
             ("CHORUS_API_URL".into(), format!("{emulator}/cpro")),
@@ -343,9 +348,10 @@ fn bench() -> Result<(), String> {
         ]
     };
     let config = {
-        let pairs = overrides(&format!("{tables}-none"));
+        let pairs = overrides("", &format!("{tables}-none"));
         let refs: Vec<(&str, &str)> = pairs
             .iter()
+            .filter(|(k, _)| k != "AWS_ENDPOINT_URL")
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         gateway_tests::testkit::stack_config(&refs)
@@ -355,13 +361,24 @@ fn bench() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let sdk = io.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .load(),
-    );
-    io.block_on(init_aws(&sdk, &config))?;
-    let in_process = InProcess::new(&sdk, &config, &emulator, warmups, calls)?;
+    // A fresh moto for each section: moto slows down as it fills (its Query reads and sorts
+    // the whole table, a transaction copies it), and its memory is only freed with it.
+    let fresh_aws = || -> Result<Aws, String> {
+        let (moto, port) = start_moto(&logs)?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let sdk = io.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .endpoint_url(&endpoint)
+                .load(),
+        );
+        io.block_on(init_aws(&sdk, &config))?;
+        let in_process = InProcess::new(&sdk, &config, &emulator, warmups, calls)?;
+        Ok(Aws {
+            in_process,
+            endpoint,
+            moto,
+        })
+    };
 
     let mut results = Results {
         routes: Vec::new(),
@@ -383,7 +400,7 @@ fn bench() -> Result<(), String> {
         eprintln!(
             "1-2. warm handlers in-process ({warmups} warm-ups, {calls} timed calls per route)"
         );
-        match in_process.run_all(&run, &tables) {
+        match fresh_aws().and_then(|aws| aws.in_process.run_all(&run, &tables)) {
             Ok(rows) => results.routes = rows,
             Err(e) => results.errors.push(format!("in-process: {e}")),
         }
@@ -395,15 +412,18 @@ fn bench() -> Result<(), String> {
         eprintln!(
             "3-4. cold start and peak memory of the release binaries ({cold_events} events each)"
         );
-        match cold_starts(
-            &io,
-            &in_process,
-            &overrides,
-            &tables,
-            &run,
-            cold_events,
-            &logs,
-        ) {
+        let outcome = fresh_aws().and_then(|aws| {
+            cold_starts(
+                &io,
+                &aws.in_process,
+                &|table: &str| overrides(&aws.endpoint, table),
+                &tables,
+                &run,
+                cold_events,
+                &logs,
+            )
+        });
+        match outcome {
             Ok(rows) => results.cold = rows,
             Err(e) => results.errors.push(format!("cold start: {e}")),
         }
@@ -416,13 +436,14 @@ fn bench() -> Result<(), String> {
             "5. month-end burst: {} situations of {companies} companies, {callers} callers",
             companies * per_company
         );
+        let aws = fresh_aws()?;
         let table = format!("{tables}-burst");
         let sirets: Vec<String> = (0..companies)
             .map(|_| gateway_tests::testkit::random_siret())
             .collect();
         let setup_started = Instant::now();
-        in_process.functions(&table)?;
-        in_process.burst_companies(
+        aws.in_process.functions(&table)?;
+        aws.in_process.burst_companies(
             &table,
             &format!("{tables}-burst-staging"),
             &run,
@@ -431,7 +452,7 @@ fn bench() -> Result<(), String> {
         )?;
         let setup = setup_started.elapsed();
         eprintln!("  set-up (untimed): {:.0} s", setup.as_secs_f64());
-        let mut env = overrides(&table);
+        let mut env = overrides(&aws.endpoint, &table);
         env.push((
             "LOCAL_JWT_SECRET".into(),
             env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
@@ -440,7 +461,7 @@ fn bench() -> Result<(), String> {
             sys::spawn_server(&["serve-api"], &env, &logs.join("bench-local-api.log"))?;
         let pids = burst::Pids {
             gateway: api_child.pid(),
-            moto: moto_child.pid(),
+            moto: aws.moto.pid(),
             emulator: emulator_child.pid(),
         };
         let outcome = burst::run(
@@ -462,7 +483,6 @@ fn bench() -> Result<(), String> {
         lap(&mut results, "5");
     }
     results.burst = burst;
-    drop(in_process);
     drop(emulator_child);
 
     // 6 -------------------------------------------------------------------------------------
@@ -473,14 +493,17 @@ fn bench() -> Result<(), String> {
             "6. reminder run over 100,000 companies (cargo test … {} --ignored)",
             reminder::TEST
         );
-        let outcome = reminder::run(&endpoint);
+        let outcome = start_moto(&logs).and_then(|(moto, port)| {
+            let outcome = reminder::run(&format!("http://127.0.0.1:{port}"));
+            drop(moto);
+            outcome
+        });
         if let Err(e) = &outcome {
             eprintln!("  reminder run failed: {e}");
         }
         results.reminder = Some(outcome);
         lap(&mut results, "6");
     }
-    drop(moto_child);
 
     let report = render(
         &machine,
@@ -1077,7 +1100,7 @@ fn opt(v: Option<u64>) -> String {
 fn notes(calls: usize, warmups: usize, cold_events: usize) -> String {
     format!(
         "Notes
-- **Set-up.** The bench runs a moto of its own (the stack's `tests/stack/moto_server.py`, which processes one request at a time, on a free port), a Chorus Pro emulator of its own (the stack's, in a process of its own) and, for the burst, a local API of its own (the same router as `local-api`); the functions' code is the release build (LTO). Nothing is shared with tests running at the same time, and each process's CPU is the bench's alone — but the machine may be shared: see the load average above and the burst's \"other processes\". moto copies a whole table for each item of a `TransactWriteItems` (its rollback snapshot), so each group of routes works in a table of its own, and bulk set-up (situations to transmit, the burst's companies) is written by the handlers in a small staging table and copied over.
+- **Set-up.** The bench runs a fresh moto for each section (the stack's `tests/stack/moto_server.py`, which processes one request at a time, on a free port: moto slows down as it fills), a Chorus Pro emulator of its own (the stack's, in a process of its own) and, for the burst, a local API of its own (the same router as `local-api`); the functions' code is the release build (LTO). Nothing is shared with tests running at the same time, and each process's CPU is the bench's alone — but the machine may be shared: see the load average above and the burst's \"other processes\". moto copies a whole table for each item of a `TransactWriteItems` (its rollback snapshot), so each group of routes works in a table of its own, and bulk set-up (situations to transmit, the burst's companies) is written by the handlers in a small staging table and copied over.
 - **1. CPU.** Each handler is called in-process, warm, {calls} times after {warmups} warm-ups, on a current-thread tokio runtime; the figure is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) around the call: the handler, the domain, the JSON, logging (JSON at INFO as in Lambda, into a sink), and the AWS SDK's and reqwest's own work (request signing, serialisation, HTTP on loopback, no TLS) — not the time spent waiting for moto or the emulator, which run in other processes. Building the API Gateway event is outside the measure. moto and the emulator answer over plain HTTP on 127.0.0.1, where AWS and Chorus Pro would add TLS. Routes that call Chorus Pro are measured as they are (verify=true, the buyer check, the deposit); `verify=false` where Chorus Pro is not the point. Met: ✅ when p99 is within the target, \"✅ median, ❌ p99\" when only the median is. \"Kernel\" is the system share of that CPU over the timed calls (getrusage, sampled): moto answers `Connection: close`, so every AWS call opens a new TCP connection, and the loopback's kernel work is counted on the calling thread; AWS keeps connections alive (with TLS). The reference rows time an SDK call alone, and a route with logging off, to show where a request's CPU goes.
 - **2. Calls.** DynamoDB and Secrets Manager calls are counted by an SDK interceptor on the function's clients (each attempt sent), PISTE and Chorus Pro calls from the emulator's journal, averaged over the timed calls of a warm function (its PISTE token and PISTE credentials cached). The minimum is reasoned per operation, next to each row.
 - **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, opt-level s, stripped) is started with the stack's environment (`SSL_CERT_DIR` removed: it is set in this sandbox and not in Lambda; with it, rustls-native-certs reads the 146 files of /etc/ssl/certs for each TLS client, about +15 ms) and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench. \"Ready\" is from spawn to the function's first `GET …/invocation/next`: exec, configuration, SDK and HTTP clients with their TLS roots (no network call happens before the first event). The first event includes the first connections and, for the functions that call Chorus Pro, the PISTE credentials and token. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events.
