@@ -157,19 +157,51 @@ async fn observed(state: &State, siret: &str) -> Option<(String, String)> {
     ))
 }
 
+/// What the console shows: `AWSCURRENT` is on the version the account item names, and
+/// `AWSPENDING`, if anywhere, on that version too (no change left half-way).
+async fn assert_labels_follow_the_item(state: &State, siret: &str, context: &str) {
+    let s = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
+    let named = state
+        .store
+        .get_account(&s)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_version;
+    let sdk = shared::aws::sdk_config().await;
+    let stages = aws_sdk_secretsmanager::Client::new(&sdk)
+        .describe_secret()
+        .secret_id(state.secrets.company_secret_name(&s))
+        .send()
+        .await
+        .unwrap()
+        .version_ids_to_stages
+        .unwrap_or_default();
+    for (version, labels) in &stages {
+        for label in ["AWSCURRENT", "AWSPENDING"] {
+            if labels.iter().any(|l| l == label) {
+                assert_eq!(
+                    version, &named,
+                    "{context}: {label} on another version: {stages:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        stages
+            .get(&named)
+            .is_some_and(|l| l.iter().any(|l| l == "AWSCURRENT")),
+        "{context}: AWSCURRENT is not on the item's version: {stages:?}"
+    );
+}
+
 const UPDATE_STEPS: &[&str] = &[
     "GetItem",
     "PutSecretValue",
     "TransactWriteItems",
-    "DescribeSecret",
     "UpdateSecretVersionStage",
 ];
-const CREATE_STEPS: &[&str] = &[
-    "GetItem",
-    "CreateSecret",
-    "TransactWriteItems",
-    "DescribeSecret",
-];
+const CREATE_STEPS: &[&str] = &["GetItem", "CreateSecret", "TransactWriteItems"];
 
 #[tokio::test]
 async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
@@ -231,6 +263,7 @@ async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
                 observed(&state, &siret).await,
                 Some(("suivant@entreprise-btp.fr".to_owned(), next_pw))
             );
+            assert_labels_follow_the_item(&state, &siret, &format!("{step} {phase:?}")).await;
         }
     }
 }

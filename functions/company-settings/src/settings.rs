@@ -9,6 +9,7 @@ use shared::domain::{
 };
 use shared::http::json::{body_bytes, empty_response};
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
+use shared::secrets::StagedVersion;
 use shared::store::{AuditEntry, StoreError};
 
 use crate::verify::{Verdict, rejected_problem, test_credentials};
@@ -342,7 +343,7 @@ pub async fn put(
             ));
         }
 
-        let password_version = match valid.password.new_password() {
+        let staged = match valid.password.new_password() {
             Some(password) => state
                 .secrets
                 .stage_technical_account(
@@ -356,11 +357,15 @@ pub async fn put(
                     tracing::error!(error = %e, "secret write failed");
                     Problem::service_unavailable()
                 })?,
-            None => existing
-                .as_ref()
-                .map(|a| a.password_version.clone())
-                .ok_or_else(Problem::internal)?,
+            None => StagedVersion {
+                id: existing
+                    .as_ref()
+                    .map(|a| a.password_version.clone())
+                    .ok_or_else(Problem::internal)?,
+                current: true,
+            },
         };
+        let password_version = staged.id.clone();
 
         let (credentials_status, verified_at) = match (&existing, accepted, credentials_changed) {
             (_, true, _) => (CredentialsStatus::Valid, Some(now)),
@@ -417,8 +422,15 @@ pub async fn put(
             }
             Err(e) => return Err(store_problem(&e)),
         }
-        if valid.password.is_new()
-            && let Err(e) = state.secrets.promote(&valid.siret, &password_version).await
+        if !staged.current
+            && let Err(e) = state
+                .secrets
+                .promote(
+                    &valid.siret,
+                    &password_version,
+                    existing.as_ref().map(|a| a.password_version.as_str()),
+                )
+                .await
         {
             // The account item names its version: readers are unaffected.
             tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");

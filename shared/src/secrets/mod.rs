@@ -63,6 +63,23 @@ where
     SecretsError::Aws(crate::aws::error_text(err))
 }
 
+/// A version written by `stage_technical_account`: its id, and whether it is already
+/// `AWSCURRENT` (the first version of a new secret) or waits for `promote`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedVersion {
+    pub id: String,
+    pub current: bool,
+}
+
+impl StagedVersion {
+    fn current(id: String) -> Self {
+        Self { id, current: true }
+    }
+    fn pending(id: String) -> Self {
+        Self { id, current: false }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct SecretStore {
     client: Client,
@@ -81,16 +98,16 @@ impl SecretStore {
         format!("{}/companies/{}/technical-account", self.prefix, siret)
     }
 
-    /// Writes login and password as a new version and returns its version id. On a new
-    /// secret the version is current at once (no account item names the secret yet);
-    /// otherwise it is staged `AWSPENDING` until `promote`.
+    /// Writes login and password as a new version. On a new secret the version is current
+    /// at once (no account item names the secret yet); otherwise it is staged `AWSPENDING`
+    /// until `promote`.
     pub async fn stage_technical_account(
         &self,
         siret: &Siret,
         login: &TechnicalLogin,
         password: &SecretString,
         secret_may_exist: bool,
-    ) -> Result<String, SecretsError> {
+    ) -> Result<StagedVersion, SecretsError> {
         let name = self.company_secret_name(siret);
         let version = uuid::Uuid::new_v4().to_string();
         let value = serde_json::to_string(&SecretValue {
@@ -117,7 +134,7 @@ impl SecretStore {
                 .send()
                 .await;
             match created {
-                Ok(_) => return Ok(version),
+                Ok(_) => return Ok(StagedVersion::current(version)),
                 // Left by an earlier save that failed before its account item was written,
                 // or by a deleted company (then scheduled for deletion: restore it, which is
                 // a no-op on a live secret), and given a new version below.
@@ -139,7 +156,7 @@ impl SecretStore {
         }
 
         match self.put_pending(&name, &version, &value).await {
-            Ok(()) => Ok(version),
+            Ok(()) => Ok(StagedVersion::pending(version)),
             Err(e) if error_code(&e) == Some("InvalidRequestException") => {
                 // Scheduled for deletion (company deleted, then configured again).
                 self.client
@@ -151,7 +168,7 @@ impl SecretStore {
                 self.put_pending(&name, &version, &value)
                     .await
                     .map_err(|e| aws_error(&e))?;
-                Ok(version)
+                Ok(StagedVersion::pending(version))
             }
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
                 self.client
@@ -169,7 +186,7 @@ impl SecretStore {
                     .send()
                     .await
                     .map_err(|e| aws_error(&e))?;
-                Ok(version)
+                Ok(StagedVersion::current(version))
             }
             Err(e) => Err(aws_error(&e)),
         }
@@ -201,8 +218,32 @@ impl SecretStore {
     /// Makes `version` the `AWSCURRENT` one, for operators reading the console. Readers do
     /// not depend on it (they ask for the version the account item names), so a failure
     /// here is reported but harmless.
-    pub async fn promote(&self, siret: &Siret, version: &str) -> Result<(), SecretsError> {
+    ///
+    /// `previous` is the version the account item named before this save: normally the
+    /// one holding `AWSCURRENT`, so one call moves the label. If an earlier promotion failed
+    /// the label is elsewhere, Secrets Manager refuses the move, and the stages are read to
+    /// find it. `AWSPENDING` stays on the new version, beside `AWSCURRENT`: that is the
+    /// state Secrets Manager itself treats as "no change in progress", and the next
+    /// `PutSecretValue` staged `AWSPENDING` takes the label from it.
+    pub async fn promote(
+        &self,
+        siret: &Siret,
+        version: &str,
+        previous: Option<&str>,
+    ) -> Result<(), SecretsError> {
         let name = self.company_secret_name(siret);
+        if let Some(previous) = previous.filter(|p| *p != version) {
+            match self
+                .move_current(&name, version, Some(previous.to_owned()))
+                .await
+            {
+                Ok(()) => return Ok(()),
+                // AWSCURRENT is not where the account item said (an earlier promotion
+                // failed): find it below.
+                Err(e) if error_code(&e) == Some("InvalidParameterException") => {}
+                Err(e) => return Err(aws_error(&e)),
+            }
+        }
         let described = self
             .client
             .describe_secret()
@@ -210,40 +251,44 @@ impl SecretStore {
             .send()
             .await
             .map_err(|e| aws_error(&e))?;
-        let no_stages = std::collections::HashMap::new();
-        let stages = described
+        let current = described
             .version_ids_to_stages
             .as_ref()
-            .unwrap_or(&no_stages);
-        let current = stages
-            .iter()
-            .find(|(_, labels)| labels.iter().any(|l| l == CURRENT))
+            .and_then(|stages| {
+                stages
+                    .iter()
+                    .find(|(_, labels)| labels.iter().any(|l| l == CURRENT))
+            })
             .map(|(id, _)| id.clone());
-        if current.as_deref() != Some(version) {
-            self.client
-                .update_secret_version_stage()
-                .secret_id(&name)
-                .version_stage(CURRENT)
-                .move_to_version_id(version)
-                .set_remove_from_version_id(current)
-                .send()
-                .await
-                .map_err(|e| aws_error(&e))?;
+        if current.as_deref() == Some(version) {
+            return Ok(());
         }
-        let pending_here = stages
-            .get(version)
-            .is_some_and(|labels| labels.iter().any(|l| l == PENDING));
-        if pending_here {
-            self.client
-                .update_secret_version_stage()
-                .secret_id(&name)
-                .version_stage(PENDING)
-                .remove_from_version_id(version)
-                .send()
-                .await
-                .map_err(|e| aws_error(&e))?;
-        }
-        Ok(())
+        self.move_current(&name, version, current)
+            .await
+            .map_err(|e| aws_error(&e))
+    }
+
+    async fn move_current(
+        &self,
+        name: &str,
+        version: &str,
+        from: Option<String>,
+    ) -> Result<
+        (),
+        SdkError<
+            aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageError,
+            aws_sdk_secretsmanager::config::http::HttpResponse,
+        >,
+    >{
+        self.client
+            .update_secret_version_stage()
+            .secret_id(name)
+            .version_stage(CURRENT)
+            .move_to_version_id(version)
+            .set_remove_from_version_id(from)
+            .send()
+            .await
+            .map(|_| ())
     }
 
     /// The technical account at exactly the version the account item names.
