@@ -178,6 +178,9 @@ async fn verify_on_demand_follows_what_chorus_pro_says() {
     let v = stack.call("POST", &verify_path, Some(&token), None).await;
     assert_eq!(v.status, 200, "{}", v.text);
     assert_eq!(v.json["credentials_status"], "valid");
+    // The answer is the account as stored, verdict included.
+    let g = stack.call("GET", &path, Some(&token), None).await;
+    assert_eq!(v.json, g.json);
 
     // The manager renews the password in Chorus Pro; the gateway still has the old one.
     let renewed = "Est-Renouvele-2027!";

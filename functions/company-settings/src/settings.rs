@@ -334,8 +334,9 @@ pub async fn put(
         if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
             // Nothing changes but, maybe, what Chorus Pro said of the credentials.
             if accepted && existing.credentials_status != CredentialsStatus::Valid {
-                record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
-                return current_view(state, &existing.siret).await;
+                let recorded =
+                    record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
+                return view_after_verdict(state, recorded, &existing.siret).await;
             }
             return Ok(json_response(
                 200,
@@ -457,14 +458,15 @@ async fn stored_password(state: &State, account: &CompanyAccount) -> Result<Secr
         })
 }
 
-/// Records a verdict on the stored credentials. Losing the race to a newer save is fine
-/// (that save carries its own status), so failures are logged, not answered.
+/// Records a verdict on the stored credentials and returns the account as it now stands,
+/// or `None` if the verdict was not recorded. Losing the race to a newer save is fine (that
+/// save carries its own status), so failures are logged, not answered.
 async fn record_verdict(
     state: &State,
     caller: &Caller,
     account: &CompanyAccount,
     status: CredentialsStatus,
-) {
+) -> Option<CompanyAccount> {
     let audit = AuditEntry {
         at: state.clock.now(),
         actor: caller.sub.clone(),
@@ -486,8 +488,35 @@ async fn record_verdict(
         )
         .await
     {
-        Ok(()) => tracing::info!(status = status.as_str(), "credentials status recorded"),
-        Err(e) => tracing::warn!(error = %e, "credentials status not recorded"),
+        Ok(()) => {
+            tracing::info!(status = status.as_str(), "credentials status recorded");
+            Some(CompanyAccount {
+                credentials_status: status,
+                verified_at: Some(audit.at),
+                revision: account.revision + 1,
+                ..account.clone()
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "credentials status not recorded");
+            None
+        }
+    }
+}
+
+/// The account after a verdict: as recorded (the item read first, with the verdict), or,
+/// if the verdict lost a race, as it is now.
+async fn view_after_verdict(
+    state: &State,
+    recorded: Option<CompanyAccount>,
+    siret: &Siret,
+) -> Result<Response<Body>, Problem> {
+    match recorded {
+        Some(account) => Ok(json_response(
+            200,
+            &account.view(state.config.password_lifetime, state.clock.now()),
+        )),
+        None => current_view(state, siret).await,
     }
 }
 
@@ -607,8 +636,8 @@ pub async fn verify(
     .await?
     {
         Verdict::Accepted => {
-            record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
-            current_view(state, &siret).await
+            let recorded = record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
+            view_after_verdict(state, recorded, &siret).await
         }
         Verdict::Rejected(reason) => {
             record_verdict(state, caller, &account, CredentialsStatus::Rejected).await;
