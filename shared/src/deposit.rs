@@ -110,11 +110,7 @@ impl Depositor {
         now: OffsetDateTime,
     ) -> Result<Tracked, DepositError> {
         let from = tracked.situation.transmission.state;
-        let status = account.effective_status(self.config.password_lifetime, now);
-        if matches!(
-            status,
-            CredentialsStatus::Rejected | CredentialsStatus::Expired
-        ) {
+        if let Some(why) = self.refusal(account, now) {
             if from == TransmissionState::WaitingCredentials {
                 // Still held: look again later (cheap: one read of the account).
                 return Ok(self
@@ -128,27 +124,9 @@ impl Depositor {
                     )
                     .await?);
             }
-            let why = if status == CredentialsStatus::Expired {
-                "Mot de passe du compte technique expiré"
-            } else {
-                "Mot de passe du compte technique refusé par Chorus Pro"
-            };
-            return Ok(self
-                .store
-                .transition(
-                    &tracked,
-                    from,
-                    TransmissionState::WaitingCredentials,
-                    Change::default()
-                        .set(
-                            "blocked_password_version",
-                            s(account.password_version.clone()),
-                        )
-                        .set("last_error", s(why))
-                        .due(now + Duration::minutes(30)),
-                    now,
-                )
-                .await?);
+            return self
+                .hold(&tracked, from, Change::default(), why, account, now)
+                .await;
         }
         let payload_id = tracked
             .record
@@ -169,32 +147,141 @@ impl Depositor {
             .technical_account(&account.siret, &account.password_version)
             .await
             .map_err(|e| DepositError::Secret(e.to_string()))?;
+        self.send(
+            &tracked,
+            from,
+            Change::default(),
+            &file,
+            stored,
+            account,
+            now,
+        )
+        .await
+    }
+
+    /// The first attempt, in the caller's request: `tracked` is `not_transmitted`, `claim`
+    /// holds the transmission's fields (its payload among them, already stored) and `file`
+    /// the invoice just checked. The claim and the deposit's lease are one conditional
+    /// write, so a request that wins it deposits at once. If the technical account cannot
+    /// be read, the claim alone is written (`pending`): nothing was sent, and the next
+    /// request or the follow-up deposits it.
+    pub async fn first_attempt(
+        &self,
+        tracked: &Tracked,
+        claim: Change,
+        file: &[u8],
+        account: &CompanyAccount,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
+        let from = TransmissionState::NotTransmitted;
+        if let Some(why) = self.refusal(account, now) {
+            return self.hold(tracked, from, claim, why, account, now).await;
+        }
+        let stored = match self
+            .secrets
+            .technical_account(&account.siret, &account.password_version)
+            .await
+        {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, "technical account unreadable: the claim waits");
+                return Ok(self
+                    .store
+                    .transition(tracked, from, TransmissionState::Pending, claim, now)
+                    .await?);
+            }
+        };
+        self.send(tracked, from, claim, file, stored, account, now)
+            .await
+    }
+
+    /// Why the account's credentials cannot be used now, if they cannot.
+    fn refusal(&self, account: &CompanyAccount, now: OffsetDateTime) -> Option<&'static str> {
+        match account.effective_status(self.config.password_lifetime, now) {
+            CredentialsStatus::Expired => Some("Mot de passe du compte technique expiré"),
+            CredentialsStatus::Rejected => {
+                Some("Mot de passe du compte technique refusé par Chorus Pro")
+            }
+            _ => None,
+        }
+    }
+
+    /// Holds the transmission until the credentials are renewed.
+    async fn hold(
+        &self,
+        tracked: &Tracked,
+        from: TransmissionState,
+        change: Change,
+        why: &str,
+        account: &CompanyAccount,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
+        Ok(self
+            .store
+            .transition(
+                tracked,
+                from,
+                TransmissionState::WaitingCredentials,
+                change.and(
+                    Change::default()
+                        .set(
+                            "blocked_password_version",
+                            s(account.password_version.clone()),
+                        )
+                        .set("last_error", s(why))
+                        .due(now + Duration::minutes(30)),
+                ),
+                now,
+            )
+            .await?)
+    }
+
+    /// Leases the deposit (`from` → `depositing`, with `change`), sends it once, and
+    /// records what Chorus Pro answered.
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        tracked: &Tracked,
+        from: TransmissionState,
+        change: Change,
+        file: &[u8],
+        stored: crate::secrets::StoredTechnicalAccount,
+        account: &CompanyAccount,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
         let lease_until = now + dur(self.config.deposit_lease);
-        let attempts = tracked.record.attempts + 1;
+        let attempts = if from == TransmissionState::NotTransmitted {
+            1
+        } else {
+            tracked.record.attempts + 1
+        };
         // The lease is also the due time: if this Lambda dies mid-deposit, the follow-up
         // finds the transmission when the lease has run out and reconciles it.
         let depositing = self
             .store
             .transition(
-                &tracked,
+                tracked,
                 from,
                 TransmissionState::Depositing,
-                Change::default()
-                    .set("attempt_id", s(uuid::Uuid::new_v4().to_string()))
-                    .set("lease_until", s(rfc3339(lease_until)))
-                    .set("attempts", n(attempts))
-                    .remove("blocked_password_version")
-                    .due(lease_until),
+                change.and(
+                    Change::default()
+                        .set("attempt_id", s(uuid::Uuid::new_v4().to_string()))
+                        .set("lease_until", s(rfc3339(lease_until)))
+                        .set("attempts", n(attempts))
+                        .remove("blocked_password_version")
+                        .due(lease_until),
+                ),
                 now,
             )
             .await?;
+        let tracked = &depositing;
         let file_name = tracked.record.flux_file_name.clone().unwrap_or_else(|| {
             format!(
                 "{}.xml",
                 tracked.situation.identifiers.invoice_number.as_str()
             )
         });
-        let mut deposit = FluxDeposit::ubl(file_name, &file);
+        let mut deposit = FluxDeposit::ubl(file_name, file);
         deposit.syntaxe_flux = self.config.flux_syntax.clone();
         let technical = TechnicalAccount::new(stored.login, stored.password);
         tracing::info!(attempt = attempts, "depositing");

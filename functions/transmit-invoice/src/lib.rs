@@ -152,44 +152,54 @@ async fn transmit(
         return Err(Problem::validation(faults));
     };
 
-    let account = state
+    // The situation first: a transmission already under way needs nothing else.
+    let first = state
         .store
-        .get_account(&siret)
+        .get_tracked(&siret, &market_ref, number)
         .await
-        .map_err(|e| store_problem(&e))?
-        .ok_or_else(|| {
-            not_found(
-                ProblemCode::CompanyNotConfigured,
-                "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
-            )
-        })?;
-    let market = state
-        .store
-        .get_market(&siret, &market_ref)
-        .await
-        .map_err(|e| store_problem(&e))?
-        .ok_or_else(|| {
-            not_found(
-                ProblemCode::MarketNotFound,
-                "Ce marché n'est pas enregistré pour cette entreprise.",
-            )
-        })?;
+        .map_err(|e| store_problem(&e))?;
+    if let Some(tracked) = &first
+        && tracked.situation.transmission.state != TransmissionState::NotTransmitted
+    {
+        // Already under way or done: never a second deposit; the same answer.
+        return existing(state, tracked.clone(), None).await;
+    }
+    let (account, market) = tokio::join!(
+        state.store.get_account(&siret),
+        state.store.get_market(&siret, &market_ref)
+    );
+    let account = account.map_err(|e| store_problem(&e))?.ok_or_else(|| {
+        not_found(
+            ProblemCode::CompanyNotConfigured,
+            "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
+        )
+    })?;
+    let market = market.map_err(|e| store_problem(&e))?.ok_or_else(|| {
+        not_found(
+            ProblemCode::MarketNotFound,
+            "Ce marché n'est pas enregistré pour cette entreprise.",
+        )
+    })?;
 
+    let situation_not_found = || {
+        not_found(
+            ProblemCode::SituationNotFound,
+            "Cette situation n'est pas enregistrée pour ce marché.",
+        )
+    };
+    let mut next = Some(first.ok_or_else(situation_not_found)?);
     for _ in 0..3 {
-        let tracked = state
-            .store
-            .get_tracked(&siret, &market_ref, number)
-            .await
-            .map_err(|e| store_problem(&e))?
-            .ok_or_else(|| {
-                not_found(
-                    ProblemCode::SituationNotFound,
-                    "Cette situation n'est pas enregistrée pour ce marché.",
-                )
-            })?;
+        let tracked = match next.take() {
+            Some(tracked) => tracked,
+            None => state
+                .store
+                .get_tracked(&siret, &market_ref, number)
+                .await
+                .map_err(|e| store_problem(&e))?
+                .ok_or_else(situation_not_found)?,
+        };
         if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
-            // Already under way or done: never a second deposit; the same answer.
-            return existing(state, tracked, &account).await;
+            return existing(state, tracked, Some(&account)).await;
         }
         let raw = request::parse(bytes)?;
         let invoice = request::to_invoice(raw, &context(&tracked, &market, &account))?;
@@ -245,40 +255,33 @@ async fn transmit(
             .remove("unknown_since")
             .remove("last_error")
             .remove("lease_until")
+            // Due when the claim's lease runs out, if it is left `pending`.
             .due(
                 now + time::Duration::try_from(state.config.deposit_lease)
                     .unwrap_or(time::Duration::minutes(2)),
             );
-        let pending = match state
-            .store
-            .transition(
-                &tracked,
-                TransmissionState::NotTransmitted,
-                TransmissionState::Pending,
-                claim,
-                now,
-            )
+        let left = match state
+            .depositor
+            .first_attempt(&tracked, claim, prepared.xml.as_bytes(), &account, now)
             .await
         {
-            Ok(p) => p,
-            // Another request claimed it, or the identifiers changed: decide again.
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(store_problem(&e)),
-        };
-        tracing::info!(invoice_number = %pending.situation.identifiers.invoice_number, "transmission claimed");
-        let left = match state.depositor.attempt(pending, &account, now).await {
             Ok(t) => t,
-            Err(DepositError::Store(StoreError::Conflict)) => {
-                // Another request took the claim over: answer as the others do.
-                let moved = reread(state, &siret, &market_ref, number).await?;
-                return existing(state, moved, &account).await;
-            }
+            // Another request claimed it or moved it on, or the identifiers changed:
+            // decide again from what is stored.
+            Err(DepositError::Store(StoreError::Conflict)) => continue,
             Err(e) => {
-                // The record stays pending: the follow-up function takes it from there.
+                // Whatever was written stays: the follow-up function takes it from there.
                 tracing::error!(error = %e, "deposit attempt failed");
-                reread(state, &siret, &market_ref, number).await?
+                match reread(state, &siret, &market_ref, number).await? {
+                    // Nothing was written: the caller may simply ask again.
+                    t if t.situation.transmission.state == TransmissionState::NotTransmitted => {
+                        return Err(Problem::service_unavailable());
+                    }
+                    t => t,
+                }
             }
         };
+        tracing::info!(invoice_number = %left.situation.identifiers.invoice_number, state = left.situation.transmission.state.as_str(), "transmission claimed");
         return Ok(json_response(202, &left.situation.view()));
     }
     Err(Problem::new(
@@ -349,55 +352,32 @@ async fn reread(
 /// under its claim) is waited for a little, so that concurrent callers get the same answer
 /// as the one that deposits; an attempt that died is taken over — a `pending` claim by
 /// depositing (nothing was sent from `pending`), a `depositing` lease by reconciling with
-/// Chorus Pro; the answer is the situation as it stands.
+/// Chorus Pro; the answer is the situation as it stands. The account is read only for a
+/// takeover: a repeated request for a transmission under way or done costs one read.
 async fn existing(
     state: &State,
     tracked: Tracked,
-    account: &CompanyAccount,
+    account: Option<&CompanyAccount>,
 ) -> Result<Response<Body>, Problem> {
     let mut tracked = tracked;
+    let mut loaded: Option<CompanyAccount> = None;
     let started = std::time::Instant::now();
     loop {
         let now = state.clock.now();
-        let taken_over = match tracked.situation.transmission.state {
-            TransmissionState::Depositing
-                if tracked.record.lease_until.is_none_or(|until| until <= now) =>
-            {
-                Some(
-                    state
-                        .depositor
-                        .reconcile(tracked.clone(), account, now)
-                        .await,
-                )
+        let record = &tracked.record;
+        let takeover = match tracked.situation.transmission.state {
+            TransmissionState::Depositing => {
+                Some(record.lease_until.is_none_or(|until| until <= now))
             }
             // The claim's due time is its lease: past it, the claiming request is gone.
-            TransmissionState::Pending
-                if tracked.record.next_check_at.is_none_or(|at| at <= now) =>
-            {
-                Some(state.depositor.attempt(tracked.clone(), account, now).await)
-            }
-            TransmissionState::Depositing | TransmissionState::Pending => None,
-            _ => break,
+            TransmissionState::Pending => Some(record.next_check_at.is_none_or(|at| at <= now)),
+            _ => None,
         };
-        match taken_over {
-            Some(Ok(left)) => {
-                tracked = left;
-                continue;
-            }
-            // Another request moved it first: look again.
-            Some(Err(DepositError::Store(StoreError::Conflict))) => {}
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "taking over a transmission failed");
-                tracked = reread(
-                    state,
-                    &tracked.situation.siret,
-                    &tracked.situation.market_ref,
-                    tracked.situation.number,
-                )
-                .await?;
-                break;
-            }
-            None => {
+        match takeover {
+            // Done, or in a state only the follow-up moves.
+            None => break,
+            // In flight: wait for it.
+            Some(false) => {
                 if started.elapsed() >= WAIT_FOR_DEPOSIT {
                     return Err(Problem::new(
                         ProblemCode::TransmissionInProgress,
@@ -405,6 +385,52 @@ async fn existing(
                     ));
                 }
                 tokio::time::sleep(StdDuration::from_millis(200)).await;
+            }
+            Some(true) => {
+                let account = match account.or(loaded.as_ref()) {
+                    Some(account) => account,
+                    None => loaded.insert(
+                        state
+                            .store
+                            .get_account(&tracked.situation.siret)
+                            .await
+                            .map_err(|e| store_problem(&e))?
+                            .ok_or_else(|| {
+                                not_found(
+                                    ProblemCode::CompanyNotConfigured,
+                                    "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
+                                )
+                            })?,
+                    ),
+                };
+                let outcome =
+                    if tracked.situation.transmission.state == TransmissionState::Depositing {
+                        state
+                            .depositor
+                            .reconcile(tracked.clone(), account, now)
+                            .await
+                    } else {
+                        state.depositor.attempt(tracked.clone(), account, now).await
+                    };
+                match outcome {
+                    Ok(left) => {
+                        tracked = left;
+                        continue;
+                    }
+                    // Another request moved it first: look again.
+                    Err(DepositError::Store(StoreError::Conflict)) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "taking over a transmission failed");
+                        tracked = reread(
+                            state,
+                            &tracked.situation.siret,
+                            &tracked.situation.market_ref,
+                            tracked.situation.number,
+                        )
+                        .await?;
+                        break;
+                    }
+                }
             }
         }
         tracked = reread(

@@ -22,6 +22,9 @@ impl TransmissionState {
         matches!(
             (self, next),
             (NotTransmitted, Pending)
+                // The caller's request claims and leases in one write (`first_attempt`).
+                | (NotTransmitted, Depositing)
+                | (NotTransmitted, WaitingCredentials)
                 | (Pending, Depositing)
                 | (Pending, WaitingCredentials)
                 | (WaitingCredentials, Pending)
@@ -82,6 +85,9 @@ mod tests {
         assert!(OutcomeUnknown.can_become(Deposited));
         assert!(Pending.can_become(Depositing));
         assert!(FailedRetrying.can_become(Depositing));
+        assert!(NotTransmitted.can_become(Depositing));
+        assert!(!NotTransmitted.can_become(Deposited));
+        assert!(!NotTransmitted.can_become(OutcomeUnknown));
     }
 
     #[test]

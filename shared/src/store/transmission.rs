@@ -119,6 +119,25 @@ impl Change {
         self.due_at = Some(at);
         self
     }
+
+    /// `self`, then `then`: what `then` sets or removes replaces what `self` did to the
+    /// same attribute (one update may not touch an attribute twice), its history follows,
+    /// and its due time, if any, wins.
+    pub fn and(mut self, then: Change) -> Change {
+        let touched: Vec<&'static str> = then
+            .set
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(then.remove.iter().copied())
+            .collect();
+        self.set.retain(|(name, _)| !touched.contains(name));
+        self.remove.retain(|name| !touched.contains(name));
+        self.set.extend(then.set);
+        self.remove.extend(then.remove);
+        self.history.extend(then.history);
+        self.due_at = then.due_at.or(self.due_at);
+        self
+    }
 }
 
 pub fn history_entry_value(e: &StatusEntry) -> AttributeValue {
@@ -325,5 +344,36 @@ impl Store {
             }
         }
         Ok((found, read))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_change_replaces_what_it_touches_and_keeps_the_rest() {
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let claim = Change::default()
+            .set("attempts", n(0))
+            .set("payload_id", s("p"))
+            .remove("lease_until")
+            .remove("last_error")
+            .due(t0);
+        let lease = Change::default()
+            .set("attempts", n(1))
+            .set("lease_until", s("later"))
+            .due(t0 + time::Duration::minutes(2));
+        let both = claim.and(lease);
+        let names: Vec<&str> = both.set.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["payload_id", "attempts", "lease_until"]);
+        assert_eq!(both.set[1].1, n(1));
+        assert_eq!(both.remove, ["last_error"]);
+        assert_eq!(both.due_at, Some(t0 + time::Duration::minutes(2)));
+        // No due time in the later change: the earlier one stays.
+        let kept = Change::default()
+            .due(t0)
+            .and(Change::default().set("x", n(1)));
+        assert_eq!(kept.due_at, Some(t0));
     }
 }
