@@ -12,9 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use gateway_tests::testkit::{lambda_request, random_siret, response_json};
 use lambda_http::{Body, Request, Response};
@@ -64,6 +68,69 @@ impl Intercept for CallCounter {
     }
 }
 
+/// The CPU the calling thread spends inside AWS SDK operations, from the first interceptor
+/// hook of an operation to its last (operations running at the same time, as two reads in
+/// `join!`, are counted once), and the number of operations. What the SDK does before its
+/// first hook (building the operation's runtime plugins and configuration) is outside that
+/// window: it is calibrated once, on a lone `GetItem`, and counted per operation (see
+/// `InProcess::pre_hook`).
+#[derive(Clone, Debug, Default)]
+pub struct SdkCpu(Arc<Mutex<SdkCpuState>>);
+
+#[derive(Debug, Default)]
+struct SdkCpuState {
+    active: u32,
+    since: Duration,
+    total: Duration,
+    operations: u32,
+}
+
+impl SdkCpu {
+    /// CPU inside SDK operations and how many ran, since the last call.
+    pub fn take(&self) -> (Duration, u32) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            std::mem::take(&mut state.total),
+            std::mem::take(&mut state.operations),
+        )
+    }
+}
+
+impl Intercept for SdkCpu {
+    fn name(&self) -> &'static str {
+        "bench-sdk-cpu"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if state.active == 0 {
+            state.since = crate::sys::thread_cpu();
+        }
+        state.active += 1;
+        state.operations += 1;
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.active = state.active.saturating_sub(1);
+        if state.active == 0 {
+            let spent = crate::sys::thread_cpu().saturating_sub(state.since);
+            state.total += spent;
+        }
+        Ok(())
+    }
+}
+
 /// The calls one operation made, per call (averaged over the timed calls).
 #[derive(Clone, Debug, Default)]
 pub struct Calls {
@@ -104,6 +171,8 @@ pub struct RouteResult {
     pub label: String,
     pub target: Option<Duration>,
     pub cpu: Summary,
+    /// `cpu` without what was spent inside AWS SDK operations: the handler's own work.
+    pub own: Summary,
     /// The kernel's share of the CPU over all the timed calls.
     pub kernel_share: f64,
     pub wall: Summary,
@@ -155,6 +224,9 @@ pub struct Functions {
 /// staging table and copied (see [`InProcess::staged`]).
 pub struct InProcess {
     rt: Runtime,
+    /// Where the functions' AWS SDK clients do their I/O, off the measured thread.
+    _io: Runtime,
+    aws_http: SharedHttpClient,
     http: reqwest::Client,
     emulator: String,
     sdk: shared::aws::SdkConfig,
@@ -162,6 +234,10 @@ pub struct InProcess {
     ddb: aws_sdk_dynamodb::Client,
     ddb_calls: CallCounter,
     sm_calls: CallCounter,
+    sdk_cpu: SdkCpu,
+    /// The SDK's CPU per operation before its first interceptor hook (calibrated on the
+    /// lone `GetItem` reference; zero until then).
+    pre_hook: std::cell::Cell<Duration>,
     warmups: usize,
     calls: usize,
 }
@@ -264,17 +340,24 @@ const TRANSMIT: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
 
 /// The clients of one warm function, with call counters, as `Services::from_sdk` builds them.
+/// Their HTTP transport runs on the bench's I/O thread (see [`crate::offthread`]).
 fn services(
     config: &Config,
     sdk: &shared::aws::SdkConfig,
+    http: &SharedHttpClient,
     ddb_calls: &CallCounter,
     sm_calls: &CallCounter,
+    sdk_cpu: &SdkCpu,
 ) -> Result<shared::services::Services, String> {
     let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .http_client(http.clone())
         .interceptor(ddb_calls.clone())
+        .interceptor(sdk_cpu.clone())
         .build();
     let sm = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .http_client(http.clone())
         .interceptor(sm_calls.clone())
+        .interceptor(sdk_cpu.clone())
         .build();
     let store = shared::store::Store::new(
         aws_sdk_dynamodb::Client::from_conf(ddb),
@@ -309,8 +392,16 @@ impl InProcess {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
+        let io = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-aws-io")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(InProcess {
             rt,
+            aws_http: crate::offthread::OffThread::default_client(io.handle().clone()),
+            _io: io,
             http: reqwest::Client::new(),
             emulator: emulator.to_owned(),
             sdk: sdk.clone(),
@@ -318,6 +409,8 @@ impl InProcess {
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             ddb_calls: CallCounter::default(),
             sm_calls: CallCounter::default(),
+            sdk_cpu: SdkCpu::default(),
+            pre_hook: std::cell::Cell::new(Duration::ZERO),
             warmups,
             calls,
         })
@@ -330,7 +423,14 @@ impl InProcess {
         let mut config = self.config.clone();
         config.table_name = table.to_owned();
         let sdk = &self.sdk;
-        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
+        let s = services(
+            &config,
+            sdk,
+            &self.aws_http,
+            &self.ddb_calls,
+            &self.sm_calls,
+            &self.sdk_cpu,
+        )?;
         let settings = company_settings::State {
             config: config.clone(),
             store: s.store,
@@ -338,7 +438,14 @@ impl InProcess {
             chorus: s.chorus,
             clock: Arc::new(SystemClock),
         };
-        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
+        let s = services(
+            &config,
+            sdk,
+            &self.aws_http,
+            &self.ddb_calls,
+            &self.sm_calls,
+            &self.sdk_cpu,
+        )?;
         let identifiers = identifiers::State {
             config: config.clone(),
             store: s.store,
@@ -346,7 +453,14 @@ impl InProcess {
             chorus: s.chorus,
             clock: Arc::new(SystemClock),
         };
-        let s = services(&config, sdk, &self.ddb_calls, &self.sm_calls)?;
+        let s = services(
+            &config,
+            sdk,
+            &self.aws_http,
+            &self.ddb_calls,
+            &self.sm_calls,
+            &self.sdk_cpu,
+        )?;
         let mailer: Option<Arc<dyn Mailer>> =
             shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
                 .ok()
@@ -453,6 +567,58 @@ impl InProcess {
         (piste, chorus)
     }
 
+    /// The SDK's CPU before an operation's first interceptor hook: a lone `GetItem`'s CPU
+    /// outside its hook window (the store's few µs of item parsing included).
+    fn calibrate_pre_hook(
+        &self,
+        f: &Functions,
+        siret: &shared::domain::Siret,
+    ) -> Result<RouteResult, String> {
+        let mut outside = Vec::with_capacity(self.calls);
+        for i in 0..self.warmups + self.calls {
+            self.sdk_cpu.take();
+            let before = crate::sys::thread_cpu();
+            let found = self.rt.block_on(f.settings.store.get_account(siret));
+            let used = crate::sys::thread_cpu().saturating_sub(before);
+            let (window, operations) = self.sdk_cpu.take();
+            if !matches!(found, Ok(Some(_))) || operations != 1 {
+                return Err(format!(
+                    "calibration GetItem: {found:?}, {operations} operations"
+                ));
+            }
+            if i >= self.warmups {
+                outside.push(used.saturating_sub(window));
+            }
+        }
+        let summary = summarize(&outside);
+        self.pre_hook.set(summary.median);
+        eprintln!(
+            "  calibration: the SDK's CPU before an operation's first hook, median {:.1} µs",
+            summary.median.as_secs_f64() * 1e6
+        );
+        Ok(RouteResult {
+            function: "aws-sdk-dynamodb",
+            label: "reference: an operation's CPU before its first interceptor hook (lone GetItem; subtracted per operation from the routes' own share)".into(),
+            target: None,
+            cpu: summary,
+            own: summary,
+            kernel_share: 0.0,
+            wall: summarize(&[]),
+            unexpected: 0,
+            first_unexpected: None,
+            calls: None,
+            minimum: None,
+        })
+    }
+
+    /// The handler's own share of `used`: without the SDK operations' window, nor their
+    /// work before it.
+    fn own_share(&self, used: Duration) -> Duration {
+        let (window, operations) = self.sdk_cpu.take();
+        used.saturating_sub(window)
+            .saturating_sub(self.pre_hook.get() * operations)
+    }
+
     /// Warm-ups, then the timed calls; `make(i)` gives the i-th call (warm-ups first).
     #[allow(clippy::too_many_arguments)] // one argument per part of a table row
     fn measure(
@@ -485,16 +651,19 @@ impl InProcess {
         self.sm_calls.take();
         self.journal_clear();
         let mut cpu = Vec::with_capacity(self.calls);
+        let mut own = Vec::with_capacity(self.calls);
         let mut wall = Vec::with_capacity(self.calls);
         let usage_before = crate::sys::thread_user_sys();
         for i in 0..self.calls {
             let request = make(self.warmups + i).request();
+            self.sdk_cpu.take();
             let started = Instant::now();
             let before = crate::sys::thread_cpu();
             let response = self.rt.block_on(f.handle(function, request));
             let used = crate::sys::thread_cpu().saturating_sub(before);
             wall.push(started.elapsed());
             cpu.push(used);
+            own.push(self.own_share(used));
             check(response.status().as_u16(), &response, self.warmups + i);
         }
         let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
@@ -514,6 +683,7 @@ impl InProcess {
             label: label.to_owned(),
             target,
             cpu: summarize(&cpu),
+            own: summarize(&own),
             kernel_share,
             wall: summarize(&wall),
             unexpected,
@@ -522,11 +692,12 @@ impl InProcess {
             minimum,
         };
         eprintln!(
-            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms{}",
+            "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms{}",
             result.function,
             result.label,
+            result.own.median.as_secs_f64() * 1e6,
+            result.own.p99.as_secs_f64() * 1e6,
             result.cpu.median.as_secs_f64() * 1e6,
-            result.cpu.p99.as_secs_f64() * 1e6,
             ms(result.wall.median),
             if unexpected > 0 {
                 format!("  ({unexpected} unexpected answers)")
@@ -581,6 +752,7 @@ impl InProcess {
             .map_err(|e| e.to_string())?
             .map(|acc| acc.password_version)
             .ok_or("the account just saved is missing")?;
+        rows.push(self.calibrate_pre_hook(&f, &siret)?);
         let probes: Vec<Probe<'_>> = vec![
             Probe {
                 function: "company-settings",
@@ -1009,6 +1181,7 @@ impl InProcess {
     fn measure_interleaved(&self, mut probes: Vec<Probe<'_>>) -> Vec<RouteResult> {
         struct Tally {
             cpu: Vec<Duration>,
+            own: Vec<Duration>,
             wall: Vec<Duration>,
             user: Duration,
             sys: Duration,
@@ -1020,6 +1193,7 @@ impl InProcess {
             .iter()
             .map(|_| Tally {
                 cpu: Vec::new(),
+                own: Vec::new(),
                 wall: Vec::new(),
                 user: Duration::ZERO,
                 sys: Duration::ZERO,
@@ -1041,6 +1215,7 @@ impl InProcess {
                 let future = (probe.call)();
                 self.ddb_calls.take();
                 self.sm_calls.take();
+                self.sdk_cpu.take();
                 let usage = crate::sys::thread_user_sys();
                 let started = Instant::now();
                 let before = crate::sys::thread_cpu();
@@ -1053,6 +1228,7 @@ impl InProcess {
                     continue;
                 }
                 tally.cpu.push(used);
+                tally.own.push(self.own_share(used));
                 tally.wall.push(elapsed);
                 tally.user += after.0.saturating_sub(usage.0);
                 tally.sys += after.1.saturating_sub(usage.1);
@@ -1077,6 +1253,7 @@ impl InProcess {
                     label: probe.label.to_owned(),
                     target: probe.target,
                     cpu: summarize(&tally.cpu),
+                    own: summarize(&tally.own),
                     kernel_share: if total > 0.0 {
                         tally.sys.as_secs_f64() / total
                     } else {
@@ -1097,11 +1274,12 @@ impl InProcess {
                     minimum: probe.minimum,
                 };
                 eprintln!(
-                    "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs  wall median {:>6.2} ms",
+                    "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms",
                     result.function,
                     result.label,
+                    result.own.median.as_secs_f64() * 1e6,
+                    result.own.p99.as_secs_f64() * 1e6,
                     result.cpu.median.as_secs_f64() * 1e6,
-                    result.cpu.p99.as_secs_f64() * 1e6,
                     ms(result.wall.median),
                 );
                 result
@@ -1142,6 +1320,7 @@ impl InProcess {
             label: "prepare(): check + totals + UBL XML, 200-line invoice (pure)".into(),
             target: Some(Duration::from_millis(2)),
             cpu: summarize(&cpu),
+            own: summarize(&cpu),
             kernel_share: 0.0,
             wall: summarize(&wall),
             unexpected,
