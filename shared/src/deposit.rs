@@ -184,10 +184,18 @@ impl Depositor {
         {
             Ok(stored) => stored,
             Err(e) => {
+                // Nothing is sent from `pending`, and this request gives up: the claim is
+                // due at once, for the next request or the follow-up to deposit.
                 tracing::error!(error = %e, "technical account unreadable: the claim waits");
                 return Ok(self
                     .store
-                    .transition(tracked, from, TransmissionState::Pending, claim, now)
+                    .transition(
+                        tracked,
+                        from,
+                        TransmissionState::Pending,
+                        claim.and(Change::default().due(now)),
+                        now,
+                    )
                     .await?);
             }
         };
@@ -557,6 +565,7 @@ impl Depositor {
                 .record_verification(
                     &account.siret,
                     &account.password_version,
+                    None,
                     CredentialsStatus::Rejected,
                     now,
                     &audit,

@@ -799,3 +799,71 @@ async fn concurrent_saves_of_one_company_all_land_in_order() {
             .contains("NeverLogged")
     );
 }
+
+/// A verdict recorded "as read" loses to any write since the read (here a new referent
+/// e-mail), so an answer built from the item read first is never stale; recorded against
+/// the password alone, it still stands.
+#[tokio::test]
+async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
+    use shared::domain::{CredentialsStatus, Siret, SiretCheck};
+    use shared::store::{AuditEntry, Store, StoreError};
+
+    let stack = Stack::connect().await;
+    let siret = random_siret();
+    let token = stack.token(&[&siret]);
+    let path = Stack::account_path(&siret);
+    let r = stack
+        .call(
+            "PUT",
+            &path,
+            Some(&token),
+            body(&settings(&test_password())),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let store = Store::new(stack.ddb.clone(), stack.table.clone());
+    let s = Siret::parse(&siret, SiretCheck::ShapeOnly).unwrap();
+    let read = store.get_account(&s).await.unwrap().unwrap();
+
+    let keep = json!({"referent_email": "autre@entreprise-btp.fr",
+        "technical_login": "TECH_00000000018259@cpp2017.fr", "verify": false});
+    let r = stack.call("PUT", &path, Some(&token), body(&keep)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let at = time::OffsetDateTime::now_utc();
+    let audit = |n: u8| AuditEntry {
+        at: at + time::Duration::milliseconds(i64::from(n)),
+        actor: "test".into(),
+        action: "credentials_verified".into(),
+        fields: vec!["credentials_status".into()],
+    };
+    let stale = store
+        .record_verification(
+            &s,
+            &read.password_version,
+            Some(read.revision),
+            CredentialsStatus::Valid,
+            at,
+            &audit(1),
+        )
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+    let now = store.get_account(&s).await.unwrap().unwrap();
+    assert_eq!(now.credentials_status, CredentialsStatus::Unverified);
+    assert_eq!(now.revision, read.revision + 1);
+
+    store
+        .record_verification(
+            &s,
+            &read.password_version,
+            None,
+            CredentialsStatus::Valid,
+            at,
+            &audit(2),
+        )
+        .await
+        .unwrap();
+    let g = stack.call("GET", &path, Some(&token), None).await;
+    assert_eq!(g.json["credentials_status"], "valid");
+    assert_eq!(g.json["referent_email"], "autre@entreprise-btp.fr");
+}

@@ -828,6 +828,7 @@ async fn a_rejected_password_sends_one_alert_per_password() {
                 .record_verification(
                     &account.siret,
                     &account.password_version,
+                    None,
                     CredentialsStatus::Rejected,
                     at,
                     &audit(at, "credentials_rejected"),

@@ -761,6 +761,21 @@ async fn the_same_transmission_asked_again_answers_the_same_flux_without_a_secon
     let tracked = h.tracked(1).await;
     assert_eq!(tracked.record.idempotency_key.as_deref(), Some("key-1"));
     assert_eq!(tracked.record.attempts, 1);
+
+    // The company deletes its settings: a repeat is told so, first, as any transmission.
+    let request = lambda_request(
+        ACCOUNT_ROUTE.replace("PUT", "DELETE").as_str(),
+        &Stack::account_path(&h.siret),
+        &[("siret", &h.siret)],
+        &[&h.siret],
+        None,
+    );
+    let deleted = company_settings::handle(&h.settings, request).await;
+    assert_eq!(deleted.status().as_u16(), 204);
+    let (status, answer) = h.post(1, Some("key-1")).await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["code"], "company_not_configured", "{answer}");
+    assert_eq!(h.deposits(&number).len(), 1);
     h.finish().await;
 }
 

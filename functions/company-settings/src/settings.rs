@@ -458,8 +458,9 @@ async fn stored_password(state: &State, account: &CompanyAccount) -> Result<Secr
         })
 }
 
-/// Records a verdict on the stored credentials and returns the account as it now stands,
-/// or `None` if the verdict was not recorded. Losing the race to a newer save is fine (that
+/// Records a verdict on the stored credentials and returns the account as it now stands
+/// when that is known without reading it again (nothing else changed since it was read),
+/// `None` otherwise. Losing the race to a newer save is fine (that
 /// save carries its own status), so failures are logged, not answered.
 async fn record_verdict(
     state: &State,
@@ -477,18 +478,40 @@ async fn record_verdict(
         .into(),
         fields: vec!["credentials_status".into()],
     };
-    match state
+    let recorded = match state
         .store
         .record_verification(
             &account.siret,
             &account.password_version,
+            Some(account.revision),
             status,
             audit.at,
             &audit,
         )
         .await
     {
-        Ok(()) => {
+        // Something else changed since the account was read (a save keeping the
+        // password): the verdict still holds for that password, and the answer is read.
+        Err(StoreError::Conflict) => state
+            .store
+            .record_verification(
+                &account.siret,
+                &account.password_version,
+                None,
+                status,
+                audit.at,
+                &audit,
+            )
+            .await
+            .map(|()| false),
+        other => other.map(|()| true),
+    };
+    match recorded {
+        Ok(false) => {
+            tracing::info!(status = status.as_str(), "credentials status recorded");
+            None
+        }
+        Ok(true) => {
             tracing::info!(status = status.as_str(), "credentials status recorded");
             Some(CompanyAccount {
                 credentials_status: status,

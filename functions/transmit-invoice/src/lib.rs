@@ -152,42 +152,31 @@ async fn transmit(
         return Err(Problem::validation(faults));
     };
 
-    // The situation first: a transmission already under way needs nothing else.
-    let first = state
+    // One read for all three: the 404s in the order company, market, situation.
+    let read = state
         .store
-        .get_tracked(&siret, &market_ref, number)
+        .get_transmission_context(&siret, &market_ref, number)
         .await
         .map_err(|e| store_problem(&e))?;
-    if let Some(tracked) = &first
-        && tracked.situation.transmission.state != TransmissionState::NotTransmitted
-    {
-        // Already under way or done: never a second deposit; the same answer.
-        return existing(state, tracked.clone(), None).await;
-    }
-    let (account, market) = tokio::join!(
-        state.store.get_account(&siret),
-        state.store.get_market(&siret, &market_ref)
-    );
-    let account = account.map_err(|e| store_problem(&e))?.ok_or_else(|| {
+    let account = read.account.ok_or_else(|| {
         not_found(
             ProblemCode::CompanyNotConfigured,
             "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
         )
     })?;
-    let market = market.map_err(|e| store_problem(&e))?.ok_or_else(|| {
+    let market = read.market.ok_or_else(|| {
         not_found(
             ProblemCode::MarketNotFound,
             "Ce marché n'est pas enregistré pour cette entreprise.",
         )
     })?;
-
     let situation_not_found = || {
         not_found(
             ProblemCode::SituationNotFound,
             "Cette situation n'est pas enregistrée pour ce marché.",
         )
     };
-    let mut next = Some(first.ok_or_else(situation_not_found)?);
+    let mut next = Some(read.tracked.ok_or_else(situation_not_found)?);
     for _ in 0..3 {
         let tracked = match next.take() {
             Some(tracked) => tracked,
@@ -199,7 +188,8 @@ async fn transmit(
                 .ok_or_else(situation_not_found)?,
         };
         if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
-            return existing(state, tracked, Some(&account)).await;
+            // Already under way or done: never a second deposit; the same answer.
+            return existing(state, tracked, &account).await;
         }
         let raw = request::parse(bytes)?;
         let invoice = request::to_invoice(raw, &context(&tracked, &market, &account))?;
@@ -254,12 +244,8 @@ async fn transmit(
             .set_opt("idempotency_key", idempotency_key.clone().map(s))
             .remove("unknown_since")
             .remove("last_error")
-            .remove("lease_until")
-            // Due when the claim's lease runs out, if it is left `pending`.
-            .due(
-                now + time::Duration::try_from(state.config.deposit_lease)
-                    .unwrap_or(time::Duration::minutes(2)),
-            );
+            .remove("lease_until");
+        // The deposit's lease, the hold or the waiting claim adds its due time.
         let left = match state
             .depositor
             .first_attempt(&tracked, claim, prepared.xml.as_bytes(), &account, now)
@@ -348,19 +334,28 @@ async fn reread(
         .ok_or_else(Problem::internal)
 }
 
-/// A transmission already started: a deposit in flight (or about to start: `pending`
-/// under its claim) is waited for a little, so that concurrent callers get the same answer
-/// as the one that deposits; an attempt that died is taken over — a `pending` claim by
-/// depositing (nothing was sent from `pending`), a `depositing` lease by reconciling with
-/// Chorus Pro; the answer is the situation as it stands. The account is read only for a
-/// takeover: a repeated request for a transmission under way or done costs one read.
+async fn reread_tracked(state: &State, tracked: &Tracked) -> Result<Tracked, Problem> {
+    let situation = &tracked.situation;
+    reread(
+        state,
+        &situation.siret,
+        &situation.market_ref,
+        situation.number,
+    )
+    .await
+}
+
+/// A transmission already started: a deposit in flight (`depositing` under its lease) is
+/// waited for a little, so that concurrent callers get the same answer as the one that
+/// deposits; an attempt that died is taken over — a `pending` claim by depositing (nothing
+/// was sent from `pending`), a `depositing` lease by reconciling with Chorus Pro; the
+/// answer is the situation as it stands.
 async fn existing(
     state: &State,
     tracked: Tracked,
-    account: Option<&CompanyAccount>,
+    account: &CompanyAccount,
 ) -> Result<Response<Body>, Problem> {
     let mut tracked = tracked;
-    let mut loaded: Option<CompanyAccount> = None;
     let started = std::time::Instant::now();
     loop {
         let now = state.clock.now();
@@ -369,7 +364,7 @@ async fn existing(
             TransmissionState::Depositing => {
                 Some(record.lease_until.is_none_or(|until| until <= now))
             }
-            // The claim's due time is its lease: past it, the claiming request is gone.
+            // A claim is due when it may be taken over (at once when its request gave up).
             TransmissionState::Pending => Some(record.next_check_at.is_none_or(|at| at <= now)),
             _ => None,
         };
@@ -387,22 +382,6 @@ async fn existing(
                 tokio::time::sleep(StdDuration::from_millis(200)).await;
             }
             Some(true) => {
-                let account = match account.or(loaded.as_ref()) {
-                    Some(account) => account,
-                    None => loaded.insert(
-                        state
-                            .store
-                            .get_account(&tracked.situation.siret)
-                            .await
-                            .map_err(|e| store_problem(&e))?
-                            .ok_or_else(|| {
-                                not_found(
-                                    ProblemCode::CompanyNotConfigured,
-                                    "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
-                                )
-                            })?,
-                    ),
-                };
                 let outcome =
                     if tracked.situation.transmission.state == TransmissionState::Depositing {
                         state
@@ -421,25 +400,13 @@ async fn existing(
                     Err(DepositError::Store(StoreError::Conflict)) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "taking over a transmission failed");
-                        tracked = reread(
-                            state,
-                            &tracked.situation.siret,
-                            &tracked.situation.market_ref,
-                            tracked.situation.number,
-                        )
-                        .await?;
+                        tracked = reread_tracked(state, &tracked).await?;
                         break;
                     }
                 }
             }
         }
-        tracked = reread(
-            state,
-            &tracked.situation.siret,
-            &tracked.situation.market_ref,
-            tracked.situation.number,
-        )
-        .await?;
+        tracked = reread_tracked(state, &tracked).await?;
     }
     Ok(json_response(202, &tracked.situation.view()))
 }

@@ -184,27 +184,35 @@ impl Store {
     /// Records what Chorus Pro said of the credentials, with its audit entry, on condition
     /// that the password tested is still the one in force (`Conflict` otherwise: a newer
     /// save won, and its own status stands).
+    ///
+    /// With `expected_revision`, only if nothing else changed since the account was read
+    /// (the caller then knows the item as written without reading it again).
     pub async fn record_verification(
         &self,
         siret: &Siret,
         password_version: &str,
+        expected_revision: Option<u64>,
         status: CredentialsStatus,
         verified_at: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let update = Update::builder()
+        let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(account_key(siret).into_iter().collect()))
             .update_expression(
                 "SET credentials_status = :status, verified_at = :at, revision = revision + :one",
             )
-            .condition_expression("password_version = :version")
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":at", s(rfc3339(verified_at)))
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":version", s(password_version))
-            .build()
-            .map_err(|e| StoreError::Aws(e.to_string()))?;
+            .expression_attribute_values(":version", s(password_version));
+        update = match expected_revision {
+            Some(revision) => update
+                .condition_expression("password_version = :version AND revision = :rev")
+                .expression_attribute_values(":rev", n(revision)),
+            None => update.condition_expression("password_version = :version"),
+        };
+        let update = update.build().map_err(|e| StoreError::Aws(e.to_string()))?;
         let audit_put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(audit.to_item(siret)))

@@ -7,17 +7,19 @@
 //! the item is in GSI1 under `SYNC#{shard}` sorted by when it is due, so the follow-up
 //! function reads only what is due.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use time::OffsetDateTime;
 
+use super::account::{account_from_item, account_key};
 use super::item::{Item, ItemReader, n, s};
-use super::keys::{self, GSI1PK, GSI1SK, PK, SK};
-use super::situation::situation_from_item;
+use super::keys::{self, GSI1PK, GSI1SK, SK};
+use super::market::{build_error, market_from_item, market_key};
+use super::situation::{situation_from_item, situation_key};
 use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
 use crate::domain::situation::{Situation, StatusEntry, TransmissionState};
-use crate::domain::{MarketRef, Siret, SituationNumber};
+use crate::domain::{CompanyAccount, Market, MarketRef, Siret, SituationNumber};
 
 /// What the transmission function keeps besides the situation's public fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,6 +53,19 @@ pub struct Tracked {
     pub situation: Situation,
     pub record: TransmissionRecord,
 }
+
+/// What a transmission request needs, read together: the company's account, the market
+/// and the situation with its record (each `None` when it does not exist).
+#[derive(Debug, Clone, Default)]
+pub struct TransmissionContext {
+    pub account: Option<CompanyAccount>,
+    pub market: Option<Market>,
+    pub tracked: Option<Tracked>,
+}
+
+/// How often unprocessed keys of a `BatchGetItem` are asked again (DynamoDB returns them
+/// under throttling), with a doubling pause from 25 ms.
+const BATCH_GET_ATTEMPTS: u32 = 5;
 
 fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
     let r = ItemReader::new(item);
@@ -150,14 +165,71 @@ pub fn history_entry_value(e: &StatusEntry) -> AttributeValue {
     AttributeValue::M(m)
 }
 
-fn situation_key(siret: &Siret, market_ref: &MarketRef, number: SituationNumber) -> Item {
-    let mut key = Item::new();
-    key.insert(PK.into(), s(keys::company_pk(siret)));
-    key.insert(SK.into(), s(keys::situation_sk(market_ref, number)));
-    key
-}
-
 impl Store {
+    /// The account, the market and the situation in one consistent `BatchGetItem`: a
+    /// transmission request reads all it needs in one call, and answers its 404s in the
+    /// order company, market, situation.
+    pub async fn get_transmission_context(
+        &self,
+        siret: &Siret,
+        market_ref: &MarketRef,
+        number: SituationNumber,
+    ) -> Result<TransmissionContext, StoreError> {
+        let keys: Vec<Item> = vec![
+            account_key(siret).into_iter().collect(),
+            market_key(siret, market_ref),
+            situation_key(siret, market_ref, number),
+        ];
+        let mut wanted = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(build_error)?;
+        let mut context = TransmissionContext::default();
+        for attempt in 0..BATCH_GET_ATTEMPTS {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted)
+                .send()
+                .await
+                .map_err(|e| StoreError::Aws(error_text(&e)))?;
+            let items = out
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default();
+            for item in &items {
+                match item.get(SK).and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    Some(keys::ACCOUNT_SK) => context.account = Some(account_from_item(item)?),
+                    Some(sk) if sk.starts_with("MARKET#") => {
+                        context.market = Some(market_from_item(item)?)
+                    }
+                    Some(sk) if sk.starts_with("SITUATION#") => {
+                        context.tracked = Some(Tracked {
+                            situation: situation_from_item(item)?,
+                            record: record_from_item(item)?,
+                        })
+                    }
+                    other => {
+                        return Err(StoreError::Aws(format!(
+                            "BatchGetItem answered an item not asked for: {other:?}"
+                        )));
+                    }
+                }
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(left) if !left.keys().is_empty() => {
+                    wanted = left;
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                _ => return Ok(context),
+            }
+        }
+        Err(StoreError::Aws(
+            "BatchGetItem left keys unprocessed after every attempt".into(),
+        ))
+    }
+
     pub async fn get_tracked(
         &self,
         siret: &Siret,

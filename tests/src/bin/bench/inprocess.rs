@@ -845,7 +845,7 @@ impl InProcess {
                 2,
                 0,
                 "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT moved to it from the version the account item named)",
-                "promote() reads the stages first (DescribeSecret) instead of trusting the version the account item named, and removes AWSPENDING with a second UpdateSecretVersionStage",
+                "promote() fell back to reading the stages (DescribeSecret): AWSCURRENT was not on the version the account item named",
             )),
             |i| {
                 let password = format!("Bench-Pass-{}", i + 1);
@@ -863,7 +863,7 @@ impl InProcess {
                 2,
                 1,
                 "as with verify=false, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
-                "DescribeSecret and a second UpdateSecretVersionStage in promote(), as with verify=false",
+                "promote() fell back to reading the stages, as with verify=false",
             )),
             |_| settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
         ));
@@ -880,7 +880,7 @@ impl InProcess {
                     0,
                     1,
                     "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
-                    "the account is read again (GetItem) after the verdict is written, where the item read first and the verdict make the answer",
+                    "the verdict lost a race with another write (recorded again, and the account read for the answer)",
                 )
             }),
             |_| settings_call(VERIFY_SETTINGS, a, None),
@@ -900,7 +900,7 @@ impl InProcess {
                     0,
                     0,
                     "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (its first version is AWSCURRENT at once)",
-                    "promote() reads the stages (DescribeSecret) of a secret just created, whose only version is already AWSCURRENT",
+                    "the secret existed (a deleted company's, restored) and its new version had to be promoted",
                 )
             }),
             |i| settings_call(PUT_SETTINGS, &fresh[i], rhone(Some("Bench-Pass-1"), false)),
@@ -1079,11 +1079,11 @@ impl InProcess {
         let transmission_minimum = Minimum {
             sm: 1,
             ..min(
-                6,
+                4,
                 0,
                 1,
-                "GetItem account, market, situation + BatchWriteItem (the invoice file, kept for retries) + UpdateItem claim to depositing (under a lease) + UpdateItem to deposited; GetSecretValue; one deposit",
-                "the request goes through the follow-up's deposit engine: it claims (not_transmitted → pending) and then leases (pending → depositing) in two conditional writes, and reads back (Query) the invoice file it has just written",
+                "BatchGetItem (account, market, situation) + BatchWriteItem (the invoice file, kept for retries) + UpdateItem (claim and lease: not_transmitted → depositing) + UpdateItem (→ deposited); GetSecretValue; one deposit",
+                "more reads or writes than the claim-and-lease design needs",
             )
         };
         let demo_body = fixtures::transmission_demo(a);
@@ -1163,8 +1163,8 @@ impl InProcess {
                         1,
                         0,
                         0,
-                        "GetItem situation: it is transmitted, the answer is its view",
-                        "the account and the market are read before the situation (for the 404s of a first transmission), though a repeat needs only the situation",
+                        "BatchGetItem (account, market, situation): it is transmitted, the answer is its view",
+                        "more than the one read a repeat needs",
                     )),
                     |_| situation_call(TRANSMIT, a, market, Some(1), Some(demo_body.clone())),
                 ));
