@@ -262,6 +262,36 @@ struct Harness {
     market_ref: String,
 }
 
+/// The AWS operations sent through the clients it is set on, by name.
+#[derive(Clone, Debug, Default)]
+struct CallLog(Arc<Mutex<std::collections::BTreeMap<String, u32>>>);
+
+impl CallLog {
+    fn take(&self) -> std::collections::BTreeMap<String, u32> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "call-log"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or("?", |m| m.name())
+            .to_owned();
+        *self.0.lock().unwrap().entry(name).or_default() += 1;
+        Ok(())
+    }
+}
+
 impl Harness {
     async fn new(options: Options) -> Harness {
         let stack = Stack::connect().await;
@@ -788,16 +818,75 @@ async fn calls_per_transmission_on_a_warm_function() {
     let number = invoice_number("CALLS");
     h.situation(1, &warm_up).await;
     h.situation(2, &number).await;
-    let (status, answer) = h.post(1, None).await;
+    // The transmission function with its AWS calls counted (the same clients otherwise).
+    let calls = CallLog::default();
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&h.sdk)
+        .interceptor(calls.clone())
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(&h.sdk)
+        .interceptor(calls.clone())
+        .build();
+    let store = shared::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        h.config.table_name.clone(),
+    );
+    let secrets = shared::secrets::SecretStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(sm),
+        h.config.secret_prefix.clone(),
+    );
+    let chorus = shared::services::chorus_client(&h.config, secrets.clone()).unwrap();
+    let counted = transmit_invoice::State {
+        config: h.config.clone(),
+        depositor: shared::deposit::Depositor {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            chorus: chorus.clone(),
+            mailer: None,
+            config: h.config.clone(),
+        },
+        store,
+        secrets,
+        chorus,
+        clock: h.clock.clone(),
+    };
+    let post = |number: u16, key: Option<&'static str>| {
+        let body = serde_json::to_vec(&h.body()).unwrap();
+        let request = transmit_request(&h.siret, &h.market_ref, number, key, &body);
+        let counted = &counted;
+        async move { response_json(&transmit_invoice::handle(counted, request).await) }
+    };
+    let (status, answer) = post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     // Warm: the token and the PISTE credentials are cached.
     h.sandbox().clear_journal();
-    let (status, answer) = h.post(2, Some("calls")).await;
+    calls.take();
+    let (status, answer) = post(2, Some("calls")).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
     assert_eq!(h.journal_count(TOKEN_PATH), 0);
     assert_eq!(h.journal_count("/cpro/"), 1);
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+    // The minimum: one read of account, market and situation, the file, the claim with its
+    // lease, the outcome; the password at the version the account names.
+    assert_eq!(
+        calls.take(),
+        [
+            ("BatchGetItem", 1),
+            ("BatchWriteItem", 1),
+            ("GetSecretValue", 1),
+            ("UpdateItem", 2),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .into()
+    );
+    // A repeat: one read.
+    let (status, answer) = post(2, Some("calls")).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        calls.take(),
+        [("BatchGetItem".to_owned(), 1)].into(),
+        "{answer}"
+    );
 
     // The follow-up of situation 1 is not counted: it is paid first.
     h.follow_until(1, &warm_up, "MISE_EN_PAIEMENT", 12).await;
