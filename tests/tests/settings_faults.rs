@@ -29,11 +29,18 @@ enum Phase {
     AnswerLost,
 }
 
-/// Fails the next call of one operation, once.
+/// Fails the next call of one operation, once; and notes every operation sent.
 #[derive(Clone, Debug, Default)]
-struct Faults(Arc<Mutex<Option<(&'static str, Phase)>>>);
+struct Faults(
+    Arc<Mutex<Option<(&'static str, Phase)>>>,
+    Arc<Mutex<Vec<String>>>,
+);
 
 impl Faults {
+    /// The operations sent since the last call, in order.
+    fn sent(&self) -> Vec<String> {
+        std::mem::take(&mut *self.1.lock().unwrap())
+    }
     fn arm(&self, operation: &'static str, phase: Phase) {
         *self.0.lock().unwrap() = Some((operation, phase));
     }
@@ -64,6 +71,9 @@ impl Intercept for Faults {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.1.lock().unwrap().push(m.name().to_owned());
+        }
         self.trip(cfg, Phase::BeforeSend)
     }
     fn read_before_deserialization(
@@ -357,4 +367,43 @@ async fn a_delete_that_stops_half_way_is_finished_by_the_next_delete() {
             .deleted_date
             .is_some()
     );
+}
+
+/// The fewest calls a save needs: a new company's secret is created current; a new
+/// password is staged, named by the account item, then promoted in one call.
+#[tokio::test]
+async fn a_save_makes_the_fewest_calls() {
+    let faults = Faults::default();
+    let state = state_with(&faults).await;
+    let siret = random_siret();
+    let (s, v) = call(
+        &state,
+        "PUT",
+        &siret,
+        Some(&settings("compta@entreprise-btp.fr", &test_password())),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(
+        faults.sent(),
+        ["GetItem", "CreateSecret", "TransactWriteItems"]
+    );
+    let (s, v) = call(
+        &state,
+        "PUT",
+        &siret,
+        Some(&settings("compta@entreprise-btp.fr", &test_password())),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        faults.sent(),
+        [
+            "GetItem",
+            "PutSecretValue",
+            "TransactWriteItems",
+            "UpdateSecretVersionStage"
+        ]
+    );
+    assert_labels_follow_the_item(&state, &siret, "second save").await;
 }
