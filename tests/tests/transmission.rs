@@ -1725,8 +1725,8 @@ async fn a_buyer_rejection_asks_for_a_new_number_whose_invoice_is_followed_from_
 }
 
 /// The request that claimed the transmission failed before depositing (here: its secret
-/// could not be read): the claim stays `pending`; the next request waits for the claim's
-/// lease, then deposits.
+/// could not be read): the claim stays `pending`, due at once; the next request takes it
+/// over and deposits.
 #[tokio::test]
 async fn a_claim_left_pending_is_taken_over_by_the_next_request() {
     let h = Harness::new(Options::default()).await;
