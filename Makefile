@@ -6,10 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := tests/stack/stack.sh
 
-.PHONY: help venv build up down token demo test lint bench run clean-local
+.PHONY: help venv build up down token demo test lint bench run chaos clean-local
 
 help:
-	@echo "make demo | test | up | down | token COMPANIES=\"…\" | lint | run FN=… [NOW=…] | bench"
+	@echo "make demo | test | up | down | token COMPANIES=\"…\" | lint | run FN=… [NOW=…] | bench | chaos [SEED=…] [N=…]"
 
 # The Python tools, pinned, in a project venv (moto server, cfn-lint, SAM translator).
 $(VENV)/.installed: tests/requirements.txt
@@ -51,6 +51,15 @@ bench: venv build
 	cargo test -p gateway-tests --test password_reminder --no-run
 	@$(STACK) up
 	@eval "$$($(STACK) env)" && target/release/bench
+
+# The chaos suite (tests/tests/chaos.rs) alone, larger: N transmissions with faults drawn
+# from SEED, then the invariants table. `make test` runs it with N=60.
+SEED ?= 20261203
+N ?= 500
+chaos: venv build
+	@$(STACK) up
+	@eval "$$($(STACK) env)" && CHAOS_SEED=$(SEED) CHAOS_N=$(N) \
+		cargo test -p gateway-tests --test chaos -- --nocapture
 
 # Runs a scheduled function once against the local stack: make run FN=status-sync NOW=…
 run: build

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::chorus::{
-    ChorusClient, ChorusError, FluxDeposit, SupplierInvoiceSearch, TechnicalAccount,
+    ChorusClient, ChorusError, FluxDeposit, SupplierInvoice, SupplierInvoiceSearch,
+    TechnicalAccount, says_number_already_used,
 };
 use crate::clock::rfc3339;
 use crate::config::Config;
@@ -31,6 +32,43 @@ use crate::secrets::SecretStore;
 use crate::store::item::{n, s};
 use crate::store::transmission::{Change, Tracked};
 use crate::store::{AuditEntry, Store, StoreError};
+
+/// What the company saw in the Chorus Pro portal for a deposit whose outcome is unknown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortalCheck {
+    /// The invoice is there, under this number.
+    Found { invoice_number: String },
+    /// It is not there: one new deposit is allowed.
+    Absent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Deposit(#[from] DepositError),
+    #[error("Chorus Pro has no invoice of that number for this supplier")]
+    InvoiceNotInChorus,
+    #[error(transparent)]
+    Chorus(ChorusError),
+}
+
+impl From<StoreError> for ResolveError {
+    fn from(e: StoreError) -> Self {
+        ResolveError::Deposit(DepositError::Store(e))
+    }
+}
+
+/// The invoice number a deposit carries (frozen when the transmission was claimed).
+pub fn deposited_number(tracked: &Tracked) -> String {
+    tracked.record.deposited_number.clone().unwrap_or_else(|| {
+        tracked
+            .situation
+            .identifiers
+            .invoice_number
+            .as_str()
+            .to_owned()
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DepositError {
@@ -347,6 +385,13 @@ impl Depositor {
                     .await;
                 held
             }
+            Err(ChorusError::BusinessRefusal { libelle, .. })
+                if says_number_already_used(&libelle) =>
+            {
+                return self
+                    .number_already_used(&depositing, account, &libelle, now)
+                    .await;
+            }
             Err(ChorusError::BusinessRefusal {
                 code_retour,
                 libelle,
@@ -401,120 +446,36 @@ impl Depositor {
         Ok(left)
     }
 
-    /// Finds out whether a deposit whose outcome is unknown reached Chorus Pro: searched by
-    /// invoice number; found, it is `deposited` (or `integrated`); not found after the grace
-    /// period, it is deposited again; otherwise it waits.
+    /// Finds out whether a deposit whose outcome is unknown reached Chorus Pro, by
+    /// searching its invoice number. Found, the situation is attached to that invoice.
+    /// Not found proves nothing (a flux Chorus Pro has not processed yet is no invoice):
+    /// the search goes on, and past the grace period the company is asked to look in the
+    /// portal and say what it saw (`resolve`). Nothing is ever deposited again from here.
     pub async fn reconcile(
         &self,
         tracked: Tracked,
         account: &CompanyAccount,
         now: OffsetDateTime,
     ) -> Result<Tracked, DepositError> {
-        let mut tracked = tracked;
-        let state = tracked.situation.transmission.state;
-        if state == TransmissionState::Depositing {
-            // An attempt that died holding its lease: what it sent is unknown.
-            let since = tracked.record.lease_until.unwrap_or(now);
-            tracked = self
-                .store
-                .transition(
-                    &tracked,
-                    state,
-                    TransmissionState::OutcomeUnknown,
-                    Change::default()
-                        .set("unknown_since", s(rfc3339(since)))
-                        .set("last_error", s("Tentative de dépôt interrompue"))
-                        .remove("lease_until")
-                        .due(now),
-                    now,
-                )
-                .await?;
-        }
-        let number = tracked.record.deposited_number.clone().unwrap_or_else(|| {
-            tracked
-                .situation
-                .identifiers
-                .invoice_number
-                .as_str()
-                .to_owned()
-        });
-        let stored = self
-            .secrets
-            .technical_account(&account.siret, &account.password_version)
-            .await
-            .map_err(|e| DepositError::Secret(e.to_string()))?;
-        let technical = TechnicalAccount::new(stored.login, stored.password);
+        let tracked = self.expire_dead_attempt(tracked, now).await?;
         let from = TransmissionState::OutcomeUnknown;
-        match self
-            .chorus
-            .search_supplier_invoices(
-                &technical,
-                &SupplierInvoiceSearch::by_invoice_number(number.clone()),
-            )
-            .await
-        {
-            Ok(found) => {
-                if let Some(invoice) = found
-                    .liste_factures
-                    .iter()
-                    .find(|i| i.numero_facture == number)
-                {
-                    tracing::info!(
-                        chorus_invoice_id = invoice.identifiant_facture_cpp,
-                        "lost deposit found in Chorus Pro"
-                    );
-                    let status = invoice.statut.as_ref().map(|s| s.as_str().to_owned());
-                    // The gateway's own record of the deposit (as `attempt` writes it):
-                    // Chorus Pro's statuses, `DEPOSEE` included, come with the invoice's
-                    // history, every one of them (none seen yet for this invoice).
-                    let change = Change::default()
-                        .set_opt("flux_number", invoice.numero_flux_depot.clone().map(s))
-                        .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
-                        .set_opt("chorus_status", status.map(s))
-                        .set("checks_done", n(0))
-                        .set("chorus_history_seen", n(0))
-                        .remove("last_error")
-                        .history(entry(
-                            now,
-                            "DEPOSE",
-                            Some(match &invoice.numero_flux_depot {
-                                Some(flux) => format!(
-                                    "Flux {flux} retrouvé dans Chorus Pro après une réponse perdue"
-                                ),
-                                None => "Dépôt retrouvé dans Chorus Pro après une réponse perdue"
-                                    .to_owned(),
-                            }),
-                        ))
-                        .due(now + follow_up_delay(0));
-                    return Ok(self
-                        .store
-                        .transition(&tracked, from, TransmissionState::Integrated, change, now)
-                        .await?);
-                }
-                let since = tracked.record.unknown_since.unwrap_or(now);
-                if now - since >= dur(self.config.reconcile_grace) {
-                    tracing::warn!(
-                        "lost deposit not in Chorus Pro after the grace period: depositing again"
-                    );
-                    let pending = self
-                        .store
-                        .transition(
-                            &tracked,
-                            from,
-                            TransmissionState::Pending,
-                            Change::default().remove("unknown_since").due(now),
-                            now,
-                        )
-                        .await?;
-                    return self.attempt(pending, account, now).await;
-                }
-                let wait =
-                    (since + dur(self.config.reconcile_grace) - now).min(Duration::minutes(5));
-                Ok(self
-                    .store
-                    .transition(&tracked, from, from, Change::default().due(now + wait), now)
-                    .await?)
+        let number = deposited_number(&tracked);
+        let technical = self.technical_account(account).await?;
+        match self.find_invoice(&technical, &number).await {
+            Ok(Some(invoice)) => {
+                tracing::info!(
+                    chorus_invoice_id = invoice.identifiant_facture_cpp,
+                    "lost deposit found in Chorus Pro"
+                );
+                let comment = match &invoice.numero_flux_depot {
+                    Some(flux) => {
+                        format!("Flux {flux} retrouvé dans Chorus Pro après une réponse perdue")
+                    }
+                    None => "Dépôt retrouvé dans Chorus Pro après une réponse perdue".to_owned(),
+                };
+                Ok(self.attach(&tracked, from, &invoice, comment, now).await?)
             }
+            Ok(None) => Ok(self.keep_searching(&tracked, now).await?),
             Err(ChorusError::CredentialsRejected) => {
                 self.credentials_refused(account, RejectionSource::StatusSync, now)
                     .await;
@@ -543,6 +504,224 @@ impl Depositor {
                     .await?)
             }
         }
+    }
+
+    /// An attempt that died holding its lease (`depositing`): what it sent is unknown.
+    async fn expire_dead_attempt(
+        &self,
+        tracked: Tracked,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let state = tracked.situation.transmission.state;
+        if state != TransmissionState::Depositing {
+            return Ok(tracked);
+        }
+        let since = tracked.record.lease_until.unwrap_or(now);
+        self.store
+            .transition(
+                &tracked,
+                state,
+                TransmissionState::OutcomeUnknown,
+                Change::default()
+                    .set("unknown_since", s(rfc3339(since)))
+                    .set("last_error", s("Tentative de dépôt interrompue"))
+                    .remove("lease_until")
+                    .due(now),
+                now,
+            )
+            .await
+    }
+
+    /// Still unknown to Chorus Pro: searched again soon within the grace period, then
+    /// every half hour, with the company asked (once) to check the portal.
+    async fn keep_searching(
+        &self,
+        tracked: &Tracked,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let from = TransmissionState::OutcomeUnknown;
+        let since = tracked.record.unknown_since.unwrap_or(now);
+        let grace_ends = since + dur(self.config.reconcile_grace);
+        let change = if now < grace_ends {
+            Change::default().due(now + (grace_ends - now).min(Duration::minutes(5)))
+        } else {
+            if tracked.situation.transmission.company_check_since.is_none() {
+                tracing::warn!(
+                    "deposit still unknown to Chorus Pro after the grace period: the company is asked to check the portal"
+                );
+            }
+            let asked = tracked
+                .situation
+                .transmission
+                .company_check_since
+                .unwrap_or(now);
+            Change::default()
+                .set("company_check_since", s(rfc3339(asked)))
+                .due(now + Duration::minutes(30))
+        };
+        self.store
+            .transition(tracked, from, from, change, now)
+            .await
+    }
+
+    /// Chorus Pro refused a deposit because its invoice number is already used by this
+    /// supplier: evidence that an earlier deposit of the same invoice landed. The doubt is
+    /// written first (`outcome_unknown`, the company asked at once to check the portal),
+    /// then the invoice is searched for and, found, the situation attached to it. Never
+    /// `rejected`, never a request for a new number.
+    pub async fn number_already_used(
+        &self,
+        tracked: &Tracked,
+        account: &CompanyAccount,
+        refusal: &str,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, DepositError> {
+        let refusal = refusal.trim();
+        let doubt = self
+            .store
+            .transition(
+                tracked,
+                tracked.situation.transmission.state,
+                TransmissionState::OutcomeUnknown,
+                Change::default()
+                    .set("unknown_since", s(rfc3339(now)))
+                    .set("company_check_since", s(rfc3339(now)))
+                    .set(
+                        "last_error",
+                        s(format!(
+                            "Numéro de facture déjà utilisé dans Chorus Pro : {refusal}"
+                        )),
+                    )
+                    .remove("lease_until")
+                    .history(entry(now, "NUMERO_DEJA_UTILISE", Some(refusal.to_owned())))
+                    .due(now + Duration::minutes(5)),
+                now,
+            )
+            .await?;
+        let number = deposited_number(&doubt);
+        let technical = self.technical_account(account).await?;
+        match self.find_invoice(&technical, &number).await {
+            Ok(Some(invoice)) => {
+                let comment = format!(
+                    "La facture « {number} » déposée plus tôt a été retrouvée dans Chorus Pro"
+                );
+                Ok(self
+                    .attach(
+                        &doubt,
+                        TransmissionState::OutcomeUnknown,
+                        &invoice,
+                        comment,
+                        now,
+                    )
+                    .await?)
+            }
+            Ok(None) => Ok(doubt),
+            Err(e) => {
+                tracing::warn!(error = %e, "search after a duplicate number failed; tried again later");
+                Ok(doubt)
+            }
+        }
+    }
+
+    /// The company says what the Chorus Pro portal shows for a deposit whose outcome stayed
+    /// unknown past the grace: the invoice it found there (checked in Chorus Pro, then
+    /// attached), or nothing (one new deposit, at once).
+    pub async fn resolve(
+        &self,
+        tracked: &Tracked,
+        account: &CompanyAccount,
+        seen: &PortalCheck,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, ResolveError> {
+        let from = TransmissionState::OutcomeUnknown;
+        match seen {
+            PortalCheck::Found { invoice_number } => {
+                let technical = self.technical_account(account).await?;
+                let invoice = self
+                    .find_invoice(&technical, invoice_number)
+                    .await
+                    .map_err(ResolveError::Chorus)?
+                    .ok_or(ResolveError::InvoiceNotInChorus)?;
+                let comment = format!(
+                    "Rattachée par l'entreprise à la facture « {} » trouvée dans le portail Chorus Pro",
+                    invoice.numero_facture
+                );
+                Ok(self.attach(tracked, from, &invoice, comment, now).await?)
+            }
+            PortalCheck::Absent => {
+                let pending = self
+                    .store
+                    .transition(
+                        tracked,
+                        from,
+                        TransmissionState::Pending,
+                        Change::default()
+                            .remove("unknown_since")
+                            .remove("company_check_since")
+                            .due(now),
+                        now,
+                    )
+                    .await?;
+                Ok(self.attempt(pending, account, now).await?)
+            }
+        }
+    }
+
+    /// The invoice of that number among the supplier's, if Chorus Pro has it.
+    async fn find_invoice(
+        &self,
+        technical: &TechnicalAccount,
+        number: &str,
+    ) -> Result<Option<SupplierInvoice>, ChorusError> {
+        let found = self
+            .chorus
+            .search_supplier_invoices(technical, &SupplierInvoiceSearch::by_invoice_number(number))
+            .await?;
+        Ok(found
+            .liste_factures
+            .into_iter()
+            .find(|i| i.numero_facture == number))
+    }
+
+    /// The situation is the Chorus Pro invoice `invoice`: followed from its status on.
+    async fn attach(
+        &self,
+        tracked: &Tracked,
+        from: TransmissionState,
+        invoice: &SupplierInvoice,
+        comment: String,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let status = invoice.statut.as_ref().map(|s| s.as_str().to_owned());
+        // The gateway's own record of the deposit (as `attempt` writes it): Chorus Pro's
+        // statuses, `DEPOSEE` included, come with the invoice's history, every one of them
+        // (none seen yet for this invoice).
+        let change = Change::default()
+            .set_opt("flux_number", invoice.numero_flux_depot.clone().map(s))
+            .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
+            .set_opt("chorus_status", status.map(s))
+            .set("checks_done", n(0))
+            .set("chorus_history_seen", n(0))
+            .remove("last_error")
+            .remove("lease_until")
+            .remove("company_check_since")
+            .history(entry(now, "DEPOSE", Some(comment)))
+            .due(now + follow_up_delay(0));
+        self.store
+            .transition(tracked, from, TransmissionState::Integrated, change, now)
+            .await
+    }
+
+    async fn technical_account(
+        &self,
+        account: &CompanyAccount,
+    ) -> Result<TechnicalAccount, DepositError> {
+        let stored = self
+            .secrets
+            .technical_account(&account.siret, &account.password_version)
+            .await
+            .map_err(|e| DepositError::Secret(e.to_string()))?;
+        Ok(TechnicalAccount::new(stored.login, stored.password))
     }
 
     /// Chorus Pro refused the stored password: the account becomes `rejected` (if that

@@ -1,18 +1,14 @@
-//! HS256 JWTs for the local stack: the local API verifies them the way API Gateway's JWT
-//! authorizer verifies real ones (signature, issuer, audience, expiry), and `local-token`
-//! signs them. Not used in AWS.
+//! HS256 JWTs for the local stack: the local API verifies them with `jsonwebtoken` the way
+//! API Gateway's JWT authorizer verifies real ones (signature, issuer, audience, `exp`
+//! and `nbf`, no leeway), and `local-token` signs them. Not used in AWS.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde_json::{Map, Value};
-use sha2::Sha256;
 
 pub const ISSUER: &str = "local";
 pub const AUDIENCE: &str = "choruspro-gateway";
 pub const DEFAULT_SECRET: &str = "local-dev-secret";
-
-type HmacSha256 = Hmac<Sha256>;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum JwtError {
@@ -20,23 +16,18 @@ pub enum JwtError {
     BadSignature,
     WrongAlgorithm,
     Expired,
+    NotYetValid,
     WrongIssuer,
     WrongAudience,
 }
 
-fn mac(secret: &str) -> HmacSha256 {
-    // HMAC accepts keys of any length.
-    HmacSha256::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!())
-}
-
 pub fn sign(claims: &Map<String, Value>, secret: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-    let signing_input = format!("{header}.{payload}");
-    let mut m = mac(secret);
-    m.update(signing_input.as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
-    format!("{signing_input}.{signature}")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap_or_default()
 }
 
 /// A token for `companies`, valid `ttl_seconds` from `now_epoch`.
@@ -65,49 +56,34 @@ pub fn token_for(
     sign(&claims, secret)
 }
 
-pub fn verify(token: &str, secret: &str, now_epoch: i64) -> Result<Map<String, Value>, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed);
-    };
-    let header: Value = URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|h| serde_json::from_slice(&h).ok())
-        .ok_or(JwtError::Malformed)?;
-    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
-        return Err(JwtError::WrongAlgorithm);
-    }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| JwtError::Malformed)?;
-    let mut m = mac(secret);
-    m.update(format!("{}.{}", token.split('.').next().unwrap_or(""), payload).as_bytes());
-    m.verify_slice(&signature)
-        .map_err(|_| JwtError::BadSignature)?;
-    let claims: Map<String, Value> = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|p| serde_json::from_slice(&p).ok())
-        .ok_or(JwtError::Malformed)?;
-    match claims.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > now_epoch => {}
-        _ => return Err(JwtError::Expired),
-    }
-    if claims.get("iss").and_then(Value::as_str) != Some(ISSUER) {
-        return Err(JwtError::WrongIssuer);
-    }
-    let audience_ok = match claims.get("aud") {
-        Some(Value::String(a)) => a == AUDIENCE,
-        Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(AUDIENCE)),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(JwtError::WrongAudience);
-    }
-    Ok(claims)
+/// The token's claims if API Gateway's authorizer would let it through now: HS256 signed
+/// with `secret`, issued by `local` for `choruspro-gateway`, not expired, not before its
+/// `nbf`.
+pub fn verify(token: &str, secret: &str) -> Result<Map<String, Value>, JwtError> {
+    let mut rules = Validation::new(Algorithm::HS256);
+    rules.set_issuer(&[ISSUER]);
+    rules.set_audience(&[AUDIENCE]);
+    rules.set_required_spec_claims(&["exp", "iss", "aud"]);
+    rules.validate_nbf = true;
+    rules.leeway = 0;
+    jsonwebtoken::decode::<Map<String, Value>>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &rules,
+    )
+    .map(|data| data.claims)
+    .map_err(|e| match e.kind() {
+        ErrorKind::InvalidSignature => JwtError::BadSignature,
+        ErrorKind::InvalidAlgorithm => JwtError::WrongAlgorithm,
+        ErrorKind::ExpiredSignature => JwtError::Expired,
+        ErrorKind::ImmatureSignature => JwtError::NotYetValid,
+        ErrorKind::InvalidIssuer => JwtError::WrongIssuer,
+        ErrorKind::InvalidAudience => JwtError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" => JwtError::Expired,
+        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => JwtError::WrongIssuer,
+        ErrorKind::MissingRequiredClaim(_) => JwtError::WrongAudience,
+        _ => JwtError::Malformed,
+    })
 }
 
 /// Claims as API Gateway's HTTP API hands them to a Lambda: every value a string, arrays
@@ -137,27 +113,67 @@ pub fn flatten_claims(claims: &Map<String, Value>) -> Map<String, Value> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trip_and_refusals() {
-        let t = token_for("u1", &["21750001600019"], 1_000, 60, "s");
-        let claims = verify(&t, "s", 1_010).unwrap();
-        assert_eq!(claims["sub"], "u1");
-        assert_eq!(verify(&t, "other", 1_010), Err(JwtError::BadSignature));
-        assert_eq!(verify(&t, "s", 1_061), Err(JwtError::Expired));
-        assert_eq!(verify("a.b", "s", 0), Err(JwtError::Malformed));
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    fn claims(extra: &[(&str, Value)]) -> Map<String, Value> {
         let mut c = Map::new();
-        c.insert("iss".into(), "elsewhere".into());
+        c.insert("iss".into(), ISSUER.into());
         c.insert("aud".into(), AUDIENCE.into());
-        c.insert("exp".into(), 2_000.into());
-        assert_eq!(verify(&sign(&c, "s"), "s", 0), Err(JwtError::WrongIssuer));
+        c.insert("sub".into(), "u1".into());
+        c.insert("exp".into(), (now() + 60).into());
+        for (k, v) in extra {
+            c.insert((*k).to_owned(), v.clone());
+        }
+        c
+    }
+
+    #[test]
+    fn round_trip_and_each_refusal() {
+        let t = token_for("u1", &["21750001600019"], now(), 60, "s");
+        assert_eq!(verify(&t, "s").unwrap()["sub"], "u1");
+        let cases: Vec<(String, JwtError)> = vec![
+            (t.clone(), JwtError::BadSignature),
+            (
+                token_for("u1", &[], now() - 120, 60, "s"),
+                JwtError::Expired,
+            ),
+            ("a.b".into(), JwtError::Malformed),
+            (
+                sign(&claims(&[("iss", "elsewhere".into())]), "s"),
+                JwtError::WrongIssuer,
+            ),
+            (
+                sign(&claims(&[("aud", "other".into())]), "s"),
+                JwtError::WrongAudience,
+            ),
+            (
+                sign(&claims(&[("nbf", (now() + 600).into())]), "s"),
+                JwtError::NotYetValid,
+            ),
+        ];
+        for (i, (token, why)) in cases.into_iter().enumerate() {
+            let secret = if i == 0 { "other" } else { "s" };
+            assert_eq!(verify(&token, secret), Err(why), "case {i}");
+        }
+        let none = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims(&[]),
+            &EncodingKey::from_secret(b"s"),
+        )
+        .unwrap();
+        assert_eq!(verify(&none, "s"), Err(JwtError::WrongAlgorithm));
+        let past_nbf = sign(&claims(&[("nbf", (now() - 5).into())]), "s");
+        assert!(verify(&past_nbf, "s").is_ok());
     }
 
     #[test]
     fn flattens_like_api_gateway() {
-        let t = token_for("u1", &["a", "b"], 0, 60, "s");
-        let claims = verify(&t, "s", 1).unwrap();
+        let t = token_for("u1", &["a", "b"], now(), 60, "s");
+        let claims = verify(&t, "s").unwrap();
         let flat = flatten_claims(&claims);
         assert_eq!(flat["companies"], "[a b]");
-        assert_eq!(flat["exp"], "60");
+        assert_eq!(flat["exp"], claims["exp"].to_string());
     }
 }

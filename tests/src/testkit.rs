@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use rand::Rng;
-use serde_json::Value;
+use serde_json::{Value, json};
+use time::{Duration, OffsetDateTime};
 
 use crate::jwt;
 
@@ -247,4 +248,90 @@ pub fn stack_config(overrides: &[(&str, &str)]) -> shared::config::Config {
 /// The Chorus Pro emulator of the running stack.
 pub fn sandbox_url() -> String {
     format!("http://127.0.0.1:{}", env_or("CHORUS_SANDBOX_PORT", "8480"))
+}
+
+/// A table of the gateway's shape (as `infra/template.yaml` declares it: PK/SK, GSI1 on
+/// GSI1PK/GSI1SK, all attributes projected), for a test that needs one of its own.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    let attribute = |n: &str| {
+        aws_sdk_dynamodb::types::AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, kind: aws_sdk_dynamodb::types::KeyType| {
+        aws_sdk_dynamodb::types::KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("PK"))
+        .attribute_definitions(attribute("SK"))
+        .attribute_definitions(attribute("GSI1PK"))
+        .attribute_definitions(attribute("GSI1SK"))
+        .key_schema(key("PK", aws_sdk_dynamodb::types::KeyType::Hash))
+        .key_schema(key("SK", aws_sdk_dynamodb::types::KeyType::Range))
+        .global_secondary_indexes(
+            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                .index_name("GSI1")
+                .key_schema(key("GSI1PK", aws_sdk_dynamodb::types::KeyType::Hash))
+                .key_schema(key("GSI1SK", aws_sdk_dynamodb::types::KeyType::Range))
+                .projection(
+                    aws_sdk_dynamodb::types::Projection::builder()
+                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+}
+
+/// `%PDF-1.4` … `%%EOF`, base64.
+pub const PDF: &str = "JVBERi0xLjQKMSAwIG9iajw8Pj5lbmRvYmoKdHJhaWxlcjw8Pj4KJSVFT0YK";
+
+/// The French VAT number of a SIRET's company (key computed from the SIREN).
+pub fn vat_id(siret: &str) -> String {
+    let siren: u64 = siret[..9].parse().unwrap();
+    format!("FR{:02}{}", (12 + 3 * (siren % 97)) % 97, &siret[..9])
+}
+
+fn iso(date: time::Date) -> String {
+    shared::clock::iso_date(date)
+}
+
+/// A valid transmission body for the company `siret` (contract, "Transmission").
+/// A valid transmission request for a company (a one-line situation with its PDF).
+pub fn invoice_body(siret: &str) -> Value {
+    let today = OffsetDateTime::now_utc().date();
+    json!({
+        "issue_date": iso(today),
+        "due_date": iso(today + Duration::days(30)),
+        "currency": "EUR",
+        "seller": {
+            "name": "ENTREPRISE TEST TRANSMISSION",
+            "vat_id": vat_id(siret),
+            "address": {"line1": "1 rue des Artisans", "city": "Lyon", "postal_code": "69001", "country": "FR"},
+            "iban": "FR7630006000011234567890189",
+            "bic": "AGRIFRPP"
+        },
+        "buyer": {
+            "name": "ACHETEUR PUBLIC TEST",
+            "address": {"line1": "Place Lazare Goujon", "city": "Villeurbanne", "postal_code": "69100", "country": "FR"}
+        },
+        "lines": [{"id": "1", "description": "Lot 2 gros œuvre, avancement du mois", "quantity": "1",
+                   "unit": "C62", "unit_price": "12500.00", "vat_category": "S", "vat_rate": "20.00"}],
+        "allowances_charges": [{"charge": false, "amount": "625.00", "reason": "Remise",
+                                "vat_category": "S", "vat_rate": "20.00"}],
+        "prepaid_amount": "0.00",
+        "note": "Situation de travaux",
+        "document": {"filename": "situation.pdf", "content_base64": PDF}
+    })
 }

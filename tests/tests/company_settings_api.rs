@@ -725,10 +725,24 @@ async fn tenancy_and_tokens() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expired = gateway_tests::jwt::token_for("u", &[&mine], now - 7200, 60, &stack.jwt_secret);
     let wrong_key = gateway_tests::jwt::token_for("u", &[&mine], now, 600, "not-the-secret");
+    // Not valid before an hour from now (`nbf`), as API Gateway's authorizer refuses it.
+    let mut early = serde_json::Map::new();
+    for (k, v) in [
+        ("iss", json!(gateway_tests::jwt::ISSUER)),
+        ("aud", json!(gateway_tests::jwt::AUDIENCE)),
+        ("sub", json!("u")),
+        ("companies", json!([mine])),
+        ("nbf", json!(now + 3600)),
+        ("exp", json!(now + 7200)),
+    ] {
+        early.insert(k.into(), v);
+    }
+    let not_yet = gateway_tests::jwt::sign(&early, &stack.jwt_secret);
     for token in [
         None,
         Some(expired.as_str()),
         Some(wrong_key.as_str()),
+        Some(not_yet.as_str()),
         Some("abc.def.ghi"),
     ] {
         let r = stack

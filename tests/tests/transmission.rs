@@ -16,16 +16,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_tests::sandbox::{
     AccountUpdate, DepositView, Fault, FaultAction, InvoiceScript, LostMode, Progress,
     SandboxConfig, SandboxHandle, ScriptStep, Seed, spawn,
 };
 use gateway_tests::testkit::{
-    Stack, lambda_request, random_siret, response_json, sandbox_url, stack_config,
+    PDF, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
+    sandbox_url, stack_config,
 };
 use serde_json::{Map, Value, json};
 use shared::clock::FixedClock;
@@ -35,6 +33,8 @@ use time::{Duration, OffsetDateTime};
 
 const TRANSMIT_ROUTE: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
+const RESOLVE_ROUTE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/resolve";
 const ACCOUNT_ROUTE: &str = "PUT /v1/companies/{siret}/chorus-account";
 const MARKET_ROUTE: &str = "PUT /v1/companies/{siret}/markets/{market_ref}";
 const SITUATION_PUT_ROUTE: &str =
@@ -55,9 +55,6 @@ const VILLEURBANNE: &str = "21690123100011"; // requires nothing
 const ISERE: &str = "21380456000018"; // service code required: DIRINFRA
 const PROJECT_MANAGER: &str = "81234567600017";
 
-/// `%PDF-1.4` … `%%EOF`, base64.
-const PDF: &str = "JVBERi0xLjQKMSAwIG9iajw8Pj5lbmRvYmoKdHJhaWxlcjw8Pj4KJSVFT0YK";
-
 // ---------------------------------------------------------------------------------------
 // Small helpers
 
@@ -71,43 +68,6 @@ fn invoice_number(tag: &str) -> String {
 }
 
 /// `FR` + key + SIREN: the seller's VAT id must match its SIRET (CPRO-TVA-01).
-fn vat_id(siret: &str) -> String {
-    let siren: u64 = siret[..9].parse().unwrap();
-    format!("FR{:02}{}", (12 + 3 * (siren % 97)) % 97, &siret[..9])
-}
-
-fn iso(date: time::Date) -> String {
-    shared::clock::iso_date(date)
-}
-
-/// A valid transmission body for the company `siret` (contract, "Transmission").
-fn invoice_body(siret: &str) -> Value {
-    let today = OffsetDateTime::now_utc().date();
-    json!({
-        "issue_date": iso(today),
-        "due_date": iso(today + Duration::days(30)),
-        "currency": "EUR",
-        "seller": {
-            "name": "ENTREPRISE TEST TRANSMISSION",
-            "vat_id": vat_id(siret),
-            "address": {"line1": "1 rue des Artisans", "city": "Lyon", "postal_code": "69001", "country": "FR"},
-            "iban": "FR7630006000011234567890189",
-            "bic": "AGRIFRPP"
-        },
-        "buyer": {
-            "name": "ACHETEUR PUBLIC TEST",
-            "address": {"line1": "Place Lazare Goujon", "city": "Villeurbanne", "postal_code": "69100", "country": "FR"}
-        },
-        "lines": [{"id": "1", "description": "Lot 2 gros œuvre, avancement du mois", "quantity": "1",
-                   "unit": "C62", "unit_price": "12500.00", "vat_category": "S", "vat_rate": "20.00"}],
-        "allowances_charges": [{"charge": false, "amount": "625.00", "reason": "Remise",
-                                "vat_category": "S", "vat_rate": "20.00"}],
-        "prepaid_amount": "0.00",
-        "note": "Situation de travaux",
-        "document": {"filename": "situation.pdf", "content_base64": PDF}
-    })
-}
-
 fn statuses(view: &Value) -> Vec<String> {
     view["transmission"]["status_history"]
         .as_array()
@@ -133,48 +93,6 @@ fn deposits_of<'a>(deposits: &'a [DepositView], number: &str) -> Vec<&'a Deposit
         .collect()
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .attribute_definitions(attribute("GSI1PK"))
-        .attribute_definitions(attribute("GSI1SK"))
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("GSI1")
-                .key_schema(key("GSI1PK", KeyType::Hash))
-                .key_schema(key("GSI1SK", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
-}
-
 /// A transmission request as API Gateway hands it over, with an optional `Idempotency-Key`.
 fn transmit_request(
     siret: &str,
@@ -183,9 +101,25 @@ fn transmit_request(
     key: Option<&str>,
     body: &[u8],
 ) -> lambda_http::Request {
+    transmission_request(TRANSMIT_ROUTE, siret, market_ref, number, key, body)
+}
+
+/// A request to one of the transmission routes (`…/transmission`, `…/transmission/resolve`).
+fn transmission_request(
+    route: &str,
+    siret: &str,
+    market_ref: &str,
+    number: u16,
+    key: Option<&str>,
+    body: &[u8],
+) -> lambda_http::Request {
     let number = number.to_string();
-    let path =
+    let base =
         format!("/v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission");
+    let path = match route.strip_prefix(TRANSMIT_ROUTE) {
+        Some(rest) => format!("{base}{rest}"),
+        None => base,
+    };
     let params: HashMap<String, String> = [
         ("siret", siret),
         ("market_ref", market_ref),
@@ -202,14 +136,7 @@ fn transmit_request(
         headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
     }
     let event = gateway_tests::local_api::build_event(
-        TRANSMIT_ROUTE,
-        "POST",
-        &path,
-        "",
-        &headers,
-        body,
-        &params,
-        &claims,
+        route, "POST", &path, "", &headers, body, &params, &claims,
     );
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"))
 }
@@ -497,6 +424,31 @@ impl Harness {
     async fn post_bytes(&self, number: u16, key: Option<&str>, body: &[u8]) -> (u16, Value) {
         let request = transmit_request(&self.siret, &self.market_ref, number, key, body);
         response_json(&transmit_invoice::handle(&self.transmit, request).await)
+    }
+
+    /// `POST …/transmission/resolve`: what the company saw in the Chorus Pro portal.
+    async fn resolve(&self, number: u16, body: Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let request = transmission_request(
+            RESOLVE_ROUTE,
+            &self.siret,
+            &self.market_ref,
+            number,
+            None,
+            &bytes,
+        );
+        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+    }
+
+    async fn verify_account(&self) -> (u16, Value) {
+        let request = lambda_request(
+            "POST /v1/companies/{siret}/chorus-account/verify",
+            &format!("{}/verify", Stack::account_path(&self.siret)),
+            &[("siret", &self.siret)],
+            &[&self.siret],
+            None,
+        );
+        response_json(&company_settings::handle(&self.settings, request).await)
     }
 
     async fn post(&self, number: u16, key: Option<&str>) -> (u16, Value) {
@@ -1146,7 +1098,7 @@ async fn a_recycler_and_suspendue_tell_what_to_do() {
 // 6–7. Chorus Pro failing during the deposit
 
 #[tokio::test]
-async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
+async fn a_500_on_the_deposit_is_never_sent_again_until_the_company_says_it_is_not_in_chorus_pro() {
     let h = Harness::new(Options::default()).await;
     let number = invoice_number("500");
     h.situation(1, &number).await;
@@ -1173,22 +1125,32 @@ async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
     assert_eq!(again["transmission"]["state"], "outcome_unknown", "{again}");
     assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
 
-    // The follow-up searches by number first; not found after the grace: sent again.
+    // The follow-up searches by number; not found after the grace proves nothing: no new
+    // deposit, and the company is asked to look in the portal.
     h.sandbox().clear_journal();
     let report = h.sync_after(Duration::minutes(1)).await;
-    assert_eq!(report.deposited, 1, "{report:?}");
+    assert_eq!(report.deposited, 0, "{report:?}");
     let journal = h.sandbox().journal(Some("/cpro/"));
     let paths: Vec<&str> = journal.iter().map(|e| e.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        ["/cpro/factures/v1/rechercher/fournisseur", DEPOSIT_PATH],
-        "search before any new deposit"
-    );
+    assert_eq!(paths, ["/cpro/factures/v1/rechercher/fournisseur"]);
     assert_eq!(
         journal[0].body.as_ref().unwrap()["numeroFacture"],
         number.as_str()
     );
     let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "outcome_unknown", "{view}");
+    let next = view["next_action"].as_str().expect("a next action");
+    assert!(
+        next.contains("portail") && next.contains("resolve"),
+        "{next}"
+    );
+    let report = h.sync_after(Duration::hours(3)).await;
+    assert_eq!(report.deposited, 0, "{report:?}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 0);
+
+    // The company saw nothing in the portal: one new deposit, at once.
+    let (status, view) = h.resolve(1, json!({"found_in_chorus": false})).await;
+    assert_eq!(status, 202, "{view}");
     assert_eq!(view["transmission"]["state"], "deposited", "{view}");
     let deposits = h.deposits(&number);
     assert_eq!(deposits.len(), 1);
@@ -1198,6 +1160,15 @@ async fn a_500_on_the_deposit_is_reconciled_then_deposited_again() {
     );
     assert_eq!(statuses(&view), ["DEPOSE"]);
     assert_eq!(h.tracked(1).await.record.attempts, 2);
+    // Once: the same answer again is refused, the state no longer allows it.
+    let (status, again) = h.resolve(1, json!({"found_in_chorus": false})).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(again["code"], "action_not_allowed");
+    assert!(
+        again["detail"].as_str().unwrap().contains("deposited"),
+        "{again}"
+    );
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
 
     let view = h.follow_until(1, &number, "DEPOSEE", 3).await;
     assert_eq!(view["transmission"]["state"], "integrated");
@@ -1568,7 +1539,8 @@ async fn kill_mid_deposit(h: &Harness, number: u16) -> Tracked {
 }
 
 #[tokio::test]
-async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_after_the_grace() {
+async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_sent_again_only_when_the_company_says_so()
+ {
     let h = Harness::new(Options {
         chorus_timeout_ms: 10_000,
         ..Options::default()
@@ -1584,11 +1556,14 @@ async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_af
     kill_mid_deposit(&h, 1).await;
 
     // A second request waits for the lease (2 s), then reconciles: Chorus Pro is searched
-    // first; not found, it is sent again once the grace (1 s, counted from the end of the
-    // lease) is over — by this request if that much time went by, else by the follow-up.
+    // first; not found proves nothing, so nothing is sent again by the gateway itself.
     h.sandbox().clear_journal();
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
     let paths: Vec<String> = h
         .sandbox()
         .journal(Some("/cpro/"))
@@ -1596,20 +1571,18 @@ async fn a_lambda_killed_before_chorus_pro_got_the_deposit_is_deposited_again_af
         .map(|e| e.path)
         .collect();
     assert_eq!(
-        paths.first().map(String::as_str),
-        Some("/cpro/factures/v1/rechercher/fournisseur"),
-        "searched before anything else: {paths:?}"
+        paths,
+        ["/cpro/factures/v1/rechercher/fournisseur"],
+        "searched, not sent"
     );
-    match answer["transmission"]["state"].as_str() {
-        Some("outcome_unknown") => {
-            assert_eq!(paths.len(), 1, "{paths:?}");
-            let report = h.sync_after(Duration::minutes(1)).await;
-            assert_eq!(report.deposited, 1, "{report:?}");
-        }
-        Some("deposited") => assert_eq!(paths.len(), 2, "{paths:?}"),
-        _ => panic!("{answer}"),
-    }
-    assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
+    let report = h.sync_after(Duration::minutes(1)).await;
+    assert_eq!(report.deposited, 0, "{report:?}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 0);
+
+    // Past the grace, the company looks in the portal, finds nothing: sent again, once.
+    let (status, view) = h.resolve(1, json!({"found_in_chorus": false})).await;
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
     let view = h.follow_until(1, &number, "DEPOSEE", 3).await;
     assert_eq!(view["transmission"]["state"], "integrated");
     let deposits = h.deposits(&number);
@@ -1812,8 +1785,8 @@ async fn chorus_pro_down_for_a_whole_run_loses_nothing_and_the_next_runs_heal() 
         "nothing deposited while down"
     );
 
-    // Back: the deposited flux is followed, the unknown one searched for, not found after
-    // the grace, and deposited once.
+    // Back: the deposited flux is followed; the unknown one is searched for, not found
+    // after the grace, so the company is asked; it finds nothing and it is deposited once.
     h.sandbox().clear_faults();
     for minutes in [20, 40, 60, 90, 120] {
         h.sandbox().advance(None, None);
@@ -1822,13 +1795,11 @@ async fn chorus_pro_down_for_a_whole_run_loses_nothing_and_the_next_runs_heal() 
     let one = h.get(1).await;
     let two = h.get(2).await;
     assert_eq!(one["transmission"]["state"], "integrated", "{one}");
-    assert!(
-        matches!(
-            two["transmission"]["state"].as_str(),
-            Some("deposited" | "integrated")
-        ),
-        "{two}"
-    );
+    assert_eq!(two["transmission"]["state"], "outcome_unknown", "{two}");
+    assert!(h.deposits(&second).is_empty());
+    let (status, two) = h.resolve(2, json!({"found_in_chorus": false})).await;
+    assert_eq!(status, 202, "{two}");
+    assert_eq!(two["transmission"]["state"], "deposited", "{two}");
     assert_eq!(h.deposits(&first).len(), 1);
     assert_eq!(h.deposits(&second).len(), 1);
     h.finish().await;
@@ -1857,5 +1828,331 @@ async fn piste_refusing_the_gateway_holds_the_deposit_until_it_accepts_again() {
     assert_eq!(report.deposited, 1, "{report:?}");
     assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
     assert_eq!(h.deposits(&number).len(), 1);
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Exactly once when Chorus Pro is slow, and the company ending a doubt
+
+/// The deposit's answer lost once while Chorus Pro has not processed the flux yet.
+async fn lost_answer_on_a_slow_chorus_pro(h: &Harness, number: &str) {
+    h.situation(1, number).await;
+    h.sandbox().add_fault(Fault::once(
+        DEPOSIT_PATH,
+        FaultAction::AnswerLost {
+            mode: LostMode::Drop,
+            ms: 0,
+        },
+    ));
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "outcome_unknown",
+        "{answer}"
+    );
+    let deposits = h.deposits(number);
+    assert_eq!(deposits.len(), 1, "Chorus Pro holds one flux");
+    assert_ne!(deposits[0].etat, "IN_INTEGRE", "not processed yet");
+}
+
+#[tokio::test]
+async fn a_lost_answer_and_a_slow_chorus_pro_never_make_a_second_deposit() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("SLOW");
+    lost_answer_on_a_slow_chorus_pro(&h, &number).await;
+
+    // A minute, then hours: not an invoice yet, so not found — and never deposited again.
+    for ahead in [Duration::minutes(1), Duration::hours(2)] {
+        let report = h.sync_after(ahead).await;
+        assert_eq!(report.deposited, 0, "{report:?}");
+        assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+        let view = h.get(1).await;
+        assert_eq!(view["transmission"]["state"], "outcome_unknown", "{view}");
+        let next = view["next_action"].as_str().expect("a next action");
+        assert!(next.contains("portail Chorus Pro"), "{next}");
+        assert!(!next.contains("nouveau numéro"), "{next}");
+    }
+
+    // Chorus Pro integrates the one flux: the search finds it, the follow-up goes on.
+    h.sandbox().advance(None, Some(&number));
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.reconciled, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "integrated", "{view}");
+    assert_eq!(view["next_action"], Value::Null);
+    let deposits = h.deposits(&number);
+    assert_eq!(deposits.len(), 1, "exactly one flux");
+    assert_eq!(deposits[0].etat, "IN_INTEGRE");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_number_already_used_attaches_the_situation_to_the_invoice_that_landed() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("DUP");
+    lost_answer_on_a_slow_chorus_pro(&h, &number).await;
+    h.sync_after(Duration::minutes(1)).await;
+
+    // The company looks too early and says it is absent: a second flux goes out.
+    let (status, view) = h.resolve(1, json!({"found_in_chorus": false})).await;
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
+    assert_eq!(h.deposits(&number).len(), 2);
+
+    // Chorus Pro integrates the first and refuses the second: the number is used.
+    h.sandbox().advance(None, Some(&number));
+    h.sandbox().advance(None, Some(&number));
+    let etats: Vec<String> = h.deposits(&number).into_iter().map(|d| d.etat).collect();
+    assert_eq!(etats, ["IN_INTEGRE", "IN_REJETE"]);
+    let first = h.sandbox().deposits()[0].identifiant_facture_cpp;
+
+    let report = h.sync_after(Duration::minutes(3)).await;
+    assert_eq!(report.rejected, 0, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "integrated", "{view}");
+    assert_eq!(view["transmission"]["chorus_invoice_id"], json!(first));
+    assert!(
+        statuses(&view).contains(&"NUMERO_DEJA_UTILISE".to_owned()),
+        "{view}"
+    );
+    assert_eq!(
+        view["next_action"],
+        Value::Null,
+        "never a request for a new number"
+    );
+    let view = h.follow_until(1, &number, "MISE_EN_PAIEMENT", 5).await;
+    assert_eq!(view["transmission"]["state"], "integrated");
+    assert_eq!(h.deposits(&number).len(), 2, "and no third flux");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_company_attaches_a_doubtful_deposit_to_the_invoice_it_saw_in_the_portal() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("SEEN");
+    lost_answer_on_a_slow_chorus_pro(&h, &number).await;
+
+    // Within the grace the company is not asked yet: the answer is refused.
+    let (status, early) = h
+        .resolve(
+            1,
+            json!({"found_in_chorus": true, "chorus_invoice_number": number}),
+        )
+        .await;
+    assert_eq!(status, 409, "{early}");
+    assert_eq!(early["code"], "action_not_allowed");
+    h.sync_after(Duration::minutes(1)).await;
+
+    // Bad answers change nothing.
+    let before = h.tracked(1).await;
+    let bad: [(Value, u16, &str); 4] = [
+        (json!({}), 400, "validation_failed"),
+        (json!({"found_in_chorus": true}), 400, "validation_failed"),
+        (
+            json!({"found_in_chorus": false, "chorus_invoice_number": "X"}),
+            400,
+            "validation_failed",
+        ),
+        (json!({"found_in_chorus": "oui"}), 400, "malformed_json"),
+    ];
+    for (body, want_status, want_code) in bad {
+        let (status, answer) = h.resolve(1, body.clone()).await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (want_status, Some(want_code)),
+            "{body}: {answer}"
+        );
+    }
+    // A number Chorus Pro does not know (the flux is not processed yet): refused.
+    let (status, answer) = h
+        .resolve(
+            1,
+            json!({"found_in_chorus": true, "chorus_invoice_number": number}),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["errors"][0]["code"], "not_in_chorus", "{answer}");
+    let after = h.tracked(1).await;
+    assert_eq!(
+        after.situation.revision, before.situation.revision,
+        "nothing changed"
+    );
+
+    // Processed now: the company's answer is checked in Chorus Pro, then attached.
+    h.sandbox().advance(None, Some(&number));
+    let (status, view) = h
+        .resolve(
+            1,
+            json!({"found_in_chorus": true, "chorus_invoice_number": number}),
+        )
+        .await;
+    assert_eq!(status, 202, "{view}");
+    assert_eq!(view["transmission"]["state"], "integrated", "{view}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+    let audit = h
+        .transmit
+        .store
+        .audit_trail(&Siret::parse(&h.siret, SiretCheck::ShapeOnly).unwrap())
+        .await
+        .unwrap();
+    let resolved: Vec<_> = audit
+        .iter()
+        .filter(|a| a.action == "deposit_outcome_resolved")
+        .collect();
+    assert_eq!(
+        resolved.len(),
+        2,
+        "what the company said, each time: {resolved:?}"
+    );
+    let last = resolved.last().unwrap();
+    assert_eq!(last.actor, "transmission-test");
+    assert!(
+        last.fields.contains(&"found_in_chorus=true".to_owned()),
+        "{last:?}"
+    );
+    assert!(
+        last.fields
+            .contains(&format!("chorus_invoice_number={number}")),
+        "{last:?}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_transmission_held_for_a_refused_password_goes_once_a_verification_succeeds() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("HELD");
+    h.situation(1, &number).await;
+    // A one-off refusal (Chorus Pro's LDAP hiccup, or a password since put back).
+    h.sandbox()
+        .add_fault(Fault::once(DEPOSIT_PATH, FaultAction::RejectPassword));
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "waiting_credentials",
+        "{answer}"
+    );
+    assert_eq!(h.get_account().await["credentials_status"], "rejected");
+
+    // Still held while nobody verified anything.
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.deposited, 0, "{report:?}");
+
+    // The same password passes a verification: the next run releases and deposits.
+    let (status, verified) = h.verify_account().await;
+    assert_eq!(status, 200, "{verified}");
+    assert_eq!(verified["credentials_status"], "valid", "{verified}");
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
+    assert_eq!(h.deposits(&number).len(), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_idempotency_key_reused_with_another_body_is_refused() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("KEY");
+    h.situation(1, &number).await;
+    let body = h.body();
+    let (status, first) = h.post(1, Some("key-1")).await;
+    assert_eq!(status, 202, "{first}");
+
+    // The same body, keys in another order and spaced out: the same request.
+    let mut reordered: Vec<(String, Value)> =
+        body.as_object().unwrap().clone().into_iter().collect();
+    reordered.reverse();
+    let spaced = format!(
+        "{{ {} }}",
+        reordered
+            .iter()
+            .map(|(k, v)| format!("{:?} :  {v}", k))
+            .collect::<Vec<_>>()
+            .join(",\n ")
+    );
+    let (status, again) = h.post_bytes(1, Some("key-1"), spaced.as_bytes()).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["transmission"], first["transmission"]);
+
+    // The same key, another body: refused, nothing sent.
+    let mut other = body.clone();
+    other["note"] = json!("Situation n°3 corrigée");
+    let (status, refused) = h
+        .post_bytes(1, Some("key-1"), &serde_json::to_vec(&other).unwrap())
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["code"], "idempotency_key_reused");
+    // Another key with another body: the situation as it stands (already transmitted).
+    let (status, other_key) = h
+        .post_bytes(1, Some("key-2"), &serde_json::to_vec(&other).unwrap())
+        .await;
+    assert_eq!(status, 202, "{other_key}");
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 1);
+
+    // A key that is not ASCII is refused, not taken for no key.
+    let request = transmit_request(
+        &h.siret,
+        &h.market_ref,
+        1,
+        Some("clé-é"),
+        &serde_json::to_vec(&body).unwrap(),
+    );
+    let (status, answer) = response_json(&transmit_invoice::handle(&h.transmit, request).await);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["errors"][0]["field"], "Idempotency-Key", "{answer}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_file_name_that_is_a_path_is_refused_and_nothing_is_sent() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("PATH");
+    h.situation(1, &number).await;
+    let cases = [
+        (
+            &["document", "filename"][..],
+            "../../etc/passwd.pdf",
+            "unsafe_file_name",
+        ),
+        (
+            &["document", "filename"][..],
+            "situation\u{7}.pdf",
+            "unsafe_file_name",
+        ),
+        (
+            &["document", "filename"][..],
+            "situation.exe",
+            "file_type_not_accepted",
+        ),
+    ];
+    for (path, name, code) in cases {
+        let mut body = h.body();
+        body[path[0]][path[1]] = json!(name);
+        let (status, answer) = h
+            .post_bytes(1, None, &serde_json::to_vec(&body).unwrap())
+            .await;
+        assert_eq!(status, 400, "{name}: {answer}");
+        let error = &answer["errors"][0];
+        assert_eq!(error["field"], "document.filename", "{answer}");
+        assert_eq!(error["code"], code, "{answer}");
+        assert!(
+            error["message"].as_str().unwrap().contains("fichier"),
+            "{answer}"
+        );
+    }
+    let mut body = h.body();
+    body["attachments"] = json!([{"filename": "dossier/plan.pdf", "content_base64": PDF}]);
+    let (status, answer) = h
+        .post_bytes(1, None, &serde_json::to_vec(&body).unwrap())
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["field"], "attachments[0].filename",
+        "{answer}"
+    );
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 0);
+    assert_eq!(h.get(1).await["transmission"]["state"], "not_transmitted");
     h.finish().await;
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use shared::chorus::{
     ChorusClient, ChorusError, FluxOutcome, FluxReportRequest, InvoiceHistoryRequest,
-    SupplierInvoiceSearch, TechnicalAccount,
+    SupplierInvoiceSearch, TechnicalAccount, says_number_already_used,
 };
 use shared::clock::{Clock, SystemClock, parse_rfc3339};
 use shared::config::Config;
@@ -235,11 +235,7 @@ async fn follow(
     use TransmissionState::*;
     let left = match from {
         WaitingCredentials => {
-            let renewed = account.effective_status(state.config.password_lifetime, now)
-                == CredentialsStatus::Valid
-                && tracked.record.blocked_password_version.as_deref()
-                    != Some(account.password_version.as_str());
-            if !renewed {
+            if !credentials_renewed(state, &account, now) {
                 state
                     .store
                     .transition(
@@ -279,6 +275,14 @@ async fn follow(
         .map(|e| format!("statut {}", e.status))
         .unwrap_or_default();
     Ok(Some((from, to, note)))
+}
+
+/// Whether a transmission held for its credentials may go. A hold marks the account
+/// `rejected` (or it had expired), which only a new password or a successful verification
+/// undoes: a valid account is the evidence. (Had the marking failed, the one retry it
+/// allows is refused again, and marks it.)
+fn credentials_renewed(state: &State, account: &CompanyAccount, now: OffsetDateTime) -> bool {
+    account.effective_status(state.config.password_lifetime, now) == CredentialsStatus::Valid
 }
 
 async fn technical_account(
@@ -468,6 +472,13 @@ async fn follow_flux(
             }
             for reason in &reasons {
                 change = change.history(entry(at, &flux_state, Some(reason.trim().to_owned())));
+            }
+            if let Some(reason) = reasons.iter().find(|r| says_number_already_used(r)) {
+                // An earlier deposit of this invoice landed: attach to it, never `rejected`.
+                return state
+                    .depositor
+                    .number_already_used(&tracked, account, reason, now)
+                    .await;
             }
             let summary = if reasons.is_empty() {
                 flux_state.clone()

@@ -7,6 +7,7 @@
 //! (`status-sync`) picks up. The answer is always the situation as it stands.
 
 mod request;
+mod resolve;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -29,8 +30,11 @@ use shared::store::{Store, StoreError};
 use shared::ubl::{self, CheckOptions};
 use tracing::Instrument;
 
-pub const ROUTES: &[&str] =
-    &["POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission"];
+const TRANSMIT: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
+const RESOLVE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/resolve";
+pub const ROUTES: &[&str] = &[TRANSMIT, RESOLVE];
 
 /// API Gateway hands a Lambda at most 6 MB: the whole request, PDF included, must fit.
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
@@ -78,13 +82,19 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
         let outcome = async {
             let caller = Caller::from_request(&request)?;
             caller.authorise(&siret)?;
+            // A value that is not visible ASCII is kept (lossily) so that it is refused,
+            // never mistaken for no key at all.
             let key = request
                 .headers()
                 .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .map(str::to_owned);
-            transmit(state, &siret, &market_ref, &number, key, request.body()).await
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+            match route_key(&request).as_str() {
+                RESOLVE => {
+                    let path = SituationPath::parse(&siret, &market_ref, &number, None)?;
+                    resolve::resolve(state, &caller, &path, request.body()).await
+                }
+                _ => transmit(state, &siret, &market_ref, &number, key, request.body()).await,
+            }
         };
         let response = match outcome.await {
             Ok(r) => r,
@@ -97,13 +107,118 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
     .await
 }
 
-fn store_problem(e: &StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure");
-    Problem::service_unavailable()
+/// The situation a request is about, from its path.
+pub(crate) struct SituationPath {
+    pub siret: Siret,
+    pub market_ref: MarketRef,
+    pub number: SituationNumber,
 }
 
-fn not_found(code: ProblemCode, detail: &str) -> Problem {
-    Problem::new(code, detail)
+impl SituationPath {
+    /// Every fault of the path (and of the `Idempotency-Key`, when given) at once.
+    fn parse(
+        raw_siret: &str,
+        raw_market: &str,
+        raw_number: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<SituationPath, Problem> {
+        let mut faults = Vec::new();
+        let siret = Siret::parse(raw_siret, SiretCheck::ShapeOnly)
+            .map_err(|e| faults.push(FieldError::new("siret", e.code(), e.message_fr(raw_siret))))
+            .ok();
+        let market_ref = MarketRef::parse(raw_market)
+            .map_err(|e| {
+                faults.push(FieldError::new(
+                    "market_ref",
+                    e.code(),
+                    e.message_fr(raw_market),
+                ))
+            })
+            .ok();
+        let number = SituationNumber::parse(raw_number)
+            .map_err(|e| {
+                faults.push(FieldError::new(
+                    "number",
+                    e.code(),
+                    e.message_fr(raw_number),
+                ))
+            })
+            .ok();
+        if let Some(key) = idempotency_key
+            && (key.is_empty()
+                || key.len() > 255
+                || !key.chars().all(|c| c.is_ascii_graphic() || c == ' '))
+        {
+            faults.push(FieldError::new(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "L'en-tête Idempotency-Key doit faire 1 à 255 caractères ASCII visibles.",
+            ));
+        }
+        match (siret, market_ref, number) {
+            (Some(siret), Some(market_ref), Some(number)) if faults.is_empty() => {
+                Ok(SituationPath {
+                    siret,
+                    market_ref,
+                    number,
+                })
+            }
+            _ => Err(Problem::validation(faults)),
+        }
+    }
+}
+
+/// The company's account and the situation, read together; the 404s in the order
+/// company, market, situation.
+pub(crate) async fn read_situation(
+    state: &State,
+    path: &SituationPath,
+) -> Result<(CompanyAccount, Tracked), Problem> {
+    let read = state
+        .store
+        .get_transmission_context(&path.siret, &path.market_ref, path.number)
+        .await
+        .map_err(|e| store_problem(&e))?;
+    let account = read.account.ok_or_else(company_not_configured)?;
+    read.market.ok_or_else(market_not_found)?;
+    let tracked = read.tracked.ok_or_else(situation_not_found)?;
+    Ok((account, tracked))
+}
+
+fn company_not_configured() -> Problem {
+    Problem::new(
+        ProblemCode::CompanyNotConfigured,
+        "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
+    )
+}
+
+fn market_not_found() -> Problem {
+    Problem::new(
+        ProblemCode::MarketNotFound,
+        "Ce marché n'est pas enregistré pour cette entreprise.",
+    )
+}
+
+fn situation_not_found() -> Problem {
+    Problem::new(
+        ProblemCode::SituationNotFound,
+        "Cette situation n'est pas enregistrée pour ce marché.",
+    )
+}
+
+/// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
+fn route_key(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            ctx.route_key.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+pub(crate) fn store_problem(e: &StoreError) -> Problem {
+    tracing::error!(error = %e, "store failure");
+    Problem::service_unavailable()
 }
 
 async fn transmit(
@@ -115,42 +230,17 @@ async fn transmit(
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
     let bytes = body_bytes(body, BODY_LIMIT)?;
-    let mut faults = Vec::new();
-    let siret = Siret::parse(raw_siret, SiretCheck::ShapeOnly)
-        .map_err(|e| faults.push(FieldError::new("siret", e.code(), e.message_fr(raw_siret))))
-        .ok();
-    let market_ref = MarketRef::parse(raw_market)
-        .map_err(|e| {
-            faults.push(FieldError::new(
-                "market_ref",
-                e.code(),
-                e.message_fr(raw_market),
-            ))
-        })
-        .ok();
-    let number = SituationNumber::parse(raw_number)
-        .map_err(|e| {
-            faults.push(FieldError::new(
-                "number",
-                e.code(),
-                e.message_fr(raw_number),
-            ))
-        })
-        .ok();
-    if let Some(key) = &idempotency_key
-        && (key.is_empty() || key.len() > 255 || !key.is_ascii())
-    {
-        faults.push(FieldError::new(
-            "Idempotency-Key",
-            "invalid_idempotency_key",
-            "L'en-tête Idempotency-Key doit faire 1 à 255 caractères ASCII.",
-        ));
-    }
-    let (Some(siret), Some(market_ref), Some(number), true) =
-        (siret, market_ref, number, faults.is_empty())
-    else {
-        return Err(Problem::validation(faults));
-    };
+    let path = SituationPath::parse(
+        raw_siret,
+        raw_market,
+        raw_number,
+        idempotency_key.as_deref(),
+    )?;
+    let SituationPath {
+        siret,
+        market_ref,
+        number,
+    } = path;
 
     // One read for all three: the 404s in the order company, market, situation.
     let read = state
@@ -158,24 +248,8 @@ async fn transmit(
         .get_transmission_context(&siret, &market_ref, number)
         .await
         .map_err(|e| store_problem(&e))?;
-    let account = read.account.ok_or_else(|| {
-        not_found(
-            ProblemCode::CompanyNotConfigured,
-            "Aucun compte Chorus Pro n'est enregistré pour cette entreprise : renseignez-le dans « Mon compte » avant de transmettre.",
-        )
-    })?;
-    let market = read.market.ok_or_else(|| {
-        not_found(
-            ProblemCode::MarketNotFound,
-            "Ce marché n'est pas enregistré pour cette entreprise.",
-        )
-    })?;
-    let situation_not_found = || {
-        not_found(
-            ProblemCode::SituationNotFound,
-            "Cette situation n'est pas enregistrée pour ce marché.",
-        )
-    };
+    let account = read.account.ok_or_else(company_not_configured)?;
+    let market = read.market.ok_or_else(market_not_found)?;
     let mut next = Some(read.tracked.ok_or_else(situation_not_found)?);
     for _ in 0..3 {
         let tracked = match next.take() {
@@ -188,6 +262,7 @@ async fn transmit(
                 .ok_or_else(situation_not_found)?,
         };
         if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
+            refuse_reused_key(&tracked, idempotency_key.as_deref(), bytes)?;
             // Already under way or done: never a second deposit; the same answer.
             return existing(state, tracked, &account).await;
         }
@@ -221,7 +296,7 @@ async fn transmit(
             )
             .await
             .map_err(|e| store_problem(&e))?;
-        let hash = format!("{:x}", Sha256::digest(bytes));
+        let hash = body_hash(bytes);
         let claim = Change::default()
             .set(
                 "deposited_number",
@@ -274,6 +349,44 @@ async fn transmit(
         ProblemCode::TransmissionInProgress,
         "La situation est modifiée ou transmise en même temps par une autre requête : réessayez dans un instant.",
     ))
+}
+
+/// SHA-256 of the request body, normalised: the JSON re-serialised with its keys sorted and
+/// no spacing, so the same request formatted differently is the same request.
+fn body_hash(bytes: &[u8]) -> String {
+    fn sorted(value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) => {
+                let ordered: std::collections::BTreeMap<String, Value> =
+                    map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(ordered.into_iter().collect())
+            }
+            Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+    let canonical = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| serde_json::to_vec(&sorted(v)).ok());
+    format!(
+        "{:x}",
+        Sha256::digest(canonical.as_deref().unwrap_or(bytes))
+    )
+}
+
+/// The same `Idempotency-Key` with another body is another request under a used key:
+/// refused, so that a client bug never passes for a repeat.
+fn refuse_reused_key(tracked: &Tracked, key: Option<&str>, body: &[u8]) -> Result<(), Problem> {
+    let record = &tracked.record;
+    let same_key = key.is_some() && record.idempotency_key.as_deref() == key;
+    match &record.request_hash {
+        Some(stored) if same_key && *stored != body_hash(body) => Err(Problem::new(
+            ProblemCode::IdempotencyKeyReused,
+            "Cette clé Idempotency-Key a déjà servi à transmettre cette situation avec un autre contenu : renvoyez la requête d'origine à l'identique, ou utilisez une nouvelle clé.",
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn flux_file_name(invoice_number: &str) -> String {

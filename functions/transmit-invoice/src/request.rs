@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use shared::domain::FileName;
 use shared::http::{FieldError, Problem, ProblemCode};
 use shared::ubl::{self, Address, EmbeddedFile, FileContent, VatCategory};
 use time::Date;
@@ -186,6 +187,16 @@ impl Collector {
         }
     }
 
+    /// A file name of the safe set, or a field error saying why not.
+    fn file_name(&mut self, value: Option<String>, field: &str) -> String {
+        let raw = value.unwrap_or_default();
+        if let Err(e) = FileName::parse(&raw) {
+            self.0
+                .push(FieldError::new(field, e.code(), e.message_fr(&raw)));
+        }
+        raw
+    }
+
     fn amount(&mut self, value: Option<String>, field: &str) -> Decimal {
         let Some(raw) = self.required(value, field) else {
             return Decimal::ZERO;
@@ -266,7 +277,7 @@ impl Collector {
 
     fn file(&mut self, value: Option<RawFile>, field: &str) -> Option<EmbeddedFile> {
         let file = self.required(value, field)?;
-        let filename = self.text(file.filename, &format!("{field}.filename"));
+        let filename = self.file_name(file.filename, &format!("{field}.filename"));
         let content = self.text(file.content_base64, &format!("{field}.content_base64"));
         Some(EmbeddedFile::new(filename, FileContent::Base64(content)))
     }

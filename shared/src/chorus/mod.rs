@@ -59,7 +59,7 @@ pub use factures::{
     StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch, SupplierInvoiceSearchResponse,
     TechnicalError,
 };
-pub use status::{FluxOutcome, FluxState, InvoiceStatus};
+pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};
 pub use structures::{
     ActiveStructure, ActiveStructuresResponse, BuyerRequirement, Commitment,
     CommitmentSearchRequest, CommitmentSearchResponse, Paging, PagingResult,

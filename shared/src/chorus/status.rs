@@ -175,3 +175,51 @@ mod tests {
         assert!(InvoiceStatus::ARecycler.needs_supplier_action());
     }
 }
+
+/// Whether a Chorus Pro refusal says the invoice number is already used by this supplier
+/// (`docs/chorus-pro.md#exactly-once-what-evidence-chorus-pro-offers`): matched on the
+/// words, accents and case aside, since Chorus Pro gives the reason as text.
+pub fn says_number_already_used(reason: &str) -> bool {
+    let plain: String = reason
+        .to_lowercase()
+        .chars()
+        .map(|c| match c {
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'à' | 'â' => 'a',
+            'ù' | 'û' => 'u',
+            'î' | 'ï' => 'i',
+            'ô' => 'o',
+            other => other,
+        })
+        .collect();
+    let names_the_number = plain.contains("numero") || plain.contains("facture");
+    let already_used = (plain.contains("deja") && plain.contains("utilis"))
+        || plain.contains("doublon")
+        || plain.contains("existe deja");
+    names_the_number && already_used
+}
+
+#[cfg(test)]
+mod number_already_used_tests {
+    use super::says_number_already_used;
+
+    #[test]
+    fn a_duplicate_number_is_recognised_however_it_is_spelled() {
+        for yes in [
+            "Le numero de facture F-1 a deja ete utilise par ce fournisseur",
+            "Le numéro de facture F-1 a déjà été utilisé par ce fournisseur",
+            "Facture en doublon : le numéro F-1 existe déjà",
+            "NUMERO DE FACTURE DEJA UTILISE",
+        ] {
+            assert!(says_number_already_used(yes), "{yes}");
+        }
+        for no in [
+            "Le code service est obligatoire pour ce destinataire",
+            "Le numéro d'engagement est inconnu",
+            "Le champ identifiant de la facture ne doit pas depasser 20 caracteres",
+            "",
+        ] {
+            assert!(!says_number_already_used(no), "{no}");
+        }
+    }
+}

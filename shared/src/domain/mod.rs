@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod email;
+pub mod file_name;
 pub mod invoice_number;
 pub mod market;
 pub mod siret;
@@ -10,6 +11,7 @@ pub mod transmission;
 
 pub use account::{CompanyAccount, CredentialsStatus, Environment, PasswordPair, TechnicalLogin};
 pub use email::Email;
+pub use file_name::FileName;
 pub use invoice_number::InvoiceNumber;
 pub use market::{Framework, Market, MarketRef, MarketTerms};
 pub use siret::{Siret, SiretCheck, SiretError};

@@ -205,6 +205,9 @@ pub struct Transmission {
     pub flux_number: Option<String>,
     pub chorus_invoice_id: Option<i64>,
     pub status_history: Vec<StatusEntry>,
+    /// Since when the company is asked to look in the Chorus Pro portal for a deposit
+    /// whose outcome stayed unknown past the reconcile grace (`outcome_unknown` only).
+    pub company_check_since: Option<OffsetDateTime>,
 }
 
 impl Transmission {
@@ -215,6 +218,7 @@ impl Transmission {
             flux_number: None,
             chorus_invoice_id: None,
             status_history: Vec::new(),
+            company_check_since: None,
         }
     }
 
@@ -445,6 +449,7 @@ impl Situation {
             ));
         }
         match (self.transmission.state, self.transmission.chorus_status.as_deref()) {
+            (TransmissionState::OutcomeUnknown, _) => Some(self.outcome_unknown_action()),
             (TransmissionState::WaitingCredentials, _) => Some(
                 "Le mot de passe du compte technique Chorus Pro est refusé ou expiré : enregistrez le nouveau dans « Mon compte » ; la transmission reprendra d'elle-même."
                     .to_owned(),
@@ -456,6 +461,20 @@ impl Situation {
                 "La facture « {number} » est suspendue : ajoutez dans Chorus Pro les pièces demandées par l'acheteur (voir le commentaire du statut)."
             )),
             _ => None,
+        }
+    }
+
+    /// A deposit whose answer was lost: searched for by the gateway first; past the grace,
+    /// the company is asked what the Chorus Pro portal shows (`POST …/transmission/resolve`).
+    fn outcome_unknown_action(&self) -> String {
+        let number = &self.identifiers.invoice_number;
+        match self.transmission.company_check_since {
+            None => format!(
+                "Chorus Pro n'a pas encore confirmé la réception de la facture « {number} » : la passerelle la recherche dans Chorus Pro. Ne la déposez pas une seconde fois."
+            ),
+            Some(_) => format!(
+                "Chorus Pro ne confirme toujours pas la réception de la facture « {number} ». Dans le portail Chorus Pro, cherchez-la (Factures émises, par son numéro) et consultez les comptes rendus de vos dépôts, puis indiquez ce que vous avez vu (POST …/transmission/resolve) : trouvée, la situation y sera rattachée ; absente, elle sera déposée une nouvelle fois. Ne la déposez pas vous-même."
+            ),
         }
     }
 
@@ -661,6 +680,7 @@ mod tests {
                 flux_number: Some("CPP-1".into()),
                 chorus_invoice_id: Some(42),
                 status_history: Vec::new(),
+                company_check_since: None,
             },
             previous_submissions: Vec::new(),
             created_at: datetime!(2026-11-27 10:00 UTC),

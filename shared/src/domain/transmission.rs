@@ -7,8 +7,9 @@
 //!    ▲  │          │  │  │        └──────► rejected      (flux IN_REJETE)
 //!    │  ▼          │  │  └──► rejected                  (deposit refused, codeRetour ≠ 0)
 //! waiting_credentials ◄──┘  └──► failed_retrying ──► depositing
-//!                        outcome_unknown ──► deposited (found in Chorus Pro)
-//!                                        └─► pending   (not found after the grace period)
+//!                        outcome_unknown ──► integrated (found in Chorus Pro)
+//!                                        └─► pending    (the company saw it absent: resolve)
+//! deposited ──► outcome_unknown (flux refused: number already used by an earlier deposit)
 //! ```
 
 use time::Duration;
@@ -38,10 +39,12 @@ impl TransmissionState {
                 | (FailedRetrying, WaitingCredentials)
                 | (OutcomeUnknown, Deposited)
                 | (OutcomeUnknown, Integrated)
+                // Only when the company says the portal does not show it (`resolve`).
                 | (OutcomeUnknown, Pending)
-                | (OutcomeUnknown, Depositing)
                 | (Deposited, Integrated)
                 | (Deposited, Rejected)
+                // The flux was refused for a number already used: an earlier deposit landed.
+                | (Deposited, OutcomeUnknown)
         )
     }
 }

@@ -27,6 +27,8 @@ pub enum ProblemCode {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    IdempotencyKeyReused,
+    ActionNotAllowed,
     Internal,
     ServiceUnavailable,
 }
@@ -56,6 +58,8 @@ impl ProblemCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict => "conflict",
+            IdempotencyKeyReused => "idempotency_key_reused",
+            ActionNotAllowed => "action_not_allowed",
             Internal => "internal_error",
             ServiceUnavailable => "service_unavailable",
         }
@@ -70,8 +74,13 @@ impl ProblemCode {
             PayloadTooLarge => 413,
             CompanyNotConfigured | MarketNotFound | SituationNotFound | NotFound => 404,
             MethodNotAllowed => 405,
-            InvoiceNumberTaken | AlreadyTransmitted | TransmissionInProgress | Conflict => 409,
+            InvoiceNumberTaken
+            | AlreadyTransmitted
+            | TransmissionInProgress
+            | Conflict
+            | ActionNotAllowed => 409,
             CredentialsRejected
+            | IdempotencyKeyReused
             | BuyerNotFound
             | BuyerRequirementsUnmet
             | ServiceInactive
@@ -106,6 +115,8 @@ impl ProblemCode {
             NotFound => "Ressource introuvable",
             MethodNotAllowed => "Méthode non autorisée",
             Conflict => "Modification concurrente",
+            IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
+            ActionNotAllowed => "Action impossible dans cet état",
             Internal => "Erreur interne",
             ServiceUnavailable => "Service momentanément indisponible",
         }

@@ -267,6 +267,19 @@ impl Store {
         }
     }
 
+    /// Records one audit entry on its own (an act that changes no account field, such as
+    /// what a company said it saw in the Chorus Pro portal).
+    pub async fn append_audit(&self, siret: &Siret, audit: &AuditEntry) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(audit.to_item(siret)))
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws(error_text(&e)))?;
+        Ok(())
+    }
+
     /// The audit trail of a company, oldest first (for operators and tests).
     pub async fn audit_trail(&self, siret: &Siret) -> Result<Vec<AuditEntry>, StoreError> {
         let out = self

@@ -171,6 +171,9 @@ fn situation_to_item(sit: &Situation) -> Item {
     if let Some(v) = t.chorus_invoice_id {
         item.insert("chorus_invoice_id".into(), n(v));
     }
+    if let Some(at) = t.company_check_since {
+        item.insert("company_check_since".into(), s(rfc3339(at)));
+    }
     if !t.status_history.is_empty() {
         item.insert(
             "status_history".into(),
@@ -261,6 +264,7 @@ pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> 
             flux_number: r.opt_s("flux_number").map(str::to_owned),
             chorus_invoice_id: r.opt_n("chorus_invoice_id")?,
             status_history,
+            company_check_since: r.opt_time("company_check_since")?,
         },
         previous_submissions,
         created_at: r.time("created_at")?,
@@ -315,7 +319,12 @@ fn situation_update(table: &str, old: &Situation, new: &Situation) -> Result<Upd
                 ":previous_submissions",
                 previous_submissions_value(&new.previous_submissions),
             );
-        remove.extend(["chorus_status", "flux_number", "chorus_invoice_id"]);
+        remove.extend([
+            "chorus_status",
+            "flux_number",
+            "chorus_invoice_id",
+            "company_check_since",
+        ]);
     }
     let mut expression = format!("SET {}", set.join(", "));
     if !remove.is_empty() {
@@ -599,6 +608,7 @@ mod tests {
                     status: "REJETEE".into(),
                     comment: Some("Montant erroné".into()),
                 }],
+                company_check_since: None,
             },
             previous_submissions: vec![PreviousSubmission {
                 invoice_number: "SIT-2026/3".into(),

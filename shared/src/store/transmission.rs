@@ -39,7 +39,7 @@ pub struct TransmissionRecord {
     pub checks_done: u32,
     pub next_check_at: Option<OffsetDateTime>,
     pub unknown_since: Option<OffsetDateTime>,
-    /// The password version that was refused (left `waiting_credentials` once it changes).
+    /// The password version Chorus Pro refused (for operators: which password held it).
     pub blocked_password_version: Option<String>,
     pub last_error: Option<String>,
     pub environment: Option<String>,

@@ -29,7 +29,7 @@ pub const WORKS_FRAMEWORKS: &[&str] = &["A4", "A5", "A7", "A10", "A13", "A14", "
 pub const MAX_FILE_BYTES: u64 = 10_000_000;
 /// Chorus Pro: invoice plus attachments at most 120 MB.
 pub const MAX_TOTAL_FILE_BYTES: u64 = 120_000_000;
-const MAX_FILENAME_CHARS: usize = 50;
+use crate::domain::file_name::MAX_FILENAME_CHARS;
 const MAX_INVOICE_NUMBER_CHARS: usize = 20;
 const MAX_REFERENCE_CHARS: usize = 50;
 /// Chorus Pro XML numbers: 19 positions, at most 6 decimals.

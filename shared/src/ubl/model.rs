@@ -198,12 +198,7 @@ impl fmt::Debug for EmbeddedFile {
     }
 }
 
-/// File extensions Chorus Pro accepts for attachments (OCA `CHORUS_ALLOWED_FORMATS`).
-pub(crate) const CHORUS_EXTENSIONS: &[&str] = &[
-    "bmp", "bz2", "csv", "doc", "docx", "fax", "gif", "gz", "gzip", "htm", "html", "jpeg", "jpg",
-    "odp", "ods", "odt", "p7s", "pdf", "png", "pps", "ppt", "pptx", "rtf", "svg", "tgz", "tif",
-    "tiff", "txt", "xhtml", "xlc", "xlm", "xls", "xlsx", "xml", "zip",
-];
+pub(crate) use crate::domain::file_name::{CHORUS_EXTENSIONS, extension_of};
 
 /// The MIME codes EN 16931 allows for an embedded document (BR-CL-24), by extension. Chorus
 /// Pro accepts more extensions, but an UBL invoice can only carry these.
@@ -219,15 +214,6 @@ const EN16931_MIME_BY_EXTENSION: &[(&str, &str)] = &[
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ),
 ];
-
-/// The file's extension, lower-cased, if it has a non-empty one.
-pub(crate) fn extension_of(filename: &str) -> Option<String> {
-    let (stem, ext) = filename.rsplit_once('.')?;
-    if stem.is_empty() || ext.is_empty() {
-        return None;
-    }
-    Some(ext.to_ascii_lowercase())
-}
 
 /// The MIME code an embedded file with this name must carry, when EN 16931 allows its type.
 pub fn mime_code_for(filename: &str) -> Option<&'static str> {
