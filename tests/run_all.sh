@@ -14,6 +14,11 @@ export LOCAL_API_PORT=${TEST_LOCAL_API_PORT:-3010}
 unset AWS_ENDPOINT_URL CHORUS_API_URL PISTE_TOKEN_URL
 LOGS="$STACK_STATE_DIR/logs"
 started_at=$(date +%s)
+# The EN 16931 test writes its outcome here (run, or skipped where the validator is absent).
+export EN16931_STATUS_FILE="$STACK_STATE_DIR/en16931-status.txt"
+# The chaos suite (tests/tests/chaos.rs) writes its table here.
+export CHAOS_REPORT_FILE="$STACK_STATE_DIR/chaos-report.md"
+rm -f "$EN16931_STATUS_FILE" "$CHAOS_REPORT_FILE"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -38,11 +43,15 @@ step "SAM template (cfn-lint, SAM transform, IAM, routes) and OpenAPI spec"
 target/debug/local-api routes >"$LOGS/local-api-routes.json"
 .venv/bin/python tests/infra/check_template.py --routes-file "$LOGS/local-api-routes.json"
 .venv/bin/python tests/infra/check_routes.py --local-api-routes "$LOGS/local-api-routes.json"
-.venv/bin/python -m unittest discover -s tests/infra -p 'test_*.py'
+.venv/bin/python -m unittest discover -s tests/infra -p 'test_*.py' 2>&1 | tee "$LOGS/python-tests.log"
+test "${PIPESTATUS[0]}" = 0
 
 step "schemathesis against the local API (bounded, fixed seed)"
 # Not tee'd into the logs: on a failure it prints request bodies, test passwords included.
-tests/infra/schemathesis.sh
+# Only its request count is kept, for the summary.
+schemathesis_out=$(tests/infra/schemathesis.sh 2>&1) || { printf '%s\n' "$schemathesis_out"; exit 1; }
+printf '%s\n' "$schemathesis_out"
+schemathesis_requests=$(sed -nE 's/^ +all +([0-9]+)$/\1/p' <<<"$schemathesis_out" | tail -n 1)
 
 step "no password in any log"
 # Every password the tests use carries the marker NeverLogged; the emulator's seeded
@@ -75,4 +84,5 @@ if found:
 print(f"  ok: none of {len(needles)} passwords/secrets in {len(files)} log files")
 PY
 
-printf '\nmake test: all passed in %ss\n' "$(( $(date +%s) - started_at ))"
+step "summary"
+tests/summary.sh "$LOGS" "$EN16931_STATUS_FILE" "$CHAOS_REPORT_FILE" "${schemathesis_requests:-?}" "$(( $(date +%s) - started_at ))"

@@ -1254,8 +1254,7 @@ fn locate_validator() -> Result<ValidatorCommand, String> {
     };
     if !script.is_file() {
         return Err(format!(
-            "the EN 16931 validator is missing: expected {} (the reference folder ../shared beside the \
-             repository, or set EN16931_ARTEFACTS)",
+            "not found at {} (set EN16931_ARTEFACTS to the validation folder)",
             script.display()
         ));
     }
@@ -1326,13 +1325,16 @@ struct Finding {
 
 #[test]
 fn ubl_matrix_passes_the_official_en16931_validator() {
+    // A lone clone has no validator beside it: skipped, and said so in `make test`'s
+    // summary; CI always has it, so there a missing validator fails.
     let validator = match locate_validator() {
         Ok(v) => v,
-        Err(missing) if std::env::var("EN16931_SKIP").as_deref() == Ok("1") => {
-            eprintln!("EN16931_SKIP=1: validator not run ({missing})");
+        Err(missing) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("EN 16931 official rules: SKIPPED ({missing})");
+            report_en16931(&format!("SKIPPED ({missing})"));
             return;
         }
-        Err(missing) => panic!("{missing}. Set EN16931_SKIP=1 to skip this test knowingly."),
+        Err(missing) => panic!("{missing} (CI=true: the validator must run)"),
     };
 
     let nanos = std::time::SystemTime::now()
@@ -1435,4 +1437,12 @@ fn ubl_matrix_passes_the_official_en16931_validator() {
         "the validator must catch a wrong amount due: {:?}",
         tampered.findings
     );
+    report_en16931(&format!("{} files, 0 fatal", files.len()));
+}
+
+/// The validator's outcome for `make test`'s summary (`EN16931_STATUS_FILE`, when set).
+fn report_en16931(line: &str) {
+    if let Some(path) = std::env::var_os("EN16931_STATUS_FILE") {
+        let _ = std::fs::write(path, format!("EN 16931 official rules: {line}\n"));
+    }
 }
