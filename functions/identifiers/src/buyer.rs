@@ -1,5 +1,5 @@
 //! Checking a market's buyer in Chorus Pro with the company's technical account
-//! (reference §2.5): find the structure by SIRET, read what it requires, read its services
+//! (docs/chorus-pro.md#buyer-requirements): find the structure by SIRET, read what it requires, read its services
 //! when a code is given or needed, read the chosen service's own rule, and look the
 //! commitment number up where the buyer publishes its commitments. The calls gather
 //! facts; `shared::domain::market::assess_buyer` decides.

@@ -1,8 +1,8 @@
 //! Requests and answers of the deposit life cycle: deposit a flux, read its detailed
 //! report, find the invoice it produced, read that invoice's status history.
 //!
-//! Sources: reference §2.2–2.3 (OCA wizard and `chorus_flow.py`, GO `factures_*.go` and
-//! `transverses_flux.go`, INV live run) and §3. Dates are kept as the text Chorus Pro sends:
+//! Sources: docs/chorus-pro.md#calls-the-gateway-makes (OCA wizard and `chorus_flow.py`, GO `factures_*.go` and
+//! `transverses_flux.go`, INV live run), #flux-statuses and #invoice-statuses. Dates are kept as the text Chorus Pro sends:
 //! formats differ between calls (`2026-09-14`, `2018-02-16T15:10:25.536+01:00`,
 //! `2018-04-19 11:08`).
 
@@ -15,10 +15,10 @@ use super::status::{FluxState, InvoiceStatus};
 use super::structures::{Paging, PagingResult};
 
 /// `syntaxeFlux` of a structured UBL invoice (E1). The works-specific E4/E5 strings are
-/// unconfirmed (reference §4.3).
+/// unconfirmed (docs/chorus-pro.md#works-flows-e4-e5).
 pub const SYNTAX_UBL_INVOICE: &str = "IN_DP_E1_UBL_INVOICE";
 
-/// Largest file Chorus Pro takes in one deposit, decoded (omnibill, unconfirmed: §6).
+/// Largest file Chorus Pro takes in one deposit, decoded (omnibill, unconfirmed: docs/chorus-pro.md#limits).
 pub const MAX_FLUX_BYTES: usize = 10 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------

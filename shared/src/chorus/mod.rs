@@ -7,7 +7,7 @@
 //!
 //! # Telling a refused technical account from a refused gateway
 //!
-//! Both layers answer 401/403, so the client decides on the body (reference §2.6 and §5):
+//! Both layers answer 401/403, so the client decides on the body (docs/chorus-pro.md#piste-and-authentication and #answer-envelope-and-error-codes):
 //!
 //! - a 401/403 whose JSON body carries `codeRetour` (e.g.
 //!   `{"codeRetour":401,"libelle":"Impossible d'authentifier l'utilisateur dans le LDAP."}`)

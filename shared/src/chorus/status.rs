@@ -57,7 +57,7 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    /// `etatCourantDepotFlux` of a deposited flux (reference §3.1, Demat4Dolibarr list).
+    /// `etatCourantDepotFlux` of a deposited flux (docs/chorus-pro.md#flux-statuses).
     FluxState {
         Recu => "IN_RECU",
         TraiteSeCpp => "IN_TRAITE_SE_CPP",
@@ -75,7 +75,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// `statut` / `statutCourantCode` of an invoice (reference §3.2).
+    /// `statut` / `statutCourantCode` of an invoice (docs/chorus-pro.md#invoice-statuses).
     InvoiceStatus {
         Deposee => "DEPOSEE",
         EnCoursAcheminement => "EN_COURS_ACHEMINEMENT",
@@ -92,7 +92,7 @@ text_enum!(
     }
 );
 
-/// What a flux state means for the gateway (reference §3.1 table).
+/// What a flux state means for the gateway (docs/chorus-pro.md#flux-statuses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FluxOutcome {
     /// `IN_INTEGRE`, `IN_INTEGRE_PARTIEL`: the invoices can be searched.

@@ -2,7 +2,7 @@
 //! services and commitments, and the supplier's own structures.
 //!
 //! Field names are Chorus Pro's (serde renames); every answer field is optional or has a
-//! default, because Chorus Pro omits fields freely. Sources: reference §2.1 and §2.5
+//! default, because Chorus Pro omits fields freely. Sources: docs/chorus-pro.md#calls-the-gateway-makes and #buyer-requirements
 //! (OCA `res_partner.py`, GO `structures_*.go`, `transverses_structures.go`).
 
 use serde::{Deserialize, Serialize};
@@ -118,7 +118,7 @@ pub struct StructureReadResponse {
 }
 
 impl StructureReadResponse {
-    /// What the buyer requires on its invoices (reference §2.5, OCA's mapping).
+    /// What the buyer requires on its invoices (docs/chorus-pro.md#buyer-requirements, OCA's mapping).
     pub fn requirement(&self) -> BuyerRequirement {
         self.parametres
             .as_ref()

@@ -3,7 +3,7 @@
 //! buyer SIRET, service code, commitment number, billing framework, project manager), and
 //! what Chorus Pro said of the buyer when the market was checked.
 //!
-//! The buyer rules (reference §2.5, OCA's mapping): a buyer may require a service code, a
+//! The buyer rules (docs/chorus-pro.md#buyer-requirements, OCA's mapping): a buyer may require a service code, a
 //! commitment number (*engagement juridique*, EJ), both, or either one; a service must exist
 //! and be active, and is never `FACTURES_PUBLIQUES` (reserved for invoices between public
 //! bodies); a service may itself require a commitment number; where the buyer publishes
@@ -111,7 +111,7 @@ text_identifier!(
 );
 
 text_identifier!(
-    /// The *engagement juridique* (EN 16931 BT-13): 50 characters at most (OCA, reference §6).
+    /// The *engagement juridique* (EN 16931 BT-13): 50 characters at most (OCA, docs/chorus-pro.md#limits).
     CommitmentNumber,
     COMMITMENT_NUMBER_MAX_LEN = 50
 );
@@ -276,7 +276,7 @@ impl MarketRefError {
 // Billing framework
 
 /// The Chorus Pro *cadre de facturation* a company may deposit through the gateway
-/// (reference §4). The short code goes into UBL `ProfileID` (BT-23), the long value into
+/// (docs/chorus-pro.md#frameworks). The short code goes into UBL `ProfileID` (BT-23), the long value into
 /// the JSON API's `codeCadreFacturation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Framework {

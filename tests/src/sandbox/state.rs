@@ -796,7 +796,7 @@ impl State {
     }
 }
 
-/// The buyer's rules on service code and commitment number (reference §2.5).
+/// The buyer's rules on service code and commitment number (docs/chorus-pro.md#buyer-requirements).
 fn buyer_requirement_errors(buyer: &SeedStructure, invoice: &UblInvoice) -> Vec<String> {
     let mut errors = Vec::new();
     let flags = &buyer.parametres;
