@@ -164,7 +164,8 @@ where
         .into_iter()
         .enumerate()
         .map(|(index, item)| {
-            T::deserialize(item).map_err(|e| de::Error::custom(format!("[{index}]: {e}")))
+            serde_path_to_error::deserialize(item)
+                .map_err(|e| de::Error::custom(format!("[{index}].{}", describe_error(&e))))
         })
         .collect()
 }
