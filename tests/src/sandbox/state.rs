@@ -75,7 +75,9 @@ impl Shapes {
         match text.trim() {
             "libraries" => Ok(Shapes::Libraries),
             "published" => Ok(Shapes::Published),
-            other => Err(format!("shapes must be libraries or published, got {other:?}")),
+            other => Err(format!(
+                "shapes must be libraries or published, got {other:?}"
+            )),
         }
     }
 
