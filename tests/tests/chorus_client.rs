@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gateway_tests::sandbox::{
     AccountUpdate, Fault, FaultAction, InvoiceScript, LostMode, SandboxConfig, SandboxHandle,
-    ScriptStep, spawn,
+    ScriptStep, Shapes, spawn,
 };
 use shared::chorus::{
     BuyerRequirement, ChorusClient, ChorusConfig, ChorusError, CommitmentSearchRequest,
@@ -59,7 +59,17 @@ fn client_with(config: ChorusConfig, client_id: &str, secret: &str) -> ChorusCli
 }
 
 async fn setup() -> (SandboxHandle, ChorusClient) {
-    let sandbox = spawn(SandboxConfig::default()).await;
+    setup_with(Shapes::Libraries).await
+}
+
+/// An emulator answering in the value shapes of the client libraries or of AIFE's
+/// published examples (issue 19): the calls below run in both.
+async fn setup_with(shapes: Shapes) -> (SandboxHandle, ChorusClient) {
+    let sandbox = spawn(SandboxConfig {
+        shapes,
+        ..SandboxConfig::default()
+    })
+    .await;
     let client = client_with(fast_config(&sandbox), CLIENT_ID, CLIENT_SECRET);
     (sandbox, client)
 }
@@ -171,7 +181,16 @@ async fn deposit_and_integrate(
 
 #[tokio::test]
 async fn structure_calls_answer_typed_data() {
-    let (_sandbox, client) = setup().await;
+    structure_calls_in(Shapes::Libraries).await;
+}
+
+#[tokio::test]
+async fn structure_calls_answer_typed_data_in_published_shapes() {
+    structure_calls_in(Shapes::Published).await;
+}
+
+async fn structure_calls_in(shapes: Shapes) {
+    let (_sandbox, client) = setup_with(shapes).await;
     let found = client
         .search_structures(&rhone(), &StructureSearchRequest::by_siret(ISERE_SIRET))
         .await
@@ -179,6 +198,7 @@ async fn structure_calls_answer_typed_data() {
     assert_eq!(found.liste_structures.len(), 1);
     let isere = &found.liste_structures[0];
     assert_eq!(isere.id_structure_cpp, 26200002);
+    assert_eq!(isere.identifiant_structure, ISERE_SIRET);
     assert_eq!(
         isere.designation_structure.as_deref(),
         Some("DEPARTEMENT DE L'ISERE TEST")
@@ -241,6 +261,34 @@ async fn structure_calls_answer_typed_data() {
         .await
         .unwrap();
     assert_eq!(ej.liste_engagement_juridique.len(), 1);
+    let found = &ej.liste_engagement_juridique[0];
+    assert_eq!(
+        found.numero_engagement_juridique.as_deref(),
+        Some("1300012345")
+    );
+    assert_eq!(found.libelle_etat_courant_ej.as_deref(), Some("COMMANDE"));
+    assert!(found.is_ordered());
+    assert_eq!(
+        found.structure_receptrice.as_deref(),
+        Some("23750001200016")
+    );
+    assert_eq!(
+        found.montant_total_ttc,
+        Some(rust_decimal::Decimal::new(240_000, 0))
+    );
+    let both = client
+        .search_commitments(
+            &rhone(),
+            &CommitmentSearchRequest::ordered(26200004, "2200000001"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        both.liste_engagement_juridique[0]
+            .code_service_executant
+            .as_deref(),
+        Some("TRAVAUX")
+    );
     let missing = client
         .search_commitments(&rhone(), &CommitmentSearchRequest::ordered(26200003, "999"))
         .await
@@ -356,7 +404,17 @@ async fn deposit_follows_the_life_cycle_until_payment() {
 
 #[tokio::test]
 async fn rejected_fluxes_list_the_reasons() {
-    let (_sandbox, client) = setup().await;
+    rejected_fluxes_in(Shapes::Libraries).await;
+}
+
+/// A `listeErreurDP` of one error comes as a single object: read the same.
+#[tokio::test]
+async fn rejected_fluxes_list_the_reasons_in_published_shapes() {
+    rejected_fluxes_in(Shapes::Published).await;
+}
+
+async fn rejected_fluxes_in(shapes: Shapes) {
+    let (_sandbox, client) = setup_with(shapes).await;
     let cases = [
         (
             deposit_of("NO-SERVICE-1", ISERE_SIRET, None, None),

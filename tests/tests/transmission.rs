@@ -19,7 +19,7 @@ use std::time::Duration as StdDuration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_tests::sandbox::{
     AccountUpdate, DepositView, Fault, FaultAction, InvoiceScript, LostMode, Progress,
-    SandboxConfig, SandboxHandle, ScriptStep, Seed, spawn,
+    SandboxConfig, SandboxHandle, ScriptStep, Seed, Shapes, spawn,
 };
 use gateway_tests::testkit::{
     PDF, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
@@ -155,6 +155,8 @@ enum Account {
 
 struct Options {
     account: Account,
+    /// The emulator's value shapes (issue 19); this test's emulator only.
+    shapes: Shapes,
     reconcile_grace_seconds: u64,
     chorus_timeout_ms: u64,
 }
@@ -163,6 +165,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             account: Account::Own,
+            shapes: Shapes::Libraries,
             reconcile_grace_seconds: 1,
             chorus_timeout_ms: 1_500,
         }
@@ -261,6 +264,7 @@ impl Harness {
         let emulator = spawn(SandboxConfig {
             seed,
             progress: Progress::Manual,
+            shapes: options.shapes,
             ..SandboxConfig::default()
         })
         .await;
@@ -2154,5 +2158,114 @@ async fn a_file_name_that_is_a_path_is_refused_and_nothing_is_sent() {
     );
     assert_eq!(h.journal_count(DEPOSIT_PATH), 0);
     assert_eq!(h.get(1).await["transmission"]["state"], "not_transmitted");
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// 11. Chorus Pro's answers in the shapes AIFE publishes. Each test has an emulator of
+// its own answering in the published shapes, so no other test sees the switch.
+
+/// `structures/v1/rechercher` answers `identifiantStructure` as a JSON number: the market
+/// is registered (it was `503 chorus_unavailable`), for each buyer rule.
+#[tokio::test]
+async fn published_shapes_a_market_for_a_buyer_whose_siret_comes_back_as_a_number() {
+    // Harness::new registers a market for Villeurbanne (nothing required) and asserts 201.
+    let h = Harness::new(Options {
+        shapes: Shapes::Published,
+        ..Options::default()
+    })
+    .await;
+    let searches = h.sandbox().journal(Some("/cpro/structures/v1/rechercher"));
+    assert!(!searches.is_empty(), "the buyer was searched for");
+    for (buyer, extra) in [
+        (ISERE, json!({"buyer_service_code": "DIRINFRA"})),
+        // Requires a commitment number, read from the published commitment fields.
+        ("23750001200016", json!({"commitment_number": "1300012345"})),
+        (
+            "20001234200016",
+            json!({"buyer_service_code": "TRAVAUX", "commitment_number": "2200000001"}),
+        ),
+    ] {
+        let mut body =
+            json!({"market_number": format!("2026-PUB-{}", suffix()), "buyer_siret": buyer});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, answer) = h.put_market(body).await;
+        assert!(status == 200 || status == 201, "{buyer}: {answer}");
+    }
+    // An unknown commitment number is still refused for what it is.
+    let (status, answer) = h
+        .put_market(
+            json!({"market_number": "2026-PUB-EJ", "buyer_siret": "23750001200016",
+                           "commitment_number": "9999999999"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["code"], "buyer_requirements_unmet", "{answer}");
+    h.finish().await;
+}
+
+/// An answer the client cannot read, even liberally, is `502 chorus_unexpected_answer`
+/// with its own French message, not `503 chorus_unavailable`; nothing is saved.
+#[tokio::test]
+async fn published_shapes_an_unreadable_answer_is_not_chorus_unavailable() {
+    let h = Harness::new(Options::default()).await;
+    h.sandbox().add_fault(Fault::once(
+        "/cpro/structures/v1/rechercher",
+        FaultAction::Respond {
+            status: 200,
+            body: json!({"codeRetour": 0, "libelle": "TRA_MSG_00.000",
+                         "listeStructures": [{"idStructureCPP": {"valeur": 1},
+                                              "identifiantStructure": ISERE}]}),
+        },
+    ));
+    let (status, answer) = h
+        .put_market(
+            json!({"market_number": "2026-UNREADABLE", "buyer_siret": ISERE,
+                           "buyer_service_code": "DIRINFRA"}),
+        )
+        .await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["code"], "chorus_unexpected_answer", "{answer}");
+    assert_eq!(answer["title"], "Réponse de Chorus Pro illisible");
+    let detail = answer["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("ne sait pas lire"), "{detail}");
+    assert!(detail.contains("contactez le support"), "{detail}");
+    h.finish().await;
+}
+
+/// `consulterCRDetaille` answers a single-object `listeErreurDP`: the flux ends `rejected`
+/// with its reason (it stayed `deposited` for ever).
+#[tokio::test]
+async fn published_shapes_a_rejected_flux_with_one_error_object_is_rejected_with_its_reason() {
+    let h = Harness::new(Options {
+        shapes: Shapes::Published,
+        ..Options::default()
+    })
+    .await;
+    let number = invoice_number("PUBREJ");
+    h.situation(1, &number).await;
+    let reason = "L'identifiant fournisseur de la demande de paiement n'est pas reference";
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: number.clone(),
+        steps: vec![],
+        flux_rejection: Some(reason.to_owned()),
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    h.sandbox().advance(None, Some(&number));
+    let report = h.sync_after(Duration::minutes(3)).await;
+    assert_eq!(report.rejected, 1, "{report:?}");
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "rejected", "{view}");
+    let history = view["transmission"]["status_history"].as_array().unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last["status"], "IN_REJETE", "{view}");
+    assert!(
+        last["comment"].as_str().unwrap_or("").contains(reason),
+        "the reason is shown: {view}"
+    );
     h.finish().await;
 }

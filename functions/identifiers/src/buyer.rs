@@ -149,7 +149,13 @@ pub async fn check(
         let tech = &tech;
         let search = |request: CommitmentSearchRequest| async move {
             match chorus.search_commitments(tech, &request).await {
-                Ok(found) => Ok(Some(!found.liste_engagement_juridique.is_empty())),
+                // Read with the published names (`libelleEtatCourantEJ`, …): an entry in
+                // another state than ordered (`COMMANDE`) does not count.
+                Ok(found) => {
+                    Ok(Some(found.liste_engagement_juridique.iter().any(|c| {
+                        c.libelle_etat_courant_ej.is_none() || c.is_ordered()
+                    })))
+                }
                 // The search is refused by some buyers: the number cannot be checked there.
                 Err(ChorusError::BusinessRefusal { code_retour, .. }) => {
                     tracing::info!(code_retour, "commitment search refused");

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use shared::chorus::{
     ChorusClient, ChorusError, FluxOutcome, FluxReportRequest, InvoiceHistoryRequest,
-    SupplierInvoiceSearch, TechnicalAccount, says_number_already_used,
+    SupplierInvoiceSearch, TechnicalAccount, parse_chorus_datetime, says_number_already_used,
 };
-use shared::clock::{Clock, SystemClock, parse_rfc3339};
+use shared::clock::{Clock, SystemClock};
 use shared::config::Config;
 use shared::deposit::{DepositError, Depositor};
 use shared::domain::situation::StatusEntry;
@@ -339,7 +339,7 @@ fn entry(at: OffsetDateTime, status: &str, comment: Option<String>) -> StatusEnt
 
 /// Chorus Pro's timestamps, when readable; else when the gateway saw them.
 fn chorus_time(raw: Option<&str>, fallback: OffsetDateTime) -> OffsetDateTime {
-    raw.and_then(parse_rfc3339).unwrap_or(fallback)
+    raw.and_then(parse_chorus_datetime).unwrap_or(fallback)
 }
 
 async fn follow_flux(

@@ -260,14 +260,7 @@ impl ChorusClient {
             reason: format!("the request to {path} could not be encoded"),
         })?;
         let (status, answer) = self.exchange(account, path, body, kind).await?;
-        serde_json::from_value(answer).map_err(|_| {
-            // No serde message: it can quote the answer, and bodies stay out of the logs.
-            tracing::debug!(path, status, "Chorus Pro answer has an unexpected shape");
-            ChorusError::UnexpectedResponse {
-                status,
-                may_have_reached_chorus: kind == CallKind::Deposit,
-            }
-        })
+        read_answer(path, status, answer)
     }
 
     /// Sends one call, with the token renewal and (for reads) the retries; gives the HTTP
@@ -519,6 +512,21 @@ impl std::fmt::Debug for ChorusClient {
             .field("token_url", &self.config.token_url)
             .finish_non_exhaustive()
     }
+}
+
+/// Reads a success answer into its type. An answer that does not fit is
+/// [`ChorusError::UnexpectedAnswer`], logged with the path and where in the answer it went
+/// wrong; the serde message is stripped of values, and the answer itself is never logged.
+fn read_answer<R: DeserializeOwned>(
+    path: &'static str,
+    status: u16,
+    answer: Value,
+) -> Result<R, ChorusError> {
+    serde_path_to_error::deserialize(answer).map_err(|e| {
+        let error = super::lenient::describe_error(&e);
+        tracing::warn!(path, status, error = %error, "Chorus Pro answer cannot be read");
+        ChorusError::UnexpectedAnswer { path, error }
+    })
 }
 
 fn empty_when_no_result<T: Default>(result: Result<T, ChorusError>) -> Result<T, ChorusError> {

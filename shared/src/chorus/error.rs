@@ -14,6 +14,7 @@
 /// | `GatewayNotAuthorised` | `gateway_not_authorised` (502) |
 /// | `BusinessRefusal` | depends on the call (`invoice_invalid`, `buyer_not_found`, …) |
 /// | `Unavailable`, `GatewayCredentialsUnavailable` | `chorus_unavailable` (503) |
+/// | `UnexpectedAnswer` | `chorus_unexpected_answer` (502) |
 /// | `UnexpectedResponse`, `InvalidConfiguration` | an internal error (500) |
 ///
 /// After a failed deposit, [`ChorusError::deposit_may_be_recorded`] tells whether the
@@ -52,6 +53,13 @@ pub enum ChorusError {
         may_have_reached_chorus: bool,
     },
 
+    /// Chorus Pro accepted the call (`codeRetour` 0) but its answer does not have a shape
+    /// this client can read, even liberally (see `lenient`). `error` says where in the
+    /// answer and what was expected, never the value. The request reached Chorus Pro: a
+    /// deposit answered this way may be recorded.
+    #[error("unexpected answer from Chorus Pro to {path}: {error}")]
+    UnexpectedAnswer { path: &'static str, error: String },
+
     /// The source of the gateway's PISTE credentials failed (e.g. Secrets Manager). The
     /// reason must not contain the secret; implementations of the source build it.
     #[error("the gateway's PISTE credentials could not be loaded: {reason}")]
@@ -73,7 +81,25 @@ impl ChorusError {
             } | ChorusError::UnexpectedResponse {
                 may_have_reached_chorus: true,
                 ..
-            }
+            } | ChorusError::UnexpectedAnswer { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_answer_to_a_deposit_may_be_recorded() {
+        let error = ChorusError::UnexpectedAnswer {
+            path: "factures/v1/deposer/flux",
+            error: "missing field `numeroFluxDepot`".into(),
+        };
+        assert!(error.deposit_may_be_recorded());
+        assert_eq!(
+            error.to_string(),
+            "unexpected answer from Chorus Pro to factures/v1/deposer/flux: missing field `numeroFluxDepot`"
+        );
     }
 }

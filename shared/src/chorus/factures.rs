@@ -4,13 +4,15 @@
 //! Sources: docs/chorus-pro.md#calls-the-gateway-makes (OCA wizard and `chorus_flow.py`, GO `factures_*.go` and
 //! `transverses_flux.go`, INV live run), #flux-statuses and #invoice-statuses. Dates are kept as the text Chorus Pro sends:
 //! formats differ between calls (`2026-09-14`, `2018-02-16T15:10:25.536+01:00`,
-//! `2018-04-19 11:08`).
+//! `2018-04-19 11:08`); read them with [`super::parse_chorus_datetime`]. Every answer
+//! field goes through [`super::lenient`] (numbers or strings, one object or a list).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::lenient;
 use super::status::{FluxState, InvoiceStatus};
 use super::structures::{Paging, PagingResult};
 
@@ -64,10 +66,11 @@ impl std::fmt::Debug for FluxDeposit {
 pub struct FluxDepositResponse {
     /// Like `CPP0011117000000000425903`. Required: an accepted deposit without it is
     /// reported as an unexpected answer that may have been recorded.
+    #[serde(deserialize_with = "lenient::text")]
     pub numero_flux_depot: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_date")]
     pub date_depot: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::opt_text")]
     pub syntaxe_flux: Option<String>,
 }
 
@@ -96,34 +99,45 @@ impl FluxReportRequest {
 #[serde(rename_all = "camelCase", default)]
 pub struct FluxReport {
     pub etat_courant_depot_flux: Option<FluxState>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub code_interface_depot_flux: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_depot_flux: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_heure_etat_courant_flux: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub nom_fichier: Option<String>,
-    #[serde(rename = "listeErreurDP")]
+    /// A single object in AIFE's published example, a list in client libraries.
+    #[serde(rename = "listeErreurDP", deserialize_with = "lenient::list")]
     pub liste_erreur_dp: Vec<InvoiceError>,
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_erreur_technique: Vec<TechnicalError>,
 }
 
-/// One rejected invoice of a flux (`listeErreurDP[]`).
+/// One rejected invoice of a flux (`listeErreurDP`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct InvoiceError {
+    #[serde(deserialize_with = "lenient::opt_siret")]
     pub identifiant_destinataire: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_siret")]
     pub identifiant_fournisseur: Option<String>,
     /// Chorus Pro's reason; appears cut at about 200 characters (INV).
-    #[serde(rename = "libelleErreurDP")]
+    #[serde(rename = "libelleErreurDP", deserialize_with = "lenient::opt_text")]
     pub libelle_erreur_dp: Option<String>,
     /// The supplier's invoice number.
-    #[serde(rename = "numeroDP")]
+    #[serde(rename = "numeroDP", deserialize_with = "lenient::opt_text")]
     pub numero_dp: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TechnicalError {
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub code_erreur: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub libelle_erreur: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub nature_erreur: Option<String>,
 }
 
@@ -165,6 +179,7 @@ impl SupplierInvoiceSearch {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SupplierInvoiceSearchResponse {
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_factures: Vec<SupplierInvoice>,
     pub parametres_retour: Option<PagingResult>,
 }
@@ -172,24 +187,40 @@ pub struct SupplierInvoiceSearchResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SupplierInvoice {
-    #[serde(rename = "identifiantFactureCPP")]
+    #[serde(rename = "identifiantFactureCPP", deserialize_with = "lenient::number")]
     pub identifiant_facture_cpp: i64,
+    #[serde(deserialize_with = "lenient::text")]
     pub numero_facture: String,
     pub statut: Option<InvoiceStatus>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub numero_flux_depot: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_depot: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_facture: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_heure_etat_courant: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub commentaire_etat_courant: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_number")]
     pub id_destinataire: Option<i64>,
+    #[serde(deserialize_with = "lenient::opt_siret")]
     pub code_destinataire: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub designation_destinataire: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub code_service_executant: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_siret")]
     pub code_fournisseur: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub designation_fournisseur: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub numero_bon_commande: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub numero_marche: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub type_facture: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub devise: Option<String>,
     #[serde(rename = "montantHT")]
     pub montant_ht: Option<Decimal>,
@@ -232,8 +263,11 @@ pub struct HistoryPaging {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct InvoiceHistory {
+    #[serde(deserialize_with = "lenient::opt_number")]
     pub id_facture: Option<i64>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub numero_facture: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub mode_depot: Option<String>,
     pub statut_courant_code: Option<InvoiceStatus>,
     pub historiques_des_statuts: Option<StatusHistory>,
@@ -253,16 +287,21 @@ impl InvoiceHistory {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatusHistory {
+    #[serde(deserialize_with = "lenient::list")]
     pub histo_statut: Vec<StatusHistoryEntry>,
+    #[serde(deserialize_with = "lenient::opt_number")]
     pub total_histo_statut: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StatusHistoryEntry {
+    #[serde(deserialize_with = "lenient::opt_number")]
     pub histo_statut_id: Option<i64>,
     pub histo_statut_code: Option<InvoiceStatus>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub histo_statut_commentaire: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub histo_statut_date_passage: Option<String>,
 }
 

@@ -42,6 +42,7 @@
 mod client;
 mod error;
 mod factures;
+pub mod lenient;
 mod status;
 mod structures;
 
@@ -59,6 +60,7 @@ pub use factures::{
     StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch, SupplierInvoiceSearchResponse,
     TechnicalError,
 };
+pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};
 pub use structures::{
     ActiveStructure, ActiveStructuresResponse, BuyerRequirement, Commitment,

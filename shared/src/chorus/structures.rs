@@ -5,7 +5,10 @@
 //! default, because Chorus Pro omits fields freely. Sources: docs/chorus-pro.md#calls-the-gateway-makes and #buyer-requirements
 //! (OCA `res_partner.py`, GO `structures_*.go`, `transverses_structures.go`).
 
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use super::lenient;
 
 /// Paging of a search (`parametres`, `rechercheFactureParFournisseur`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +28,13 @@ pub struct Paging {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PagingResult {
+    #[serde(deserialize_with = "lenient::number")]
     pub page_courante: i64,
+    #[serde(deserialize_with = "lenient::number")]
     pub pages: i64,
+    #[serde(deserialize_with = "lenient::number")]
     pub nb_resultats_par_page: i64,
+    #[serde(deserialize_with = "lenient::number")]
     pub total: i64,
 }
 
@@ -73,6 +80,7 @@ pub struct StructureCriteria {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StructureSearchResponse {
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_structures: Vec<StructureSummary>,
     pub parametres_retour: Option<PagingResult>,
 }
@@ -80,11 +88,16 @@ pub struct StructureSearchResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StructureSummary {
-    #[serde(rename = "idStructureCPP")]
+    #[serde(rename = "idStructureCPP", deserialize_with = "lenient::number")]
     pub id_structure_cpp: i64,
+    /// The SIRET for a French structure; a JSON number in AIFE's published example.
+    #[serde(deserialize_with = "lenient::siret")]
     pub identifiant_structure: String,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub designation_structure: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub statut: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub type_identifiant_structure: Option<String>,
 }
 
@@ -130,26 +143,43 @@ impl StructureReadResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StructureGeneralInformation {
-    #[serde(rename = "idStructureCPP")]
+    #[serde(rename = "idStructureCPP", deserialize_with = "lenient::opt_number")]
     pub id_structure_cpp: Option<i64>,
+    #[serde(deserialize_with = "lenient::opt_siret")]
     pub identifiant_structure: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub type_identifiant_structure: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub libelle_structure: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub raison_sociale_structure: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub structure_privee_publique: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub email_structure: Option<String>,
     /// Reported by GO only (unconfirmed); kept as sent, format unknown.
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_expiration_mot_passe_compte_tech: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StructureParameters {
+    #[serde(deserialize_with = "lenient::flag")]
     pub code_service_doit_etre_renseigne: bool,
-    #[serde(rename = "numeroEJDoitEtreRenseigne")]
+    #[serde(
+        rename = "numeroEJDoitEtreRenseigne",
+        deserialize_with = "lenient::flag"
+    )]
     pub numero_ej_doit_etre_renseigne: bool,
-    #[serde(rename = "gestionNumeroEJOuCodeService")]
+    #[serde(
+        rename = "gestionNumeroEJOuCodeService",
+        deserialize_with = "lenient::flag"
+    )]
     pub gestion_numero_ej_ou_code_service: bool,
+    #[serde(deserialize_with = "lenient::flag")]
     pub est_moa_uniquement: bool,
+    #[serde(deserialize_with = "lenient::flag")]
     pub statut_mise_en_paiement_nest_pas_remonte: bool,
 }
 
@@ -207,6 +237,7 @@ impl ServiceSearchRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceSearchResponse {
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_services: Vec<ServiceSummary>,
     pub parametres_retour: Option<PagingResult>,
 }
@@ -214,11 +245,18 @@ pub struct ServiceSearchResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceSummary {
+    #[serde(deserialize_with = "lenient::number")]
     pub id_service: i64,
+    #[serde(deserialize_with = "lenient::text")]
     pub code_service: String,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub libelle_service: Option<String>,
+    #[serde(deserialize_with = "lenient::flag")]
     pub est_actif: bool,
+    /// `1947-05-16 00:00` in the published example.
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_dbt_service: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_fin_service: Option<String>,
 }
 
@@ -271,17 +309,26 @@ impl ServiceReadResponse {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceGeneralInformation {
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub code_service: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub nom_service: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub description_service: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceParameters {
+    #[serde(deserialize_with = "lenient::flag")]
     pub numero_engagement: bool,
+    #[serde(deserialize_with = "lenient::flag")]
     pub mise_en_paiement: bool,
+    #[serde(deserialize_with = "lenient::opt_date")]
+    pub date_creation: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_debut_validite: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
     pub date_fin_validite: Option<String>,
 }
 
@@ -325,17 +372,58 @@ impl CommitmentSearchRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CommitmentSearchResponse {
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_engagement_juridique: Vec<Commitment>,
+    pub parametres_retour: Option<PagingResult>,
 }
 
-/// One commitment; its field list is not documented in the sources (only its presence is
-/// used, by OCA), so everything is optional.
+/// One commitment, with the field names of AIFE's published answer
+/// (`rechercher-engagement-juridique`). No public client library reads other names for
+/// these fields (OCA only tests the list's presence), so no alias is kept. Everything is
+/// optional: the published example itself has `null`s.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Commitment {
+    #[serde(deserialize_with = "lenient::opt_number")]
+    pub id_engagement_juridique: Option<i64>,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub numero_engagement_juridique: Option<String>,
-    pub etat_courant_engagement_juridique: Option<String>,
-    pub libelle_engagement_juridique: Option<String>,
+    /// `BON_DE_COMMANDE`, …
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub libelle_type_engagement_juridique: Option<String>,
+    /// The state: `COMMANDE` for an ordered commitment.
+    #[serde(
+        rename = "libelleEtatCourantEJ",
+        deserialize_with = "lenient::opt_text"
+    )]
+    pub libelle_etat_courant_ej: Option<String>,
+    /// The receiving structure's identifier (`DEV088DESTINATAIRE` in the example).
+    #[serde(deserialize_with = "lenient::opt_siret")]
+    pub structure_receptrice: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub identifiant_structure_receptrice: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub libelle_structure_receptrice: Option<String>,
+    /// The executing service's code.
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub code_service_executant: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub libelle_service_executant: Option<String>,
+    #[serde(rename = "dateNotificationEJ", deserialize_with = "lenient::opt_date")]
+    pub date_notification_ej: Option<String>,
+    /// Total amount including VAT.
+    pub montant_total_ttc: Option<Decimal>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub devise_engagement: Option<String>,
+}
+
+impl Commitment {
+    /// Ordered (`COMMANDE`), the state an invoice can refer to.
+    pub fn is_ordered(&self) -> bool {
+        self.libelle_etat_courant_ej
+            .as_deref()
+            .is_some_and(|state| state.trim().eq_ignore_ascii_case("COMMANDE"))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -344,16 +432,19 @@ pub struct Commitment {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ActiveStructuresResponse {
+    #[serde(deserialize_with = "lenient::list")]
     pub liste_structures: Vec<ActiveStructure>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ActiveStructure {
-    #[serde(rename = "idStructureCPP")]
+    #[serde(rename = "idStructureCPP", deserialize_with = "lenient::number")]
     pub id_structure_cpp: i64,
     /// The SIRET for a French structure (field named `identifiant` here, unlike elsewhere).
+    #[serde(deserialize_with = "lenient::siret")]
     pub identifiant: String,
+    #[serde(deserialize_with = "lenient::opt_text")]
     pub designation_structure: Option<String>,
 }
 

@@ -19,6 +19,13 @@ pub fn chorus_problem(err: &ChorusError) -> Problem {
             "PISTE refuse l'application de la passerelle : l'exploitant de la passerelle doit vérifier son raccordement Chorus Pro. Rien n'a été enregistré.",
         ),
         ChorusError::InvalidConfiguration { .. } => Problem::internal(),
+        // Chorus Pro answered, in a shape the gateway cannot read: not "unavailable".
+        ChorusError::UnexpectedAnswer { path, .. } => Problem::new(
+            ProblemCode::ChorusUnexpectedAnswer,
+            format!(
+                "Chorus Pro a envoyé une réponse que la passerelle ne sait pas lire (appel {path}) ; rien n'a été enregistré. Réessayez plus tard ou contactez le support de la passerelle."
+            ),
+        ),
         ChorusError::BusinessRefusal { .. }
         | ChorusError::Unavailable { .. }
         | ChorusError::UnexpectedResponse { .. }
@@ -50,5 +57,26 @@ mod tests {
             .code,
             ProblemCode::ChorusUnavailable
         );
+    }
+
+    #[test]
+    fn an_unreadable_answer_has_its_own_code() {
+        let problem = chorus_problem(&ChorusError::UnexpectedAnswer {
+            path: "structures/v1/rechercher",
+            error: "listeStructures[0].idStructureCPP: invalid type: map, expected a string or a number".into(),
+        });
+        assert_eq!(problem.code, ProblemCode::ChorusUnexpectedAnswer);
+        assert_eq!(problem.status(), 502);
+        assert!(
+            problem.detail.contains("ne sait pas lire"),
+            "{}",
+            problem.detail
+        );
+        assert!(problem.detail.contains("structures/v1/rechercher"));
+        // The serde detail goes to the logs, not to the caller.
+        assert!(!problem.detail.contains("invalid type"));
+        let body: serde_json::Value = serde_json::from_str(&problem.to_json()).unwrap();
+        assert_eq!(body["code"], "chorus_unexpected_answer");
+        assert_eq!(body["title"], "Réponse de Chorus Pro illisible");
     }
 }

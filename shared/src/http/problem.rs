@@ -23,6 +23,7 @@ pub enum ProblemCode {
     ServiceInactive,
     InvoiceInvalid,
     ChorusUnavailable,
+    ChorusUnexpectedAnswer,
     GatewayNotAuthorised,
     NotFound,
     MethodNotAllowed,
@@ -54,6 +55,7 @@ impl ProblemCode {
             ServiceInactive => "service_inactive",
             InvoiceInvalid => "invoice_invalid",
             ChorusUnavailable => "chorus_unavailable",
+            ChorusUnexpectedAnswer => "chorus_unexpected_answer",
             GatewayNotAuthorised => "gateway_not_authorised",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
@@ -86,7 +88,7 @@ impl ProblemCode {
             | ServiceInactive
             | InvoiceInvalid => 422,
             ChorusUnavailable | ServiceUnavailable => 503,
-            GatewayNotAuthorised => 502,
+            GatewayNotAuthorised | ChorusUnexpectedAnswer => 502,
             Internal => 500,
         }
     }
@@ -111,6 +113,7 @@ impl ProblemCode {
             ServiceInactive => "Service de l'acheteur inactif ou inconnu",
             InvoiceInvalid => "Facture non conforme",
             ChorusUnavailable => "Chorus Pro indisponible",
+            ChorusUnexpectedAnswer => "Réponse de Chorus Pro illisible",
             GatewayNotAuthorised => "Passerelle non autorisée par PISTE",
             NotFound => "Ressource introuvable",
             MethodNotAllowed => "Méthode non autorisée",
@@ -289,6 +292,11 @@ mod tests {
         assert_eq!(ProblemCode::CredentialsRejected.status(), 422);
         assert_eq!(ProblemCode::GatewayNotAuthorised.status(), 502);
         assert_eq!(ProblemCode::ChorusUnavailable.status(), 503);
+        assert_eq!(ProblemCode::ChorusUnexpectedAnswer.status(), 502);
+        assert_eq!(
+            ProblemCode::ChorusUnexpectedAnswer.as_str(),
+            "chorus_unexpected_answer"
+        );
         assert_eq!(ProblemCode::PayloadTooLarge.status(), 413);
         assert_eq!(ProblemCode::CompanyNotConfigured.status(), 404);
     }

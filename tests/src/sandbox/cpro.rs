@@ -13,7 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
-use super::state::{Flux, Invoice, State, chorus_datetime};
+use super::state::{Flux, Invoice, Shapes, State, chorus_datetime};
 use super::ubl::UblInvoice;
 
 pub const NO_RESULT: i64 = 20000;
@@ -107,6 +107,23 @@ fn text_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
         .filter(|t| !t.is_empty())
 }
 
+/// A SIRET as the shapes setting wants it: a JSON number in the published search example.
+fn siret_value(siret: &str, shapes: Shapes) -> Value {
+    match (shapes, siret.parse::<u64>()) {
+        (Shapes::Published, Ok(number)) => json!(number),
+        _ => json!(siret),
+    }
+}
+
+/// A `liste…` as the shapes setting wants it: the published example sends one element as a
+/// single object.
+fn liste(items: Vec<Value>, shapes: Shapes) -> Value {
+    match (shapes, items.len()) {
+        (Shapes::Published, 1) => items.into_iter().next().unwrap_or(Value::Null),
+        _ => Value::Array(items),
+    }
+}
+
 /// Amounts go out as JSON numbers, as Chorus Pro sends them.
 fn amount(text: &Option<String>) -> Value {
     text.as_deref()
@@ -150,6 +167,7 @@ impl State {
         if kind.is_some_and(|k| k != "SIRET") {
             return ok(json!({"listeStructures": [], "parametresRetour": paging(0)}));
         }
+        let shapes = self.settings.shapes;
         let found: Vec<Value> = self
             .seed()
             .structures
@@ -163,9 +181,9 @@ impl State {
             .map(|s| {
                 json!({
                     "idStructureCPP": s.id_structure_cpp,
-                    "identifiantStructure": s.siret,
+                    "identifiantStructure": siret_value(&s.siret, shapes),
                     "designationStructure": s.designation,
-                    "statut": "ACTIF",
+                    "statut": "ACTIVE",
                     "typeIdentifiantStructure": "SIRET",
                 })
             })
@@ -183,6 +201,7 @@ impl State {
             return refusal(UNKNOWN_OBJECT, "Structure inconnue ou non accessible");
         };
         let mut general = json!({
+            "emailStructure": "",
             "idStructureCPP": structure.id_structure_cpp,
             "identifiantStructure": structure.siret,
             "typeIdentifiantStructure": "SIRET",
@@ -206,8 +225,14 @@ impl State {
                 "estMoaUniquement": flags.est_moa_uniquement,
                 "statutMiseEnPaiementNestPasRemonte": flags.statut_mise_en_paiement_nest_pas_remonte,
                 "connexionEDI": false,
+                "recevoirDonneesViaEDI": false,
             },
-            "adressePostaleDuSiege": {"adresse": "1 place de la Mairie", "codePostal": "69000", "ville": "LYON", "pays": "FR"},
+            "adressePostaleDuSiege": {
+                "adresse": "1 place de la Mairie", "codePostal": "69000",
+                "complementAdresse1": "", "complementAdresse2": "",
+                "fax": "", "indicatifFax": "+33", "indicatifTelephone": "+33",
+                "pays": "France", "telephone": "472000000", "ville": "LYON",
+            },
         }))
     }
 
@@ -227,8 +252,7 @@ impl State {
                     "codeService": s.code_service,
                     "libelleService": s.libelle_service,
                     "estActif": s.est_actif,
-                    "dateDbtService": "2020-01-01",
-                    "dateFinService": if s.est_actif { Value::Null } else { json!("2024-12-31") },
+                    "dateDbtService": "2020-01-01 00:00",
                 })
             })
             .collect();
@@ -253,16 +277,19 @@ impl State {
             return refusal(UNKNOWN_OBJECT, "Service inconnu ou non accessible");
         };
         ok(json!({
+            "adressePostale": {
+                "adresse": "1 place de la Mairie", "codePostal": "69000", "complementAdresse1": "",
+                "fax": "", "pays": "France", "telephone": "472000000", "ville": "LYON",
+            },
             "informationsGenerales": {
                 "codeService": service.code_service,
                 "nomService": service.libelle_service,
                 "descriptionService": service.libelle_service,
             },
             "parametres": {
+                "dateCreation": "2020-01-01T00:00:00.000+01:00",
+                "dateDebutValidite": "2020-01-01T00:00:00.000+01:00",
                 "numeroEngagement": service.numero_engagement,
-                "miseEnPaiement": true,
-                "dateDebutValidite": "2020-01-01",
-                "dateFinValidite": if service.est_actif { Value::Null } else { json!("2024-12-31") },
             },
         }))
     }
@@ -276,23 +303,40 @@ impl State {
         };
         let number = text_field(body, "numeroEngagementJuridique");
         let state = text_field(body, "etatCourantEngagementJuridique");
-        let found: Vec<Value> = self
-            .structure_by_id(id)
-            .map(|s| s.engagements.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| number.is_none_or(|n| e.numero_engagement_juridique == n))
-            .filter(|e| state.is_none_or(|st| e.etat_courant_engagement_juridique == st))
-            .map(|e| {
+        let Some(structure) = self.structure_by_id(id) else {
+            return ok(json!({"listeEngagementJuridique": [], "parametresRetour": paging(0)}));
+        };
+        // The published answer's entry, field for field (rechercher-engagement-juridique).
+        let found: Vec<Value> = (1_i64..)
+            .zip(structure.engagements.iter())
+            .filter(|(_, e)| number.is_none_or(|n| e.numero_engagement_juridique == n))
+            .filter(|(_, e)| state.is_none_or(|st| e.etat_courant_engagement_juridique == st))
+            .map(|(k, e)| {
                 json!({
+                    "idEngagementJuridique": structure.id_structure_cpp * 100 + k,
+                    "libelleTypeEngagementJuridique": "BON_DE_COMMANDE",
                     "numeroEngagementJuridique": e.numero_engagement_juridique,
-                    "etatCourantEngagementJuridique": e.etat_courant_engagement_juridique,
-                    "libelleEngagementJuridique": e.libelle_engagement_juridique,
-                    "idStructureReceptrice": id,
+                    "structureReceptrice": structure.siret,
+                    "identifiantStructureReceptrice": structure.id_structure_cpp.to_string(),
+                    "libelleStructureReceptrice": structure.designation,
+                    "codeServiceExecutant": e.code_service_executant,
+                    "libelleServiceExecutant": e.code_service_executant.as_ref().and_then(|code| {
+                        structure
+                            .services
+                            .iter()
+                            .find(|sv| &sv.code_service == code)
+                            .map(|sv| sv.libelle_service.clone())
+                    }),
+                    "dateNotificationEJ": "2026-01-05T00:00:00+01:00",
+                    "libelleEtatCourantEJ": e.etat_courant_engagement_juridique,
+                    "montantTotalTtc": e.montant_total_ttc,
+                    "deviseEngagement": "EUR",
+                    "taillePJ": Value::Null,
                 })
             })
             .collect();
-        ok(json!({"listeEngagementJuridique": found}))
+        let total = found.len();
+        ok(json!({"listeEngagementJuridique": found, "parametresRetour": paging(total)}))
     }
 
     fn active_structures(&self, login: &str) -> Answer {
@@ -402,13 +446,13 @@ impl State {
                 })
             })
             .collect();
+        // The published answer's fields (show-detailed-report); no `listeErreurTechnique`.
         let answer = ok(json!({
             "codeInterfaceDepotFlux": "FSO1110A",
             "dateDepotFlux": chorus_datetime(flux.deposited_at),
             "dateHeureEtatCourantFlux": chorus_datetime(flux.state_at),
             "etatCourantDepotFlux": flux.state,
-            "listeErreurDP": errors,
-            "listeErreurTechnique": [],
+            "listeErreurDP": liste(errors, self.settings.shapes),
             "nomFichier": format!("FSO1110A_CPP001_{}", flux.numero),
         }));
         if self.polled() {

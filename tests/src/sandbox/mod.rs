@@ -14,6 +14,7 @@
 //! | `CHORUS_SANDBOX_SEED` | `tests/fixtures/chorus-sandbox-seed.json` (from the current directory, then the workspace root, then the copy compiled in) | seed file; an explicit path that cannot be read is an error |
 //! | `CHORUS_SANDBOX_PROGRESS` | `poll` | `poll`: each read of a flux or invoice answers its state, then moves it one step; `manual`: only `/_admin/advance` moves things; a number of seconds (`30`, `0.5s`): one step per period |
 //! | `CHORUS_SANDBOX_TOKEN_LIFETIME` | seed's `tokenLifetimeSeconds` (3600) | PISTE token lifetime in seconds |
+//! | `CHORUS_SANDBOX_SHAPES` | `libraries` | `libraries` or `published`: value shapes where AIFE's published examples and client libraries disagree (see `/_admin/settings`) |
 //! | `RUST_LOG` | `info` | one log line per request (method, path, fault; never headers or bodies) |
 //!
 //! # Seed accounts
@@ -75,7 +76,7 @@
 //! | `POST /_admin/faults` | adds a fault, e.g. `{"path":"/cpro/factures/v1/deposer/flux","kind":"answer_lost","times":1}`; without `times` it stays; kinds: `delay` (`ms`), `timeout` (`ms`, default 120000: hang, then close unprocessed), `status` (`status`: answer it unprocessed), `respond` (`status`, `body`: answer that JSON unprocessed), `too_many_requests` (`retry_after` seconds), `answer_lost` (`mode` `drop`/`hang`: process fully, then lose the answer), `reject_password` (LDAP 401), `piste_unauthorized` (PISTE 401), `piste_forbidden` (`403 {}`), `invalid_client` (token endpoint 400) |
 //! | `GET /_admin/faults`, `DELETE /_admin/faults` | lists / clears them |
 //! | `PATCH /_admin/accounts/{login}` | `{"password":"…","passwordExpiresOn":"2027-12-31"}`: renew or expire a password |
-//! | `GET /_admin/settings`, `PUT /_admin/settings` | `{"tokenLifetimeSeconds":2,"progress":"manual"}` |
+//! | `GET /_admin/settings`, `PUT /_admin/settings` | `{"tokenLifetimeSeconds":2,"progress":"manual","shapes":"published"}`; `shapes`: answers use the field names of AIFE's published examples always, and their value shapes with `published` (`identifiantStructure` of `structures/v1/rechercher` a number, a `listeErreurDP` of one error a single object) or the client libraries' with `libraries` (strings, lists); a reset restores the starting value |
 //! | `GET /_admin/deposits` | every flux: number, login, file, syntax, invoice number, state, errors, invoice id |
 //! | `GET /_admin/invoices` | every invoice: id, number, flux, status, history, statuses to come |
 //! | `POST /_admin/invoices/script` | `{"numeroFacture":"F-1","steps":[{"statut":"MISE_A_DISPOSITION"},{"statut":"A_RECYCLER","commentaire":"Code service erroné"}]}` replaces the path after `DEPOSEE` (now and at integration); `{"numeroFacture":"F-1","fluxRejection":"motif"}` makes its flux end `IN_REJETE` |
@@ -99,7 +100,7 @@ pub use faults::{Fault, FaultAction, JournalEntry, LostMode};
 pub use seed::{DEFAULT_SEED_PATH, EMBEDDED_SEED, Seed};
 pub use state::{
     AccountUpdate, AccountUpdateError, DepositView, InvoiceScript, InvoiceView, Progress,
-    ScriptStep,
+    ScriptStep, Shapes,
 };
 
 use state::State;
@@ -116,6 +117,8 @@ pub struct SandboxConfig {
     pub progress: Progress,
     /// Overrides the seed's token lifetime.
     pub token_lifetime: Option<Duration>,
+    /// Value shapes of the answers (published examples or client libraries).
+    pub shapes: Shapes,
 }
 
 impl Default for SandboxConfig {
@@ -126,6 +129,7 @@ impl Default for SandboxConfig {
             seed: Seed::embedded(),
             progress: Progress::OnPoll,
             token_lifetime: None,
+            shapes: Shapes::Libraries,
         }
     }
 }
@@ -152,11 +156,16 @@ impl SandboxConfig {
             })?)),
             None => None,
         };
+        let shapes = match var("CHORUS_SANDBOX_SHAPES") {
+            Some(text) => Shapes::parse(&text)?,
+            None => Shapes::Libraries,
+        };
         Ok(SandboxConfig {
             port,
             seed,
             progress,
             token_lifetime,
+            shapes,
         })
     }
 }
@@ -216,6 +225,14 @@ impl Sandbox {
         self.lock().settings.progress = progress;
     }
 
+    pub fn set_shapes(&self, shapes: Shapes) {
+        self.lock().settings.shapes = shapes;
+    }
+
+    pub fn shapes(&self) -> Shapes {
+        self.lock().settings.shapes
+    }
+
     pub fn script_invoice(&self, script: InvoiceScript) {
         self.lock().script(script);
     }
@@ -249,6 +266,7 @@ impl Sandbox {
         serde_json::json!({
             "tokenLifetimeSeconds": state.settings.token_lifetime.as_secs(),
             "progress": state.settings.progress.describe(),
+            "shapes": state.settings.shapes.describe(),
             "acceptedSyntaxes": state.seed().accepted_syntaxes,
         })
     }
@@ -319,6 +337,7 @@ pub async fn try_spawn(config: SandboxConfig) -> std::io::Result<SandboxHandle> 
             config.seed,
             config.progress,
             config.token_lifetime,
+            config.shapes,
         ))),
     };
     let app = server::router(sandbox.clone());

@@ -86,6 +86,12 @@ pub struct SeedCommitment {
     pub etat_courant_engagement_juridique: String,
     #[serde(default)]
     pub libelle_engagement_juridique: Option<String>,
+    /// `codeServiceExecutant` of the answer.
+    #[serde(default)]
+    pub code_service_executant: Option<String>,
+    /// `montantTotalTtc` of the answer.
+    #[serde(default)]
+    pub montant_total_ttc: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::Sandbox;
 use super::cpro::Route;
 use super::faults::{Fault, FaultAction, LostMode};
-use super::state::{AccountUpdate, AccountUpdateError, InvoiceScript, Progress};
+use super::state::{AccountUpdate, AccountUpdateError, InvoiceScript, Progress, Shapes};
 
 /// A 10 MB file in base64 inside JSON, with room to spare.
 const MAX_BODY: usize = 32 * 1024 * 1024;
@@ -349,6 +349,7 @@ async fn update_account(
 struct SettingsUpdate {
     token_lifetime_seconds: Option<u64>,
     progress: Option<String>,
+    shapes: Option<String>,
 }
 
 async fn settings(State(sandbox): State<Sandbox>) -> Json<Value> {
@@ -365,8 +366,17 @@ async fn update_settings(
             return (StatusCode::BAD_REQUEST, Json(json!({"error": reason}))).into_response();
         }
     };
+    let shapes = match update.shapes.as_deref().map(Shapes::parse).transpose() {
+        Ok(shapes) => shapes,
+        Err(reason) => {
+            return (StatusCode::BAD_REQUEST, Json(json!({"error": reason}))).into_response();
+        }
+    };
     if let Some(progress) = progress {
         sandbox.set_progress(progress);
+    }
+    if let Some(shapes) = shapes {
+        sandbox.set_shapes(shapes);
     }
     if let Some(seconds) = update.token_lifetime_seconds {
         sandbox.set_token_lifetime(Duration::from_secs(seconds));

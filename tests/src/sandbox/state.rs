@@ -57,11 +57,44 @@ impl Progress {
     }
 }
 
+/// The value shapes of the answers, where AIFE's published examples and the client
+/// libraries disagree (issue 19). Field names are the published ones in both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Shapes {
+    /// As client libraries' fixtures: identifiers as strings, every `liste…` a list.
+    #[default]
+    Libraries,
+    /// As AIFE's published examples: `identifiantStructure` of `structures/v1/rechercher`
+    /// a JSON number, a `listeErreurDP` of one error a single object.
+    Published,
+}
+
+impl Shapes {
+    /// `libraries` or `published`.
+    pub fn parse(text: &str) -> Result<Shapes, String> {
+        match text.trim() {
+            "libraries" => Ok(Shapes::Libraries),
+            "published" => Ok(Shapes::Published),
+            other => Err(format!(
+                "shapes must be libraries or published, got {other:?}"
+            )),
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Shapes::Libraries => "libraries",
+            Shapes::Published => "published",
+        }
+    }
+}
+
 /// Settings that the admin API can change at run time.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub token_lifetime: Duration,
     pub progress: Progress,
+    pub shapes: Shapes,
 }
 
 /// A status to go through, with its Chorus Pro comment.
@@ -246,11 +279,17 @@ fn random_start() -> u64 {
 }
 
 impl State {
-    pub fn new(seed: Seed, progress: Progress, token_lifetime: Option<Duration>) -> State {
+    pub fn new(
+        seed: Seed,
+        progress: Progress,
+        token_lifetime: Option<Duration>,
+        shapes: Shapes,
+    ) -> State {
         let settings = Settings {
             token_lifetime: token_lifetime
                 .unwrap_or(Duration::from_secs(seed.token_lifetime_seconds)),
             progress,
+            shapes,
         };
         let mut state = State {
             seed,
@@ -301,6 +340,7 @@ impl State {
             self.seed.clone(),
             initial.progress,
             Some(initial.token_lifetime),
+            initial.shapes,
         );
     }
 

@@ -103,6 +103,7 @@ fn serve_sandbox() -> Result<(), String> {
             seed: Seed::embedded(),
             progress: Progress::OnPoll,
             token_lifetime: None,
+            ..SandboxConfig::default()
         })
         .await
         .map_err(|e| e.to_string())?;
