@@ -17,10 +17,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::chorus::{
-    ChorusClient, ChorusError, FluxDeposit, SupplierInvoice, SupplierInvoiceSearch,
-    TechnicalAccount, says_number_already_used,
+    ChorusClient, ChorusError, FluxDeposit, FluxDepositResponse, SupplierInvoice,
+    SupplierInvoiceSearch, TechnicalAccount, parse_chorus_datetime, says_number_already_used,
 };
-use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::domain::situation::StatusEntry;
 use crate::domain::transmission::TransmissionState;
@@ -29,7 +28,6 @@ use crate::domain::{CompanyAccount, CredentialsStatus};
 use crate::mail::Mailer;
 use crate::mail::render::RejectionSource;
 use crate::secrets::SecretStore;
-use crate::store::item::{n, s};
 use crate::store::transmission::{Change, Tracked};
 use crate::store::{AuditEntry, Store, StoreError};
 
@@ -55,6 +53,36 @@ pub enum ResolveError {
 impl From<StoreError> for ResolveError {
     fn from(e: StoreError) -> Self {
         ResolveError::Deposit(DepositError::Store(e))
+    }
+}
+
+const PASSWORD_REFUSED: &str = "Mot de passe du compte technique refusé par Chorus Pro";
+
+/// One deposit to send: the transmission, the move that leases it (with the claim's
+/// fields on a first attempt), the checked file, and the account it goes with.
+struct Outing<'a> {
+    tracked: &'a Tracked,
+    from: TransmissionState,
+    change: Change,
+    file: &'a [u8],
+    technical: TechnicalAccount,
+    account: &'a CompanyAccount,
+}
+
+/// Whether an invoice Chorus Pro found under the deposited number can be this
+/// transmission's: not deposited before the transmission was claimed. Chorus Pro may give
+/// the deposit as a bare date (taken as Paris midnight), hence a margin of a day and the
+/// time zones; in doubt (no date), it can be. Attaching to another invoice would follow
+/// someone else's; refusing ours would have the company invoice twice — so the margin errs
+/// towards "ours".
+pub fn could_be_ours(invoice: &SupplierInvoice, claimed_at: Option<OffsetDateTime>) -> bool {
+    let deposited = invoice
+        .date_depot
+        .as_deref()
+        .and_then(parse_chorus_datetime);
+    match (deposited, claimed_at) {
+        (Some(deposited), Some(claimed)) => deposited >= claimed - Duration::hours(26),
+        _ => true,
     }
 }
 
@@ -180,21 +208,16 @@ impl Depositor {
             )
             .await?
             .ok_or(DepositError::PayloadMissing)?;
-        let stored = self
-            .secrets
-            .technical_account(&account.siret, &account.password_version)
-            .await
-            .map_err(|e| DepositError::Secret(e.to_string()))?;
-        self.send(
-            &tracked,
+        let technical = self.technical_account(account).await?;
+        let outing = Outing {
+            tracked: &tracked,
             from,
-            Change::default(),
-            &file,
-            stored,
+            change: Change::default(),
+            file: &file,
+            technical,
             account,
-            now,
-        )
-        .await
+        };
+        self.send(outing, now).await
     }
 
     /// The first attempt, in the caller's request: `tracked` is `not_transmitted`, `claim`
@@ -215,12 +238,8 @@ impl Depositor {
         if let Some(why) = self.refusal(account, now) {
             return self.hold(tracked, from, claim, why, account, now).await;
         }
-        let stored = match self
-            .secrets
-            .technical_account(&account.siret, &account.password_version)
-            .await
-        {
-            Ok(stored) => stored,
+        let technical = match self.technical_account(account).await {
+            Ok(technical) => technical,
             Err(e) => {
                 // Nothing is sent from `pending`, and this request gives up: the claim is
                 // due at once, for the next request or the follow-up to deposit.
@@ -237,17 +256,22 @@ impl Depositor {
                     .await?);
             }
         };
-        self.send(tracked, from, claim, file, stored, account, now)
-            .await
+        let outing = Outing {
+            tracked,
+            from,
+            change: claim,
+            file,
+            technical,
+            account,
+        };
+        self.send(outing, now).await
     }
 
     /// Why the account's credentials cannot be used now, if they cannot.
     fn refusal(&self, account: &CompanyAccount, now: OffsetDateTime) -> Option<&'static str> {
         match account.effective_status(self.config.password_lifetime, now) {
             CredentialsStatus::Expired => Some("Mot de passe du compte technique expiré"),
-            CredentialsStatus::Rejected => {
-                Some("Mot de passe du compte technique refusé par Chorus Pro")
-            }
+            CredentialsStatus::Rejected => Some(PASSWORD_REFUSED),
             _ => None,
         }
     }
@@ -262,134 +286,105 @@ impl Depositor {
         account: &CompanyAccount,
         now: OffsetDateTime,
     ) -> Result<Tracked, DepositError> {
+        let held = Change::default()
+            .held(&account.password_version, why)
+            .due(now + Duration::minutes(30));
         Ok(self
             .store
             .transition(
                 tracked,
                 from,
                 TransmissionState::WaitingCredentials,
-                change.and(
-                    Change::default()
-                        .set(
-                            "blocked_password_version",
-                            s(account.password_version.clone()),
-                        )
-                        .set("last_error", s(why))
-                        .due(now + Duration::minutes(30)),
-                ),
+                change.and(held),
                 now,
             )
             .await?)
     }
 
-    /// Leases the deposit (`from` → `depositing`, with `change`), sends it once, and
-    /// records what Chorus Pro answered.
-    #[allow(clippy::too_many_arguments)]
-    async fn send(
+    /// Leases the deposit (`from` → `depositing`, with the outing's change), sends it once,
+    /// and records what Chorus Pro answered.
+    async fn send(&self, outing: Outing<'_>, now: OffsetDateTime) -> Result<Tracked, DepositError> {
+        let depositing = self.lease(&outing, now).await?;
+        let deposit = self.flux_of(&depositing, outing.file);
+        tracing::info!(attempt = depositing.record.attempts, "depositing");
+        let answer = self.chorus.deposit_flux(&outing.technical, &deposit).await;
+        let now = OffsetDateTime::now_utc().max(now);
+        self.record_answer(&depositing, answer, outing.account, now)
+            .await
+    }
+
+    /// `from` → `depositing` under a lease, which is also the due time: if this Lambda dies
+    /// mid-deposit, the follow-up finds the transmission when the lease has run out and
+    /// reconciles it.
+    async fn lease(&self, outing: &Outing<'_>, now: OffsetDateTime) -> Result<Tracked, StoreError> {
+        let until = now + dur(self.config.deposit_lease);
+        let attempts = match outing.from {
+            TransmissionState::NotTransmitted => 1,
+            _ => outing.tracked.record.attempts + 1,
+        };
+        let lease = Change::default().lease(until, attempts).due(until);
+        self.store
+            .transition(
+                outing.tracked,
+                outing.from,
+                TransmissionState::Depositing,
+                outing.change.clone().and(lease),
+                now,
+            )
+            .await
+    }
+
+    /// The flux a deposit sends: the checked file under its recorded name and syntax.
+    fn flux_of(&self, depositing: &Tracked, file: &[u8]) -> FluxDeposit {
+        let name = depositing
+            .record
+            .flux_file_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.xml", deposited_number(depositing)));
+        let mut deposit = FluxDeposit::ubl(name, file);
+        deposit.syntaxe_flux = self.config.flux_syntax.clone();
+        deposit
+    }
+
+    /// Records what Chorus Pro answered a deposit: one state for each kind of answer.
+    async fn record_answer(
         &self,
-        tracked: &Tracked,
-        from: TransmissionState,
-        change: Change,
-        file: &[u8],
-        stored: crate::secrets::StoredTechnicalAccount,
+        depositing: &Tracked,
+        answer: Result<FluxDepositResponse, ChorusError>,
         account: &CompanyAccount,
         now: OffsetDateTime,
     ) -> Result<Tracked, DepositError> {
-        let lease_until = now + dur(self.config.deposit_lease);
-        let attempts = if from == TransmissionState::NotTransmitted {
-            1
-        } else {
-            tracked.record.attempts + 1
-        };
-        // The lease is also the due time: if this Lambda dies mid-deposit, the follow-up
-        // finds the transmission when the lease has run out and reconciles it.
-        let depositing = self
-            .store
-            .transition(
-                tracked,
-                from,
-                TransmissionState::Depositing,
-                change.and(
-                    Change::default()
-                        .set("attempt_id", s(uuid::Uuid::new_v4().to_string()))
-                        .set("lease_until", s(rfc3339(lease_until)))
-                        .set("attempts", n(attempts))
-                        .remove("blocked_password_version")
-                        .due(lease_until),
-                ),
-                now,
-            )
-            .await?;
-        let tracked = &depositing;
-        let file_name = tracked.record.flux_file_name.clone().unwrap_or_else(|| {
-            format!(
-                "{}.xml",
-                tracked.situation.identifiers.invoice_number.as_str()
-            )
-        });
-        let mut deposit = FluxDeposit::ubl(file_name, file);
-        deposit.syntaxe_flux = self.config.flux_syntax.clone();
-        let technical = TechnicalAccount::new(stored.login, stored.password);
-        tracing::info!(attempt = attempts, "depositing");
-        let answer = self.chorus.deposit_flux(&technical, &deposit).await;
-        let now = OffsetDateTime::now_utc().max(now);
-        let left = match answer {
+        use TransmissionState::*;
+        let (to, change) = match answer {
             Ok(done) => {
                 tracing::info!(flux_number = %done.numero_flux_depot, "deposited");
-                self.store
-                    .transition(
-                        &depositing,
-                        TransmissionState::Depositing,
-                        TransmissionState::Deposited,
-                        Change::default()
-                            .set("flux_number", s(done.numero_flux_depot.clone()))
-                            .set("deposited_at", s(rfc3339(now)))
-                            .set("checks_done", n(0))
-                            .remove("lease_until")
-                            .remove("last_error")
-                            .history(entry(
-                                now,
-                                "DEPOSE",
-                                Some(format!(
-                                    "Flux {} déposé dans Chorus Pro",
-                                    done.numero_flux_depot
-                                )),
-                            ))
-                            .due(now + follow_up_delay(0)),
-                        now,
-                    )
-                    .await?
+                let note = format!("Flux {} déposé dans Chorus Pro", done.numero_flux_depot);
+                let change = Change::default()
+                    .deposited(&done.numero_flux_depot, now)
+                    .history(entry(now, "DEPOSE", Some(note)))
+                    .due(now + follow_up_delay(0));
+                (Deposited, change)
             }
             Err(ChorusError::CredentialsRejected) => {
                 let held = self
-                    .store
-                    .transition(
-                        &depositing,
-                        TransmissionState::Depositing,
-                        TransmissionState::WaitingCredentials,
-                        Change::default()
-                            .set(
-                                "blocked_password_version",
-                                s(account.password_version.clone()),
-                            )
-                            .set(
-                                "last_error",
-                                s("Mot de passe du compte technique refusé par Chorus Pro"),
-                            )
-                            .remove("lease_until")
-                            .due(now + Duration::minutes(30)),
+                    .hold(
+                        depositing,
+                        Depositing,
+                        Change::default(),
+                        PASSWORD_REFUSED,
+                        account,
                         now,
                     )
                     .await?;
                 self.credentials_refused(account, RejectionSource::Transmission, now)
                     .await;
-                held
+                return Ok(held);
             }
             Err(ChorusError::BusinessRefusal { libelle, .. })
                 if says_number_already_used(&libelle) =>
             {
                 return self
-                    .number_already_used(&depositing, account, &libelle, now)
+                    .number_already_used(depositing, account, &libelle, now)
                     .await;
             }
             Err(ChorusError::BusinessRefusal {
@@ -398,52 +393,33 @@ impl Depositor {
             }) => {
                 let reason =
                     format!("Dépôt refusé par Chorus Pro (code {code_retour}) : {libelle}");
-                self.store
-                    .transition(
-                        &depositing,
-                        TransmissionState::Depositing,
-                        TransmissionState::Rejected,
-                        Change::default()
-                            .set("last_error", s(reason.clone()))
-                            .remove("lease_until")
-                            .history(entry(now, "DEPOT_REFUSE", Some(reason))),
-                        now,
-                    )
-                    .await?
+                let change = Change::default().last_error(reason.clone()).history(entry(
+                    now,
+                    "DEPOT_REFUSE",
+                    Some(reason),
+                ));
+                (Rejected, change)
             }
             Err(e) if e.deposit_may_be_recorded() => {
                 tracing::warn!(error = %e, "deposit outcome unknown: reconcile before any new attempt");
-                self.store
-                    .transition(
-                        &depositing,
-                        TransmissionState::Depositing,
-                        TransmissionState::OutcomeUnknown,
-                        Change::default()
-                            .set("unknown_since", s(rfc3339(now)))
-                            .set("last_error", s(e.to_string()))
-                            .remove("lease_until")
-                            .due(now + Duration::seconds(30)),
-                        now,
-                    )
-                    .await?
+                let change = Change::default()
+                    .outcome_unknown(now, &e.to_string())
+                    .due(now + Duration::seconds(30));
+                (OutcomeUnknown, change)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "deposit did not reach Chorus Pro; retried later");
-                self.store
-                    .transition(
-                        &depositing,
-                        TransmissionState::Depositing,
-                        TransmissionState::FailedRetrying,
-                        Change::default()
-                            .set("last_error", s(e.to_string()))
-                            .remove("lease_until")
-                            .due(now + retry_delay(attempts)),
-                        now,
-                    )
-                    .await?
+                let change = Change::default()
+                    .last_error(e.to_string())
+                    .due(now + retry_delay(depositing.record.attempts));
+                (FailedRetrying, change)
             }
         };
-        Ok(left)
+        let change = change.and(Change::default().clear_lease());
+        Ok(self
+            .store
+            .transition(depositing, Depositing, to, change, now)
+            .await?)
     }
 
     /// Finds out whether a deposit whose outcome is unknown reached Chorus Pro, by
@@ -459,9 +435,8 @@ impl Depositor {
     ) -> Result<Tracked, DepositError> {
         let tracked = self.expire_dead_attempt(tracked, now).await?;
         let from = TransmissionState::OutcomeUnknown;
-        let number = deposited_number(&tracked);
         let technical = self.technical_account(account).await?;
-        match self.find_invoice(&technical, &number).await {
+        match self.find_our_invoice(&technical, &tracked).await {
             Ok(Some(invoice)) => {
                 tracing::info!(
                     chorus_invoice_id = invoice.identifiant_facture_cpp,
@@ -523,9 +498,7 @@ impl Depositor {
                 state,
                 TransmissionState::OutcomeUnknown,
                 Change::default()
-                    .set("unknown_since", s(rfc3339(since)))
-                    .set("last_error", s("Tentative de dépôt interrompue"))
-                    .remove("lease_until")
+                    .outcome_unknown(since, "Tentative de dépôt interrompue")
                     .due(now),
                 now,
             )
@@ -556,7 +529,7 @@ impl Depositor {
                 .company_check_since
                 .unwrap_or(now);
             Change::default()
-                .set("company_check_since", s(rfc3339(asked)))
+                .company_asked(asked)
                 .due(now + Duration::minutes(30))
         };
         self.store
@@ -584,15 +557,11 @@ impl Depositor {
                 tracked.situation.transmission.state,
                 TransmissionState::OutcomeUnknown,
                 Change::default()
-                    .set("unknown_since", s(rfc3339(now)))
-                    .set("company_check_since", s(rfc3339(now)))
-                    .set(
-                        "last_error",
-                        s(format!(
-                            "Numéro de facture déjà utilisé dans Chorus Pro : {refusal}"
-                        )),
+                    .outcome_unknown(
+                        now,
+                        &format!("Numéro de facture déjà utilisé dans Chorus Pro : {refusal}"),
                     )
-                    .remove("lease_until")
+                    .company_asked(now)
                     .history(entry(now, "NUMERO_DEJA_UTILISE", Some(refusal.to_owned())))
                     .due(now + Duration::minutes(5)),
                 now,
@@ -601,26 +570,51 @@ impl Depositor {
         let number = deposited_number(&doubt);
         let technical = self.technical_account(account).await?;
         match self.find_invoice(&technical, &number).await {
-            Ok(Some(invoice)) => {
+            Ok(Some(invoice)) if could_be_ours(&invoice, doubt.record.transmitted_at) => {
                 let comment = format!(
                     "La facture « {number} » déposée plus tôt a été retrouvée dans Chorus Pro"
                 );
-                Ok(self
-                    .attach(
-                        &doubt,
-                        TransmissionState::OutcomeUnknown,
-                        &invoice,
-                        comment,
-                        now,
-                    )
-                    .await?)
+                let from = TransmissionState::OutcomeUnknown;
+                Ok(self.attach(&doubt, from, &invoice, comment, now).await?)
             }
+            Ok(Some(other)) => Ok(self.number_taken_by(&doubt, &other, now).await?),
             Ok(None) => Ok(doubt),
             Err(e) => {
                 tracing::warn!(error = %e, "search after a duplicate number failed; tried again later");
                 Ok(doubt)
             }
         }
+    }
+
+    /// The number is held by another invoice of the supplier, deposited before this
+    /// transmission began (one entered on the portal, say): a real collision, so the
+    /// situation is `rejected` and needs a new number.
+    async fn number_taken_by(
+        &self,
+        doubt: &Tracked,
+        other: &SupplierInvoice,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let reason = format!(
+            "Le numéro « {} » est déjà celui d'une autre facture de l'entreprise dans Chorus Pro (déposée le {}, n° Chorus Pro {})",
+            other.numero_facture,
+            other.date_depot.as_deref().unwrap_or("?"),
+            other.identifiant_facture_cpp
+        );
+        tracing::warn!("invoice number held by an earlier invoice: a real collision");
+        let change = Change::default()
+            .last_error(reason.clone())
+            .doubt_cleared()
+            .history(entry(now, "NUMERO_DEJA_UTILISE", Some(reason)));
+        self.store
+            .transition(
+                doubt,
+                TransmissionState::OutcomeUnknown,
+                TransmissionState::Rejected,
+                change,
+                now,
+            )
+            .await
     }
 
     /// The company says what the Chorus Pro portal shows for a deposit whose outcome stayed
@@ -655,10 +649,7 @@ impl Depositor {
                         tracked,
                         from,
                         TransmissionState::Pending,
-                        Change::default()
-                            .remove("unknown_since")
-                            .remove("company_check_since")
-                            .due(now),
+                        Change::default().doubt_cleared().due(now),
                         now,
                     )
                     .await?;
@@ -683,6 +674,19 @@ impl Depositor {
             .find(|i| i.numero_facture == number))
     }
 
+    /// The invoice of the deposited number, if Chorus Pro has one that can be this
+    /// transmission's (`could_be_ours`).
+    async fn find_our_invoice(
+        &self,
+        technical: &TechnicalAccount,
+        tracked: &Tracked,
+    ) -> Result<Option<SupplierInvoice>, ChorusError> {
+        let found = self
+            .find_invoice(technical, &deposited_number(tracked))
+            .await?;
+        Ok(found.filter(|i| could_be_ours(i, tracked.record.transmitted_at)))
+    }
+
     /// The situation is the Chorus Pro invoice `invoice`: followed from its status on.
     async fn attach(
         &self,
@@ -692,19 +696,15 @@ impl Depositor {
         comment: String,
         now: OffsetDateTime,
     ) -> Result<Tracked, StoreError> {
-        let status = invoice.statut.as_ref().map(|s| s.as_str().to_owned());
         // The gateway's own record of the deposit (as `attempt` writes it): Chorus Pro's
         // statuses, `DEPOSEE` included, come with the invoice's history, every one of them
         // (none seen yet for this invoice).
         let change = Change::default()
-            .set_opt("flux_number", invoice.numero_flux_depot.clone().map(s))
-            .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
-            .set_opt("chorus_status", status.map(s))
-            .set("checks_done", n(0))
-            .set("chorus_history_seen", n(0))
-            .remove("last_error")
-            .remove("lease_until")
-            .remove("company_check_since")
+            .attached(
+                invoice.identifiant_facture_cpp,
+                invoice.statut.as_ref().map(|s| s.as_str()),
+                invoice.numero_flux_depot.as_deref(),
+            )
             .history(entry(now, "DEPOSE", Some(comment)))
             .due(now + follow_up_delay(0));
         self.store
@@ -765,6 +765,44 @@ impl Depositor {
                 now,
             )
             .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn an_invoice_deposited_before_the_claim_is_not_ours() {
+        let claimed = Some(datetime!(2026-12-03 10:00 UTC));
+        let deposited = |date: Option<&str>| SupplierInvoice {
+            date_depot: date.map(str::to_owned),
+            ..SupplierInvoice::default()
+        };
+        for (date, claimed_at, ours) in [
+            (Some("2026-12-03"), claimed, true),
+            (Some("2026-12-04"), claimed, true),
+            (Some("2026-12-02"), claimed, false),
+            // Claimed just after midnight: the day before still counts (the margin).
+            (
+                Some("2026-12-02"),
+                Some(datetime!(2026-12-02 23:30 UTC)),
+                true,
+            ),
+            (Some("2026-12-01"), claimed, false),
+            (Some("2026-11-15T09:00:00Z"), claimed, false),
+            (Some("2026-12-03T09:59:00Z"), claimed, true),
+            (None, claimed, true),
+            (Some("2026-11-01"), None, true),
+            (Some("pas une date"), claimed, true),
+        ] {
+            assert_eq!(
+                could_be_ours(&deposited(date), claimed_at),
+                ours,
+                "{date:?}"
+            );
         }
     }
 }

@@ -121,3 +121,34 @@ impl PisteCredentialsSource for SecretPisteCredentials {
         })
     }
 }
+
+/// What a function that deposits holds for its warm life (`transmit-invoice` and
+/// `status-sync`): the HTTP functions' clients and the depositor built on them.
+pub struct DepositingState {
+    pub config: Config,
+    pub store: Store,
+    pub secrets: SecretStore,
+    pub chorus: Arc<ChorusClient>,
+    pub depositor: crate::deposit::Depositor,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl DepositingState {
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        let services = Services::from_sdk(&config, sdk)?;
+        let depositor = crate::deposit::Depositor::from_services(&services, &config, sdk);
+        let Services {
+            store,
+            secrets,
+            chorus,
+        } = services;
+        Ok(DepositingState {
+            config,
+            store,
+            secrets,
+            chorus,
+            depositor,
+            clock: Arc::new(crate::clock::SystemClock),
+        })
+    }
+}

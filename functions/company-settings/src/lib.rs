@@ -9,6 +9,7 @@ mod settings;
 mod verify;
 
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::http::route_key;
 use shared::http::{Caller, Problem, ProblemCode};
 use tracing::Instrument;
 
@@ -63,14 +64,4 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
     }
     .instrument(span)
     .await
-}
-
-/// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
-fn route_key(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
-            ctx.route_key.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    }
 }

@@ -8,6 +8,7 @@ use shared::domain::{
     TechnicalLogin,
 };
 use shared::http::json::{body_bytes, empty_response};
+use shared::http::store_problem;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
 use shared::secrets::StagedVersion;
 use shared::store::{AuditEntry, StoreError};
@@ -43,11 +44,6 @@ fn read_input(body: &Body) -> Result<SettingsInput, Problem> {
         object,
     };
     Ok(input)
-}
-
-fn store_problem(err: &StoreError) -> Problem {
-    tracing::error!(error = %err, "store failure");
-    Problem::service_unavailable()
 }
 
 /// The validated settings of a save.
@@ -283,7 +279,7 @@ pub async fn put(
         let input = read_input(body)?;
         // A path SIRET of the wrong shape cannot be stored: validation reports it with the
         // body's faults, without a read.
-        let existing = match lookup_siret(path_siret) {
+        let existing = match shared::http::path_siret(path_siret) {
             Ok(siret) => state
                 .store
                 .get_account(&siret)
@@ -556,17 +552,6 @@ async fn current_view(state: &State, siret: &Siret) -> Result<Response<Body>, Pr
     ))
 }
 
-fn lookup_siret(path_siret: &str) -> Result<Siret, Problem> {
-    // Only stored SIRETs can be found; sandbox ones may fail Luhn, so shape only here.
-    Siret::parse(path_siret, SiretCheck::ShapeOnly).map_err(|e| {
-        Problem::validation(vec![FieldError::new(
-            "siret",
-            e.code(),
-            e.message_fr(path_siret),
-        )])
-    })
-}
-
 fn not_configured() -> Problem {
     Problem::new(
         ProblemCode::CompanyNotConfigured,
@@ -575,7 +560,7 @@ fn not_configured() -> Problem {
 }
 
 pub async fn get(state: &State, path_siret: &str) -> Result<Response<Body>, Problem> {
-    let siret = lookup_siret(path_siret)?;
+    let siret = shared::http::path_siret(path_siret)?;
     let account = state
         .store
         .get_account(&siret)
@@ -593,7 +578,7 @@ pub async fn delete(
     caller: &Caller,
     path_siret: &str,
 ) -> Result<Response<Body>, Problem> {
-    let siret = lookup_siret(path_siret)?;
+    let siret = shared::http::path_siret(path_siret)?;
     for attempt in 1..=SAVE_ATTEMPTS {
         let Some(account) = state
             .store
@@ -642,7 +627,7 @@ pub async fn verify(
     caller: &Caller,
     path_siret: &str,
 ) -> Result<Response<Body>, Problem> {
-    let siret = lookup_siret(path_siret)?;
+    let siret = shared::http::path_siret(path_siret)?;
     let account = state
         .store
         .get_account(&siret)

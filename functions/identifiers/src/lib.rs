@@ -17,9 +17,7 @@ mod paging;
 mod situations;
 
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::domain::{Siret, SiretCheck};
-use shared::http::{Caller, FieldError, Problem, ProblemCode};
-use shared::store::StoreError;
+use shared::http::{Caller, Problem, ProblemCode, route_key};
 use tracing::Instrument;
 
 /// Built once per cold start and shared by every invocation.
@@ -99,29 +97,6 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
     }
     .instrument(span)
     .await
-}
-
-/// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
-fn route_key(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
-            ctx.route_key.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    }
-}
-
-/// The company's SIRET from the path. The token already vouches for it; sandbox SIRETs
-/// may fail the Luhn key, so its shape only is checked.
-pub(crate) fn company_siret(raw: &str) -> Result<Siret, Problem> {
-    Siret::parse(raw, SiretCheck::ShapeOnly).map_err(|e| {
-        Problem::validation(vec![FieldError::new("siret", e.code(), e.message_fr(raw))])
-    })
-}
-
-pub(crate) fn store_problem(err: &StoreError) -> Problem {
-    tracing::error!(error = %err, "store failure");
-    Problem::service_unavailable()
 }
 
 pub(crate) fn market_not_found(market_ref: &str) -> Problem {

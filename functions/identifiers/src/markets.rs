@@ -9,9 +9,9 @@ use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
 use shared::store::{AuditEntry, StoreError};
 
-use crate::{
-    BODY_LIMIT, PathParams, State, buyer, company_siret, market_not_found, paging, store_problem,
-};
+use shared::http::{path_siret, store_problem};
+
+use crate::{BODY_LIMIT, PathParams, State, buyer, market_not_found, paging};
 
 /// Concurrent saves of one market race on its revision; the loser reads it again and
 /// writes again (the buyer check, which does not depend on the stored market, stands).
@@ -235,7 +235,7 @@ pub async fn put(
     path: &PathParams,
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
-    let siret = company_siret(&path.siret)?;
+    let siret = path_siret(&path.siret)?;
     let mut path_errors = Vec::new();
     let market_ref = MarketRef::parse(&path.market_ref)
         .map_err(|e| {
@@ -343,7 +343,7 @@ fn path_market_ref(path: &PathParams) -> Result<MarketRef, Problem> {
 }
 
 pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Problem> {
-    let siret = company_siret(&path.siret)?;
+    let siret = path_siret(&path.siret)?;
     let market_ref = path_market_ref(path)?;
     let market = state
         .store
@@ -365,7 +365,7 @@ pub async fn list(
     path: &PathParams,
     request: &Request,
 ) -> Result<Response<Body>, Problem> {
-    let siret = company_siret(&path.siret)?;
+    let siret = path_siret(&path.siret)?;
     let page = paging::read(request, "m").map_err(Problem::validation)?;
     let after = page
         .after

@@ -12,9 +12,9 @@ use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_re
 use shared::store::AuditEntry;
 use shared::store::situation::{GuardWrite, SaveSituationError};
 
-use crate::{
-    BODY_LIMIT, PathParams, State, company_siret, market_not_found, paging, store_problem,
-};
+use shared::http::{path_siret, store_problem};
+
+use crate::{BODY_LIMIT, PathParams, State, market_not_found, paging};
 
 /// A save that lost a race on the situation reads it again and decides again, a few
 /// times at most.
@@ -98,7 +98,7 @@ pub async fn put(
     path: &PathParams,
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
-    let siret = company_siret(&path.siret)?;
+    let siret = path_siret(&path.siret)?;
     let mut errors = Vec::new();
     let market_ref = market_ref_error(&path.market_ref, &mut errors);
     let number = number_error(&path.number, &mut errors);
@@ -208,7 +208,7 @@ fn path_values(
     path: &PathParams,
     with_number: bool,
 ) -> Result<(Siret, MarketRef, Option<SituationNumber>), Problem> {
-    let siret = company_siret(&path.siret)?;
+    let siret = path_siret(&path.siret)?;
     let mut errors = Vec::new();
     let market_ref = market_ref_error(&path.market_ref, &mut errors);
     let number = if with_number {

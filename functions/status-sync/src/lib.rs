@@ -9,58 +9,25 @@
 //! password, an item that cannot be read) is counted and retried later with a back-off,
 //! and never stops the others.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use shared::chorus::{
-    ChorusClient, ChorusError, FluxOutcome, FluxReportRequest, InvoiceHistoryRequest,
+    ChorusError, FluxOutcome, FluxReport, FluxReportRequest, InvoiceHistoryRequest, InvoiceStatus,
     SupplierInvoiceSearch, TechnicalAccount, parse_chorus_datetime, says_number_already_used,
 };
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
-use shared::deposit::{DepositError, Depositor};
+use shared::deposit::{DepositError, deposited_number};
 use shared::domain::situation::StatusEntry;
-use shared::domain::transmission::{TransmissionState, follow_up_delay, is_final_invoice_status};
+use shared::domain::transmission::{TransmissionState, follow_up_delay};
 use shared::domain::{CompanyAccount, CredentialsStatus, MarketRef, Siret, SituationNumber};
 use shared::mail::render::RejectionSource;
-use shared::secrets::SecretStore;
-use shared::services::Services;
-use shared::store::Store;
-use shared::store::item::{n, s};
 use shared::store::transmission::{Change, Tracked};
 use time::{Duration, OffsetDateTime};
 
 /// At most this many situations per run; the rest stay due for the next run.
 pub const BATCH: usize = 500;
 
-pub struct State {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub depositor: Depositor,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl State {
-    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
-        let services = Services::from_sdk(&config, sdk)?;
-        let depositor = Depositor::from_services(&services, &config, sdk);
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = services;
-        Ok(Self {
-            config,
-            store,
-            secrets,
-            chorus,
-            depositor,
-            clock: Arc::new(SystemClock),
-        })
-    }
-}
+/// The clients of the cold start and the depositor (shared with the other function that
+/// deposits).
+pub use shared::services::DepositingState as State;
 
 /// What one run did.
 #[derive(Debug, Default, Serialize)]
@@ -222,7 +189,7 @@ async fn follow(
                 &tracked,
                 from,
                 from,
-                Change::default().set("last_error", s("Compte Chorus Pro supprimé : suivi arrêté")),
+                Change::default().last_error("Compte Chorus Pro supprimé : suivi arrêté"),
                 now,
             )
             .await?;
@@ -321,8 +288,8 @@ async fn backoff(
             from,
             from,
             Change::default()
-                .set("checks_done", n(checks))
-                .set("last_error", s(err.to_string()))
+                .checks_done(checks)
+                .last_error(err.to_string())
                 .due(now + follow_up_delay(checks).max(Duration::minutes(5))),
             now,
         )
@@ -342,6 +309,17 @@ fn chorus_time(raw: Option<&str>, fallback: OffsetDateTime) -> OffsetDateTime {
     raw.and_then(parse_chorus_datetime).unwrap_or(fallback)
 }
 
+/// What one look at a deposited flux found.
+struct FluxSeen<'a> {
+    tracked: &'a Tracked,
+    report: FluxReport,
+    /// The flux state as Chorus Pro names it (`INCONNU` when absent).
+    name: String,
+    /// When Chorus Pro says the flux reached it.
+    at: OffsetDateTime,
+}
+
+/// Follows a deposited flux (`consulterCRDetaille`): one step for each outcome.
 async fn follow_flux(
     state: &State,
     tracked: Tracked,
@@ -364,158 +342,154 @@ async fn follow_flux(
         Ok(r) => r,
         Err(e) => return backoff(state, &tracked, account, e, now).await,
     };
-    let flux_state = report
-        .etat_courant_depot_flux
-        .as_ref()
-        .map(|s| s.as_str().to_owned())
-        .unwrap_or_else(|| "INCONNU".into());
-    let at = chorus_time(report.date_heure_etat_courant_flux.as_deref(), now);
-    let checks = tracked.record.checks_done + 1;
-    let last_status = tracked
-        .situation
-        .transmission
-        .status_history
-        .last()
-        .map(|e| e.status.clone());
-    match report.etat_courant_depot_flux.as_ref().map(|s| s.outcome()) {
+    let outcome = report.etat_courant_depot_flux.as_ref().map(|s| s.outcome());
+    let seen = FluxSeen {
+        tracked: &tracked,
+        name: report
+            .etat_courant_depot_flux
+            .as_ref()
+            .map_or_else(|| "INCONNU".to_owned(), |s| s.as_str().to_owned()),
+        at: chorus_time(report.date_heure_etat_courant_flux.as_deref(), now),
+        report,
+    };
+    match outcome {
         Some(FluxOutcome::Integrated) => {
-            let number = tracked.record.deposited_number.clone().unwrap_or_else(|| {
-                tracked
-                    .situation
-                    .identifiers
-                    .invoice_number
-                    .as_str()
-                    .to_owned()
-            });
-            let found = match state
-                .chorus
-                .search_supplier_invoices(&technical, &SupplierInvoiceSearch::by_flux(flux))
-                .await
-            {
-                Ok(f) => f,
-                Err(e) => return backoff(state, &tracked, account, e, now).await,
-            };
-            let Some(invoice) = found
-                .liste_factures
-                .iter()
-                .find(|i| i.numero_facture == number)
-            else {
-                // Integrated but not yet searchable: look again soon.
-                return Ok(state
-                    .store
-                    .transition(
-                        &tracked,
-                        from,
-                        from,
-                        Change::default()
-                            .set("checks_done", n(checks))
-                            .due(now + follow_up_delay(checks)),
-                        now,
-                    )
-                    .await?);
-            };
-            let status = invoice
-                .statut
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|| "DEPOSEE".into());
-            Ok(state
-                .store
-                .transition(
-                    &tracked,
-                    from,
-                    TransmissionState::Integrated,
-                    Change::default()
-                        .set("chorus_invoice_id", n(invoice.identifiant_facture_cpp))
-                        .set("chorus_status", s(status))
-                        .set("checks_done", n(0))
-                        .set("chorus_history_seen", n(0))
-                        .remove("last_error")
-                        .history(entry(
-                            at,
-                            &flux_state,
-                            Some(
-                                format!(
-                                    "Flux {} intégré par Chorus Pro",
-                                    report.nom_fichier.clone().unwrap_or_default()
-                                )
-                                .trim_end()
-                                .to_owned(),
-                            ),
-                        ))
-                        .due(now),
-                    now,
-                )
-                .await?)
+            flux_integrated(state, &seen, &flux, &technical, account, now).await
         }
-        Some(FluxOutcome::Rejected) => {
-            let number = tracked.record.deposited_number.clone().unwrap_or_default();
-            let mut change = Change::default().remove("chorus_status");
-            let reasons: Vec<String> = report
-                .liste_erreur_dp
-                .iter()
-                .filter(|e| e.numero_dp.as_deref().is_none_or(|n| n == number))
-                .filter_map(|e| e.libelle_erreur_dp.clone())
-                .chain(
-                    report
-                        .liste_erreur_technique
-                        .iter()
-                        .filter_map(|e| e.libelle_erreur.clone()),
-                )
-                .collect();
-            if reasons.is_empty() {
-                change = change.history(entry(
-                    at,
-                    &flux_state,
-                    Some("Chorus Pro n'a pas donné de motif : consultez le compte rendu du flux sur le portail Chorus Pro.".into()),
-                ));
-            }
-            for reason in &reasons {
-                change = change.history(entry(at, &flux_state, Some(reason.trim().to_owned())));
-            }
-            if let Some(reason) = reasons.iter().find(|r| says_number_already_used(r)) {
-                // An earlier deposit of this invoice landed: attach to it, never `rejected`.
-                return state
-                    .depositor
-                    .number_already_used(&tracked, account, reason, now)
-                    .await;
-            }
-            let summary = if reasons.is_empty() {
-                flux_state.clone()
-            } else {
-                reasons.join(" ; ")
-            };
-            Ok(state
-                .store
-                .transition(
-                    &tracked,
-                    from,
-                    TransmissionState::Rejected,
-                    change.set("last_error", s(summary)),
-                    now,
-                )
-                .await?)
-        }
-        other => {
-            // Still in process (or a state to show): noted once, then looked at again later.
-            let mut change = Change::default()
-                .set("checks_done", n(checks))
-                .due(now + follow_up_delay(checks));
-            if last_status.as_deref() != Some(flux_state.as_str()) && flux_state != "INCONNU" {
-                let comment = match other {
-                    Some(FluxOutcome::NeedsAttention) => {
-                        Some("Le flux demande une intervention du support Chorus Pro.".to_owned())
-                    }
-                    _ => None,
-                };
-                change = change.history(entry(at, &flux_state, comment));
-            }
-            Ok(state
-                .store
-                .transition(&tracked, from, from, change, now)
-                .await?)
-        }
+        Some(FluxOutcome::Rejected) => flux_rejected(state, &seen, account, now).await,
+        other => flux_in_process(state, &seen, other, now).await,
     }
+}
+
+/// Integrated: the invoice is found among the flux's and followed from then on.
+async fn flux_integrated(
+    state: &State,
+    seen: &FluxSeen<'_>,
+    flux: &str,
+    technical: &TechnicalAccount,
+    account: &CompanyAccount,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let (tracked, from) = (seen.tracked, TransmissionState::Deposited);
+    let number = deposited_number(tracked);
+    let found = match state
+        .chorus
+        .search_supplier_invoices(technical, &SupplierInvoiceSearch::by_flux(flux))
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => return backoff(state, tracked, account, e, now).await,
+    };
+    let Some(invoice) = found
+        .liste_factures
+        .iter()
+        .find(|i| i.numero_facture == number)
+    else {
+        // Integrated but not yet searchable: look again soon.
+        let checks = tracked.record.checks_done + 1;
+        let change = Change::default()
+            .checks_done(checks)
+            .due(now + follow_up_delay(checks));
+        return Ok(state
+            .store
+            .transition(tracked, from, from, change, now)
+            .await?);
+    };
+    let status = invoice.statut.as_ref().map_or("DEPOSEE", |s| s.as_str());
+    let file = seen.report.nom_fichier.clone().unwrap_or_default();
+    let note = format!("Flux {file} intégré par Chorus Pro")
+        .trim_end()
+        .to_owned();
+    let change = Change::default()
+        .attached(invoice.identifiant_facture_cpp, Some(status), None)
+        .history(entry(seen.at, &seen.name, Some(note)))
+        .due(now);
+    Ok(state
+        .store
+        .transition(tracked, from, TransmissionState::Integrated, change, now)
+        .await?)
+}
+
+/// Rejected: the reasons are recorded, each as Chorus Pro gave it; a number already used
+/// means an earlier deposit landed, which the depositor attaches to.
+async fn flux_rejected(
+    state: &State,
+    seen: &FluxSeen<'_>,
+    account: &CompanyAccount,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let tracked = seen.tracked;
+    let reasons = rejection_reasons(&seen.report, &deposited_number(tracked));
+    if let Some(reason) = reasons.iter().find(|r| says_number_already_used(r)) {
+        return state
+            .depositor
+            .number_already_used(tracked, account, reason, now)
+            .await;
+    }
+    let mut change = Change::default().chorus_status(None);
+    if reasons.is_empty() {
+        let none = "Chorus Pro n'a pas donné de motif : consultez le compte rendu du flux sur le portail Chorus Pro.";
+        change = change.history(entry(seen.at, &seen.name, Some(none.into())));
+    }
+    for reason in &reasons {
+        change = change.history(entry(seen.at, &seen.name, Some(reason.clone())));
+    }
+    let summary = match reasons.is_empty() {
+        true => seen.name.clone(),
+        false => reasons.join(" ; "),
+    };
+    Ok(state
+        .store
+        .transition(
+            tracked,
+            TransmissionState::Deposited,
+            TransmissionState::Rejected,
+            change.last_error(summary),
+            now,
+        )
+        .await?)
+}
+
+/// The reasons of a rejected flux that concern this invoice, trimmed.
+fn rejection_reasons(report: &FluxReport, number: &str) -> Vec<String> {
+    let of_this_invoice = report
+        .liste_erreur_dp
+        .iter()
+        .filter(|e| e.numero_dp.as_deref().is_none_or(|n| n == number))
+        .filter_map(|e| e.libelle_erreur_dp.clone());
+    let technical = report
+        .liste_erreur_technique
+        .iter()
+        .filter_map(|e| e.libelle_erreur.clone());
+    of_this_invoice
+        .chain(technical)
+        .map(|r| r.trim().to_owned())
+        .collect()
+}
+
+/// Still in process (or a state to show): noted once, then looked at again later.
+async fn flux_in_process(
+    state: &State,
+    seen: &FluxSeen<'_>,
+    outcome: Option<FluxOutcome>,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    let (tracked, from) = (seen.tracked, TransmissionState::Deposited);
+    let checks = tracked.record.checks_done + 1;
+    let mut change = Change::default()
+        .checks_done(checks)
+        .due(now + follow_up_delay(checks));
+    let history = &tracked.situation.transmission.status_history;
+    let new_state = history.last().is_none_or(|e| e.status != seen.name);
+    if new_state && seen.name != "INCONNU" {
+        let comment = (outcome == Some(FluxOutcome::NeedsAttention))
+            .then(|| "Le flux demande une intervention du support Chorus Pro.".to_owned());
+        change = change.history(entry(seen.at, &seen.name, comment));
+    }
+    Ok(state
+        .store
+        .transition(tracked, from, from, change, now)
+        .await?)
 }
 
 async fn follow_invoice(
@@ -566,19 +540,19 @@ async fn follow_invoice(
         .unwrap_or_else(|| "DEPOSEE".into());
     let checks = tracked.record.checks_done + 1;
     let mut change = Change::default()
-        .set("chorus_status", s(current.clone()))
-        .set("chorus_history_seen", n(entries.len().max(seen)))
-        .remove("last_error");
+        .chorus_status(Some(&current))
+        .chorus_history_seen(entries.len().max(seen))
+        .clear_last_error();
     let fresh = entries.len() > seen;
     for (at, code, comment) in entries.into_iter().skip(seen) {
         change = change.history(entry(at, &code, comment));
     }
-    if is_final_invoice_status(&current) {
+    if InvoiceStatus::from(current.as_str()).ends_follow_up() {
         tracing::info!(status = %current, "final status: follow-up ends");
     } else {
         let checks = if fresh { 0 } else { checks };
         change = change
-            .set("checks_done", n(checks))
+            .checks_done(checks)
             .due(now + follow_up_delay(checks));
     }
     Ok(state

@@ -9,24 +9,18 @@
 mod request;
 mod resolve;
 
-use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use sha2::{Digest, Sha256};
-use shared::chorus::{ChorusClient, ChorusError};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
-use shared::deposit::{DepositError, Depositor, payload_owner};
+use shared::deposit::{DepositError, payload_owner};
 use shared::domain::transmission::TransmissionState;
 use shared::domain::{CompanyAccount, Market, MarketRef, Siret, SiretCheck, SituationNumber};
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
-use shared::secrets::SecretStore;
-use shared::services::Services;
-use shared::store::item::{n, s};
-use shared::store::transmission::{Change, Tracked};
-use shared::store::{Store, StoreError};
+use shared::http::{route_key, store_problem};
+use shared::store::StoreError;
+use shared::store::transmission::{Change, Claim, Tracked};
 use shared::ubl::{self, CheckOptions};
 use tracing::Instrument;
 
@@ -43,34 +37,9 @@ const PAYLOAD_DAYS: i64 = 90;
 /// How long a second request waits for a deposit in flight before answering 409.
 const WAIT_FOR_DEPOSIT: StdDuration = StdDuration::from_secs(10);
 
-pub struct State {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub depositor: Depositor,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl State {
-    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ChorusError> {
-        let services = Services::from_sdk(&config, sdk)?;
-        let depositor = Depositor::from_services(&services, &config, sdk);
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = services;
-        Ok(Self {
-            config,
-            store,
-            secrets,
-            chorus,
-            depositor,
-            clock: Arc::new(SystemClock),
-        })
-    }
-}
+/// The clients of the cold start and the depositor (shared with the other function that
+/// deposits).
+pub use shared::services::DepositingState as State;
 
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
     let params = request.path_parameters();
@@ -206,21 +175,6 @@ fn situation_not_found() -> Problem {
     )
 }
 
-/// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
-fn route_key(request: &Request) -> String {
-    match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
-            ctx.route_key.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    }
-}
-
-pub(crate) fn store_problem(e: &StoreError) -> Problem {
-    tracing::error!(error = %e, "store failure");
-    Problem::service_unavailable()
-}
-
 async fn transmit(
     state: &State,
     raw_siret: &str,
@@ -296,30 +250,15 @@ async fn transmit(
             )
             .await
             .map_err(|e| store_problem(&e))?;
-        let hash = body_hash(bytes);
-        let claim = Change::default()
-            .set(
-                "deposited_number",
-                s(tracked.situation.identifiers.invoice_number.as_str()),
-            )
-            .set("payload_id", s(payload_id))
-            .set("request_hash", s(hash))
-            .set(
-                "flux_file_name",
-                s(flux_file_name(
-                    tracked.situation.identifiers.invoice_number.as_str(),
-                )),
-            )
-            .set("transmission_environment", s(account.environment.as_str()))
-            .set("transmitted_at", s(shared::clock::rfc3339(now)))
-            .set("attempts", n(0))
-            // Counters of a previous transmission (a rejected number) start again.
-            .set("checks_done", n(0))
-            .set("chorus_history_seen", n(0))
-            .set_opt("idempotency_key", idempotency_key.clone().map(s))
-            .remove("unknown_since")
-            .remove("last_error")
-            .remove("lease_until");
+        let claim = Change::default().claim(&Claim {
+            invoice_number: tracked.situation.identifiers.invoice_number.to_string(),
+            payload_id,
+            request_hash: body_hash(bytes),
+            flux_file_name: flux_file_name(tracked.situation.identifiers.invoice_number.as_str()),
+            environment: account.environment.as_str().to_owned(),
+            idempotency_key: idempotency_key.clone(),
+            at: now,
+        });
         // The deposit's lease, the hold or the waiting claim adds its due time.
         let left = match state
             .depositor

@@ -10,11 +10,11 @@ use shared::domain::InvoiceNumber;
 use shared::domain::transmission::TransmissionState;
 use shared::http::chorus::chorus_problem;
 use shared::http::json::{JsonObject, body_bytes};
-use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
+use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response, store_problem};
 use shared::store::transmission::Tracked;
 use shared::store::{AuditEntry, StoreError};
 
-use crate::{SituationPath, State, read_situation, store_problem};
+use crate::{SituationPath, State, read_situation};
 
 const BODY_LIMIT: usize = 4 * 1024;
 

@@ -125,23 +125,12 @@ impl FluxState {
 }
 
 impl InvoiceStatus {
-    /// States where the supplier must act (recycle, complete, or issue a new invoice).
-    pub fn needs_supplier_action(&self) -> bool {
-        matches!(
-            self,
-            InvoiceStatus::ARecycler | InvoiceStatus::Rejetee | InvoiceStatus::Suspendue
-        )
-    }
-
-    /// States after which OCA stops polling: nothing more is expected for the supplier.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            InvoiceStatus::Mandatee
-                | InvoiceStatus::MiseEnPaiement
-                | InvoiceStatus::Comptabilisee
-                | InvoiceStatus::Rejetee
-        )
+    /// The statuses after which nothing more is expected of Chorus Pro: the payment
+    /// (`MISE_EN_PAIEMENT`, the last step of the cycle) or a rejection (`REJETEE`, a new
+    /// number is needed). `MANDATEE` and `COMPTABILISEE` come before the payment, so the
+    /// follow-up goes on (docs/chorus-pro.md#which-statuses-end-the-follow-up).
+    pub fn ends_follow_up(&self) -> bool {
+        matches!(self, InvoiceStatus::MiseEnPaiement | InvoiceStatus::Rejetee)
     }
 }
 
@@ -159,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    fn only_the_payment_and_a_rejection_end_the_follow_up() {
+        for (status, ends) in [
+            ("MISE_EN_PAIEMENT", true),
+            ("REJETEE", true),
+            ("MANDATEE", false),
+            ("COMPTABILISEE", false),
+            ("MISE_A_DISPOSITION_COMPTABLE", false),
+            ("A_RECYCLER", false),
+            ("SUSPENDUE", false),
+            ("UN_STATUT_NOUVEAU", false),
+        ] {
+            assert_eq!(
+                InvoiceStatus::from(status).ends_follow_up(),
+                ends,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
     fn known_values_round_trip() {
         let state: FluxState =
             serde_json::from_str("\"IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP\"").unwrap();
@@ -172,12 +181,11 @@ mod tests {
             InvoiceStatus::from("MISE_EN_PAIEMENT").as_str(),
             "MISE_EN_PAIEMENT"
         );
-        assert!(InvoiceStatus::ARecycler.needs_supplier_action());
     }
 }
 
 /// Whether a Chorus Pro refusal says the invoice number is already used by this supplier
-/// (`docs/chorus-pro.md#exactly-once-what-evidence-chorus-pro-offers`): matched on the
+/// (docs/chorus-pro.md#exactly-once): matched on the
 /// words, accents and case aside, since Chorus Pro gives the reason as text.
 pub fn says_number_already_used(reason: &str) -> bool {
     let plain: String = reason

@@ -41,17 +41,14 @@ impl TransmissionState {
                 | (OutcomeUnknown, Integrated)
                 // Only when the company says the portal does not show it (`resolve`).
                 | (OutcomeUnknown, Pending)
+                // The number is another, earlier invoice's: a real collision.
+                | (OutcomeUnknown, Rejected)
                 | (Deposited, Integrated)
                 | (Deposited, Rejected)
                 // The flux was refused for a number already used: an earlier deposit landed.
                 | (Deposited, OutcomeUnknown)
         )
     }
-}
-
-/// Chorus Pro invoice statuses after which nothing more is expected.
-pub fn is_final_invoice_status(status: &str) -> bool {
-    matches!(status, "MISE_EN_PAIEMENT" | "COMPTABILISEE" | "REJETEE")
 }
 
 /// Delay before attempt `attempt` (1-based) of a deposit that did not reach Chorus Pro:

@@ -400,108 +400,19 @@ impl Store {
         guards: GuardWrite,
         audit: &AuditEntry,
     ) -> Result<(), SaveSituationError> {
-        let mut items: Vec<TransactWriteItem> = Vec::with_capacity(4);
-        items.push(match old {
-            None => TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(situation_to_item(new)))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
-            Some(old) => TransactWriteItem::builder()
-                .update(situation_update(&self.table, old, new)?)
-                .build(),
-        });
+        let mut items = vec![self.situation_write(new, old)?];
         // Index in `items` of the Put that takes a new number, if any.
-        let mut take_index = None;
-        let take = || -> Result<Put, StoreError> {
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(guard_item(new)))
-                .condition_expression("attribute_not_exists(PK)")
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()
-                .map_err(build_error)
-        };
+        let take_index = self.guard_write(new, guards)?.map(|(takes, item)| {
+            items.push(item);
+            takes.then_some(items.len() - 1)
+        });
         let old_number = old.map(|o| &o.identifiers.invoice_number);
-        match (guards, old_number) {
-            (GuardWrite::Take, _) | (GuardWrite::Change(NumberChange::Replace { .. }), _) => {
-                take_index = Some(items.len());
-                items.push(TransactWriteItem::builder().put(take()?).build());
-            }
-            (GuardWrite::Change(NumberChange::Keep), _) => {}
-            (GuardWrite::Change(NumberChange::Respell), _) => {
-                let mut put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(guard_item(new)))
-                    .condition_expression(HELD_BY_US);
-                for (name, value) in holder_values(new) {
-                    put = put.expression_attribute_values(name, value);
-                }
-                items.push(
-                    TransactWriteItem::builder()
-                        .put(put.build().map_err(build_error)?)
-                        .build(),
-                );
-            }
-        }
         if let (GuardWrite::Change(NumberChange::Replace { release }), Some(old_number)) =
             (guards, old_number)
         {
-            let key = guard_key(&new.siret, old_number);
-            let item = match release {
-                Release::Free => {
-                    let mut delete = Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .condition_expression(HELD_BY_US);
-                    for (name, value) in holder_values(new) {
-                        delete = delete.expression_attribute_values(name, value);
-                    }
-                    TransactWriteItem::builder()
-                        .delete(delete.build().map_err(build_error)?)
-                        .build()
-                }
-                Release::Retire => {
-                    let mut update = Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key))
-                        .update_expression("SET retired = :true, retired_at = :now")
-                        .condition_expression(HELD_BY_US)
-                        .expression_attribute_values(":true", AttributeValue::Bool(true))
-                        .expression_attribute_values(":now", s(rfc3339(new.updated_at)));
-                    for (name, value) in holder_values(new) {
-                        update = update.expression_attribute_values(name, value);
-                    }
-                    TransactWriteItem::builder()
-                        .update(update.build().map_err(build_error)?)
-                        .build()
-                }
-            };
-            items.push(item);
+            items.push(self.release_write(new, old_number, release)?);
         }
-        let mut audit_item = audit.to_item(&new.siret);
-        audit_item.insert("market_ref".into(), s(new.market_ref.as_str()));
-        audit_item.insert("situation".into(), n(new.number.get()));
-        items.push(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(audit_item))
-                        .condition_expression("attribute_not_exists(PK)")
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
-        );
-
+        items.push(self.situation_audit_write(new, audit)?);
         let result = self
             .client
             .transact_write_items()
@@ -518,9 +429,135 @@ impl Store {
         }) else {
             return Err(StoreError::Aws(error_text(&err)).into());
         };
+        self.why_cancelled(canceled, take_index.flatten(), new)
+            .await
+    }
+
+    /// The situation itself: created only if new, else updated from `old` (on its revision).
+    fn situation_write(
+        &self,
+        new: &Situation,
+        old: Option<&Situation>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(match old {
+            None => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(situation_to_item(new)))
+                        .condition_expression("attribute_not_exists(PK)")
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+            Some(old) => TransactWriteItem::builder()
+                .update(situation_update(&self.table, old, new)?)
+                .build(),
+        })
+    }
+
+    /// The write on the guard of the situation's invoice number, if its number needs one:
+    /// `(true, …)` when it takes a number not held yet.
+    fn guard_write(
+        &self,
+        new: &Situation,
+        guards: GuardWrite,
+    ) -> Result<Option<(bool, TransactWriteItem)>, StoreError> {
+        match guards {
+            GuardWrite::Take | GuardWrite::Change(NumberChange::Replace { .. }) => {
+                let take = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(guard_item(new)))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(build_error)?;
+                Ok(Some((true, TransactWriteItem::builder().put(take).build())))
+            }
+            GuardWrite::Change(NumberChange::Keep) => Ok(None),
+            GuardWrite::Change(NumberChange::Respell) => {
+                let mut put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(guard_item(new)))
+                    .condition_expression(HELD_BY_US);
+                for (name, value) in holder_values(new) {
+                    put = put.expression_attribute_values(name, value);
+                }
+                let put = put.build().map_err(build_error)?;
+                Ok(Some((false, TransactWriteItem::builder().put(put).build())))
+            }
+        }
+    }
+
+    /// The old number's guard, freed or retired (a rejected number stays held).
+    fn release_write(
+        &self,
+        new: &Situation,
+        old_number: &InvoiceNumber,
+        release: Release,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let key = guard_key(&new.siret, old_number);
+        Ok(match release {
+            Release::Free => {
+                let mut delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression(HELD_BY_US);
+                for (name, value) in holder_values(new) {
+                    delete = delete.expression_attribute_values(name, value);
+                }
+                TransactWriteItem::builder()
+                    .delete(delete.build().map_err(build_error)?)
+                    .build()
+            }
+            Release::Retire => {
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression("SET retired = :true, retired_at = :now")
+                    .condition_expression(HELD_BY_US)
+                    .expression_attribute_values(":true", AttributeValue::Bool(true))
+                    .expression_attribute_values(":now", s(rfc3339(new.updated_at)));
+                for (name, value) in holder_values(new) {
+                    update = update.expression_attribute_values(name, value);
+                }
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(build_error)?)
+                    .build()
+            }
+        })
+    }
+
+    fn situation_audit_write(
+        &self,
+        new: &Situation,
+        audit: &AuditEntry,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut audit_item = audit.to_item(&new.siret);
+        audit_item.insert("market_ref".into(), s(new.market_ref.as_str()));
+        audit_item.insert("situation".into(), n(new.number.get()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(audit_item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(build_error)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Why DynamoDB cancelled the save: the number held by another situation, or a
+    /// concurrent change (decide again from a fresh read).
+    async fn why_cancelled(
+        &self,
+        canceled: &aws_sdk_dynamodb::types::error::TransactionCanceledException,
+        take_index: Option<usize>,
+        new: &Situation,
+    ) -> Result<(), SaveSituationError> {
+        let reasons = canceled.cancellation_reasons();
         let failed = |index: usize| {
-            canceled
-                .cancellation_reasons()
+            reasons
                 .get(index)
                 .and_then(|r| r.code())
                 .is_some_and(|code| code == "ConditionalCheckFailed")
@@ -530,38 +567,30 @@ impl Store {
         if failed(0) {
             return Err(SaveSituationError::Conflict);
         }
-        if let Some(index) = take_index.filter(|i| failed(*i)) {
-            let holder = match canceled
-                .cancellation_reasons()
-                .get(index)
-                .and_then(|r| r.item())
-            {
-                Some(item) => holder_from_item(item)?,
-                // Not every DynamoDB implementation returns the old item: read it.
-                None => self
-                    .invoice_number_holder(&new.siret, &new.identifiers.invoice_number)
-                    .await?
-                    .ok_or(SaveSituationError::Conflict)?,
-            };
-            if holder.market_ref == new.market_ref.as_str()
-                && holder.situation == new.number.get()
-                && !holder.retired
-            {
-                // Held by this very situation: a concurrent save of it won; decide again.
-                return Err(SaveSituationError::Conflict);
-            }
-            return Err(SaveSituationError::NumberTaken(holder));
+        let Some(index) = take_index.filter(|i| failed(*i)) else {
+            // A guard not held as read (or a transaction conflict): decide again.
+            tracing::warn!(
+                reasons = ?reasons.iter().map(|r| r.code().unwrap_or("None")).collect::<Vec<_>>(),
+                "situation transaction cancelled"
+            );
+            return Err(SaveSituationError::Conflict);
+        };
+        let holder = match reasons.get(index).and_then(|r| r.item()) {
+            Some(item) => holder_from_item(item)?,
+            // Not every DynamoDB implementation returns the old item: read it.
+            None => self
+                .invoice_number_holder(&new.siret, &new.identifiers.invoice_number)
+                .await?
+                .ok_or(SaveSituationError::Conflict)?,
+        };
+        if holder.market_ref == new.market_ref.as_str()
+            && holder.situation == new.number.get()
+            && !holder.retired
+        {
+            // Held by this very situation: a concurrent save of it won; decide again.
+            return Err(SaveSituationError::Conflict);
         }
-        // A guard not held as read (or a transaction conflict): decide again.
-        tracing::warn!(
-            reasons = ?canceled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None"))
-                .collect::<Vec<_>>(),
-            "situation transaction cancelled"
-        );
-        Err(SaveSituationError::Conflict)
+        Err(SaveSituationError::NumberTaken(holder))
     }
 
     /// Who holds an invoice number in the company, if anyone.

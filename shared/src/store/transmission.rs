@@ -39,6 +39,8 @@ pub struct TransmissionRecord {
     pub checks_done: u32,
     pub next_check_at: Option<OffsetDateTime>,
     pub unknown_since: Option<OffsetDateTime>,
+    /// When the transmission was claimed (its first attempt).
+    pub transmitted_at: Option<OffsetDateTime>,
     /// The password version Chorus Pro refused (for operators: which password held it).
     pub blocked_password_version: Option<String>,
     pub last_error: Option<String>,
@@ -89,6 +91,7 @@ fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
         checks_done: count("checks_done"),
         next_check_at: r.opt_time("next_check_at")?,
         unknown_since: r.opt_time("unknown_since")?,
+        transmitted_at: r.opt_time("transmitted_at")?,
         blocked_password_version: opt("blocked_password_version"),
         last_error: opt("last_error"),
         environment: opt("transmission_environment"),
@@ -96,8 +99,22 @@ fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
     })
 }
 
+/// What a transmission is claimed for (`Change::claim`).
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The invoice number the deposit carries.
+    pub invoice_number: String,
+    pub payload_id: String,
+    /// SHA-256 of the normalised request body.
+    pub request_hash: String,
+    pub flux_file_name: String,
+    pub environment: String,
+    pub idempotency_key: Option<String>,
+    pub at: OffsetDateTime,
+}
+
 /// A change of state: what to set and remove besides the state, revision and due index.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Change {
     pub set: Vec<(&'static str, AttributeValue)>,
     pub remove: Vec<&'static str>,
@@ -108,21 +125,133 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn set(mut self, name: &'static str, value: AttributeValue) -> Self {
+    fn set(mut self, name: &'static str, value: AttributeValue) -> Self {
         self.set.push((name, value));
         self
     }
 
-    pub fn set_opt(self, name: &'static str, value: Option<AttributeValue>) -> Self {
+    fn set_opt(self, name: &'static str, value: Option<AttributeValue>) -> Self {
         match value {
             Some(v) => self.set(name, v),
             None => self.remove(name),
         }
     }
 
-    pub fn remove(mut self, name: &'static str) -> Self {
+    fn remove(mut self, name: &'static str) -> Self {
         self.remove.push(name);
         self
+    }
+
+    // --- the named writes: the only way code outside `store` changes a transmission's
+    // attributes, so that each attribute name is written once, here.
+
+    /// Claims the transmission for `claim`'s file; counters of a previous transmission (a
+    /// rejected number) start again.
+    pub fn claim(self, claim: &Claim) -> Self {
+        self.set("deposited_number", s(claim.invoice_number.clone()))
+            .set("payload_id", s(claim.payload_id.clone()))
+            .set("request_hash", s(claim.request_hash.clone()))
+            .set("flux_file_name", s(claim.flux_file_name.clone()))
+            .set("transmission_environment", s(claim.environment.clone()))
+            .set("transmitted_at", s(rfc3339(claim.at)))
+            .set_opt("idempotency_key", claim.idempotency_key.clone().map(s))
+            .set("attempts", n(0))
+            .checks_done(0)
+            .chorus_history_seen(0)
+            .remove("unknown_since")
+            .clear_last_error()
+            .remove("lease_until")
+    }
+
+    /// A deposit attempt holds the transmission until `until` (its lease).
+    pub fn lease(self, until: OffsetDateTime, attempts: u32) -> Self {
+        self.set("attempt_id", s(uuid::Uuid::new_v4().to_string()))
+            .set("lease_until", s(rfc3339(until)))
+            .set("attempts", n(attempts))
+            .remove("blocked_password_version")
+    }
+
+    /// Chorus Pro received the flux `flux_number` at `at`.
+    pub fn deposited(self, flux_number: &str, at: OffsetDateTime) -> Self {
+        self.set("flux_number", s(flux_number))
+            .set("deposited_at", s(rfc3339(at)))
+            .checks_done(0)
+            .remove("lease_until")
+            .clear_last_error()
+    }
+
+    /// Held for the credentials: `password_version` was refused or has expired.
+    pub fn held(self, password_version: &str, why: &str) -> Self {
+        self.set("blocked_password_version", s(password_version))
+            .last_error(why)
+            .remove("lease_until")
+    }
+
+    /// What a deposit became is unknown since `since`.
+    pub fn outcome_unknown(self, since: OffsetDateTime, why: &str) -> Self {
+        self.set("unknown_since", s(rfc3339(since)))
+            .last_error(why)
+            .remove("lease_until")
+    }
+
+    /// The company is asked (since `since`) what the Chorus Pro portal shows.
+    pub fn company_asked(self, since: OffsetDateTime) -> Self {
+        self.set("company_check_since", s(rfc3339(since)))
+    }
+
+    /// The doubt about a deposit is over (the company answered).
+    pub fn doubt_cleared(self) -> Self {
+        self.remove("unknown_since").remove("company_check_since")
+    }
+
+    /// The situation is the Chorus Pro invoice `invoice_id` (in `status`, from
+    /// `flux_number` when known): followed from its first status on.
+    pub fn attached(
+        self,
+        invoice_id: i64,
+        status: Option<&str>,
+        flux_number: Option<&str>,
+    ) -> Self {
+        let with_flux = match flux_number {
+            Some(flux) => self.set("flux_number", s(flux)),
+            None => self,
+        };
+        with_flux
+            .set("chorus_invoice_id", n(invoice_id))
+            .chorus_status(status)
+            .checks_done(0)
+            .chorus_history_seen(0)
+            .clear_last_error()
+            .remove("lease_until")
+            .remove("company_check_since")
+    }
+
+    /// Chorus Pro's current status of the invoice (`None`: none any more).
+    pub fn chorus_status(self, status: Option<&str>) -> Self {
+        self.set_opt("chorus_status", status.map(s))
+    }
+
+    /// How many entries of Chorus Pro's status history the situation already holds.
+    pub fn chorus_history_seen(self, seen: usize) -> Self {
+        self.set("chorus_history_seen", n(seen))
+    }
+
+    /// Follow-up checks made since the last change (they space the next ones out).
+    pub fn checks_done(self, checks: u32) -> Self {
+        self.set("checks_done", n(checks))
+    }
+
+    pub fn last_error(self, why: impl Into<String>) -> Self {
+        self.set("last_error", s(why.into()))
+    }
+
+    pub fn clear_last_error(self) -> Self {
+        self.remove("last_error")
+    }
+
+    /// No attempt holds the deposit any more.
+    pub fn clear_lease(self) -> Self {
+        self.remove("lease_until")
     }
 
     pub fn history(mut self, entry: StatusEntry) -> Self {
