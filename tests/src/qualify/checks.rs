@@ -26,7 +26,7 @@ const UNKNOWN_ROUTE: &str = "transverses/v1/qualification/route-inconnue";
 /// Pages of services read at most (1000 each).
 const MAX_SERVICE_PAGES: u32 = 20;
 
-/// 1. A PISTE token, then a call with it, then the same token still in use.
+/// Check 1: a PISTE token, then a call with it, then the same token still in use.
 pub async fn token(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("1", "PISTE token, reused by the next call", true);
     check.exchanges.push(Exchange {
@@ -68,7 +68,7 @@ pub async fn token(run: &mut Run<'_>) -> Check {
     }
 }
 
-/// 2. The technical account is accepted and the supplier is among its active structures.
+/// Check 2: the technical account is accepted and the supplier is among its active structures.
 pub async fn account(run: &mut Run<'_>) -> Check {
     let mut check = Check::new(
         "2",
@@ -117,7 +117,7 @@ pub async fn account(run: &mut Run<'_>) -> Check {
     }
 }
 
-/// 3. The flux formats the platform lists, against the configured `FLUX_SYNTAX`.
+/// Check 3: the flux formats the platform lists, against the configured `FLUX_SYNTAX`.
 pub async fn formats(run: &mut Run<'_>) -> Check {
     let mut check = Check::new(
         "3",
@@ -158,7 +158,7 @@ pub async fn formats(run: &mut Run<'_>) -> Check {
     check.finish(if known { Status::Pass } else { Status::Fail }, summary)
 }
 
-/// 4. The buyer: its structure, what it requires, its services (paged), a commitment search.
+/// Check 4: the buyer: its structure, what it requires, its services (paged), a commitment search.
 pub async fn buyer(run: &mut Run<'_>) -> Check {
     let mut check = Check::new(
         "4",
@@ -381,7 +381,7 @@ async fn commitments(run: &mut Run<'_>, check: &mut Check, buyer_id: i64) {
     run.commitment = run.settings.commitment_number.clone().or(found_number);
 }
 
-/// 5. The MOE, when given: its structure and service.
+/// Check 5: the MOE, when given: its structure and service.
 pub async fn moe(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("5", "MOE: structure and service", false);
     let Some(siret) = run.settings.moe_siret.clone() else {
@@ -423,7 +423,7 @@ pub async fn moe(run: &mut Run<'_>) -> Check {
     }
 }
 
-/// 9a. A wrong technical-account password: the shape of the refusal and how the gateway
+/// Check 9a: a wrong technical-account password: the shape of the refusal and how the gateway
 /// reads it (expected: the LDAP 401, read as "technical account refused").
 pub async fn wrong_password(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("9a", "error shape: wrong technical-account password", false);
@@ -466,7 +466,7 @@ pub async fn wrong_password(run: &mut Run<'_>) -> Check {
     }
 }
 
-/// 9b. An unknown route: what PISTE answers (docs: `403 {}`).
+/// Check 9b: an unknown route: what PISTE answers (docs: `403 {}`).
 pub async fn unknown_route(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("9b", "error shape: unknown route", false);
     let account = run.account.clone();

@@ -53,13 +53,13 @@ enum Followed {
     /// Integrated; the invoice as `rechercher/fournisseur` found it, if it did.
     Integrated {
         flux: String,
-        invoice: Option<SupplierInvoice>,
+        invoice: Option<Box<SupplierInvoice>>,
     },
     /// Still not final when the wait ran out, or unreadable.
     Unsettled(String),
 }
 
-/// 6. An ordinary invoice (A1), deposited, followed, found.
+/// Check 6: an ordinary invoice (A1), deposited, followed, found.
 pub async fn ordinary(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("6", "ordinary invoice A1: deposit, follow, find", true);
     let built = match build(run, "ordinary invoice A1 (check 6)", "A1", false) {
@@ -72,7 +72,7 @@ pub async fn ordinary(run: &mut Run<'_>) -> Check {
     verdict(check, &built.number, &syntax, followed)
 }
 
-/// 7. A works statement (A4) with the MOE, through `FLUX_SYNTAX`; with alternatives, each
+/// Check 7: a works statement (A4) with the MOE, through `FLUX_SYNTAX`; with alternatives, each
 /// other syntax and the other SIRET scheme, each under its own number.
 pub async fn works(run: &mut Run<'_>) -> Vec<Check> {
     let check = Check::new(
@@ -146,7 +146,7 @@ fn syntax_alternatives(run: &Run<'_>) -> Vec<String> {
     out
 }
 
-/// 8. The ordinary invoice's number deposited again: what Chorus Pro answers, and whether
+/// Check 8: the ordinary invoice's number deposited again: what Chorus Pro answers, and whether
 /// the gateway recognises it as "number already used" (the exactly-once evidence).
 pub async fn duplicate(run: &mut Run<'_>) -> Check {
     let mut check = Check::new("8", "same invoice number deposited twice", false);
@@ -243,7 +243,7 @@ async fn deposit_and_follow(
         .map_or(String::new(), |s| s.as_str().to_owned());
     match report.etat_courant_depot_flux.map(|s| s.outcome()) {
         Some(FluxOutcome::Integrated) => Followed::Integrated {
-            invoice: find(run, check, &built.number).await,
+            invoice: find(run, check, &built.number).await.map(Box::new),
             flux,
         },
         Some(FluxOutcome::Rejected) => Followed::Rejected {
