@@ -6,10 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := tests/stack/stack.sh
 
-.PHONY: help venv build up down token demo test lint bench run chaos clean-local
+.PHONY: help venv build up down token demo test lint bench run chaos qualify clean-local
 
 help:
-	@echo "make demo | test | up | down | token COMPANIES=\"…\" | lint | run FN=… [NOW=…] | bench | chaos [SEED=…] [N=…]"
+	@echo "make demo | test | up | down | token COMPANIES=\"…\" | lint | run FN=… [NOW=…] | bench | chaos [SEED=…] [N=…] | qualify"
 
 # The Python tools, pinned, in a project venv (moto server, cfn-lint, SAM translator).
 $(VENV)/.installed: tests/requirements.txt
@@ -60,6 +60,16 @@ chaos: venv build
 	@$(STACK) up
 	@eval "$$($(STACK) env)" && CHAOS_SEED=$(SEED) CHAOS_N=$(N) \
 		cargo test -p gateway-tests --test chaos -- --nocapture
+
+# The qualification scenario (issue 15) against the Chorus Pro named by CHORUS_API_URL and
+# PISTE_TOKEN_URL, with PISTE_CLIENT_ID, PISTE_CLIENT_SECRET, CHORUS_TECHNICAL_LOGIN,
+# CHORUS_TECHNICAL_PASSWORD, QUALIFY_SUPPLIER_SIRET, QUALIFY_BUYER_SIRET (README, "Going to
+# production"); against the local emulator (`make up` first) when both URLs are unset. One
+# line per check; .local/qualify/report.md and report.json; exit 0 when every mandatory
+# check passed.
+qualify:
+	cargo build --bin qualify
+	@target/debug/qualify
 
 # Runs a scheduled function once against the local stack: make run FN=status-sync NOW=…
 run: build

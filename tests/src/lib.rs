@@ -3,5 +3,6 @@
 
 pub mod jwt;
 pub mod local_api;
+pub mod qualify;
 pub mod sandbox;
 pub mod testkit;

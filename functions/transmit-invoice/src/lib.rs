@@ -6,7 +6,8 @@
 //! lost answer, a refused password) is left in a state the follow-up function
 //! (`status-sync`) picks up. The answer is always the situation as it stands.
 
-mod request;
+// Public for `make qualify`, which builds its invoices through this same path.
+pub mod request;
 mod resolve;
 
 use std::time::Duration as StdDuration;
@@ -328,7 +329,8 @@ fn refuse_reused_key(tracked: &Tracked, key: Option<&str>, body: &[u8]) -> Resul
     }
 }
 
-fn flux_file_name(invoice_number: &str) -> String {
+/// The deposit's `nomFichier`: the invoice number in a safe set, `.xml`.
+pub fn flux_file_name(invoice_number: &str) -> String {
     let safe: String = invoice_number
         .chars()
         .map(|c| {

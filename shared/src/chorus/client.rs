@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::StatusCode;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -27,16 +29,21 @@ use super::{
     ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource, TechnicalAccount,
 };
 
-const STRUCTURES_SEARCH: &str = "structures/v1/rechercher";
-const STRUCTURE_READ: &str = "structures/v1/consulter";
-const SERVICES_SEARCH: &str = "structures/v1/rechercher/services";
-const SERVICE_READ: &str = "structures/v1/consulter/service";
-const COMMITMENTS_SEARCH: &str = "engagementsJuridiques/v1/rechercher";
-const SUPPLIER_ACTIVE_STRUCTURES: &str = "transverses/v1/recuperer/structures/actives/fournisseur";
-const FLUX_DEPOSIT: &str = "factures/v1/deposer/flux";
-const FLUX_REPORT: &str = "transverses/v1/consulterCRDetaille";
-const SUPPLIER_INVOICES_SEARCH: &str = "factures/v1/rechercher/fournisseur";
-const INVOICE_HISTORY: &str = "factures/v1/consulter/historique";
+// Public so that `make qualify` probes exactly the paths the gateway calls.
+pub const STRUCTURES_SEARCH: &str = "structures/v1/rechercher";
+pub const STRUCTURE_READ: &str = "structures/v1/consulter";
+pub const SERVICES_SEARCH: &str = "structures/v1/rechercher/services";
+pub const SERVICE_READ: &str = "structures/v1/consulter/service";
+pub const COMMITMENTS_SEARCH: &str = "engagementsJuridiques/v1/rechercher";
+pub const SUPPLIER_ACTIVE_STRUCTURES: &str =
+    "transverses/v1/recuperer/structures/actives/fournisseur";
+pub const FLUX_DEPOSIT: &str = "factures/v1/deposer/flux";
+pub const FLUX_REPORT: &str = "transverses/v1/consulterCRDetaille";
+pub const SUPPLIER_INVOICES_SEARCH: &str = "factures/v1/rechercher/fournisseur";
+pub const INVOICE_HISTORY: &str = "factures/v1/consulter/historique";
+/// The `syntaxeFlux` values the platform takes (GO `RecupererFormatFlux`); the gateway
+/// itself does not call it, `make qualify` does.
+pub const FLUX_FORMATS: &str = "transverses/v1/recuperer/formatflux";
 
 /// `codeRetour` of a search that found nothing (`TRA_MSG_00.015`, Pastell): the search
 /// calls answer an empty list instead of an error.
@@ -243,6 +250,64 @@ impl ChorusClient {
     ) -> Result<InvoiceHistory, ChorusError> {
         self.call(account, INVOICE_HISTORY, request, CallKind::Read)
             .await
+    }
+
+    /// The PISTE token's generation: 1 for the first token this client obtained, one more
+    /// for each renewal. Obtains a token when none is cached. Lets qualification show that
+    /// a second call reuses the token.
+    pub async fn token_generation(&self) -> Result<u64, ChorusError> {
+        Ok(self.bearer().await?.generation)
+    }
+
+    /// One call sent once, with the same token and `cpro-account` header as every call, but
+    /// no retry and no token renewal: the raw answer, for qualification (`make qualify`),
+    /// which must show what the platform really answers. [`Probe::outcome`] says how the
+    /// typed calls would read it. `Err` only when no answer came at all.
+    pub async fn probe(
+        &self,
+        account: &TechnicalAccount,
+        path: &'static str,
+        body: &Value,
+    ) -> Result<Probe, ChorusError> {
+        let url = format!("{}/{}", self.config.api_url, path);
+        let cpro_account = cpro_account_header(account)?;
+        let token = self.bearer().await?;
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&url)
+            .timeout(self.config.request_timeout)
+            .header(AUTHORIZATION, token.header.clone())
+            .header("cpro-account", cpro_account)
+            .header(CONTENT_TYPE, JSON_UTF8)
+            .header(ACCEPT, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|error| {
+                log_transport_error(path, 1, started, &error);
+                ChorusError::Unavailable {
+                    may_have_reached_chorus: !error.is_connect(),
+                }
+            })?;
+        let status = response.status().as_u16();
+        let www_authenticate = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|_| ChorusError::Unavailable {
+                may_have_reached_chorus: true,
+            })?;
+        Ok(Probe {
+            path,
+            status,
+            www_authenticate,
+            bytes: bytes.to_vec(),
+        })
     }
 
     async fn call<Q, R>(
@@ -511,6 +576,54 @@ impl std::fmt::Debug for ChorusClient {
             .field("api_url", &self.config.api_url)
             .field("token_url", &self.config.token_url)
             .finish_non_exhaustive()
+    }
+}
+
+/// A raw answer of [`ChorusClient::probe`].
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub path: &'static str,
+    pub status: u16,
+    /// Where PISTE says why it refused (OCA: `login or password incorrects`).
+    pub www_authenticate: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl Probe {
+    /// The body as JSON, or as a JSON string when it is not JSON (`null` when empty).
+    pub fn body(&self) -> Value {
+        if self.bytes.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&self.bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.bytes).into_owned()))
+    }
+
+    /// What the typed calls conclude from this answer (the 401/403 rule, `codeRetour`):
+    /// a PISTE refusal is `GatewayNotAuthorised` at once, since a probe renews nothing.
+    pub fn outcome(&self) -> Result<Value, ChorusError> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        match classify(status, &self.bytes, None) {
+            Verdict::Answer(answer) => Ok(answer),
+            Verdict::Failed(error) => Err(error),
+            Verdict::PisteRefused => Err(ChorusError::GatewayNotAuthorised),
+            Verdict::Transient {
+                may_have_reached_chorus,
+                ..
+            } => Err(ChorusError::Unavailable {
+                may_have_reached_chorus,
+            }),
+        }
+    }
+
+    /// The answer read into the gateway's own type, as the typed call would.
+    pub fn read<R: DeserializeOwned>(&self) -> Result<R, ChorusError> {
+        read_answer(self.path, self.status, self.outcome()?)
+    }
+
+    /// Same for a search: "no result" (`codeRetour` 20000) is an empty answer.
+    pub fn read_search<R: DeserializeOwned + Default>(&self) -> Result<R, ChorusError> {
+        empty_when_no_result(self.read())
     }
 }
 

@@ -75,6 +75,26 @@ pub struct FluxDepositResponse {
 }
 
 // ---------------------------------------------------------------------------
+// transverses/v1/recuperer/formatflux
+
+/// The answer of `transverses/v1/recuperer/formatflux` (request `{}`): the `syntaxeFlux`
+/// values a deposit may name. Field names from GO `ListeFormatsFluxResponse`
+/// (docs/chorus-pro.md#works-flows-e4-e5: the E4/E5 strings are to be read from it).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FluxFormats {
+    #[serde(deserialize_with = "lenient::list")]
+    pub liste_format_flux: Vec<FluxFormat>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FluxFormat {
+    #[serde(deserialize_with = "lenient::text")]
+    pub format_flux: String,
+}
+
+// ---------------------------------------------------------------------------
 // transverses/v1/consulterCRDetaille
 
 /// `POST transverses/v1/consulterCRDetaille` (OCA moved to it from `consulterCR`).

@@ -52,13 +52,22 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-pub use client::ChorusClient;
+pub use client::{ChorusClient, Probe};
+
+/// The paths of the calls, relative to the API base.
+pub mod paths {
+    pub use super::client::{
+        COMMITMENTS_SEARCH, FLUX_DEPOSIT, FLUX_FORMATS, FLUX_REPORT, INVOICE_HISTORY, SERVICE_READ,
+        SERVICES_SEARCH, STRUCTURE_READ, STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES,
+        SUPPLIER_INVOICES_SEARCH,
+    };
+}
 pub use error::ChorusError;
 pub use factures::{
-    FluxDeposit, FluxDepositResponse, FluxReport, FluxReportRequest, HistoryPaging, InvoiceError,
-    InvoiceHistory, InvoiceHistoryRequest, MAX_FLUX_BYTES, SYNTAX_UBL_INVOICE, StatusHistory,
-    StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch, SupplierInvoiceSearchResponse,
-    TechnicalError,
+    FluxDeposit, FluxDepositResponse, FluxFormat, FluxFormats, FluxReport, FluxReportRequest,
+    HistoryPaging, InvoiceError, InvoiceHistory, InvoiceHistoryRequest, MAX_FLUX_BYTES,
+    SYNTAX_UBL_INVOICE, StatusHistory, StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch,
+    SupplierInvoiceSearchResponse, TechnicalError,
 };
 pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};

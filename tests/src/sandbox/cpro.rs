@@ -41,6 +41,7 @@ pub enum Route {
     FluxReport,
     SupplierInvoicesSearch,
     InvoiceHistory,
+    FluxFormats,
 }
 
 impl Route {
@@ -59,6 +60,7 @@ impl Route {
             "transverses/v1/consulterCRDetaille" => Route::FluxReport,
             "factures/v1/rechercher/fournisseur" => Route::SupplierInvoicesSearch,
             "factures/v1/consulter/historique" => Route::InvoiceHistory,
+            "transverses/v1/recuperer/formatflux" => Route::FluxFormats,
             _ => return None,
         })
     }
@@ -152,6 +154,7 @@ impl State {
             Route::FluxReport => self.flux_report(login, &body),
             Route::SupplierInvoicesSearch => self.search_invoices(login, &body),
             Route::InvoiceHistory => self.invoice_history(login, &body),
+            Route::FluxFormats => self.flux_formats(),
         }
     }
 
@@ -337,6 +340,19 @@ impl State {
             .collect();
         let total = found.len();
         ok(json!({"listeEngagementJuridique": found, "parametresRetour": paging(total)}))
+    }
+
+    /// `transverses/v1/recuperer/formatflux`, in GO's shape (`listeFormatFlux[].formatFlux`):
+    /// the syntaxes this emulator accepts now (the seed's, or what `/_admin/settings` set),
+    /// so that what it lists and what `deposer/flux` takes never disagree.
+    fn flux_formats(&self) -> Answer {
+        let formats: Vec<Value> = self
+            .settings
+            .accepted_syntaxes
+            .iter()
+            .map(|syntax| json!({"formatFlux": syntax}))
+            .collect();
+        ok(json!({"listeFormatFlux": formats}))
     }
 
     fn active_structures(&self, login: &str) -> Answer {

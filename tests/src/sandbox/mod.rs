@@ -45,14 +45,15 @@
 //! - `POST /api/oauth/token` (form `grant_type=client_credentials`, `client_id`,
 //!   `client_secret`, `scope`): `{"access_token","token_type":"Bearer","expires_in","scope":"openid"}`;
 //!   `400 {"error":"invalid_client"}`, the same bytes for an unknown id and a wrong secret.
-//! - `POST /cpro/<path>` for the ten paths of [`cpro::Route`]. In order: a missing, unknown
+//! - `POST /cpro/<path>` for the eleven paths of [`cpro::Route`] (the gateway's ten, and
+//!   `transverses/v1/recuperer/formatflux`, which lists the accepted syntaxes). In order: a missing, unknown
 //!   or expired bearer token gets PISTE's `401 {"error":"invalid_token",…}` with
 //!   `WWW-Authenticate` (no `codeRetour`); an unknown route gets `403 {}`; a missing, wrong
 //!   or expired `cpro-account` gets `401 {"codeRetour":401,"libelle":"Impossible
 //!   d'authentifier l'utilisateur dans le LDAP."}`; then the call's answer with `codeRetour`
 //!   and `libelle` (codes in [`cpro`]).
 //! - Deposits follow Chorus Pro's life cycle: `deposer/flux` checks the envelope (fields,
-//!   `syntaxeFlux` among the seed's `acceptedSyntaxes`, base64, 10 MB decoded, a readable
+//!   `syntaxeFlux` among the accepted ones (the seed's `acceptedSyntaxes`, or `/_admin/settings`), base64, 10 MB decoded, a readable
 //!   UBL `Invoice`/`CreditNote` with a `cbc:ID` and a seller SIRET) and answers
 //!   `numeroFluxDepot`; the flux is then `IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP`, and
 //!   its next step makes it `IN_REJETE` (with `listeErreurDP`: seller not among the
@@ -76,7 +77,7 @@
 //! | `POST /_admin/faults` | adds a fault, e.g. `{"path":"/cpro/factures/v1/deposer/flux","kind":"answer_lost","times":1}`; without `times` it stays; kinds: `delay` (`ms`), `timeout` (`ms`, default 120000: hang, then close unprocessed), `status` (`status`: answer it unprocessed), `respond` (`status`, `body`: answer that JSON unprocessed), `too_many_requests` (`retry_after` seconds), `answer_lost` (`mode` `drop`/`hang`: process fully, then lose the answer), `reject_password` (LDAP 401), `piste_unauthorized` (PISTE 401), `piste_forbidden` (`403 {}`), `invalid_client` (token endpoint 400) |
 //! | `GET /_admin/faults`, `DELETE /_admin/faults` | lists / clears them |
 //! | `PATCH /_admin/accounts/{login}` | `{"password":"…","passwordExpiresOn":"2027-12-31"}`: renew or expire a password |
-//! | `GET /_admin/settings`, `PUT /_admin/settings` | `{"tokenLifetimeSeconds":2,"progress":"manual","shapes":"published"}`; `shapes`: answers use the field names of AIFE's published examples always, and their value shapes with `published` (`identifiantStructure` of `structures/v1/rechercher` a number, a `listeErreurDP` of one error a single object) or the client libraries' with `libraries` (strings, lists); a reset restores the starting value |
+//! | `GET /_admin/settings`, `PUT /_admin/settings` | `{"tokenLifetimeSeconds":2,"progress":"manual","shapes":"published","acceptedSyntaxes":["IN_DP_E2_UBL_INVOICE_MIN"]}`; `acceptedSyntaxes`: what `deposer/flux` takes and `recuperer/formatflux` lists (a syntax left out is refused with `20093`); `shapes`: answers use the field names of AIFE's published examples always, and their value shapes with `published` (`identifiantStructure` of `structures/v1/rechercher` a number, a `listeErreurDP` of one error a single object) or the client libraries' with `libraries` (strings, lists); a reset restores the starting value |
 //! | `GET /_admin/deposits` | every flux: number, login, file, syntax, invoice number, state, errors, invoice id |
 //! | `GET /_admin/invoices` | every invoice: id, number, flux, status, history, statuses to come |
 //! | `POST /_admin/invoices/script` | `{"numeroFacture":"F-1","steps":[{"statut":"MISE_A_DISPOSITION"},{"statut":"A_RECYCLER","commentaire":"Code service erroné"}]}` replaces the path after `DEPOSEE` (now and at integration); `{"numeroFacture":"F-1","fluxRejection":"motif"}` makes its flux end `IN_REJETE` |
@@ -229,6 +230,11 @@ impl Sandbox {
         self.lock().settings.shapes = shapes;
     }
 
+    /// The `syntaxeFlux` values accepted from now on (until a reset).
+    pub fn set_accepted_syntaxes(&self, syntaxes: Vec<String>) {
+        self.lock().settings.accepted_syntaxes = syntaxes;
+    }
+
     pub fn shapes(&self) -> Shapes {
         self.lock().settings.shapes
     }
@@ -267,7 +273,7 @@ impl Sandbox {
             "tokenLifetimeSeconds": state.settings.token_lifetime.as_secs(),
             "progress": state.settings.progress.describe(),
             "shapes": state.settings.shapes.describe(),
-            "acceptedSyntaxes": state.seed().accepted_syntaxes,
+            "acceptedSyntaxes": state.settings.accepted_syntaxes,
         })
     }
 }

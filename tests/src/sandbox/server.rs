@@ -350,6 +350,7 @@ struct SettingsUpdate {
     token_lifetime_seconds: Option<u64>,
     progress: Option<String>,
     shapes: Option<String>,
+    accepted_syntaxes: Option<Vec<String>>,
 }
 
 async fn settings(State(sandbox): State<Sandbox>) -> Json<Value> {
@@ -377,6 +378,9 @@ async fn update_settings(
     }
     if let Some(shapes) = shapes {
         sandbox.set_shapes(shapes);
+    }
+    if let Some(syntaxes) = update.accepted_syntaxes {
+        sandbox.set_accepted_syntaxes(syntaxes);
     }
     if let Some(seconds) = update.token_lifetime_seconds {
         sandbox.set_token_lifetime(Duration::from_secs(seconds));

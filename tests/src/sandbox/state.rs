@@ -95,6 +95,9 @@ pub struct Settings {
     pub token_lifetime: Duration,
     pub progress: Progress,
     pub shapes: Shapes,
+    /// The `syntaxeFlux` values `deposer/flux` takes and `recuperer/formatflux` lists;
+    /// starts as the seed's `acceptedSyntaxes` (a test narrows it to see a refusal).
+    pub accepted_syntaxes: Vec<String>,
 }
 
 /// A status to go through, with its Chorus Pro comment.
@@ -290,6 +293,7 @@ impl State {
                 .unwrap_or(Duration::from_secs(seed.token_lifetime_seconds)),
             progress,
             shapes,
+            accepted_syntaxes: seed.accepted_syntaxes.clone(),
         };
         let mut state = State {
             seed,
@@ -427,7 +431,7 @@ impl State {
     }
 
     pub fn accepts_syntax(&self, syntaxe: &str) -> bool {
-        self.seed.accepted_syntaxes.iter().any(|s| s == syntaxe)
+        self.settings.accepted_syntaxes.iter().any(|s| s == syntaxe)
     }
 
     // --- deposits and life cycle -----------------------------------------------------------

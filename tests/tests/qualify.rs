@@ -1,0 +1,221 @@
+//! `make qualify` against the emulator (issue 15, "Show"): every mandatory check passes, a
+//! check fails when the emulator refuses a syntax, and no secret reaches the printed lines
+//! or the report files. Each test runs the qualification as a library call against an
+//! emulator of its own (`gateway_tests::sandbox::spawn`), with the seeded accounts and
+//! structures (tests/src/sandbox/mod.rs).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway_tests::qualify::{Outcome, Settings, Status, run};
+use gateway_tests::sandbox::{SandboxConfig, SandboxHandle, spawn};
+
+const CLIENT_SECRET: &str = "gateway-local-secret";
+const PASSWORD: &str = "Rhone-Tech-2026!";
+
+/// The variables a vendor would set, pointed at this test's emulator.
+fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("qualify-{}", uuid::Uuid::new_v4().simple()));
+    let vars = [
+        ("CHORUS_API_URL", sandbox.api_url()),
+        ("PISTE_TOKEN_URL", sandbox.token_url()),
+        ("PISTE_CLIENT_ID", "gateway-local".to_owned()),
+        ("PISTE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        (
+            "CHORUS_TECHNICAL_LOGIN",
+            "TECH_1_batiments-rhone@cpro.fr".to_owned(),
+        ),
+        ("CHORUS_TECHNICAL_PASSWORD", PASSWORD.to_owned()),
+        ("QUALIFY_SUPPLIER_SIRET", "81234567600017".to_owned()),
+        // SYNDICAT MIXTE TEST: service code and commitment required.
+        ("QUALIFY_BUYER_SIRET", "20001234200016".to_owned()),
+        ("QUALIFY_BUYER_SERVICE", "TRAVAUX".to_owned()),
+        ("QUALIFY_MOE_SIRET", "21380456000018".to_owned()),
+        ("QUALIFY_MOE_SERVICE", "DIRINFRA".to_owned()),
+        (
+            "QUALIFY_TRY_ALTERNATIVES",
+            if alternatives { "1" } else { "0" }.to_owned(),
+        ),
+        ("QUALIFY_WAIT_SECONDS", "20".to_owned()),
+        ("QUALIFY_REPORT_DIR", dir.display().to_string()),
+    ];
+    let mut settings = Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("settings");
+    // The emulator moves a flux on each read: no need to wait between reads.
+    settings.poll_start = Duration::from_millis(10);
+    (settings, dir)
+}
+
+async fn qualify(settings: &Settings) -> (Outcome, String) {
+    let mut printed = Vec::new();
+    let outcome = run(settings, &mut printed).await.expect("qualify runs");
+    (outcome, String::from_utf8(printed).expect("utf-8"))
+}
+
+fn status(outcome: &Outcome, id: &str) -> Status {
+    outcome
+        .report
+        .status_of(id)
+        .unwrap_or_else(|| panic!("no check {id}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mandatory_check_passes_against_the_emulator_and_nothing_secret_is_printed() {
+    let sandbox = spawn(SandboxConfig::default()).await;
+    let (settings, dir) = settings(&sandbox, true);
+    let (outcome, printed) = qualify(&settings).await;
+
+    assert_eq!(outcome.exit_code(), 0, "{printed}");
+    for id in ["1", "2", "3", "4", "5", "6", "7", "7.s", "8", "9a", "9b"] {
+        assert_eq!(status(&outcome, id), Status::Pass, "check {id}:\n{printed}");
+    }
+    // The guessed E4 syntax is unknown to the emulator: that alternative fails, visibly.
+    assert_eq!(status(&outcome, "7.1"), Status::Fail, "{printed}");
+    assert!(printed.contains("FAIL [optional]  7.1"), "{printed}");
+    assert!(printed.lines().filter(|l| l.starts_with("PASS ")).count() >= 11);
+    // The duplicate: refused at integration, and the gateway recognises the wording.
+    let duplicate = outcome.report.check("8").expect("check 8");
+    assert!(
+        duplicate.summary.contains("refused at integration"),
+        "{}",
+        duplicate.summary
+    );
+    // Invoice numbers: QUAL-<yyyymmdd>-<n>, at most 20 characters, all distinct.
+    let numbers: Vec<&str> = outcome
+        .report
+        .invoice_numbers
+        .iter()
+        .map(|n| n.number.as_str())
+        .collect();
+    assert!(numbers.len() >= 5, "{numbers:?}");
+    assert!(
+        numbers
+            .iter()
+            .all(|n| n.starts_with("QUAL-") && n.len() <= 20),
+        "{numbers:?}"
+    );
+    let distinct: std::collections::HashSet<&str> = numbers.iter().copied().collect();
+    assert_eq!(distinct.len(), numbers.len());
+    assert!(
+        outcome
+            .report
+            .recommended_settings
+            .contains(&"FLUX_SYNTAX=IN_DP_E1_UBL_INVOICE".to_owned())
+    );
+
+    let markdown = std::fs::read_to_string(&outcome.markdown).expect("report.md");
+    let json = std::fs::read_to_string(&outcome.json).expect("report.json");
+    assert!(markdown.contains("## Recommended settings"));
+    assert!(
+        markdown.contains("fichierFlux"),
+        "the deposit body is shown, its file elided"
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("report.json is JSON");
+    assert_eq!(parsed["mandatory_passed"], true);
+    assert_no_secret(&sandbox, &[&printed, &markdown, &json]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Every secret the emulator saw (tokens, `cpro-account` values, the files deposited) and
+/// the configured ones; none may appear. The message never shows the secret itself.
+fn assert_no_secret(sandbox: &SandboxHandle, texts: &[&str]) {
+    let mut secrets: Vec<String> = vec![
+        PASSWORD.to_owned(),
+        CLIENT_SECRET.to_owned(),
+        "qualify-wrong-password".to_owned(),
+    ];
+    for entry in sandbox.sandbox().journal(None) {
+        if let Some(bearer) = entry.headers.get("authorization") {
+            secrets.push(bearer.trim_start_matches("Bearer ").to_owned());
+        }
+        if let Some(account) = entry.headers.get("cpro-account") {
+            secrets.push(account.clone());
+        }
+        if let Some(file) = entry
+            .body
+            .as_ref()
+            .and_then(|b| b.get("fichierFlux"))
+            .and_then(|f| f.as_str())
+        {
+            // Any stretch of the file would do; its start is what a careless print shows.
+            secrets.push(file.chars().take(64).collect());
+        }
+    }
+    let tokens = secrets.iter().filter(|s| s.starts_with("sbx-")).count();
+    assert!(tokens >= 1, "the journal holds the tokens it issued");
+    for (k, secret) in secrets.iter().enumerate() {
+        for (t, text) in texts.iter().enumerate() {
+            assert!(
+                !text.contains(secret.as_str()),
+                "secret #{k} found in text #{t}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_syntax_the_emulator_refuses_fails_the_formats_and_the_deposit() {
+    let sandbox = spawn(SandboxConfig::default()).await;
+    // Through the admin API, as a developer would: E1 UBL is no longer accepted.
+    let answer = reqwest::Client::new()
+        .put(format!("{}/_admin/settings", sandbox.base_url()))
+        .json(&serde_json::json!({"acceptedSyntaxes": ["IN_DP_E2_UBL_INVOICE_MIN"]}))
+        .send()
+        .await
+        .expect("admin answers");
+    assert!(answer.status().is_success());
+    let (settings, dir) = settings(&sandbox, false);
+    let (outcome, printed) = qualify(&settings).await;
+
+    assert_eq!(outcome.exit_code(), 1, "{printed}");
+    assert_eq!(status(&outcome, "3"), Status::Fail, "{printed}");
+    assert!(
+        printed.contains("FLUX_SYNTAX=IN_DP_E1_UBL_INVOICE is NOT listed"),
+        "{printed}"
+    );
+    assert_eq!(status(&outcome, "6"), Status::Fail, "{printed}");
+    let ordinary = outcome.report.check("6").expect("check 6");
+    assert!(
+        ordinary.summary.contains("codeRetour 20093"),
+        "{}",
+        ordinary.summary
+    );
+    assert!(printed.contains("FAIL [mandatory] 6"), "{printed}");
+    // Not ready: the report says so, and recommends no syntax that failed.
+    assert!(!outcome.report.mandatory_passed);
+    assert!(
+        !outcome
+            .report
+            .recommended_settings
+            .contains(&"FLUX_SYNTAX=IN_DP_E1_UBL_INVOICE".to_owned())
+    );
+    let markdown = std::fs::read_to_string(&outcome.markdown).expect("report.md");
+    assert!(
+        markdown.contains("mandatory checks not passed: 6"),
+        "{markdown}"
+    );
+    assert_no_secret(&sandbox, &[&printed, &markdown]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_production_host_is_refused_without_the_flag() {
+    let vars = [
+        ("CHORUS_API_URL", "https://api.piste.gouv.fr/cpro"),
+        (
+            "PISTE_TOKEN_URL",
+            "https://oauth.piste.gouv.fr/api/oauth/token",
+        ),
+    ];
+    let error = Settings::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .expect_err("production refused");
+    assert!(error.contains("QUALIFY_ALLOW_PRODUCTION=1"), "{error}");
+}
