@@ -747,6 +747,7 @@ impl Depositor {
                     None,
                     CredentialsStatus::Rejected,
                     now,
+                    None,
                     &audit,
                 )
                 .await

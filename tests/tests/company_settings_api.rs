@@ -858,6 +858,7 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             Some(read.revision),
             CredentialsStatus::Valid,
             at,
+            None,
             &audit(1),
         )
         .await;
@@ -873,6 +874,7 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             None,
             CredentialsStatus::Valid,
             at,
+            None,
             &audit(2),
         )
         .await

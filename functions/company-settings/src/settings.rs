@@ -304,7 +304,7 @@ pub async fn put(
         let now = state.clock.now();
 
         // Tested before anything is written: a refusal changes nothing.
-        let accepted = if valid.verify {
+        let verified_structure = if valid.verify {
             let password = match (valid.password.new_password(), existing.as_ref()) {
                 (Some(p), _) => SecretString::from(p.to_owned()),
                 (None, Some(old)) => stored_password(state, old).await?,
@@ -318,24 +318,38 @@ pub async fn put(
             )
             .await?
             {
-                Verdict::Accepted => true,
+                Verdict::Accepted {
+                    chorus_structure_id,
+                } => Some(chorus_structure_id),
                 Verdict::Rejected(reason) => {
                     if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
                         // The stored credentials themselves are refused: that is news.
-                        record_verdict(state, caller, old, CredentialsStatus::Rejected).await;
+                        record_verdict(state, caller, old, CredentialsStatus::Rejected, None)
+                            .await;
                     }
                     return Err(rejected_problem(reason));
                 }
             }
         } else {
-            false
+            None
         };
+        let accepted = verified_structure.is_some();
 
         if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
-            // Nothing changes but, maybe, what Chorus Pro said of the credentials.
-            if accepted && existing.credentials_status != CredentialsStatus::Valid {
-                let recorded =
-                    record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
+            // Nothing changes but, maybe, what Chorus Pro said of the credentials, or the
+            // structure id an account saved before it was kept lacks.
+            if accepted
+                && (existing.credentials_status != CredentialsStatus::Valid
+                    || existing.chorus_structure_id != verified_structure)
+            {
+                let recorded = record_verdict(
+                    state,
+                    caller,
+                    existing,
+                    CredentialsStatus::Valid,
+                    verified_structure,
+                )
+                .await;
                 return view_after_verdict(state, recorded, &existing.siret).await;
             }
             return Ok(json_response(
@@ -393,6 +407,14 @@ pub async fn put(
                 valid.password.is_new(),
                 now,
             ),
+            // The structure belongs to the SIRET in one Chorus Pro: a new login or password
+            // keeps it, another environment does not.
+            chorus_structure_id: verified_structure.or_else(|| {
+                existing
+                    .as_ref()
+                    .filter(|old| old.environment == valid.environment)
+                    .and_then(|old| old.chorus_structure_id)
+            }),
         };
         let audit = AuditEntry {
             at: now,
@@ -467,6 +489,7 @@ async fn record_verdict(
     caller: &Caller,
     account: &CompanyAccount,
     status: CredentialsStatus,
+    chorus_structure_id: Option<i64>,
 ) -> Option<CompanyAccount> {
     let audit = AuditEntry {
         at: state.clock.now(),
@@ -486,6 +509,7 @@ async fn record_verdict(
             Some(account.revision),
             status,
             audit.at,
+            chorus_structure_id,
             &audit,
         )
         .await
@@ -500,6 +524,7 @@ async fn record_verdict(
                 None,
                 status,
                 audit.at,
+                chorus_structure_id,
                 &audit,
             )
             .await
@@ -517,6 +542,7 @@ async fn record_verdict(
                 credentials_status: status,
                 verified_at: Some(audit.at),
                 revision: account.revision + 1,
+                chorus_structure_id: chorus_structure_id.or(account.chorus_structure_id),
                 ..account.clone()
             })
         }
@@ -658,12 +684,21 @@ pub async fn verify(
     )
     .await?
     {
-        Verdict::Accepted => {
-            let recorded = record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
+        Verdict::Accepted {
+            chorus_structure_id,
+        } => {
+            let recorded = record_verdict(
+                state,
+                caller,
+                &account,
+                CredentialsStatus::Valid,
+                Some(chorus_structure_id),
+            )
+            .await;
             view_after_verdict(state, recorded, &siret).await
         }
         Verdict::Rejected(reason) => {
-            record_verdict(state, caller, &account, CredentialsStatus::Rejected).await;
+            record_verdict(state, caller, &account, CredentialsStatus::Rejected, None).await;
             Err(rejected_problem(reason))
         }
     }

@@ -68,7 +68,7 @@ pub use structures::{
     ServiceGeneralInformation, ServiceParameters, ServiceReadRequest, ServiceReadResponse,
     ServiceSearchRequest, ServiceSearchResponse, ServiceSummary, StructureCriteria,
     StructureGeneralInformation, StructureParameters, StructureReadRequest, StructureReadResponse,
-    StructureSearchRequest, StructureSearchResponse, StructureSummary,
+    SERVICES_PER_PAGE, StructureSearchRequest, StructureSearchResponse, StructureSummary,
 };
 
 /// Where PISTE and Chorus Pro are, and how patient the client is.
