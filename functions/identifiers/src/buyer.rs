@@ -215,6 +215,17 @@ pub async fn check_project_manager(
     let siret = moe.siret.as_str();
     let found = match structure::find(chorus, tech, siret).await? {
         Lookup::Found(s) if s.active => s,
+        // Listed by the search, but its details are not shown to this account (a private
+        // structure may keep them to its own accounts, unconfirmed): known, which is all a
+        // project manager without a service code needs.
+        Lookup::Unreadable if moe.service_code.is_none() => return Ok(()),
+        Lookup::Unreadable => {
+            return Err(project_manager_not_found(
+                "project_manager.service_code",
+                "unknown_service",
+                format!("Chorus Pro ne montre pas les services du maître d'œuvre (SIRET {siret}) à ce compte : le code service ne peut pas être vérifié. Vérifiez-le auprès du maître d'œuvre, ou retirez-le s'il n'en a pas."),
+            ));
+        }
         Lookup::Found(_) => {
             return Err(project_manager_not_found(
                 "project_manager.siret",
@@ -222,7 +233,7 @@ pub async fn check_project_manager(
                 format!("La structure du maître d'œuvre (SIRET {siret}) est inactive dans Chorus Pro : un document de travaux qui lui serait adressé serait rejeté. Vérifiez le SIRET auprès du maître d'œuvre."),
             ));
         }
-        Lookup::Absent | Lookup::Unreadable => {
+        Lookup::Absent => {
             return Err(project_manager_not_found(
                 "project_manager.siret",
                 "unknown_structure",

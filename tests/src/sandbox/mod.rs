@@ -40,7 +40,7 @@
 //! | `26690789800016` | 26200005 | CENTRE HOSPITALIER TEST | service code or commitment number | `ACHATS` (36200051), `ARCHIVES` (36200052, inactive) | — |
 //! | `11000201100044` | 26200006 | ETAT - DESTINATAIRE QUALIF | commitment number | `SFACETAT` (36200061, requires an EJ) | `1000000001` |
 //!
-//! *Maîtres d'œuvre* (private structures, visible to every account's structure search):
+//! *Maîtres d'œuvre* (private structures, `"moe": true`: details and services shown to every account):
 //!
 //! | SIRET | idStructureCPP | designation | services (idService) |
 //! | --- | --- | --- | --- |

@@ -55,6 +55,11 @@ pub struct SeedStructure {
     pub designation: String,
     /// A public buyer (`PUBLIQUE`) or a supplier (`PRIVEE`).
     pub public: bool,
+    /// A private structure that acts as *maître d'œuvre*: its details and services are shown
+    /// to every account, since suppliers must address works statements to it
+    /// (docs/chorus-pro.md#works-circuit: every actor of the works circuit has a structure).
+    #[serde(default)]
+    pub moe: bool,
     #[serde(default)]
     pub parametres: SeedParameters,
     #[serde(default)]
