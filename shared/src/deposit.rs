@@ -745,9 +745,8 @@ impl Depositor {
                     &account.siret,
                     &account.password_version,
                     None,
-                    CredentialsStatus::Rejected,
+                    CredentialsStatus::Rejected.into(),
                     now,
-                    None,
                     &audit,
                 )
                 .await

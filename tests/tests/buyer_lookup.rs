@@ -44,7 +44,10 @@ impl Company {
         let siret = random_siret();
         let structure_id = 28_000_000 + i64::from(rand::random::<u16>());
         let tag = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-        let (login, password) = (format!("TECH_1_bl-{tag}@cpro.fr"), format!("Bl-Tech-{tag}!"));
+        let (login, password) = (
+            format!("TECH_1_bl-{tag}@cpro.fr"),
+            format!("Bl-Tech-{tag}!"),
+        );
         let mut seed = Seed::embedded();
         seed.structures.push(
             serde_json::from_value(json!({"idStructureCPP": structure_id, "siret": siret,
@@ -134,7 +137,9 @@ impl Company {
         self.emulator.sandbox().clear_journal();
     }
 
-    async fn items(&self) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    async fn items(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
         let mut items = self.stack.company_items(&self.siret).await;
         items.sort_by_key(|i| format!("{:?}", i.get("SK")));
         items
@@ -155,8 +160,11 @@ async fn commitment_search_sends_the_company_structure_kept_from_the_verificatio
     company.clear_journal();
 
     let (status, market) = company
-        .put_market("region", json!({"market_number": "R-1", "buyer_siret": REGION,
-            "commitment_number": "1300012345"}))
+        .put_market(
+            "region",
+            json!({"market_number": "R-1", "buyer_siret": REGION,
+            "commitment_number": "1300012345"}),
+        )
         .await;
     assert_eq!(status, 201, "{market}");
     assert_eq!(market["buyer"]["commitment_number_check"], "found");
@@ -170,12 +178,18 @@ async fn commitment_search_sends_the_company_structure_kept_from_the_verificatio
     );
     assert_eq!(body["numeroEngagementJuridique"], "1300012345");
     assert_eq!(body["etatCourantEngagementJuridique"], "COMMANDE");
-    assert!(company.journal(ACTIVE_PATH).is_empty(), "the kept id is used");
+    assert!(
+        company.journal(ACTIVE_PATH).is_empty(),
+        "the kept id is used"
+    );
 
     // A number not issued to the company: cannot be confirmed, never refused.
     let (status, market) = company
-        .put_market("region-2", json!({"market_number": "R-2", "buyer_siret": REGION,
-            "commitment_number": "1300099999"}))
+        .put_market(
+            "region-2",
+            json!({"market_number": "R-2", "buyer_siret": REGION,
+            "commitment_number": "1300099999"}),
+        )
         .await;
     assert_eq!(status, 201, "{market}");
     assert_eq!(market["buyer"]["commitment_number_check"], "not_published");
@@ -192,8 +206,11 @@ async fn an_account_saved_without_the_structure_reads_it_for_the_commitment() {
     company.clear_journal();
 
     let (status, market) = company
-        .put_market("region", json!({"market_number": "R-1", "buyer_siret": REGION,
-            "commitment_number": "1300012345"}))
+        .put_market(
+            "region",
+            json!({"market_number": "R-1", "buyer_siret": REGION,
+            "commitment_number": "1300012345"}),
+        )
         .await;
     assert_eq!(status, 201, "{market}");
     assert_eq!(market["buyer"]["commitment_number_check"], "found");
@@ -216,10 +233,26 @@ async fn the_project_manager_is_looked_up_like_the_buyer() {
                "project_manager": moe})
     };
     let refused = [
-        (json!({"siret": random_siret()}), "project_manager.siret", "unknown_structure"),
-        (json!({"siret": MOE_CLOSED, "service_code": "ETUDES"}), "project_manager.service_code", "inactive_service"),
-        (json!({"siret": MOE_OK, "service_code": "ANCIEN_MOE"}), "project_manager.service_code", "inactive_service"),
-        (json!({"siret": MOE_OK, "service_code": "INCONNU"}), "project_manager.service_code", "unknown_service"),
+        (
+            json!({"siret": random_siret()}),
+            "project_manager.siret",
+            "unknown_structure",
+        ),
+        (
+            json!({"siret": MOE_CLOSED, "service_code": "ETUDES"}),
+            "project_manager.service_code",
+            "inactive_service",
+        ),
+        (
+            json!({"siret": MOE_OK, "service_code": "ANCIEN_MOE"}),
+            "project_manager.service_code",
+            "inactive_service",
+        ),
+        (
+            json!({"siret": MOE_OK, "service_code": "INCONNU"}),
+            "project_manager.service_code",
+            "unknown_service",
+        ),
     ];
     for (moe, field, code) in refused {
         let (status, problem) = company.put_market("travaux", market(moe.clone())).await;
@@ -227,14 +260,23 @@ async fn the_project_manager_is_looked_up_like_the_buyer() {
         assert_eq!(problem["code"], "project_manager_not_found", "{problem}");
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
         assert_eq!(problem["errors"][0]["code"], code, "{problem}");
-        assert!(problem["detail"].as_str().unwrap().contains("maître d'œuvre"), "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("maître d'œuvre"),
+            "{problem}"
+        );
     }
     // Nothing was stored on any refusal.
     assert_eq!(company.items().await, before);
 
     // MOE_VRD is on the second page of the MOE's services: found through the paging.
     let (status, saved) = company
-        .put_market("travaux", market(json!({"siret": MOE_OK, "service_code": "MOE_VRD"})))
+        .put_market(
+            "travaux",
+            market(json!({"siret": MOE_OK, "service_code": "MOE_VRD"})),
+        )
         .await;
     assert_eq!(status, 201, "{saved}");
     assert_eq!(saved["project_manager"]["siret"], MOE_OK);
@@ -267,7 +309,11 @@ async fn buyer_look_up_reads_every_page_of_services() {
             {"code": "ANCIEN_SERVICE", "name": "Service ferme", "active": false, "requires_commitment_number": null}
         ])
     );
-    assert!(buyer["checked_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert!(
+        buyer["checked_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
     // Two pages asked for, one after the other.
     let pages: Vec<Value> = company
         .journal(SERVICES_PATH)
@@ -277,7 +323,11 @@ async fn buyer_look_up_reads_every_page_of_services() {
     assert_eq!(pages, vec![json!(1), json!(2)]);
     // Read-only: nothing but the account in the company's partition.
     let items = company.items().await;
-    assert!(items.iter().all(|i| i["SK"].as_s().unwrap() == "ACCOUNT" || i["SK"].as_s().unwrap().starts_with("AUDIT")), "{items:?}");
+    assert!(
+        items.iter().all(|i| i["SK"].as_s().unwrap() == "ACCOUNT"
+            || i["SK"].as_s().unwrap().starts_with("AUDIT")),
+        "{items:?}"
+    );
 }
 
 #[tokio::test]
@@ -294,7 +344,14 @@ async fn a_project_manager_is_looked_up_too() {
         .iter()
         .map(|s| (s["code"].as_str().unwrap(), s["active"].as_bool().unwrap()))
         .collect();
-    assert_eq!(codes, vec![("MOE_TRAVAUX", true), ("ANCIEN_MOE", false), ("MOE_VRD", true)]);
+    assert_eq!(
+        codes,
+        vec![
+            ("MOE_TRAVAUX", true),
+            ("ANCIEN_MOE", false),
+            ("MOE_VRD", true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -302,7 +359,11 @@ async fn buyer_look_up_refusals() {
     let company = Company::new().await;
     // No settings yet.
     let (status, problem) = company.look_up(VILLEURBANNE).await;
-    assert_eq!((status, problem["code"].as_str()), (404, Some("company_not_configured")), "{problem}");
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("company_not_configured")),
+        "{problem}"
+    );
 
     assert_eq!(company.save_account(true).await.0, 201);
     let (status, problem) = company.look_up(&random_siret()).await;
@@ -315,6 +376,12 @@ async fn buyer_look_up_refusals() {
 
     // Another company's SIRET, not in the token: 403, whatever it is.
     let other = random_siret();
-    let (status, problem) = company.look_up_as(&[&other], &company.siret, VILLEURBANNE).await;
-    assert_eq!((status, problem["code"].as_str()), (403, Some("forbidden")), "{problem}");
+    let (status, problem) = company
+        .look_up_as(&[&other], &company.siret, VILLEURBANNE)
+        .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (403, Some("forbidden")),
+        "{problem}"
+    );
 }

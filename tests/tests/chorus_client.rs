@@ -224,12 +224,18 @@ async fn structure_calls_in(shapes: Shapes) {
 
     // The emulator pages services two by two (seed `servicesPerPage`), whatever is asked.
     let first = client
-        .search_services(&rhone(), &ServiceSearchRequest::page(isere.id_structure_cpp, 1))
+        .search_services(
+            &rhone(),
+            &ServiceSearchRequest::page(isere.id_structure_cpp, 1),
+        )
         .await
         .unwrap();
     assert_eq!(first.pages(), 2);
     let second = client
-        .search_services(&rhone(), &ServiceSearchRequest::page(isere.id_structure_cpp, 2))
+        .search_services(
+            &rhone(),
+            &ServiceSearchRequest::page(isere.id_structure_cpp, 2),
+        )
         .await
         .unwrap();
     let services: Vec<_> = first

@@ -856,9 +856,8 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             &s,
             &read.password_version,
             Some(read.revision),
-            CredentialsStatus::Valid,
+            CredentialsStatus::Valid.into(),
             at,
-            None,
             &audit(1),
         )
         .await;
@@ -872,9 +871,8 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             &s,
             &read.password_version,
             None,
-            CredentialsStatus::Valid,
+            CredentialsStatus::Valid.into(),
             at,
-            None,
             &audit(2),
         )
         .await

@@ -830,9 +830,8 @@ async fn a_rejected_password_sends_one_alert_per_password() {
                     &account.siret,
                     &account.password_version,
                     None,
-                    CredentialsStatus::Rejected,
+                    CredentialsStatus::Rejected.into(),
                     at,
-                    None,
                     &audit(at, "credentials_rejected"),
                 )
                 .await

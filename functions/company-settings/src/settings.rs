@@ -10,7 +10,7 @@ use shared::domain::{
 use shared::http::json::{body_bytes, empty_response};
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
 use shared::secrets::StagedVersion;
-use shared::store::{AuditEntry, StoreError};
+use shared::store::{AuditEntry, StoreError, Verification};
 
 use crate::verify::{Verdict, rejected_problem, test_credentials};
 use crate::{BODY_LIMIT, State};
@@ -324,8 +324,7 @@ pub async fn put(
                 Verdict::Rejected(reason) => {
                     if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
                         // The stored credentials themselves are refused: that is news.
-                        record_verdict(state, caller, old, CredentialsStatus::Rejected, None)
-                            .await;
+                        record_verdict(state, caller, old, CredentialsStatus::Rejected, None).await;
                     }
                     return Err(rejected_problem(reason));
                 }
@@ -501,15 +500,18 @@ async fn record_verdict(
         .into(),
         fields: vec!["credentials_status".into()],
     };
+    let verification = Verification {
+        status,
+        chorus_structure_id,
+    };
     let recorded = match state
         .store
         .record_verification(
             &account.siret,
             &account.password_version,
             Some(account.revision),
-            status,
+            verification,
             audit.at,
-            chorus_structure_id,
             &audit,
         )
         .await
@@ -522,9 +524,8 @@ async fn record_verdict(
                 &account.siret,
                 &account.password_version,
                 None,
-                status,
+                verification,
                 audit.at,
-                chorus_structure_id,
                 &audit,
             )
             .await

@@ -13,7 +13,9 @@ use shared::http::{Problem, ProblemCode};
 pub enum Verdict {
     /// With the company's own structure id (`idStructureCPP`), which the answer carries and
     /// the commitment search needs (docs/chorus-pro.md#commitment-ej-search).
-    Accepted { chorus_structure_id: i64 },
+    Accepted {
+        chorus_structure_id: i64,
+    },
     Rejected(String),
 }
 

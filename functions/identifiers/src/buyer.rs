@@ -199,7 +199,10 @@ fn active_codes(services: &[ServiceSummary]) -> String {
         .map(|s| s.code_service.as_str())
         .collect();
     match codes.as_slice() {
-        [] => " Ce maître d'œuvre n'a aucun service actif dans Chorus Pro : retirez le code service.".to_owned(),
+        [] => {
+            " Ce maître d'œuvre n'a aucun service actif dans Chorus Pro : retirez le code service."
+                .to_owned()
+        }
         many => format!(" Services actifs : {}.", many.join(", ")),
     }
 }
@@ -223,21 +226,27 @@ pub async fn check_project_manager(
             return Err(project_manager_not_found(
                 "project_manager.service_code",
                 "unknown_service",
-                format!("Chorus Pro ne montre pas les services du maître d'œuvre (SIRET {siret}) à ce compte : le code service ne peut pas être vérifié. Vérifiez-le auprès du maître d'œuvre, ou retirez-le s'il n'en a pas."),
+                format!(
+                    "Chorus Pro ne montre pas les services du maître d'œuvre (SIRET {siret}) à ce compte : le code service ne peut pas être vérifié. Vérifiez-le auprès du maître d'œuvre, ou retirez-le s'il n'en a pas."
+                ),
             ));
         }
         Lookup::Found(_) => {
             return Err(project_manager_not_found(
                 "project_manager.siret",
                 "inactive_structure",
-                format!("La structure du maître d'œuvre (SIRET {siret}) est inactive dans Chorus Pro : un document de travaux qui lui serait adressé serait rejeté. Vérifiez le SIRET auprès du maître d'œuvre."),
+                format!(
+                    "La structure du maître d'œuvre (SIRET {siret}) est inactive dans Chorus Pro : un document de travaux qui lui serait adressé serait rejeté. Vérifiez le SIRET auprès du maître d'œuvre."
+                ),
             ));
         }
         Lookup::Absent => {
             return Err(project_manager_not_found(
                 "project_manager.siret",
                 "unknown_structure",
-                format!("Aucune structure accessible n'est enregistrée dans Chorus Pro sous le SIRET {siret} du maître d'œuvre : vérifiez-le (il figure sur l'acte d'engagement ou l'ordre de service)."),
+                format!(
+                    "Aucune structure accessible n'est enregistrée dans Chorus Pro sous le SIRET {siret} du maître d'œuvre : vérifiez-le (il figure sur l'acte d'engagement ou l'ordre de service)."
+                ),
             ));
         }
     };
@@ -247,8 +256,20 @@ pub async fn check_project_manager(
     let services = structure::all_services(chorus, tech, found.id).await?;
     match services.iter().find(|s| s.code_service == code.as_str()) {
         Some(s) if s.est_actif => Ok(()),
-        Some(_) => Err(moe_service_refused(code, siret, "inactive_service", "est inactif", &services)),
-        None => Err(moe_service_refused(code, siret, "unknown_service", "n'existe pas", &services)),
+        Some(_) => Err(moe_service_refused(
+            code,
+            siret,
+            "inactive_service",
+            "est inactif",
+            &services,
+        )),
+        None => Err(moe_service_refused(
+            code,
+            siret,
+            "unknown_service",
+            "n'existe pas",
+            &services,
+        )),
     }
 }
 

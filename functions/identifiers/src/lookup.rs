@@ -83,14 +83,17 @@ pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Pro
         .filter(|s| s.est_actif)
         .map(|s| s.id_service)
         .collect();
-    let mut rules =
-        structure::services_requiring_commitment(chorus, &tech, found.id, &active_ids)
-            .await?
-            .into_iter();
+    let mut rules = structure::services_requiring_commitment(chorus, &tech, found.id, &active_ids)
+        .await?
+        .into_iter();
     let services = listed
         .into_iter()
         .map(|s| ServiceView {
-            requires_commitment_number: if s.est_actif { rules.next().flatten() } else { None },
+            requires_commitment_number: if s.est_actif {
+                rules.next().flatten()
+            } else {
+                None
+            },
             code: s.code_service,
             name: s.libelle_service,
             active: s.est_actif,

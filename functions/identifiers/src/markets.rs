@@ -346,10 +346,8 @@ async fn check_in_chorus(
             None => Ok(()),
         }
     };
-    let (record, ()) = tokio::try_join!(
-        buyer::check(state, &tech, account, terms),
-        project_manager
-    )?;
+    let (record, ()) =
+        tokio::try_join!(buyer::check(state, &tech, account, terms), project_manager)?;
     Ok(record)
 }
 

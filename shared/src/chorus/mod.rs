@@ -64,11 +64,11 @@ pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};
 pub use structures::{
     ActiveStructure, ActiveStructuresResponse, BuyerRequirement, Commitment,
-    CommitmentSearchRequest, CommitmentSearchResponse, Paging, PagingResult,
+    CommitmentSearchRequest, CommitmentSearchResponse, Paging, PagingResult, SERVICES_PER_PAGE,
     ServiceGeneralInformation, ServiceParameters, ServiceReadRequest, ServiceReadResponse,
     ServiceSearchRequest, ServiceSearchResponse, ServiceSummary, StructureCriteria,
     StructureGeneralInformation, StructureParameters, StructureReadRequest, StructureReadResponse,
-    SERVICES_PER_PAGE, StructureSearchRequest, StructureSearchResponse, StructureSummary,
+    StructureSearchRequest, StructureSearchResponse, StructureSummary,
 };
 
 /// Where PISTE and Chorus Pro are, and how patient the client is.

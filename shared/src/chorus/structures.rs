@@ -532,7 +532,8 @@ mod tests {
         assert!(answer(serde_json::Value::Null).confirms("EJ1"));
         assert!(!answer(serde_json::json!("SOLDE")).confirms("EJ1"));
         assert!(!answer(serde_json::json!("COMMANDE")).confirms("EJ2"));
-        let empty: CommitmentSearchResponse = serde_json::from_value(serde_json::json!({})).unwrap();
+        let empty: CommitmentSearchResponse =
+            serde_json::from_value(serde_json::json!({})).unwrap();
         assert!(!empty.confirms("EJ1"));
     }
 
@@ -546,7 +547,11 @@ mod tests {
             ]
         }))
         .unwrap();
-        let active: Vec<bool> = found.liste_structures.iter().map(StructureSummary::is_active).collect();
+        let active: Vec<bool> = found
+            .liste_structures
+            .iter()
+            .map(StructureSummary::is_active)
+            .collect();
         assert_eq!(active, vec![true, false, true]);
         let mine: ActiveStructuresResponse = serde_json::from_value(serde_json::json!({
             "listeStructures": [{"idStructureCPP": "26100001", "identifiant": 81234567600017_u64}]

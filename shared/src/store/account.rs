@@ -47,6 +47,24 @@ impl AuditEntry {
     }
 }
 
+/// What a credentials check found: the status, and for an accepted one the company's own
+/// structure id (from the same answer), which the commitment search needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub status: CredentialsStatus,
+    pub chorus_structure_id: Option<i64>,
+}
+
+impl From<CredentialsStatus> for Verification {
+    /// A status alone: the structure id known stays as it is.
+    fn from(status: CredentialsStatus) -> Self {
+        Verification {
+            status,
+            chorus_structure_id: None,
+        }
+    }
+}
+
 pub(crate) fn account_key(siret: &Siret) -> [(String, AttributeValue); 2] {
     [
         (PK.into(), s(keys::company_pk(siret))),
@@ -197,16 +215,23 @@ impl Store {
         siret: &Siret,
         password_version: &str,
         expected_revision: Option<u64>,
-        status: CredentialsStatus,
+        verification: Verification,
         verified_at: OffsetDateTime,
-        chorus_structure_id: Option<i64>,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
+        let Verification {
+            status,
+            chorus_structure_id,
+        } = verification;
         // An accepted check also tells the company's structure id; a refusal tells nothing
         // of it, and the one known stays.
         let expression = match chorus_structure_id {
-            Some(_) => "SET credentials_status = :status, verified_at = :at, revision = revision + :one, chorus_structure_id = :structure",
-            None => "SET credentials_status = :status, verified_at = :at, revision = revision + :one",
+            Some(_) => {
+                "SET credentials_status = :status, verified_at = :at, revision = revision + :one, chorus_structure_id = :structure"
+            }
+            None => {
+                "SET credentials_status = :status, verified_at = :at, revision = revision + :one"
+            }
         };
         let mut update = Update::builder()
             .table_name(&self.table)

@@ -369,7 +369,11 @@ impl State {
             .seed()
             .structures
             .iter()
-            .flat_map(|buyer| (1_i64..).zip(buyer.engagements.iter()).map(move |(k, e)| (buyer, k, e)))
+            .flat_map(|buyer| {
+                (1_i64..)
+                    .zip(buyer.engagements.iter())
+                    .map(move |(k, e)| (buyer, k, e))
+            })
             .filter(|(_, _, e)| e.fournisseur == supplier.siret)
             .filter(|(_, _, e)| number.is_none_or(|n| e.numero_engagement_juridique == n))
             .filter(|(_, _, e)| state.is_none_or(|st| e.etat_courant_engagement_juridique == st))
