@@ -745,7 +745,7 @@ impl Depositor {
                     &account.siret,
                     &account.password_version,
                     None,
-                    CredentialsStatus::Rejected,
+                    CredentialsStatus::Rejected.into(),
                     now,
                     &audit,
                 )

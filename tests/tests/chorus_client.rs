@@ -222,12 +222,28 @@ async fn structure_calls_in(shapes: Shapes) {
         assert_eq!(read.requirement(), expected, "structure {id}");
     }
 
-    let services = client
-        .search_services(&rhone(), &ServiceSearchRequest::all(isere.id_structure_cpp))
+    // The emulator pages services two by two (seed `servicesPerPage`), whatever is asked.
+    let first = client
+        .search_services(
+            &rhone(),
+            &ServiceSearchRequest::page(isere.id_structure_cpp, 1),
+        )
         .await
         .unwrap();
-    let codes: Vec<(&str, bool)> = services
+    assert_eq!(first.pages(), 2);
+    let second = client
+        .search_services(
+            &rhone(),
+            &ServiceSearchRequest::page(isere.id_structure_cpp, 2),
+        )
+        .await
+        .unwrap();
+    let services: Vec<_> = first
         .liste_services
+        .into_iter()
+        .chain(second.liste_services)
+        .collect();
+    let codes: Vec<(&str, bool)> = services
         .iter()
         .map(|s| (s.code_service.as_str(), s.est_actif))
         .collect();
@@ -240,7 +256,7 @@ async fn structure_calls_in(shapes: Shapes) {
             ("FACTURES_PUBLIQUES", true)
         ]
     );
-    assert!(services.liste_services[3].is_reserved_for_public_bodies());
+    assert!(services[3].is_reserved_for_public_bodies());
 
     let with_ej = client
         .read_service(&rhone(), &ServiceReadRequest::new(26200002, 36200022))
@@ -256,7 +272,8 @@ async fn structure_calls_in(shapes: Shapes) {
     let ej = client
         .search_commitments(
             &rhone(),
-            &CommitmentSearchRequest::ordered(26200003, "1300012345"),
+            // Rhône's own structure: the region issued the commitment to it.
+            &CommitmentSearchRequest::ordered(26100001, "1300012345"),
         )
         .await
         .unwrap();
@@ -270,7 +287,7 @@ async fn structure_calls_in(shapes: Shapes) {
     assert!(found.is_ordered());
     assert_eq!(
         found.structure_receptrice.as_deref(),
-        Some("23750001200016")
+        Some("81234567600017")
     );
     assert_eq!(
         found.montant_total_ttc,
@@ -279,7 +296,7 @@ async fn structure_calls_in(shapes: Shapes) {
     let both = client
         .search_commitments(
             &rhone(),
-            &CommitmentSearchRequest::ordered(26200004, "2200000001"),
+            &CommitmentSearchRequest::ordered(26100001, "2200000001"),
         )
         .await
         .unwrap();
@@ -290,10 +307,19 @@ async fn structure_calls_in(shapes: Shapes) {
         Some("TRAVAUX")
     );
     let missing = client
-        .search_commitments(&rhone(), &CommitmentSearchRequest::ordered(26200003, "999"))
+        .search_commitments(&rhone(), &CommitmentSearchRequest::ordered(26100001, "999"))
         .await
         .unwrap();
     assert!(missing.liste_engagement_juridique.is_empty());
+    // The buyer's own id finds nothing: commitments are filed under their supplier.
+    let buyer_side = client
+        .search_commitments(
+            &rhone(),
+            &CommitmentSearchRequest::ordered(26200003, "1300012345"),
+        )
+        .await
+        .unwrap();
+    assert!(buyer_side.liste_engagement_juridique.is_empty());
 
     let nobody = client
         .search_structures(

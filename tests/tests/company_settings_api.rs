@@ -856,7 +856,7 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             &s,
             &read.password_version,
             Some(read.revision),
-            CredentialsStatus::Valid,
+            CredentialsStatus::Valid.into(),
             at,
             &audit(1),
         )
@@ -871,7 +871,7 @@ async fn a_verdict_recorded_as_read_loses_to_a_write_since() {
             &s,
             &read.password_version,
             None,
-            CredentialsStatus::Valid,
+            CredentialsStatus::Valid.into(),
             at,
             &audit(2),
         )

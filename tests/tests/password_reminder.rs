@@ -188,6 +188,7 @@ impl World {
             updated_at: set_at,
             revision: 1,
             next_reminder_on: next_reminder_on_save(None, true, set_at),
+            chorus_structure_id: None,
         };
         self.store
             .save_account(&account, None, &audit(set_at, "account_created"))
@@ -829,7 +830,7 @@ async fn a_rejected_password_sends_one_alert_per_password() {
                     &account.siret,
                     &account.password_version,
                     None,
-                    CredentialsStatus::Rejected,
+                    CredentialsStatus::Rejected.into(),
                     at,
                     &audit(at, "credentials_rejected"),
                 )

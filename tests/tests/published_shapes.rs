@@ -149,7 +149,7 @@ async fn the_published_service_answers_are_read() {
         answer("search_services"),
     );
     let services = client
-        .search_services(&rhone(), &ServiceSearchRequest::all(144))
+        .search_services(&rhone(), &ServiceSearchRequest::page(144, 1))
         .await
         .unwrap();
     assert_eq!(services.liste_services.len(), 6);
@@ -446,7 +446,8 @@ fn calls() -> Vec<(&'static str, &'static str, Value, Vec<&'static str>)> {
         (
             "engagementsJuridiques/v1/rechercher",
             "search_commitment",
-            json!({"structureReceptriceEngagementJuridique": "26200003", "numeroEngagementJuridique": "1300012345"}),
+            // The supplier (Rhône) the commitment is issued to (docs/chorus-pro.md#commitment-ej-search).
+            json!({"structureReceptriceEngagementJuridique": "26100001", "numeroEngagementJuridique": "1300012345"}),
             vec![],
         ),
     ]

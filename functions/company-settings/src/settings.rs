@@ -11,7 +11,7 @@ use shared::http::json::{body_bytes, empty_response};
 use shared::http::store_problem;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
 use shared::secrets::StagedVersion;
-use shared::store::{AuditEntry, StoreError};
+use shared::store::{AuditEntry, StoreError, Verification};
 
 use crate::verify::{Verdict, rejected_problem, test_credentials};
 use crate::{BODY_LIMIT, State};
@@ -300,7 +300,7 @@ pub async fn put(
         let now = state.clock.now();
 
         // Tested before anything is written: a refusal changes nothing.
-        let accepted = if valid.verify {
+        let verified_structure = if valid.verify {
             let password = match (valid.password.new_password(), existing.as_ref()) {
                 (Some(p), _) => SecretString::from(p.to_owned()),
                 (None, Some(old)) => stored_password(state, old).await?,
@@ -314,24 +314,37 @@ pub async fn put(
             )
             .await?
             {
-                Verdict::Accepted => true,
+                Verdict::Accepted {
+                    chorus_structure_id,
+                } => Some(chorus_structure_id),
                 Verdict::Rejected(reason) => {
                     if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
                         // The stored credentials themselves are refused: that is news.
-                        record_verdict(state, caller, old, CredentialsStatus::Rejected).await;
+                        record_verdict(state, caller, old, CredentialsStatus::Rejected, None).await;
                     }
                     return Err(rejected_problem(reason));
                 }
             }
         } else {
-            false
+            None
         };
+        let accepted = verified_structure.is_some();
 
         if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
-            // Nothing changes but, maybe, what Chorus Pro said of the credentials.
-            if accepted && existing.credentials_status != CredentialsStatus::Valid {
-                let recorded =
-                    record_verdict(state, caller, existing, CredentialsStatus::Valid).await;
+            // Nothing changes but, maybe, what Chorus Pro said of the credentials, or the
+            // structure id an account saved before it was kept lacks.
+            if accepted
+                && (existing.credentials_status != CredentialsStatus::Valid
+                    || existing.chorus_structure_id != verified_structure)
+            {
+                let recorded = record_verdict(
+                    state,
+                    caller,
+                    existing,
+                    CredentialsStatus::Valid,
+                    verified_structure,
+                )
+                .await;
                 return view_after_verdict(state, recorded, &existing.siret).await;
             }
             return Ok(json_response(
@@ -389,6 +402,14 @@ pub async fn put(
                 valid.password.is_new(),
                 now,
             ),
+            // The structure belongs to the SIRET in one Chorus Pro: a new login or password
+            // keeps it, another environment does not.
+            chorus_structure_id: verified_structure.or_else(|| {
+                existing
+                    .as_ref()
+                    .filter(|old| old.environment == valid.environment)
+                    .and_then(|old| old.chorus_structure_id)
+            }),
         };
         let audit = AuditEntry {
             at: now,
@@ -463,6 +484,7 @@ async fn record_verdict(
     caller: &Caller,
     account: &CompanyAccount,
     status: CredentialsStatus,
+    chorus_structure_id: Option<i64>,
 ) -> Option<CompanyAccount> {
     let audit = AuditEntry {
         at: state.clock.now(),
@@ -474,13 +496,17 @@ async fn record_verdict(
         .into(),
         fields: vec!["credentials_status".into()],
     };
+    let verification = Verification {
+        status,
+        chorus_structure_id,
+    };
     let recorded = match state
         .store
         .record_verification(
             &account.siret,
             &account.password_version,
             Some(account.revision),
-            status,
+            verification,
             audit.at,
             &audit,
         )
@@ -494,7 +520,7 @@ async fn record_verdict(
                 &account.siret,
                 &account.password_version,
                 None,
-                status,
+                verification,
                 audit.at,
                 &audit,
             )
@@ -513,6 +539,7 @@ async fn record_verdict(
                 credentials_status: status,
                 verified_at: Some(audit.at),
                 revision: account.revision + 1,
+                chorus_structure_id: chorus_structure_id.or(account.chorus_structure_id),
                 ..account.clone()
             })
         }
@@ -643,12 +670,21 @@ pub async fn verify(
     )
     .await?
     {
-        Verdict::Accepted => {
-            let recorded = record_verdict(state, caller, &account, CredentialsStatus::Valid).await;
+        Verdict::Accepted {
+            chorus_structure_id,
+        } => {
+            let recorded = record_verdict(
+                state,
+                caller,
+                &account,
+                CredentialsStatus::Valid,
+                Some(chorus_structure_id),
+            )
+            .await;
             view_after_verdict(state, recorded, &siret).await
         }
         Verdict::Rejected(reason) => {
-            record_verdict(state, caller, &account, CredentialsStatus::Rejected).await;
+            record_verdict(state, caller, &account, CredentialsStatus::Rejected, None).await;
             Err(rejected_problem(reason))
         }
     }

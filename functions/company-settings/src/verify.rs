@@ -11,7 +11,11 @@ use shared::http::{Problem, ProblemCode};
 /// What Chorus Pro said of the credentials. An unreachable Chorus Pro is neither: it is
 /// answered as a problem, and nothing is recorded.
 pub enum Verdict {
-    Accepted,
+    /// With the company's own structure id (`idStructureCPP`), which the answer carries and
+    /// the commitment search needs (docs/chorus-pro.md#commitment-ej-search).
+    Accepted {
+        chorus_structure_id: i64,
+    },
     Rejected(String),
 }
 
@@ -28,12 +32,10 @@ pub async fn test_credentials(
     let account = TechnicalAccount::new(login, password);
     match chorus.supplier_active_structures(&account).await {
         Ok(answer) => {
-            if answer
-                .liste_structures
-                .iter()
-                .any(|s| s.identifiant == siret.as_str())
-            {
-                return Ok(Verdict::Accepted);
+            if let Some(chorus_structure_id) = answer.structure_id_of(siret.as_str()) {
+                return Ok(Verdict::Accepted {
+                    chorus_structure_id,
+                });
             }
             let attached: Vec<&str> = answer
                 .liste_structures

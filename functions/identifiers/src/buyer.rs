@@ -1,35 +1,20 @@
-//! Checking a market's buyer in Chorus Pro with the company's technical account
-//! (docs/chorus-pro.md#buyer-requirements): find the structure by SIRET, read what it requires, read its services
-//! when a code is given or needed, read the chosen service's own rule, and look the
-//! commitment number up where the buyer publishes its commitments. The calls gather
+//! Checking a market's buyer and *maître d'œuvre* in Chorus Pro with the company's
+//! technical account (docs/chorus-pro.md#buyer-requirements): find the structure by SIRET,
+//! read what it requires, read its services when a code is given or needed, read the
+//! chosen service's own rule, and look the commitment number up among those issued to the
+//! company (docs/chorus-pro.md#commitment-ej-search). The calls (`structure`) gather
 //! facts; `shared::domain::market::assess_buyer` decides.
-//!
-//! Calls: `structures/v1/rechercher`, `structures/v1/consulter`, then in parallel
-//! (services) `rechercher/services` and `consulter/service`, and (commitment)
-//! `engagementsJuridiques/v1/rechercher` once, or twice when the number is not found (the
-//! second asks whether the buyer publishes any commitment at all).
 
-use shared::chorus::{
-    BuyerRequirement, ChorusError, CommitmentSearchRequest, ServiceReadRequest,
-    ServiceSearchRequest, StructureReadRequest, StructureSearchRequest, TechnicalAccount,
-};
+use shared::chorus::{ChorusClient, CommitmentSearchRequest, ServiceSummary, TechnicalAccount};
 use shared::domain::market::{
-    BuyerFacts, BuyerFaultKind, BuyerRecord, BuyerRule, BuyerService, CommitmentCheck, assess_buyer,
+    BuyerFacts, BuyerFault, BuyerFaultKind, BuyerRecord, BuyerService, CommitmentCheck,
+    CommitmentNumber, ProjectManager, ServiceCode, assess_buyer,
 };
 use shared::domain::{CompanyAccount, MarketTerms};
 use shared::http::{FieldError, Problem, ProblemCode, chorus_problem};
 
 use crate::State;
-
-fn rule_of(requirement: BuyerRequirement) -> BuyerRule {
-    match requirement {
-        BuyerRequirement::None => BuyerRule::None,
-        BuyerRequirement::Service => BuyerRule::ServiceCode,
-        BuyerRequirement::Commitment => BuyerRule::CommitmentNumber,
-        BuyerRequirement::ServiceAndCommitment => BuyerRule::Both,
-        BuyerRequirement::ServiceOrCommitment => BuyerRule::Either,
-    }
-}
+use crate::structure::{self, Lookup, Structure};
 
 fn buyer_not_found(siret: &str, why: &str) -> Problem {
     let message = format!(
@@ -42,186 +27,265 @@ fn buyer_not_found(siret: &str, why: &str) -> Problem {
     )])
 }
 
+/// The buyer's structure, or why the market cannot be addressed to it.
+async fn buyer_structure(
+    chorus: &ChorusClient,
+    tech: &TechnicalAccount,
+    siret: &str,
+) -> Result<Structure, Problem> {
+    match structure::find(chorus, tech, siret).await? {
+        Lookup::Found(s) if s.active => Ok(s),
+        Lookup::Found(_) => Err(buyer_not_found(siret, " (structure inactive)")),
+        Lookup::Unreadable => Err(buyer_not_found(
+            siret,
+            " (structure trouvée mais non consultable)",
+        )),
+        Lookup::Absent => Err(buyer_not_found(siret, "")),
+    }
+}
+
+/// The buyer's services when the market needs them, and the given service's own rule.
+async fn service_facts(
+    chorus: &ChorusClient,
+    tech: &TechnicalAccount,
+    buyer: &Structure,
+    terms: &MarketTerms,
+) -> Result<(Option<Vec<BuyerService>>, bool), Problem> {
+    let code = terms.buyer_service_code.as_ref();
+    if !buyer
+        .rule
+        .needs_services(code.is_some(), terms.commitment_number.is_some())
+    {
+        return Ok((None, false));
+    }
+    let listed = structure::all_services(chorus, tech, buyer.id).await?;
+    let chosen = code.and_then(|code| {
+        listed
+            .iter()
+            .find(|s| s.code_service == code.as_str() && s.est_actif)
+    });
+    let requires_commitment = match chosen {
+        None => false,
+        Some(service) => {
+            structure::service_requires_commitment(chorus, tech, buyer.id, service.id_service)
+                .await?
+                .ok_or_else(|| {
+                    Problem::new(
+                        ProblemCode::ServiceInactive,
+                        format!(
+                            "Chorus Pro ne donne pas accès au service « {} » de l'acheteur : vérifiez le code service auprès de l'acheteur. Rien n'a été enregistré.",
+                            service.code_service
+                        ),
+                    )
+                })?
+        }
+    };
+    let services = listed
+        .into_iter()
+        .map(|s| BuyerService {
+            code: s.code_service,
+            active: s.est_actif,
+        })
+        .collect();
+    Ok((Some(services), requires_commitment))
+}
+
+/// Looks the number up among the ordered commitments issued to the company. Nothing found,
+/// a refused search or an unknown company structure cannot confirm the number, and never
+/// disprove it (docs/chorus-pro.md#commitment-ej-search): `NotPublished`.
+async fn commitment_check(
+    chorus: &ChorusClient,
+    tech: &TechnicalAccount,
+    account: &CompanyAccount,
+    number: Option<&CommitmentNumber>,
+) -> Result<CommitmentCheck, Problem> {
+    let Some(number) = number else {
+        return Ok(CommitmentCheck::NotGiven);
+    };
+    let Some(company) = structure::company_structure(chorus, tech, account).await? else {
+        tracing::info!("company structure unknown: commitment cannot be confirmed");
+        return Ok(CommitmentCheck::NotPublished);
+    };
+    let request = CommitmentSearchRequest::ordered(company, number.as_str());
+    match chorus.search_commitments(tech, &request).await {
+        Ok(found) if found.confirms(number.as_str()) => Ok(CommitmentCheck::Found),
+        Ok(_) => Ok(CommitmentCheck::NotPublished),
+        Err(shared::chorus::ChorusError::BusinessRefusal { code_retour, .. }) => {
+            tracing::info!(code_retour, "commitment search refused");
+            Ok(CommitmentCheck::NotPublished)
+        }
+        Err(e) => Err(chorus_problem(&e)),
+    }
+}
+
+fn refusal(faults: &[BuyerFault], name: Option<&str>, buyer_siret: &str) -> Problem {
+    let buyer = match name {
+        Some(name) => format!("{name} (SIRET {buyer_siret})"),
+        None => format!("l'acheteur (SIRET {buyer_siret})"),
+    };
+    let code = if faults
+        .iter()
+        .any(|f| f.kind() == BuyerFaultKind::ServiceInactive)
+    {
+        ProblemCode::ServiceInactive
+    } else {
+        ProblemCode::BuyerRequirementsUnmet
+    };
+    let errors: Vec<FieldError> = faults
+        .iter()
+        .map(|f| FieldError::new(f.field(), f.code(), f.message_fr(&buyer)))
+        .collect();
+    let detail = format!(
+        "{} Rien n'a été enregistré.",
+        errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Problem::new(code, detail).with_errors(errors)
+}
+
 /// What Chorus Pro says of the market's buyer, or why the market cannot be invoiced.
 pub async fn check(
     state: &State,
+    tech: &TechnicalAccount,
     account: &CompanyAccount,
     terms: &MarketTerms,
 ) -> Result<BuyerRecord, Problem> {
-    let stored = state
-        .secrets
-        .technical_account(&account.siret, &account.password_version)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "stored technical account unreadable");
-            Problem::service_unavailable()
-        })?;
-    let tech = TechnicalAccount::new(stored.login, stored.password);
     let chorus = &state.chorus;
     let buyer_siret = terms.buyer_siret.as_str();
-
-    let found = chorus
-        .search_structures(&tech, &StructureSearchRequest::by_siret(buyer_siret))
-        .await
-        .map_err(|e| chorus_problem(&e))?;
-    let Some(structure) = found
-        .liste_structures
-        .iter()
-        .find(|s| s.identifiant_structure == buyer_siret)
-    else {
-        return Err(buyer_not_found(buyer_siret, ""));
-    };
-    let id = structure.id_structure_cpp;
-    let read = match chorus
-        .read_structure(&tech, &StructureReadRequest::new(id))
-        .await
-    {
-        Ok(read) => read,
-        Err(ChorusError::BusinessRefusal { code_retour, .. }) => {
-            tracing::warn!(code_retour, "buyer structure found but not readable");
-            return Err(buyer_not_found(
-                buyer_siret,
-                " (structure trouvée mais non consultable)",
-            ));
-        }
-        Err(e) => return Err(chorus_problem(&e)),
-    };
-    let rule = rule_of(read.requirement());
-    let general = read.information_generales.as_ref();
-    let name = general
-        .and_then(|g| {
-            g.raison_sociale_structure
-                .clone()
-                .or_else(|| g.libelle_structure.clone())
-        })
-        .or_else(|| structure.designation_structure.clone());
-
-    let service_code = terms.buyer_service_code.as_ref();
-    let commitment = terms.commitment_number.as_ref();
-    let services = async {
-        if !rule.needs_services(service_code.is_some(), commitment.is_some()) {
-            return Ok((None, false));
-        }
-        let listed = chorus
-            .search_services(&tech, &ServiceSearchRequest::all(id))
-            .await
-            .map_err(|e| chorus_problem(&e))?;
-        let chosen = service_code.and_then(|code| {
-            listed
-                .liste_services
-                .iter()
-                .find(|s| s.code_service == code.as_str() && s.est_actif)
-        });
-        let requires_commitment = match chosen {
-            None => false,
-            Some(service) => match chorus
-                .read_service(&tech, &ServiceReadRequest::new(id, service.id_service))
-                .await
-            {
-                Ok(read) => read.requires_commitment(),
-                Err(ChorusError::BusinessRefusal { code_retour, .. }) => {
-                    tracing::warn!(code_retour, "buyer service listed but not readable");
-                    return Err(Problem::new(
-                        ProblemCode::ServiceInactive,
-                        format!(
-                            "Chorus Pro ne donne pas accès au service « {} » de l'acheteur (code retour {code_retour}) : vérifiez le code service auprès de l'acheteur. Rien n'a été enregistré.",
-                            service.code_service
-                        ),
-                    ));
-                }
-                Err(e) => return Err(chorus_problem(&e)),
-            },
-        };
-        let services: Vec<BuyerService> = listed
-            .liste_services
-            .into_iter()
-            .map(|s| BuyerService {
-                code: s.code_service,
-                active: s.est_actif,
-            })
-            .collect();
-        Ok((Some(services), requires_commitment))
-    };
-    let commitment_check = async {
-        let Some(number) = commitment else {
-            return Ok(CommitmentCheck::NotGiven);
-        };
-        let tech = &tech;
-        let search = |request: CommitmentSearchRequest| async move {
-            match chorus.search_commitments(tech, &request).await {
-                // Read with the published names (`libelleEtatCourantEJ`, …): an entry in
-                // another state than ordered (`COMMANDE`) does not count.
-                Ok(found) => {
-                    Ok(Some(found.liste_engagement_juridique.iter().any(|c| {
-                        c.libelle_etat_courant_ej.is_none() || c.is_ordered()
-                    })))
-                }
-                // The search is refused by some buyers: the number cannot be checked there.
-                Err(ChorusError::BusinessRefusal { code_retour, .. }) => {
-                    tracing::info!(code_retour, "commitment search refused");
-                    Ok(None)
-                }
-                Err(e) => Err(chorus_problem(&e)),
-            }
-        };
-        Ok(
-            match search(CommitmentSearchRequest::ordered(id, number.as_str())).await? {
-                Some(true) => CommitmentCheck::Found,
-                None => CommitmentCheck::NotPublished,
-                Some(false) => match search(CommitmentSearchRequest::published_by(id)).await? {
-                    Some(true) => CommitmentCheck::Absent,
-                    _ => CommitmentCheck::NotPublished,
-                },
-            },
-        )
-    };
-    let ((services, service_requires_commitment), commitment_check) =
-        tokio::try_join!(services, commitment_check)?;
-
+    let buyer = buyer_structure(chorus, tech, buyer_siret).await?;
+    let ((services, service_requires_commitment), commitment) = tokio::try_join!(
+        service_facts(chorus, tech, &buyer, terms),
+        commitment_check(chorus, tech, account, terms.commitment_number.as_ref())
+    )?;
     let facts = BuyerFacts {
-        rule,
+        rule: buyer.rule,
         services,
         service_requires_commitment,
-        commitment: commitment_check,
+        commitment,
     };
-    if let Err(faults) = assess_buyer(service_code, commitment, &facts) {
-        let buyer = match &name {
-            Some(name) => format!("{name} (SIRET {buyer_siret})"),
-            None => format!("l'acheteur (SIRET {buyer_siret})"),
-        };
-        let code = if faults
-            .iter()
-            .any(|f| f.kind() == BuyerFaultKind::ServiceInactive)
-        {
-            ProblemCode::ServiceInactive
-        } else {
-            ProblemCode::BuyerRequirementsUnmet
-        };
-        let errors: Vec<FieldError> = faults
-            .iter()
-            .map(|f| FieldError::new(f.field(), f.code(), f.message_fr(&buyer)))
-            .collect();
-        let detail = format!(
-            "{} Rien n'a été enregistré.",
-            errors
-                .iter()
-                .map(|e| e.message.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+    let service_code = terms.buyer_service_code.as_ref();
+    if let Err(faults) = assess_buyer(service_code, terms.commitment_number.as_ref(), &facts) {
         tracing::info!(
             faults = ?faults.iter().map(|f| f.code()).collect::<Vec<_>>(),
-            requirement = rule.as_str(),
+            requirement = buyer.rule.as_str(),
             "market refused by the buyer's rules"
         );
-        return Err(Problem::new(code, detail).with_errors(errors));
+        return Err(refusal(&faults, buyer.name.as_deref(), buyer_siret));
     }
     Ok(BuyerRecord {
-        name,
-        chorus_structure_id: id,
-        rule,
+        name: buyer.name,
+        chorus_structure_id: buyer.id,
+        rule: buyer.rule,
         service_requires_commitment,
-        commitment: commitment_check,
+        commitment,
         checked_at: state.clock.now(),
     })
+}
+
+fn project_manager_not_found(field: &str, code: &str, message: String) -> Problem {
+    let detail = format!("{message} Rien n'a été enregistré.");
+    Problem::new(ProblemCode::ProjectManagerNotFound, detail)
+        .with_errors(vec![FieldError::new(field, code, message)])
+}
+
+/// The codes an MOE's service could be, for the message.
+fn active_codes(services: &[ServiceSummary]) -> String {
+    let codes: Vec<&str> = services
+        .iter()
+        .filter(|s| s.est_actif && !s.is_reserved_for_public_bodies())
+        .map(|s| s.code_service.as_str())
+        .collect();
+    match codes.as_slice() {
+        [] => {
+            " Ce maître d'œuvre n'a aucun service actif dans Chorus Pro : retirez le code service."
+                .to_owned()
+        }
+        many => format!(" Services actifs : {}.", many.join(", ")),
+    }
+}
+
+/// The *maître d'œuvre* must be a structure Chorus Pro knows, active, and its service (if
+/// given) known and active, like a buyer: works statements are addressed to it first.
+pub async fn check_project_manager(
+    state: &State,
+    tech: &TechnicalAccount,
+    moe: &ProjectManager,
+) -> Result<(), Problem> {
+    let chorus = &state.chorus;
+    let siret = moe.siret.as_str();
+    let found = match structure::find(chorus, tech, siret).await? {
+        Lookup::Found(s) if s.active => s,
+        // Listed by the search, but its details are not shown to this account (a private
+        // structure may keep them to its own accounts, unconfirmed): known, which is all a
+        // project manager without a service code needs.
+        Lookup::Unreadable if moe.service_code.is_none() => return Ok(()),
+        Lookup::Unreadable => {
+            return Err(project_manager_not_found(
+                "project_manager.service_code",
+                "unknown_service",
+                format!(
+                    "Chorus Pro ne montre pas les services du maître d'œuvre (SIRET {siret}) à ce compte : le code service ne peut pas être vérifié. Vérifiez-le auprès du maître d'œuvre, ou retirez-le s'il n'en a pas."
+                ),
+            ));
+        }
+        Lookup::Found(_) => {
+            return Err(project_manager_not_found(
+                "project_manager.siret",
+                "inactive_structure",
+                format!(
+                    "La structure du maître d'œuvre (SIRET {siret}) est inactive dans Chorus Pro : un document de travaux qui lui serait adressé serait rejeté. Vérifiez le SIRET auprès du maître d'œuvre."
+                ),
+            ));
+        }
+        Lookup::Absent => {
+            return Err(project_manager_not_found(
+                "project_manager.siret",
+                "unknown_structure",
+                format!(
+                    "Aucune structure accessible n'est enregistrée dans Chorus Pro sous le SIRET {siret} du maître d'œuvre : vérifiez-le (il figure sur l'acte d'engagement ou l'ordre de service)."
+                ),
+            ));
+        }
+    };
+    let Some(code) = moe.service_code.as_ref() else {
+        return Ok(());
+    };
+    let services = structure::all_services(chorus, tech, found.id).await?;
+    match services.iter().find(|s| s.code_service == code.as_str()) {
+        Some(s) if s.est_actif => Ok(()),
+        Some(_) => Err(moe_service_refused(
+            code,
+            siret,
+            "inactive_service",
+            "est inactif",
+            &services,
+        )),
+        None => Err(moe_service_refused(
+            code,
+            siret,
+            "unknown_service",
+            "n'existe pas",
+            &services,
+        )),
+    }
+}
+
+fn moe_service_refused(
+    code: &ServiceCode,
+    siret: &str,
+    field_code: &str,
+    what: &str,
+    services: &[ServiceSummary],
+) -> Problem {
+    project_manager_not_found(
+        "project_manager.service_code",
+        field_code,
+        format!(
+            "Le service « {code} » du maître d'œuvre (SIRET {siret}) {what} dans Chorus Pro : vérifiez le code service auprès du maître d'œuvre.{}",
+            active_codes(services)
+        ),
+    )
 }

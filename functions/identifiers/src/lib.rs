@@ -1,8 +1,9 @@
 //! Market and situation identifiers: `PUT`/`GET` `/v1/companies/{siret}/markets/{market_ref}`,
-//! the market list, and `PUT`/`GET` of a market's monthly situations and their list.
+//! the market list, `PUT`/`GET` of a market's monthly situations and their list, and the
+//! read-only buyer look-up `GET /v1/companies/{siret}/buyers/{buyer_siret}`.
 //!
 //! A market of a company with a Chorus Pro account is checked against what its public
-//! buyer requires before it is saved (see `buyer`); a company without one may register
+//! buyer requires, and its *maître d'œuvre* found, before it is saved (see `buyer`); a company without one may register
 //! markets all the same, marked `unchecked` (saving them again once the account exists
 //! checks them). A situation's invoice number is unique in the company, under
 //! concurrency, by a guard item written in the situation's own transaction
@@ -12,9 +13,11 @@
 //! response, internal error text is logged (never a secret), never echoed.
 
 mod buyer;
+mod lookup;
 mod markets;
 mod paging;
 mod situations;
+mod structure;
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::http::{Caller, Problem, ProblemCode, route_key};
@@ -33,6 +36,7 @@ pub const ROUTES: &[&str] = &[
     "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
     "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
     "GET /v1/companies/{siret}/markets/{market_ref}/situations",
+    "GET /v1/companies/{siret}/buyers/{buyer_siret}",
 ];
 
 /// The path parameters of a request, raw.
@@ -40,6 +44,7 @@ pub(crate) struct PathParams {
     pub siret: String,
     pub market_ref: String,
     pub number: String,
+    pub buyer_siret: String,
 }
 
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
@@ -55,6 +60,7 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
         siret: param("siret"),
         market_ref: param("market_ref"),
         number: param("number"),
+        buyer_siret: param("buyer_siret"),
     };
     let span = tracing::info_span!(
         "request",
@@ -62,6 +68,7 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
         siret = %path.siret,
         market_ref = %path.market_ref,
         situation = %path.number,
+        buyer_siret = %path.buyer_siret,
     );
     let outcome = async {
         let caller = Caller::from_request(&request)?;
@@ -81,6 +88,7 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
             "GET /v1/companies/{siret}/markets/{market_ref}/situations" => {
                 situations::list(state, &path, &request).await
             }
+            "GET /v1/companies/{siret}/buyers/{buyer_siret}" => lookup::get(state, &path).await,
             _ => Err(Problem::new(
                 ProblemCode::NotFound,
                 "Cette route n'existe pas.",

@@ -11,7 +11,7 @@ use shared::store::{AuditEntry, StoreError};
 
 use shared::http::{path_siret, store_problem};
 
-use crate::{BODY_LIMIT, PathParams, State, buyer, market_not_found, paging};
+use crate::{BODY_LIMIT, PathParams, State, buyer, market_not_found, paging, structure};
 
 /// Concurrent saves of one market race on its revision; the loser reads it again and
 /// writes again (the buyer check, which does not depend on the stored market, stands).
@@ -267,7 +267,7 @@ pub async fn put(
 
     // Checked before anything is written: a market that cannot be invoiced changes nothing.
     let buyer = match &account {
-        Some(account) => BuyerCheck::Checked(buyer::check(state, account, &terms).await?),
+        Some(account) => BuyerCheck::Checked(check_in_chorus(state, account, &terms).await?),
         None => {
             tracing::info!("company has no Chorus Pro account: market saved unchecked");
             BuyerCheck::Unchecked
@@ -330,6 +330,24 @@ pub async fn put(
         ProblemCode::Conflict,
         "Le marché a été modifié en même temps par une autre requête ; rechargez-le puis réessayez.",
     ))
+}
+
+/// The buyer and, for works, the *maître d'œuvre*, both in Chorus Pro, at once.
+async fn check_in_chorus(
+    state: &State,
+    account: &shared::domain::CompanyAccount,
+    terms: &MarketTerms,
+) -> Result<shared::domain::market::BuyerRecord, Problem> {
+    let tech = structure::technical_account(state, account).await?;
+    let project_manager = async {
+        match &terms.project_manager {
+            Some(moe) => buyer::check_project_manager(state, &tech, moe).await,
+            None => Ok(()),
+        }
+    };
+    let (record, ()) =
+        tokio::try_join!(buyer::check(state, &tech, account, terms), project_manager)?;
+    Ok(record)
 }
 
 fn path_market_ref(path: &PathParams) -> Result<MarketRef, Problem> {

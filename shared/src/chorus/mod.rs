@@ -73,7 +73,7 @@ pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};
 pub use structures::{
     ActiveStructure, ActiveStructuresResponse, BuyerRequirement, Commitment,
-    CommitmentSearchRequest, CommitmentSearchResponse, Paging, PagingResult,
+    CommitmentSearchRequest, CommitmentSearchResponse, Paging, PagingResult, SERVICES_PER_PAGE,
     ServiceGeneralInformation, ServiceParameters, ServiceReadRequest, ServiceReadResponse,
     ServiceSearchRequest, ServiceSearchResponse, ServiceSummary, StructureCriteria,
     StructureGeneralInformation, StructureParameters, StructureReadRequest, StructureReadResponse,

@@ -101,6 +101,18 @@ pub struct StructureSummary {
     pub type_identifiant_structure: Option<String>,
 }
 
+impl StructureSummary {
+    /// Whether the structure can receive invoices. The values of `statut` are not published
+    /// (**unconfirmed**, docs/chorus-pro.md#buyer-requirements; the emulator sends
+    /// `ACTIVE`): only a value that says inactive (`INACTIVE`, `INACTIF`) counts as such,
+    /// so an unknown spelling never blocks a market.
+    pub fn is_active(&self) -> bool {
+        self.statut
+            .as_deref()
+            .is_none_or(|s| !s.trim().to_ascii_uppercase().contains("INACTI"))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // structures/v1/consulter
 
@@ -221,16 +233,30 @@ pub struct ServiceSearchRequest {
     pub parametres_rechercher_services_structure: Paging,
 }
 
+/// Services asked for per page (PTD asks 1000, OCA 10000). Chorus Pro may answer fewer:
+/// the caller follows `parametresRetour.pages` (docs/chorus-pro.md#calls-the-gateway-makes).
+pub const SERVICES_PER_PAGE: u32 = 1000;
+
 impl ServiceSearchRequest {
-    /// Every service of the structure in one page (OCA asks for 1000).
-    pub fn all(id_structure: i64) -> Self {
+    /// One page (from 1) of the structure's services.
+    pub fn page(id_structure: i64, page: u32) -> Self {
         ServiceSearchRequest {
             id_structure,
             parametres_rechercher_services_structure: Paging {
-                nb_resultats_par_page: Some(1000),
+                nb_resultats_par_page: Some(SERVICES_PER_PAGE),
+                page_resultat_demandee: Some(page),
                 ..Paging::default()
             },
         }
+    }
+}
+
+impl ServiceSearchResponse {
+    /// How many pages the search has, as Chorus Pro says (at least this one).
+    pub fn pages(&self) -> u32 {
+        self.parametres_retour
+            .as_ref()
+            .map_or(1, |p| u32::try_from(p.pages).unwrap_or(1).max(1))
     }
 }
 
@@ -349,23 +375,30 @@ pub struct CommitmentSearchRequest {
 }
 
 impl CommitmentSearchRequest {
-    /// Does this buyer have an ordered (`COMMANDE`) commitment with this number?
-    pub fn ordered(id_structure_cpp: i64, number: impl Into<String>) -> Self {
+    /// Is there an ordered (`COMMANDE`) commitment with this number issued to the supplier?
+    /// `supplier_structure_cpp` is the **supplier's own** `idStructureCPP`: a commitment is
+    /// issued by the buyer to the supplier, its receiving structure; OCA sends the same, as
+    /// text (docs/chorus-pro.md#commitment-ej-search).
+    pub fn ordered(supplier_structure_cpp: i64, number: impl Into<String>) -> Self {
         CommitmentSearchRequest {
-            structure_receptrice_engagement_juridique: id_structure_cpp.to_string(),
+            structure_receptrice_engagement_juridique: supplier_structure_cpp.to_string(),
             numero_engagement_juridique: number.into(),
             etat_courant_engagement_juridique: Some("COMMANDE".into()),
         }
     }
+}
 
-    /// The buyer's ordered commitments, whatever their number: an empty answer means the
-    /// buyer publishes none in Chorus Pro, so a number cannot be checked there.
-    pub fn published_by(id_structure_cpp: i64) -> Self {
-        CommitmentSearchRequest {
-            structure_receptrice_engagement_juridique: id_structure_cpp.to_string(),
-            numero_engagement_juridique: String::new(),
-            etat_courant_engagement_juridique: Some("COMMANDE".into()),
-        }
+impl CommitmentSearchResponse {
+    /// Whether the answer shows the number as ordered: an entry with that number whose state
+    /// label (`libelleEtatCourantEJ`) is `COMMANDE`, or absent (the search asked for
+    /// `COMMANDE`). Anything else cannot confirm the number, and never disproves it.
+    pub fn confirms(&self, number: &str) -> bool {
+        self.liste_engagement_juridique.iter().any(|c| {
+            c.numero_engagement_juridique
+                .as_deref()
+                .is_none_or(|n| n.trim() == number)
+                && (c.libelle_etat_courant_ej.is_none() || c.is_ordered())
+        })
     }
 }
 
@@ -436,6 +469,16 @@ pub struct ActiveStructuresResponse {
     pub liste_structures: Vec<ActiveStructure>,
 }
 
+impl ActiveStructuresResponse {
+    /// The `idStructureCPP` of the account's structure with this SIRET, if attached.
+    pub fn structure_id_of(&self, siret: &str) -> Option<i64> {
+        self.liste_structures
+            .iter()
+            .find(|s| s.identifiant == siret)
+            .map(|s| s.id_structure_cpp)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ActiveStructure {
@@ -465,16 +508,57 @@ mod tests {
             json,
             serde_json::json!({"idStructureCPP":12,"codeLangue":"FR"})
         );
-        let json = serde_json::to_value(CommitmentSearchRequest::published_by(12)).unwrap();
+        let json = serde_json::to_value(CommitmentSearchRequest::ordered(12, "EJ1")).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"structureReceptriceEngagementJuridique":"12","etatCourantEngagementJuridique":"COMMANDE"})
+            serde_json::json!({"structureReceptriceEngagementJuridique":"12","numeroEngagementJuridique":"EJ1","etatCourantEngagementJuridique":"COMMANDE"})
         );
-        let json = serde_json::to_value(ServiceSearchRequest::all(12)).unwrap();
+        let json = serde_json::to_value(ServiceSearchRequest::page(12, 2)).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"idStructure":12,"parametresRechercherServicesStructure":{"nbResultatsParPage":1000}})
+            serde_json::json!({"idStructure":12,"parametresRechercherServicesStructure":{"nbResultatsParPage":1000,"pageResultatDemandee":2}})
         );
+    }
+
+    #[test]
+    fn commitment_state_label_is_read() {
+        let answer = |state: serde_json::Value| -> CommitmentSearchResponse {
+            serde_json::from_value(serde_json::json!({"listeEngagementJuridique": [
+                {"numeroEngagementJuridique": "EJ1", "libelleEtatCourantEJ": state}
+            ]}))
+            .unwrap()
+        };
+        assert!(answer(serde_json::json!("COMMANDE")).confirms("EJ1"));
+        assert!(answer(serde_json::Value::Null).confirms("EJ1"));
+        assert!(!answer(serde_json::json!("SOLDE")).confirms("EJ1"));
+        assert!(!answer(serde_json::json!("COMMANDE")).confirms("EJ2"));
+        let empty: CommitmentSearchResponse =
+            serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(!empty.confirms("EJ1"));
+    }
+
+    #[test]
+    fn structure_status_and_active_structures() {
+        let found: StructureSearchResponse = serde_json::from_value(serde_json::json!({
+            "listeStructures": [
+                {"idStructureCPP": 1, "identifiantStructure": 1, "statut": "ACTIVE"},
+                {"idStructureCPP": "2", "identifiantStructure": "2", "statut": "INACTIVE"},
+                {"idStructureCPP": 3, "identifiantStructure": "3"}
+            ]
+        }))
+        .unwrap();
+        let active: Vec<bool> = found
+            .liste_structures
+            .iter()
+            .map(StructureSummary::is_active)
+            .collect();
+        assert_eq!(active, vec![true, false, true]);
+        let mine: ActiveStructuresResponse = serde_json::from_value(serde_json::json!({
+            "listeStructures": [{"idStructureCPP": "26100001", "identifiant": 81234567600017_u64}]
+        }))
+        .unwrap();
+        assert_eq!(mine.structure_id_of("81234567600017"), Some(26100001));
+        assert_eq!(mine.structure_id_of("81234567600018"), None);
     }
 
     #[test]

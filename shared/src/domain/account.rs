@@ -211,6 +211,11 @@ pub struct CompanyAccount {
     /// `store::keys`). A save that starts a new password cycle sets it to the save day; the
     /// run then moves it to the next reminder date. `None`: nothing more to remind.
     pub next_reminder_on: Option<time::Date>,
+    /// The company's own structure in Chorus Pro (`idStructureCPP`), read by the
+    /// credentials check (`recuperer/structures/actives/fournisseur`); the commitment
+    /// search needs it (docs/chorus-pro.md#commitment-ej-search). `None` for an account
+    /// never verified, or saved before it was kept.
+    pub chorus_structure_id: Option<i64>,
 }
 
 impl CompanyAccount {
@@ -320,6 +325,7 @@ mod tests {
             updated_at: set_at,
             revision: 1,
             next_reminder_on: None,
+            chorus_structure_id: None,
         }
     }
 

@@ -6,8 +6,8 @@
 //! The buyer rules (docs/chorus-pro.md#buyer-requirements, OCA's mapping): a buyer may require a service code, a
 //! commitment number (*engagement juridique*, EJ), both, or either one; a service must exist
 //! and be active, and is never `FACTURES_PUBLIQUES` (reserved for invoices between public
-//! bodies); a service may itself require a commitment number; where the buyer publishes
-//! its commitments in Chorus Pro, the commitment number must be one of them.
+//! bodies); a service may itself require a commitment number. A commitment number is
+//! looked up but never refused for not being found (docs/chorus-pro.md#commitment-ej-search).
 
 use std::fmt;
 
@@ -570,11 +570,11 @@ pub struct BuyerService {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitmentCheck {
     NotGiven,
-    /// Among the buyer's ordered (`COMMANDE`) commitments.
+    /// Among the ordered (`COMMANDE`) commitments issued to the company.
     Found,
-    /// The buyer publishes commitments, and this number is not among its ordered ones.
-    Absent,
-    /// The buyer publishes no commitment in Chorus Pro: the number cannot be checked.
+    /// Could not be confirmed: not listed, search refused, or the company's structure
+    /// unknown. Never disproves the number (docs/chorus-pro.md#commitment-ej-search), so
+    /// there is no "absent" outcome.
     NotPublished,
 }
 
@@ -583,7 +583,6 @@ impl CommitmentCheck {
         match self {
             CommitmentCheck::NotGiven => "not_given",
             CommitmentCheck::Found => "found",
-            CommitmentCheck::Absent => "absent",
             CommitmentCheck::NotPublished => "not_published",
         }
     }
@@ -592,7 +591,6 @@ impl CommitmentCheck {
         [
             CommitmentCheck::NotGiven,
             CommitmentCheck::Found,
-            CommitmentCheck::Absent,
             CommitmentCheck::NotPublished,
         ]
         .into_iter()
@@ -639,7 +637,6 @@ pub enum BuyerFault {
     CommitmentRequired,
     CommitmentRequiredByService { code: String },
     ServiceCodeOrCommitmentRequired { usable: Vec<String> },
-    UnknownCommitment { number: String },
 }
 
 /// The contract's error code a fault belongs to.
@@ -676,9 +673,9 @@ impl BuyerFault {
             | BuyerFault::InactiveService { .. }
             | BuyerFault::ServiceCodeRequired { .. }
             | BuyerFault::ServiceCodeOrCommitmentRequired { .. } => "buyer_service_code",
-            BuyerFault::CommitmentRequired
-            | BuyerFault::CommitmentRequiredByService { .. }
-            | BuyerFault::UnknownCommitment { .. } => "commitment_number",
+            BuyerFault::CommitmentRequired | BuyerFault::CommitmentRequiredByService { .. } => {
+                "commitment_number"
+            }
         }
     }
 
@@ -690,7 +687,6 @@ impl BuyerFault {
             | BuyerFault::CommitmentRequired
             | BuyerFault::CommitmentRequiredByService { .. }
             | BuyerFault::ServiceCodeOrCommitmentRequired { .. } => "required_by_buyer",
-            BuyerFault::UnknownCommitment { .. } => "unknown_commitment",
         }
     }
 
@@ -718,9 +714,6 @@ impl BuyerFault {
             BuyerFault::ServiceCodeOrCommitmentRequired { usable } => format!(
                 "{buyer} exige un code service ou un numéro d'engagement juridique : renseignez « buyer_service_code » ou « commitment_number ».{}",
                 codes_hint(usable)
-            ),
-            BuyerFault::UnknownCommitment { number } => format!(
-                "Le numéro d'engagement « {number} » ne figure pas parmi les engagements en cours (commandés) que {buyer} publie dans Chorus Pro : vérifiez-le sur le bon de commande ou auprès de l'acheteur."
             ),
         }
     }
@@ -770,11 +763,6 @@ pub fn assess_buyer(
     }
     if facts.rule == BuyerRule::Either && !has_service && !has_commitment {
         faults.push(BuyerFault::ServiceCodeOrCommitmentRequired { usable });
-    }
-    if let (Some(number), CommitmentCheck::Absent) = (commitment_number, facts.commitment) {
-        faults.push(BuyerFault::UnknownCommitment {
-            number: number.to_string(),
-        });
     }
     if faults.is_empty() {
         Ok(())
@@ -826,8 +814,7 @@ pub struct BuyerView {
     pub requires_service_code: Option<bool>,
     /// By the buyer itself or by the market's service.
     pub requires_commitment_number: Option<bool>,
-    /// `not_given`, `found`, `not_published` (the buyer publishes no commitment: the
-    /// number could not be checked).
+    /// `not_given`, `found`, `not_published` (the number could not be confirmed).
     pub commitment_number_check: Option<&'static str>,
     pub checked_at: Option<String>,
     /// What to do, in French, when the buyer could not be checked.
@@ -1096,15 +1083,9 @@ mod tests {
         );
         f.commitment = CommitmentCheck::Found;
         assert_eq!(assess_buyer(None, Some(&ej("1300012345")), &f), Ok(()));
+        // Not confirmed is never a fault.
         f.commitment = CommitmentCheck::NotPublished;
         assert_eq!(assess_buyer(None, Some(&ej("1300012345")), &f), Ok(()));
-        f.commitment = CommitmentCheck::Absent;
-        assert_eq!(
-            assess_buyer(None, Some(&ej("999")), &f),
-            Err(vec![BuyerFault::UnknownCommitment {
-                number: "999".into()
-            }])
-        );
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub enum ProblemCode {
     TransmissionInProgress,
     CredentialsRejected,
     BuyerNotFound,
+    /// `buyer_not_found` on the buyer look-up route (`GET …/buyers/{buyer_siret}`), where the
+    /// contract answers it `404`: the structure asked for is the resource, and it does not
+    /// exist. Elsewhere (a market's buyer) the same code is `422`: the request names an
+    /// unusable buyer. Same code and title, one status per variant.
+    BuyerNotFoundOnLookup,
     BuyerRequirementsUnmet,
+    ProjectManagerNotFound,
     ServiceInactive,
     InvoiceInvalid,
     ChorusUnavailable,
@@ -50,8 +56,9 @@ impl ProblemCode {
             AlreadyTransmitted => "already_transmitted",
             TransmissionInProgress => "transmission_in_progress",
             CredentialsRejected => "credentials_rejected",
-            BuyerNotFound => "buyer_not_found",
+            BuyerNotFound | BuyerNotFoundOnLookup => "buyer_not_found",
             BuyerRequirementsUnmet => "buyer_requirements_unmet",
+            ProjectManagerNotFound => "project_manager_not_found",
             ServiceInactive => "service_inactive",
             InvoiceInvalid => "invoice_invalid",
             ChorusUnavailable => "chorus_unavailable",
@@ -74,7 +81,11 @@ impl ProblemCode {
             Forbidden => 403,
             ValidationFailed | MalformedJson => 400,
             PayloadTooLarge => 413,
-            CompanyNotConfigured | MarketNotFound | SituationNotFound | NotFound => 404,
+            CompanyNotConfigured
+            | MarketNotFound
+            | SituationNotFound
+            | BuyerNotFoundOnLookup
+            | NotFound => 404,
             MethodNotAllowed => 405,
             InvoiceNumberTaken
             | AlreadyTransmitted
@@ -85,6 +96,7 @@ impl ProblemCode {
             | IdempotencyKeyReused
             | BuyerNotFound
             | BuyerRequirementsUnmet
+            | ProjectManagerNotFound
             | ServiceInactive
             | InvoiceInvalid => 422,
             ChorusUnavailable | ServiceUnavailable => 503,
@@ -108,8 +120,9 @@ impl ProblemCode {
             AlreadyTransmitted => "Situation déjà transmise",
             TransmissionInProgress => "Transmission en cours",
             CredentialsRejected => "Identifiants Chorus Pro refusés",
-            BuyerNotFound => "Acheteur public introuvable",
+            BuyerNotFound | BuyerNotFoundOnLookup => "Acheteur public introuvable",
             BuyerRequirementsUnmet => "Exigences de l'acheteur public non remplies",
+            ProjectManagerNotFound => "Maître d'œuvre introuvable ou inactif dans Chorus Pro",
             ServiceInactive => "Service de l'acheteur inactif ou inconnu",
             InvoiceInvalid => "Facture non conforme",
             ChorusUnavailable => "Chorus Pro indisponible",
@@ -299,5 +312,13 @@ mod tests {
         );
         assert_eq!(ProblemCode::PayloadTooLarge.status(), 413);
         assert_eq!(ProblemCode::CompanyNotConfigured.status(), 404);
+        assert_eq!(ProblemCode::ProjectManagerNotFound.status(), 422);
+        // One code, two statuses: 422 for a market's buyer, 404 on the look-up route.
+        assert_eq!(
+            ProblemCode::BuyerNotFoundOnLookup.as_str(),
+            ProblemCode::BuyerNotFound.as_str()
+        );
+        assert_eq!(ProblemCode::BuyerNotFound.status(), 422);
+        assert_eq!(ProblemCode::BuyerNotFoundOnLookup.status(), 404);
     }
 }

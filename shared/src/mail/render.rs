@@ -395,6 +395,7 @@ mod tests {
             updated_at: datetime!(2026-11-27 10:00 UTC),
             revision: 1,
             next_reminder_on: None,
+            chorus_structure_id: None,
         }
     }
 

@@ -193,6 +193,7 @@ mod tests {
             updated_at: datetime!(2026-11-27 10:00 UTC),
             revision: 1,
             next_reminder_on: Some(date!(2027 - 10 - 28)),
+            chorus_structure_id: None,
         };
         let now = datetime!(2027-03-01 23:30 -01:00);
         assert_eq!(

@@ -47,6 +47,24 @@ impl AuditEntry {
     }
 }
 
+/// What a credentials check found: the status, and for an accepted one the company's own
+/// structure id (from the same answer), which the commitment search needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub status: CredentialsStatus,
+    pub chorus_structure_id: Option<i64>,
+}
+
+impl From<CredentialsStatus> for Verification {
+    /// A status alone: the structure id known stays as it is.
+    fn from(status: CredentialsStatus) -> Self {
+        Verification {
+            status,
+            chorus_structure_id: None,
+        }
+    }
+}
+
 pub(crate) fn account_key(siret: &Siret) -> [(String, AttributeValue); 2] {
     [
         (PK.into(), s(keys::company_pk(siret))),
@@ -75,6 +93,9 @@ fn account_to_item(a: &CompanyAccount) -> Item {
     item.insert("revision".into(), n(a.revision));
     if let Some(on) = a.next_reminder_on {
         item.extend(reminder_index(&a.siret, on));
+    }
+    if let Some(id) = a.chorus_structure_id {
+        item.insert("chorus_structure_id".into(), n(id));
     }
     item
 }
@@ -115,6 +136,8 @@ pub(crate) fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreErro
                 Some(parse_iso_date(day).ok_or_else(|| r.corrupt("bad date in next_reminder_on"))?)
             }
         },
+        // Absent on accounts saved before it was kept.
+        chorus_structure_id: r.opt_n("chorus_structure_id")?,
     })
 }
 
@@ -192,20 +215,35 @@ impl Store {
         siret: &Siret,
         password_version: &str,
         expected_revision: Option<u64>,
-        status: CredentialsStatus,
+        verification: Verification,
         verified_at: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
+        let Verification {
+            status,
+            chorus_structure_id,
+        } = verification;
+        // An accepted check also tells the company's structure id; a refusal tells nothing
+        // of it, and the one known stays.
+        let expression = match chorus_structure_id {
+            Some(_) => {
+                "SET credentials_status = :status, verified_at = :at, revision = revision + :one, chorus_structure_id = :structure"
+            }
+            None => {
+                "SET credentials_status = :status, verified_at = :at, revision = revision + :one"
+            }
+        };
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(account_key(siret).into_iter().collect()))
-            .update_expression(
-                "SET credentials_status = :status, verified_at = :at, revision = revision + :one",
-            )
+            .update_expression(expression)
             .expression_attribute_values(":status", s(status.as_str()))
             .expression_attribute_values(":at", s(rfc3339(verified_at)))
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":version", s(password_version));
+        if let Some(id) = chorus_structure_id {
+            update = update.expression_attribute_values(":structure", n(id));
+        }
         update = match expected_revision {
             Some(revision) => update
                 .condition_expression("password_version = :version AND revision = :rev")
@@ -332,8 +370,10 @@ mod tests {
             updated_at: datetime!(2026-11-27 10:00 UTC),
             revision: 3,
             next_reminder_on: Some(time::macros::date!(2027 - 10 - 28)),
+            chorus_structure_id: Some(26100001),
         };
         let item = account_to_item(&a);
+        assert_eq!(item["chorus_structure_id"].as_n().unwrap(), "26100001");
         assert_eq!(item["PK"].as_s().unwrap(), "COMPANY#21750001600019");
         assert_eq!(item["entity"].as_s().unwrap(), "company_account");
         assert!(!item.keys().any(|k| k == "password"));
@@ -342,8 +382,10 @@ mod tests {
         assert!(item["GSI1PK"].as_s().unwrap().starts_with("REMINDER#"));
         assert_eq!(account_from_item(&item).unwrap(), a);
         // Nothing left to remind: out of the sparse index.
+        // Nor a structure id (an account saved before it was kept).
         let done = CompanyAccount {
             next_reminder_on: None,
+            chorus_structure_id: None,
             ..a
         };
         let item = account_to_item(&done);

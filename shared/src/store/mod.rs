@@ -13,7 +13,7 @@ pub mod transmission;
 
 use aws_sdk_dynamodb::Client;
 
-pub use account::AuditEntry;
+pub use account::{AuditEntry, Verification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -9,7 +9,7 @@ use shared::chorus::paths::{
 };
 use shared::chorus::{
     ActiveStructuresResponse, ChorusError, CommitmentSearchRequest, CommitmentSearchResponse,
-    FluxFormats, Paging, ServiceReadRequest, ServiceReadResponse, ServiceSearchRequest,
+    FluxFormats, ServiceReadRequest, ServiceReadResponse, ServiceSearchRequest,
     ServiceSearchResponse, ServiceSummary, StructureReadRequest, StructureReadResponse,
     StructureSearchRequest, StructureSearchResponse, StructureSummary, TechnicalAccount,
 };
@@ -282,12 +282,7 @@ async fn all_services(
     let mut services = Vec::new();
     let mut page = 1;
     loop {
-        let mut request = ServiceSearchRequest::all(id);
-        request.parametres_rechercher_services_structure = Paging {
-            nb_resultats_par_page: Some(1000),
-            page_resultat_demandee: Some(page),
-            ..Paging::default()
-        };
+        let request = ServiceSearchRequest::page(id, page);
         let found = run
             .exchange(check, &run.account, SERVICES_SEARCH, &to_json(&request))
             .await?

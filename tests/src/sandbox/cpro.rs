@@ -13,6 +13,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
+use super::seed::{SeedCommitment, SeedStructure};
 use super::state::{Flux, Invoice, Shapes, State, chorus_datetime};
 use super::ubl::UblInvoice;
 
@@ -133,6 +134,38 @@ fn amount(text: &Option<String>) -> Value {
         .map_or(Value::Null, Value::Number)
 }
 
+/// The published answer's entry, field for field (rechercher-engagement-juridique, see
+/// docs/chorus-pro.md#reading-answers-liberally). The receiving structure is the supplier
+/// (docs/chorus-pro.md#commitment-ej-search); the executing service is the buyer's.
+fn commitment_entry(
+    buyer: &SeedStructure,
+    supplier: &SeedStructure,
+    k: i64,
+    e: &SeedCommitment,
+) -> Value {
+    json!({
+        "idEngagementJuridique": buyer.id_structure_cpp * 100 + k,
+        "libelleTypeEngagementJuridique": "BON_DE_COMMANDE",
+        "numeroEngagementJuridique": e.numero_engagement_juridique,
+        "structureReceptrice": supplier.siret,
+        "identifiantStructureReceptrice": supplier.id_structure_cpp.to_string(),
+        "libelleStructureReceptrice": supplier.designation,
+        "codeServiceExecutant": e.code_service_executant,
+        "libelleServiceExecutant": e.code_service_executant.as_ref().and_then(|code| {
+            buyer
+                .services
+                .iter()
+                .find(|sv| &sv.code_service == code)
+                .map(|sv| sv.libelle_service.clone())
+        }),
+        "dateNotificationEJ": "2026-01-05T00:00:00+01:00",
+        "libelleEtatCourantEJ": e.etat_courant_engagement_juridique,
+        "montantTotalTtc": e.montant_total_ttc,
+        "deviseEngagement": "EUR",
+        "taillePJ": Value::Null,
+    })
+}
+
 impl State {
     /// Answers one authenticated Chorus Pro call.
     pub fn chorus(&mut self, route: Route, login: &str, body: &[u8]) -> Answer {
@@ -239,6 +272,9 @@ impl State {
         }))
     }
 
+    /// Pages as the published example's `parametresRechercherServicesStructure`
+    /// (`nbResultatsParPage`, `pageResultatDemandee` from 1) and `parametresRetour`; a page
+    /// holds at most the seed's `servicesPerPage` (docs/chorus-pro.md#calls-the-gateway-makes).
     fn search_services(&self, login: &str, body: &Value) -> Answer {
         let Some(id) = id_field(body, &["idStructure", "idStructureCPP"]) else {
             return refusal(MALFORMED_REQUEST, "idStructure est obligatoire");
@@ -246,9 +282,25 @@ impl State {
         let Some(structure) = self.visible_structure(login, id) else {
             return refusal(UNKNOWN_OBJECT, "Structure inconnue ou non accessible");
         };
+        let asked = body
+            .get("parametresRechercherServicesStructure")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let per_page = id_field(&asked, &["nbResultatsParPage"])
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(usize::MAX)
+            .min(self.seed().services_per_page.max(1) as usize);
+        let page = id_field(&asked, &["pageResultatDemandee"])
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(1);
+        let total = structure.services.len();
         let services: Vec<Value> = structure
             .services
             .iter()
+            .skip((page - 1).saturating_mul(per_page))
+            .take(per_page)
             .map(|s| {
                 json!({
                     "idService": s.id_service,
@@ -259,8 +311,11 @@ impl State {
                 })
             })
             .collect();
-        let total = services.len();
-        ok(json!({"listeServices": services, "parametresRetour": paging(total)}))
+        let pages = total.div_ceil(per_page).max(1);
+        ok(json!({
+            "listeServices": services,
+            "parametresRetour": {"pageCourante": page, "pages": pages, "nbResultatsParPage": per_page, "total": total},
+        }))
     }
 
     fn read_service(&self, login: &str, body: &Value) -> Answer {
@@ -297,6 +352,10 @@ impl State {
         }))
     }
 
+    /// Commitments are issued by a buyer **to** a supplier: the criterion
+    /// `structureReceptriceEngagementJuridique` is the supplier's own `idStructureCPP`, as
+    /// OCA sends it (docs/chorus-pro.md#commitment-ej-search). A buyer's id there finds
+    /// nothing.
     fn search_commitments(&self, body: &Value) -> Answer {
         let Some(id) = id_field(body, &["structureReceptriceEngagementJuridique"]) else {
             return refusal(
@@ -306,37 +365,22 @@ impl State {
         };
         let number = text_field(body, "numeroEngagementJuridique");
         let state = text_field(body, "etatCourantEngagementJuridique");
-        let Some(structure) = self.structure_by_id(id) else {
+        let Some(supplier) = self.structure_by_id(id).filter(|s| !s.public) else {
             return ok(json!({"listeEngagementJuridique": [], "parametresRetour": paging(0)}));
         };
-        // The published answer's entry, field for field (rechercher-engagement-juridique).
-        let found: Vec<Value> = (1_i64..)
-            .zip(structure.engagements.iter())
-            .filter(|(_, e)| number.is_none_or(|n| e.numero_engagement_juridique == n))
-            .filter(|(_, e)| state.is_none_or(|st| e.etat_courant_engagement_juridique == st))
-            .map(|(k, e)| {
-                json!({
-                    "idEngagementJuridique": structure.id_structure_cpp * 100 + k,
-                    "libelleTypeEngagementJuridique": "BON_DE_COMMANDE",
-                    "numeroEngagementJuridique": e.numero_engagement_juridique,
-                    "structureReceptrice": structure.siret,
-                    "identifiantStructureReceptrice": structure.id_structure_cpp.to_string(),
-                    "libelleStructureReceptrice": structure.designation,
-                    "codeServiceExecutant": e.code_service_executant,
-                    "libelleServiceExecutant": e.code_service_executant.as_ref().and_then(|code| {
-                        structure
-                            .services
-                            .iter()
-                            .find(|sv| &sv.code_service == code)
-                            .map(|sv| sv.libelle_service.clone())
-                    }),
-                    "dateNotificationEJ": "2026-01-05T00:00:00+01:00",
-                    "libelleEtatCourantEJ": e.etat_courant_engagement_juridique,
-                    "montantTotalTtc": e.montant_total_ttc,
-                    "deviseEngagement": "EUR",
-                    "taillePJ": Value::Null,
-                })
+        let found: Vec<Value> = self
+            .seed()
+            .structures
+            .iter()
+            .flat_map(|buyer| {
+                (1_i64..)
+                    .zip(buyer.engagements.iter())
+                    .map(move |(k, e)| (buyer, k, e))
             })
+            .filter(|(_, _, e)| e.fournisseur == supplier.siret)
+            .filter(|(_, _, e)| number.is_none_or(|n| e.numero_engagement_juridique == n))
+            .filter(|(_, _, e)| state.is_none_or(|st| e.etat_courant_engagement_juridique == st))
+            .map(|(buyer, k, e)| commitment_entry(buyer, supplier, k, e))
             .collect();
         let total = found.len();
         ok(json!({"listeEngagementJuridique": found, "parametresRetour": paging(total)}))

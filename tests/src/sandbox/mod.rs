@@ -31,7 +31,7 @@
 //!
 //! Public buyers:
 //!
-//! | SIRET | idStructureCPP | designation | requires | services (idService) | published EJs |
+//! | SIRET | idStructureCPP | designation | requires | services (idService) | EJs it issued to `81234567600017` |
 //! | --- | --- | --- | --- | --- | --- |
 //! | `21690123100011` | 26200001 | COMMUNE DE VILLEURBANNE TEST | nothing | — | — |
 //! | `21380456000018` | 26200002 | DEPARTEMENT DE L'ISERE TEST | service code | `DIRINFRA` (36200021), `SERV_TRAVAUX_EJ` (36200022, requires an EJ), `ANCIEN_SERVICE` (36200023, inactive), `FACTURES_PUBLIQUES` (36200024) | — |
@@ -39,6 +39,26 @@
 //! | `20001234200016` | 26200004 | SYNDICAT MIXTE TEST | both | `TRAVAUX` (36200041) | `2200000001` |
 //! | `26690789800016` | 26200005 | CENTRE HOSPITALIER TEST | service code or commitment number | `ACHATS` (36200051), `ARCHIVES` (36200052, inactive) | — |
 //! | `11000201100044` | 26200006 | ETAT - DESTINATAIRE QUALIF | commitment number | `SFACETAT` (36200061, requires an EJ) | `1000000001` |
+//!
+//! *Maîtres d'œuvre* (private structures, `"moe": true`: details and services shown to every account):
+//!
+//! | SIRET | idStructureCPP | designation | services (idService) |
+//! | --- | --- | --- | --- |
+//! | `83214567600017` | 26300001 | ATELIER D'ARCHITECTURE MOE TEST | `MOE_TRAVAUX` (36300011), `ANCIEN_MOE` (36300012, inactive), `MOE_VRD` (36300013) |
+//! | `85432198100011` | 26300002 | BET STRUCTURE MOE TEST | `ETUDES` (36300021, inactive) |
+//!
+//! Any seeded structure may serve as a project manager (tests use the suppliers
+//! `81234567600017` and `79876543400013`, which have no services).
+//!
+//! Commitments (EJ) are issued by a buyer **to** a supplier: `engagementsJuridiques/v1/rechercher`
+//! matches `structureReceptriceEngagementJuridique` against the supplier's own
+//! `idStructureCPP`, as OCA sends it (docs/chorus-pro.md#commitment-ej-search); every seeded
+//! EJ is issued to BATIMENTS DU RHONE SAS (26100001). A deposit's commitment number must be
+//! one its buyer issued, when the buyer issued any.
+//!
+//! `structures/v1/rechercher/services` pages: at most the seed's `servicesPerPage` (2) per
+//! page whatever is asked, with `parametresRetour.pages` (the Isère buyer and the first
+//! MOE have two pages), so that clients must follow the pages.
 //!
 //! # What it answers
 //!

@@ -19,6 +19,11 @@ pub struct Seed {
     pub piste_applications: Vec<SeedApplication>,
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_seconds: u64,
+    /// The most services one page of `rechercher/services` holds, whatever is asked: small,
+    /// so that a client must follow `parametresRetour.pages` (whether Chorus Pro caps the
+    /// page size is unconfirmed, docs/chorus-pro.md#calls-the-gateway-makes).
+    #[serde(default = "default_services_per_page")]
+    pub services_per_page: u32,
     pub accepted_syntaxes: Vec<String>,
     /// Statuses after `DEPOSEE`, one per step.
     pub invoice_path: Vec<String>,
@@ -28,6 +33,10 @@ pub struct Seed {
 
 fn default_token_lifetime() -> u64 {
     3600
+}
+
+fn default_services_per_page() -> u32 {
+    1000
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -46,6 +55,11 @@ pub struct SeedStructure {
     pub designation: String,
     /// A public buyer (`PUBLIQUE`) or a supplier (`PRIVEE`).
     pub public: bool,
+    /// A private structure that acts as *maître d'œuvre*: its details and services are shown
+    /// to every account, since suppliers must address works statements to it
+    /// (docs/chorus-pro.md#works-circuit: every actor of the works circuit has a structure).
+    #[serde(default)]
+    pub moe: bool,
     #[serde(default)]
     pub parametres: SeedParameters,
     #[serde(default)]
@@ -84,6 +98,9 @@ pub struct SeedService {
 pub struct SeedCommitment {
     pub numero_engagement_juridique: String,
     pub etat_courant_engagement_juridique: String,
+    /// SIRET of the supplier the commitment is issued to: its receiving structure, which
+    /// the search matches (docs/chorus-pro.md#commitment-ej-search).
+    pub fournisseur: String,
     #[serde(default)]
     pub libelle_engagement_juridique: Option<String>,
     /// `codeServiceExecutant` of the answer.

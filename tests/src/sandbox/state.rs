@@ -421,13 +421,14 @@ impl State {
         self.accounts.get(login)
     }
 
-    /// Public structures are visible to every account; a supplier's only to its accounts.
+    /// Public structures and MOE are visible to every account; a supplier's only to its
+    /// accounts.
     pub fn visible_structure(&self, login: &str, id: i64) -> Option<&SeedStructure> {
         let structure = self.structure_by_id(id)?;
         let attached = self
             .account(login)
             .is_some_and(|a| a.structures.contains(&id));
-        (structure.public || attached).then_some(structure)
+        (structure.public || structure.moe || attached).then_some(structure)
     }
 
     pub fn accepts_syntax(&self, syntaxe: &str) -> bool {

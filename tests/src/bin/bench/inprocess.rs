@@ -1474,6 +1474,7 @@ impl InProcess {
                 updated_at: set_at,
                 revision: 1,
                 next_reminder_on: Some(now.date()),
+                chorus_structure_id: None,
             };
             let audit = shared::store::AuditEntry {
                 at: set_at,
