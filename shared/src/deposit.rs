@@ -712,16 +712,15 @@ impl Depositor {
             .await
     }
 
-    async fn technical_account(
+    /// The company's technical account, for the deposit or a search on its behalf.
+    pub async fn technical_account(
         &self,
         account: &CompanyAccount,
     ) -> Result<TechnicalAccount, DepositError> {
-        let stored = self
-            .secrets
-            .technical_account(&account.siret, &account.password_version)
+        self.secrets
+            .technical_account_of(account)
             .await
-            .map_err(|e| DepositError::Secret(e.to_string()))?;
-        Ok(TechnicalAccount::new(stored.login, stored.password))
+            .map_err(|e| DepositError::Secret(e.to_string()))
     }
 
     /// Chorus Pro refused the stored password: the account becomes `rejected` (if that

@@ -56,6 +56,7 @@ impl Stack {
     /// The stack `make up` (or `make test`) started. Panics with what to do when it is not
     /// there: these tests assert real behaviour, they do not skip.
     pub async fn connect() -> Stack {
+        require_stack();
         let api = format!("http://127.0.0.1:{}", env_or("LOCAL_API_PORT", "3000"));
         let http = reqwest::Client::new();
         if http.get(format!("{api}/")).send().await.is_err() {
@@ -224,6 +225,7 @@ pub fn response_json(response: &lambda_http::Response<lambda_http::Body>) -> (u1
 
 /// The stack's configuration (from `tests/stack/stack.sh env`), with some values replaced.
 pub fn stack_config(overrides: &[(&str, &str)]) -> shared::config::Config {
+    require_stack();
     let overrides: HashMap<String, String> = overrides
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -245,53 +247,93 @@ pub fn stack_config(overrides: &[(&str, &str)]) -> shared::config::Config {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Stops the whole test process with one line when the local stack is not running: plain
+/// `cargo test` without it would otherwise end in a panic per test. The integration tests
+/// assert real behaviour against moto and the emulator; they do not skip.
+pub fn require_stack() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let endpoint = env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000");
+        let reachable = endpoint
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.trim_end_matches('/').parse::<u16>().ok())
+            .is_some_and(|port| {
+                let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2))
+                    .is_ok()
+            });
+        if !reachable {
+            eprintln!(
+                "integration tests need the local stack (moto at {endpoint} does not answer): run `make test`, or `make up` then `eval \"$(tests/stack/stack.sh env)\"` before `cargo test`"
+            );
+            std::process::exit(1);
+        }
+    });
+}
+
 /// The Chorus Pro emulator of the running stack.
 pub fn sandbox_url() -> String {
     format!("http://127.0.0.1:{}", env_or("CHORUS_SANDBOX_PORT", "8480"))
 }
 
-/// A table of the gateway's shape (as `infra/template.yaml` declares it: PK/SK, GSI1 on
-/// GSI1PK/GSI1SK, all attributes projected), for a test that needs one of its own.
-pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    let attribute = |n: &str| {
-        aws_sdk_dynamodb::types::AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
-            .build()
-            .unwrap()
+/// A table of the gateway's shape, for a test or the bench that needs one of its own: the
+/// one description in code of what `infra/template.yaml` declares (PK/SK, GSI1 on
+/// GSI1PK/GSI1SK, all attributes projected; `tests/infra/test_table_shape.py` checks the
+/// two agree).
+pub async fn try_create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
     };
-    let key = |n: &str, kind: aws_sdk_dynamodb::types::KeyType| {
-        aws_sdk_dynamodb::types::KeySchemaElement::builder()
-            .attribute_name(n)
+    let key = |attr: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
             .key_type(kind)
             .build()
-            .unwrap()
+            .map_err(|e| e.to_string())
     };
-    ddb.create_table()
-        .table_name(name)
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .attribute_definitions(attribute("PK"))
-        .attribute_definitions(attribute("SK"))
-        .attribute_definitions(attribute("GSI1PK"))
-        .attribute_definitions(attribute("GSI1SK"))
-        .key_schema(key("PK", aws_sdk_dynamodb::types::KeyType::Hash))
-        .key_schema(key("SK", aws_sdk_dynamodb::types::KeyType::Range))
-        .global_secondary_indexes(
-            aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
-                .index_name("GSI1")
-                .key_schema(key("GSI1PK", aws_sdk_dynamodb::types::KeyType::Hash))
-                .key_schema(key("GSI1SK", aws_sdk_dynamodb::types::KeyType::Range))
-                .projection(
-                    aws_sdk_dynamodb::types::Projection::builder()
-                        .projection_type(aws_sdk_dynamodb::types::ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
+    let index = GlobalSecondaryIndex::builder()
+        .index_name(TABLE_INDEX)
+        .key_schema(key("GSI1PK", KeyType::Hash)?)
+        .key_schema(key("GSI1SK", KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
         )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut create = ddb
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("PK", KeyType::Hash)?)
+        .key_schema(key("SK", KeyType::Range)?)
+        .global_secondary_indexes(index);
+    for attr in TABLE_KEY_ATTRIBUTES {
+        let definition = AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())?;
+        create = create.attribute_definitions(definition);
+    }
+    create
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
+        .map_err(|e| format!("create table {name}: {}", shared::aws::error_text(&e)))?;
+    Ok(())
+}
+
+/// The key attributes of the table (all strings) and its one index.
+pub const TABLE_KEY_ATTRIBUTES: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
+pub const TABLE_INDEX: &str = "GSI1";
+
+/// `try_create_table`, for tests: a failure is the test's.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    try_create_table(ddb, name)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// `%PDF-1.4` … `%%EOF`, base64.
@@ -334,4 +376,118 @@ pub fn invoice_body(siret: &str) -> Value {
         "note": "Situation de travaux",
         "document": {"filename": "situation.pdf", "content_base64": PDF}
     })
+}
+
+// ---------------------------------------------------------------------------------------
+// AWS faults on demand (moto cannot fail on demand): an SDK interceptor that fails the next
+// call of one operation, once, and notes every operation sent.
+
+/// Where an armed fault strikes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the request leaves: nothing was done.
+    BeforeSend,
+    /// After the service did the work: its answer is lost.
+    AnswerLost,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AwsFaults {
+    armed: std::sync::Arc<std::sync::Mutex<Option<(&'static str, Phase)>>>,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl AwsFaults {
+    /// Fails the next call of `operation` (e.g. `UpdateItem`) at `phase`, once.
+    pub fn arm(&self, operation: &'static str, phase: Phase) {
+        *lock(&self.armed) = Some((operation, phase));
+    }
+
+    pub fn disarm(&self) {
+        *lock(&self.armed) = None;
+    }
+
+    /// Whether the armed fault struck.
+    pub fn fired(&self) -> bool {
+        lock(&self.armed).is_none()
+    }
+
+    /// The operations sent since the last call, in order.
+    pub fn sent(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.sent))
+    }
+
+    fn trip(
+        &self,
+        cfg: &aws_sdk_dynamodb::config::ConfigBag,
+        phase: Phase,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        let name = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
+        let mut armed = lock(&self.armed);
+        if armed.is_some_and(|(op, p)| op == name && p == phase) {
+            *armed = None;
+            return Err(format!("injected fault: {name} {phase:?}").into());
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl aws_sdk_dynamodb::config::Intercept for AwsFaults {
+    fn name(&self) -> &'static str {
+        "fault-injection"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        if let Some(m) = cfg.load::<Metadata>() {
+            lock(&self.sent).push(m.name().to_owned());
+        }
+        self.trip(cfg, Phase::BeforeSend)
+    }
+
+    fn read_before_deserialization(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.trip(cfg, Phase::AnswerLost)
+    }
+}
+
+/// A store and a secret store whose calls go through `faults`, with no SDK retries (a
+/// fault is a fault).
+pub fn clients_with_faults(
+    sdk: &shared::aws::SdkConfig,
+    config: &shared::config::Config,
+    faults: &AwsFaults,
+) -> (shared::store::Store, shared::secrets::SecretStore) {
+    let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
+        .interceptor(faults.clone())
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(sdk)
+        .interceptor(faults.clone())
+        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
+        .build();
+    (
+        shared::store::Store::new(
+            aws_sdk_dynamodb::Client::from_conf(ddb),
+            config.table_name.clone(),
+        ),
+        shared::secrets::SecretStore::new(
+            aws_sdk_secretsmanager::Client::from_conf(sm),
+            config.secret_prefix.clone(),
+        ),
+    )
 }

@@ -13,20 +13,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use gateway_tests::local_api::build_event;
 use gateway_tests::sandbox::{
     AccountUpdate, Fault, FaultAction, LostMode, Progress, SandboxConfig, SandboxHandle, Seed,
     spawn,
 };
 use gateway_tests::testkit::{
-    Stack, create_table, invoice_body, lambda_request, random_siret, response_json, stack_config,
-    test_password,
+    AwsFaults, Phase, Stack, clients_with_faults, create_table, invoice_body, lambda_request,
+    random_siret, response_json, stack_config, test_password,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -49,64 +43,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------------
-// AWS faults: one armed at a time, on the next call of an operation.
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// The call fails before reaching AWS: nothing was written.
-    BeforeSend,
-    /// The call was carried out, its answer is lost.
-    AnswerLost,
-}
-
-#[derive(Clone, Debug, Default)]
-struct AwsFaults(Arc<Mutex<Option<(&'static str, Phase)>>>);
-
-impl AwsFaults {
-    fn arm(&self, operation: &'static str, phase: Phase) {
-        *self.0.lock().unwrap() = Some((operation, phase));
-    }
-
-    fn disarm(&self) {
-        *self.0.lock().unwrap() = None;
-    }
-
-    fn trip(&self, cfg: &ConfigBag, phase: Phase) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map(|m| m.name()).unwrap_or_default();
-        let mut armed = self.0.lock().unwrap();
-        if armed.is_some_and(|(op, p)| op == name && p == phase) {
-            *armed = None;
-            return Err(format!("chaos: {name} {phase:?}").into());
-        }
-        Ok(())
-    }
-}
-
-impl Intercept for AwsFaults {
-    fn name(&self) -> &'static str {
-        "chaos"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.trip(cfg, Phase::BeforeSend)
-    }
-
-    fn read_before_deserialization(
-        &self,
-        _context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.trip(cfg, Phase::AnswerLost)
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -134,6 +70,9 @@ struct World {
     answers: Mutex<String>,
     /// Every password any company used.
     passwords: Mutex<Vec<String>>,
+    /// Time spent in follow-up runs, and how many situations they handled (progress lines).
+    sync_time: Mutex<StdDuration>,
+    sync_handled: Mutex<usize>,
     /// Transmissions the calling application got no `202` for, to ask again.
     unanswered: Mutex<Vec<(String, u16)>>,
     ddb: aws_sdk_dynamodb::Client,
@@ -167,33 +106,6 @@ fn company_seed(seed: &mut Seed, i: usize) -> Company {
     }
 }
 
-/// The functions' DynamoDB and Secrets Manager clients, with the chaos interceptor and no
-/// SDK retries (a fault is a fault).
-fn with_faults(
-    sdk: &shared::aws::SdkConfig,
-    config: &shared::config::Config,
-    aws: &AwsFaults,
-) -> (shared::store::Store, shared::secrets::SecretStore) {
-    let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
-        .interceptor(aws.clone())
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .build();
-    let sm = aws_sdk_secretsmanager::config::Builder::from(sdk)
-        .interceptor(aws.clone())
-        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
-        .build();
-    (
-        shared::store::Store::new(
-            aws_sdk_dynamodb::Client::from_conf(ddb),
-            config.table_name.clone(),
-        ),
-        shared::secrets::SecretStore::new(
-            aws_sdk_secretsmanager::Client::from_conf(sm),
-            config.secret_prefix.clone(),
-        ),
-    )
-}
-
 impl World {
     async fn new() -> World {
         let stack = Stack::connect().await;
@@ -219,7 +131,7 @@ impl World {
         let sdk = shared::aws::sdk_config().await;
         let aws = AwsFaults::default();
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-        let (store, secrets) = with_faults(&sdk, &config, &aws);
+        let (store, secrets) = clients_with_faults(&sdk, &config, &aws);
         let mut transmit = transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap();
         transmit.store = store.clone();
         transmit.secrets = secrets.clone();
@@ -244,6 +156,8 @@ impl World {
             answers: Mutex::new(String::new()),
             passwords: Mutex::new(passwords),
             unanswered: Mutex::new(Vec::new()),
+            sync_time: Mutex::new(StdDuration::ZERO),
+            sync_handled: Mutex::new(0),
             emulator,
             companies,
             ddb: stack.ddb.clone(),
@@ -410,7 +324,11 @@ impl World {
     async fn sync(&self, minutes: i64) -> status_sync::SyncReport {
         let at = OffsetDateTime::now_utc().max(self.clock_now()) + Duration::minutes(minutes);
         self.clock.set(at);
-        status_sync::run_once(&self.sync).await
+        let started = Instant::now();
+        let report = status_sync::run_once(&self.sync).await;
+        *self.sync_time.lock().unwrap() += started.elapsed();
+        *self.sync_handled.lock().unwrap() += report.due;
+        report
     }
 
     fn clock_now(&self) -> OffsetDateTime {
@@ -798,6 +716,15 @@ async fn random_faults_never_lose_or_duplicate_a_situation() {
         *mix.entry(step).or_default() += 1;
         transmit_with(&world, step, c, number).await;
         meanwhile(&world, &mut rng).await;
+        if (i + 1) % 50 == 0 {
+            eprintln!(
+                "chaos: {} transmissions in {:.0} s ({:.0} s in follow-up runs, {} situations followed)",
+                i + 1,
+                started.elapsed().as_secs_f64(),
+                world.sync_time.lock().unwrap().as_secs_f64(),
+                world.sync_handled.lock().unwrap()
+            );
+        }
     }
     heal(&world).await;
     let checks = invariants(&world).await;

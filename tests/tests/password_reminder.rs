@@ -9,12 +9,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use gateway_tests::testkit::{
-    Stack, lambda_request, random_siret, response_json, stack_config, test_password,
+    Stack, create_table, lambda_request, random_siret, response_json, stack_config, test_password,
 };
 use password_reminder::{Action, Outcome, RunReport, State};
 use serde_json::{Value, json};
@@ -213,48 +210,6 @@ fn audit(at: OffsetDateTime, action: &str) -> AuditEntry {
         action: action.into(),
         fields: Vec::new(),
     }
-}
-
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
-    let key = |attr: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attr)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let mut create = ddb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("PK", KeyType::Hash))
-        .key_schema(key("SK", KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("GSI1")
-                .key_schema(key("GSI1PK", KeyType::Hash))
-                .key_schema(key("GSI1SK", KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .unwrap(),
-        );
-    for attr in ["PK", "SK", "GSI1PK", "GSI1SK"] {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attr)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        );
-    }
-    create
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("create table {name}: {e:?}"));
 }
 
 /// `(subject, html body)` of every e-mail moto accepted for `to`, in sending order.

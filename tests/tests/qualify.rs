@@ -30,6 +30,8 @@ fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) 
         // SYNDICAT MIXTE TEST: service code and commitment required.
         ("QUALIFY_BUYER_SIRET", "20001234200016".to_owned()),
         ("QUALIFY_BUYER_SERVICE", "TRAVAUX".to_owned()),
+        // Its commitment issued to this supplier.
+        ("QUALIFY_COMMITMENT_NUMBER", "2200000001".to_owned()),
         ("QUALIFY_MOE_SIRET", "21380456000018".to_owned()),
         ("QUALIFY_MOE_SERVICE", "DIRINFRA".to_owned()),
         (

@@ -6,107 +6,23 @@
 //! The handler runs in-process against moto, with SDK interceptors that fail one chosen
 //! operation on demand (moto itself cannot fail on demand).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-};
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use company_settings::State;
 use gateway_tests::local_api::build_event;
-use gateway_tests::testkit::{random_siret, test_password};
+use gateway_tests::testkit::{AwsFaults, Phase, clients_with_faults, random_siret, test_password};
 use lambda_http::Body;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
 use shared::clock::SystemClock;
 use shared::domain::{Siret, SiretCheck};
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Phase {
-    BeforeSend,
-    AnswerLost,
-}
-
-/// Fails the next call of one operation, once; and notes every operation sent.
-#[derive(Clone, Debug, Default)]
-struct Faults(
-    Arc<Mutex<Option<(&'static str, Phase)>>>,
-    Arc<Mutex<Vec<String>>>,
-);
-
-impl Faults {
-    /// The operations sent since the last call, in order.
-    fn sent(&self) -> Vec<String> {
-        std::mem::take(&mut *self.1.lock().unwrap())
-    }
-    fn arm(&self, operation: &'static str, phase: Phase) {
-        *self.0.lock().unwrap() = Some((operation, phase));
-    }
-    fn fired(&self) -> bool {
-        self.0.lock().unwrap().is_none()
-    }
-    fn trip(&self, cfg: &ConfigBag, phase: Phase) -> Result<(), BoxError> {
-        let name = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_default();
-        let mut armed = self.0.lock().unwrap();
-        if armed.is_some_and(|(op, p)| op == name && p == phase) {
-            *armed = None;
-            return Err(format!("injected fault: {name} {phase:?}").into());
-        }
-        Ok(())
-    }
-}
-
-impl Intercept for Faults {
-    fn name(&self) -> &'static str {
-        "fault-injection"
-    }
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>() {
-            self.1.lock().unwrap().push(m.name().to_owned());
-        }
-        self.trip(cfg, Phase::BeforeSend)
-    }
-    fn read_before_deserialization(
-        &self,
-        _context: &BeforeDeserializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.trip(cfg, Phase::AnswerLost)
-    }
-}
-
-async fn state_with(faults: &Faults) -> State {
+async fn state_with(faults: &AwsFaults) -> State {
     let sdk = shared::aws::sdk_config().await;
-    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .interceptor(faults.clone())
-        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-        .build();
-    let sm = aws_sdk_secretsmanager::config::Builder::from(&sdk)
-        .interceptor(faults.clone())
-        .retry_config(aws_sdk_secretsmanager::config::retry::RetryConfig::disabled())
-        .build();
-    let config = shared::config::Config::from_env()
-        .expect("stack env (eval \"$(tests/stack/stack.sh env)\")");
-    let secrets = shared::secrets::SecretStore::new(
-        aws_sdk_secretsmanager::Client::from_conf(sm),
-        config.secret_prefix.clone(),
-    );
+    let config = gateway_tests::testkit::stack_config(&[]);
+    let (store, secrets) = clients_with_faults(&sdk, &config, faults);
     State {
-        store: shared::store::Store::new(
-            aws_sdk_dynamodb::Client::from_conf(ddb),
-            config.table_name.clone(),
-        ),
+        store,
         chorus: shared::services::chorus_client(&config, secrets.clone()).unwrap(),
         secrets,
         clock: Arc::new(SystemClock),
@@ -215,7 +131,7 @@ const CREATE_STEPS: &[&str] = &["GetItem", "CreateSecret", "TransactWriteItems"]
 
 #[tokio::test]
 async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
-    let faults = Faults::default();
+    let faults = AwsFaults::default();
     let state = state_with(&faults).await;
     for step in UPDATE_STEPS {
         for phase in [Phase::BeforeSend, Phase::AnswerLost] {
@@ -280,7 +196,7 @@ async fn a_fault_at_any_step_of_an_update_never_mixes_old_and_new() {
 
 #[tokio::test]
 async fn a_fault_at_any_step_of_a_first_save_leaves_nothing_or_everything() {
-    let faults = Faults::default();
+    let faults = AwsFaults::default();
     let state = state_with(&faults).await;
     for step in CREATE_STEPS {
         for phase in [Phase::BeforeSend, Phase::AnswerLost] {
@@ -325,7 +241,7 @@ async fn a_fault_at_any_step_of_a_first_save_leaves_nothing_or_everything() {
 
 #[tokio::test]
 async fn a_delete_that_stops_half_way_is_finished_by_the_next_delete() {
-    let faults = Faults::default();
+    let faults = AwsFaults::default();
     let state = state_with(&faults).await;
     let siret = random_siret();
     let (s, _) = call(
@@ -373,7 +289,7 @@ async fn a_delete_that_stops_half_way_is_finished_by_the_next_delete() {
 /// password is staged, named by the account item, then promoted in one call.
 #[tokio::test]
 async fn a_save_makes_the_fewest_calls() {
-    let faults = Faults::default();
+    let faults = AwsFaults::default();
     let state = state_with(&faults).await;
     let siret = random_siret();
     let (s, v) = call(

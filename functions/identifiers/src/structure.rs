@@ -48,15 +48,14 @@ pub async fn technical_account(
     state: &State,
     account: &CompanyAccount,
 ) -> Result<TechnicalAccount, Problem> {
-    let stored = state
+    state
         .secrets
-        .technical_account(&account.siret, &account.password_version)
+        .technical_account_of(account)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "stored technical account unreadable");
             Problem::service_unavailable()
-        })?;
-    Ok(TechnicalAccount::new(stored.login, stored.password))
+        })
 }
 
 fn rule_of(requirement: shared::chorus::BuyerRequirement) -> BuyerRule {

@@ -252,18 +252,6 @@ fn credentials_renewed(state: &State, account: &CompanyAccount, now: OffsetDateT
     account.effective_status(state.config.password_lifetime, now) == CredentialsStatus::Valid
 }
 
-async fn technical_account(
-    state: &State,
-    account: &CompanyAccount,
-) -> Result<TechnicalAccount, DepositError> {
-    let stored = state
-        .secrets
-        .technical_account(&account.siret, &account.password_version)
-        .await
-        .map_err(|e| DepositError::Secret(e.to_string()))?;
-    Ok(TechnicalAccount::new(stored.login, stored.password))
-}
-
 /// A Chorus Pro call failed: back off and note it; a refused password also holds the
 /// company's next deposits and alerts its referent.
 async fn backoff(
@@ -333,7 +321,7 @@ async fn follow_flux(
             .transition(&tracked, from, from, Change::default(), now)
             .await?);
     };
-    let technical = technical_account(state, account).await?;
+    let technical = state.depositor.technical_account(account).await?;
     let report = match state
         .chorus
         .read_flux_report(&technical, &FluxReportRequest::new(flux.clone()))
@@ -505,7 +493,7 @@ async fn follow_invoice(
             .transition(&tracked, from, from, Change::default(), now)
             .await?);
     };
-    let technical = technical_account(state, account).await?;
+    let technical = state.depositor.technical_account(account).await?;
     let history = match state
         .chorus
         .read_invoice_history(&technical, &InvoiceHistoryRequest::new(id))

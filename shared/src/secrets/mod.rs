@@ -291,6 +291,21 @@ impl SecretStore {
             .map(|_| ())
     }
 
+    /// The company's technical account, as the client sends it: the secret version its
+    /// account item names (a save switches the item only once the version exists).
+    pub async fn technical_account_of(
+        &self,
+        account: &crate::domain::CompanyAccount,
+    ) -> Result<crate::chorus::TechnicalAccount, SecretsError> {
+        let stored = self
+            .technical_account(&account.siret, &account.password_version)
+            .await?;
+        Ok(crate::chorus::TechnicalAccount::new(
+            stored.login,
+            stored.password,
+        ))
+    }
+
     /// The technical account at exactly the version the account item names.
     pub async fn technical_account(
         &self,

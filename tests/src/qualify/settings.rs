@@ -17,6 +17,9 @@ const EMULATOR_DEFAULTS: &[(&str, &str)] = &[
     // SYNDICAT MIXTE TEST: requires a service code and a commitment number.
     ("QUALIFY_BUYER_SIRET", "20001234200016"),
     ("QUALIFY_BUYER_SERVICE", "TRAVAUX"),
+    // Its commitment issued to the supplier (a supplier's search lists its EJs of every
+    // buyer, so the first one found may be another buyer's).
+    ("QUALIFY_COMMITMENT_NUMBER", "2200000001"),
     // DEPARTEMENT DE L'ISERE TEST's infrastructure directorate, as the MOE.
     ("QUALIFY_MOE_SIRET", "21380456000018"),
     ("QUALIFY_MOE_SERVICE", "DIRINFRA"),
@@ -104,7 +107,7 @@ impl Settings {
             supplier_siret: value("QUALIFY_SUPPLIER_SIRET").unwrap_or_default(),
             buyer_siret: value("QUALIFY_BUYER_SIRET").unwrap_or_default(),
             buyer_service: value("QUALIFY_BUYER_SERVICE"),
-            commitment_number: given("QUALIFY_COMMITMENT_NUMBER"),
+            commitment_number: value("QUALIFY_COMMITMENT_NUMBER"),
             moe_siret: value("QUALIFY_MOE_SIRET"),
             moe_service: value("QUALIFY_MOE_SERVICE"),
             try_alternatives: given("QUALIFY_TRY_ALTERNATIVES").as_deref() == Some("1"),

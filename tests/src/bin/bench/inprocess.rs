@@ -419,7 +419,8 @@ impl InProcess {
     /// A new table, and the three functions' state on it (one set of clients per function,
     /// as each Lambda builds its own).
     pub fn functions(&self, table: &str) -> Result<Functions, String> {
-        self.rt.block_on(crate::create_table(&self.ddb, table))?;
+        self.rt
+            .block_on(gateway_tests::testkit::try_create_table(&self.ddb, table))?;
         let mut config = self.config.clone();
         config.table_name = table.to_owned();
         let sdk = &self.sdk;

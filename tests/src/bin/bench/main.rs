@@ -37,10 +37,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
-};
 use gateway_tests::jwt;
 use gateway_tests::local_api::{LocalApi, build_event, serve};
 use gateway_tests::sandbox::{Progress, SandboxConfig, Seed, try_spawn};
@@ -149,49 +145,6 @@ fn serve_api() -> Result<(), String> {
         );
         serve(listener, api).await.map_err(|e| e.to_string())
     })
-}
-
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
-    let key = |attr: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(attr)
-            .key_type(kind)
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let mut create = ddb
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("PK", KeyType::Hash)?)
-        .key_schema(key("SK", KeyType::Range)?)
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("GSI1")
-                .key_schema(key("GSI1PK", KeyType::Hash)?)
-                .key_schema(key("GSI1SK", KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    for attr in ["PK", "SK", "GSI1PK", "GSI1SK"] {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(attr)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| e.to_string())?,
-        );
-    }
-    create
-        .send()
-        .await
-        .map_err(|e| format!("create table {name}: {}", shared::aws::error_text(&e)))?;
-    Ok(())
 }
 
 /// A moto of the bench's own, as the stack runs it, on a free port; its PISTE credentials
