@@ -267,15 +267,22 @@ fn changed_fields(old: Option<&CompanyAccount>, new: &Validated) -> Vec<String> 
     fields
 }
 
+/// One save being decided: the validated settings against the stored account.
+struct Save<'a> {
+    valid: &'a Validated,
+    existing: Option<&'a CompanyAccount>,
+    fields: Vec<String>,
+    credentials_changed: bool,
+    now: time::OffsetDateTime,
+}
+
 pub async fn put(
     state: &State,
     caller: &Caller,
     path_siret: &str,
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    for attempt in 1..=SAVE_ATTEMPTS {
         let input = read_input(body)?;
         // A path SIRET of the wrong shape cannot be stored: validation reports it with the
         // body's faults, without a read.
@@ -287,178 +294,207 @@ pub async fn put(
                 .map_err(|e| store_problem(&e))?,
             Err(_) => None,
         };
-        let valid = validate(
-            input,
-            path_siret,
-            existing.as_ref(),
-            state.config.default_environment,
-        )?;
+        let default_environment = state.config.default_environment;
+        let valid = validate(input, path_siret, existing.as_ref(), default_environment)?;
         let fields = changed_fields(existing.as_ref(), &valid);
         let credentials_changed = fields
             .iter()
             .any(|f| f == "password" || f == "technical_login" || f == "environment");
-        let now = state.clock.now();
-
-        // Tested before anything is written: a refusal changes nothing.
-        let verified_structure = if valid.verify {
-            let password = match (valid.password.new_password(), existing.as_ref()) {
-                (Some(p), _) => SecretString::from(p.to_owned()),
-                (None, Some(old)) => stored_password(state, old).await?,
-                (None, None) => return Err(Problem::internal()),
-            };
-            match test_credentials(
-                &state.chorus,
-                &valid.siret,
-                valid.technical_login.as_str(),
-                password,
-            )
-            .await?
-            {
-                Verdict::Accepted {
-                    chorus_structure_id,
-                } => Some(chorus_structure_id),
-                Verdict::Rejected(reason) => {
-                    if let (Some(old), false) = (existing.as_ref(), credentials_changed) {
-                        // The stored credentials themselves are refused: that is news.
-                        record_verdict(state, caller, old, CredentialsStatus::Rejected, None).await;
-                    }
-                    return Err(rejected_problem(reason));
-                }
-            }
-        } else {
-            None
+        let save = Save {
+            valid: &valid,
+            existing: existing.as_ref(),
+            fields,
+            credentials_changed,
+            now: state.clock.now(),
         };
-        let accepted = verified_structure.is_some();
-
-        if let (Some(existing), true) = (existing.as_ref(), fields.is_empty()) {
-            // Nothing changes but, maybe, what Chorus Pro said of the credentials, or the
-            // structure id an account saved before it was kept lacks.
-            if accepted
-                && (existing.credentials_status != CredentialsStatus::Valid
-                    || existing.chorus_structure_id != verified_structure)
-            {
-                let recorded = record_verdict(
-                    state,
-                    caller,
-                    existing,
-                    CredentialsStatus::Valid,
-                    verified_structure,
-                )
-                .await;
-                return view_after_verdict(state, recorded, &existing.siret).await;
-            }
-            return Ok(json_response(
-                200,
-                &existing.view(state.config.password_lifetime, now),
-            ));
+        match save_once(state, caller, &save).await? {
+            Some(answer) => return Ok(answer),
+            None => tracing::warn!(attempt, "concurrent save, starting again"),
         }
+    }
+    Err(Problem::new(
+        ProblemCode::Conflict,
+        "Les réglages ont été modifiés en même temps par une autre requête ; rechargez-les puis réessayez.",
+    ))
+}
 
-        let staged = match valid.password.new_password() {
-            Some(password) => state
-                .secrets
-                .stage_technical_account(
-                    &valid.siret,
-                    &valid.technical_login,
-                    &SecretString::from(password.to_owned()),
-                    existing.is_some(),
-                )
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "secret write failed");
-                    Problem::service_unavailable()
-                })?,
-            None => StagedVersion {
-                id: existing
-                    .as_ref()
-                    .map(|a| a.password_version.clone())
-                    .ok_or_else(Problem::internal)?,
-                current: true,
-            },
-        };
-        let password_version = staged.id.clone();
-
-        let (credentials_status, verified_at) = match (&existing, accepted, credentials_changed) {
-            (_, true, _) => (CredentialsStatus::Valid, Some(now)),
-            (Some(old), false, false) => (old.credentials_status, old.verified_at),
-            _ => (CredentialsStatus::Unverified, None),
-        };
-        let account = CompanyAccount {
-            siret: valid.siret.clone(),
-            referent_email: valid.referent_email.clone(),
-            technical_login: valid.technical_login.clone(),
-            environment: valid.environment,
-            password_set_at: match (&existing, valid.password.is_new()) {
-                (Some(old), false) => old.password_set_at,
-                _ => now,
-            },
-            password_version: password_version.clone(),
-            credentials_status,
-            verified_at,
-            created_at: existing.as_ref().map_or(now, |a| a.created_at),
-            updated_at: now,
-            revision: existing.as_ref().map_or(1, |a| a.revision + 1),
-            next_reminder_on: shared::reminder::next_reminder_on_save(
-                existing.as_ref(),
-                valid.password.is_new(),
-                now,
-            ),
-            // The structure belongs to the SIRET in one Chorus Pro: a new login or password
-            // keeps it, another environment does not.
-            chorus_structure_id: verified_structure.or_else(|| {
-                existing
-                    .as_ref()
-                    .filter(|old| old.environment == valid.environment)
-                    .and_then(|old| old.chorus_structure_id)
-            }),
-        };
-        let audit = AuditEntry {
-            at: now,
-            actor: caller.sub.clone(),
-            action: if existing.is_some() {
-                "account_updated"
-            } else {
-                "account_created"
-            }
-            .into(),
-            fields: fields.clone(),
-        };
-        match state
-            .store
-            .save_account(&account, existing.as_ref().map(|a| a.revision), &audit)
+/// Verifies, stages the password, writes the account: the answer, or `None` when a
+/// concurrent save won the write (decide again from a fresh read).
+async fn save_once(
+    state: &State,
+    caller: &Caller,
+    save: &Save<'_>,
+) -> Result<Option<Response<Body>>, Problem> {
+    // Tested before anything is written: a refusal changes nothing.
+    let verified_structure = verify_before_saving(state, caller, save).await?;
+    if let (Some(existing), true) = (save.existing, save.fields.is_empty()) {
+        return unchanged(state, caller, existing, verified_structure, save.now)
             .await
-        {
-            Ok(()) => {}
-            Err(StoreError::Conflict) if attempt < SAVE_ATTEMPTS => {
-                tracing::warn!(attempt, "concurrent save, starting again");
-                continue;
-            }
-            Err(StoreError::Conflict) => {
-                return Err(Problem::new(
-                    ProblemCode::Conflict,
-                    "Les réglages ont été modifiés en même temps par une autre requête ; rechargez-les puis réessayez.",
-                ));
-            }
-            Err(e) => return Err(store_problem(&e)),
+            .map(Some);
+    }
+    let staged = stage_password(state, save).await?;
+    let account = next_account(save, &staged.id, verified_structure);
+    let audit = AuditEntry {
+        at: save.now,
+        actor: caller.sub.clone(),
+        action: match save.existing {
+            Some(_) => "account_updated",
+            None => "account_created",
         }
-        if !staged.current
-            && let Err(e) = state
-                .secrets
-                .promote(
-                    &valid.siret,
-                    &password_version,
-                    existing.as_ref().map(|a| a.password_version.as_str()),
-                )
-                .await
-        {
-            // The account item names its version: readers are unaffected.
-            tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
+        .into(),
+        fields: save.fields.clone(),
+    };
+    let expected = save.existing.map(|a| a.revision);
+    match state.store.save_account(&account, expected, &audit).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => return Ok(None),
+        Err(e) => return Err(store_problem(&e)),
+    }
+    promote(state, save, &staged).await;
+    tracing::info!(action = %audit.action, fields = ?save.fields, status = account.credentials_status.as_str(), "settings saved");
+    let status = if save.existing.is_some() { 200 } else { 201 };
+    let view = account.view(state.config.password_lifetime, save.now);
+    Ok(Some(json_response(status, &view)))
+}
+
+/// Asks Chorus Pro when the save asks for it: the company's structure id when accepted; a
+/// refusal is the answer (and, of the stored credentials themselves, recorded).
+async fn verify_before_saving(
+    state: &State,
+    caller: &Caller,
+    save: &Save<'_>,
+) -> Result<Option<i64>, Problem> {
+    let valid = save.valid;
+    if !valid.verify {
+        return Ok(None);
+    }
+    let password = match (valid.password.new_password(), save.existing) {
+        (Some(p), _) => SecretString::from(p.to_owned()),
+        (None, Some(old)) => stored_password(state, old).await?,
+        (None, None) => return Err(Problem::internal()),
+    };
+    let login = valid.technical_login.as_str();
+    match test_credentials(&state.chorus, &valid.siret, login, password).await? {
+        Verdict::Accepted {
+            chorus_structure_id,
+        } => Ok(Some(chorus_structure_id)),
+        Verdict::Rejected(reason) => {
+            if let (Some(old), false) = (save.existing, save.credentials_changed) {
+                // The stored credentials themselves are refused: that is news.
+                record_verdict(state, caller, old, CredentialsStatus::Rejected, None).await;
+            }
+            Err(rejected_problem(reason))
         }
-        tracing::info!(action = %audit.action, fields = ?fields, status = account.credentials_status.as_str(), "settings saved");
-        let status = if existing.is_some() { 200 } else { 201 };
-        return Ok(json_response(
-            status,
-            &account.view(state.config.password_lifetime, now),
-        ));
+    }
+}
+
+/// Nothing changes but, maybe, what Chorus Pro said of the credentials, or the structure id
+/// an account saved before it was kept lacks.
+async fn unchanged(
+    state: &State,
+    caller: &Caller,
+    existing: &CompanyAccount,
+    verified_structure: Option<i64>,
+    now: time::OffsetDateTime,
+) -> Result<Response<Body>, Problem> {
+    let news = existing.credentials_status != CredentialsStatus::Valid
+        || existing.chorus_structure_id != verified_structure;
+    if verified_structure.is_some() && news {
+        let valid = CredentialsStatus::Valid;
+        let recorded = record_verdict(state, caller, existing, valid, verified_structure).await;
+        return view_after_verdict(state, recorded, &existing.siret).await;
+    }
+    let view = existing.view(state.config.password_lifetime, now);
+    Ok(json_response(200, &view))
+}
+
+/// A new password goes to a new secret version (staged, not yet current); otherwise the
+/// version in force stays.
+async fn stage_password(state: &State, save: &Save<'_>) -> Result<StagedVersion, Problem> {
+    let valid = save.valid;
+    match valid.password.new_password() {
+        Some(password) => state
+            .secrets
+            .stage_technical_account(
+                &valid.siret,
+                &valid.technical_login,
+                &SecretString::from(password.to_owned()),
+                save.existing.is_some(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "secret write failed");
+                Problem::service_unavailable()
+            }),
+        None => Ok(StagedVersion {
+            id: save
+                .existing
+                .map(|a| a.password_version.clone())
+                .ok_or_else(Problem::internal)?,
+            current: true,
+        }),
+    }
+}
+
+/// The account as saved: the validated settings, what Chorus Pro said, the secret version.
+fn next_account(
+    save: &Save<'_>,
+    password_version: &str,
+    verified_structure: Option<i64>,
+) -> CompanyAccount {
+    let (valid, existing, now) = (save.valid, save.existing, save.now);
+    let (credentials_status, verified_at) = match (
+        existing,
+        verified_structure.is_some(),
+        save.credentials_changed,
+    ) {
+        (_, true, _) => (CredentialsStatus::Valid, Some(now)),
+        (Some(old), false, false) => (old.credentials_status, old.verified_at),
+        _ => (CredentialsStatus::Unverified, None),
+    };
+    CompanyAccount {
+        siret: valid.siret.clone(),
+        referent_email: valid.referent_email.clone(),
+        technical_login: valid.technical_login.clone(),
+        environment: valid.environment,
+        password_set_at: match (existing, valid.password.is_new()) {
+            (Some(old), false) => old.password_set_at,
+            _ => now,
+        },
+        password_version: password_version.to_owned(),
+        credentials_status,
+        verified_at,
+        created_at: existing.map_or(now, |a| a.created_at),
+        updated_at: now,
+        revision: existing.map_or(1, |a| a.revision + 1),
+        next_reminder_on: shared::reminder::next_reminder_on_save(
+            existing,
+            valid.password.is_new(),
+            now,
+        ),
+        // The structure belongs to the SIRET in one Chorus Pro: a new login or password
+        // keeps it, another environment does not.
+        chorus_structure_id: verified_structure.or_else(|| {
+            existing
+                .filter(|old| old.environment == valid.environment)
+                .and_then(|old| old.chorus_structure_id)
+        }),
+    }
+}
+
+/// The saved version becomes `AWSCURRENT`. A failure is harmless: the account item names
+/// its version, and readers read that one.
+async fn promote(state: &State, save: &Save<'_>, staged: &StagedVersion) {
+    if staged.current {
+        return;
+    }
+    let previous = save.existing.map(|a| a.password_version.as_str());
+    if let Err(e) = state
+        .secrets
+        .promote(&save.valid.siret, &staged.id, previous)
+        .await
+    {
+        tracing::warn!(error = %e, "secret version saved but not promoted to AWSCURRENT");
     }
 }
 
