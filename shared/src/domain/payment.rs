@@ -125,8 +125,8 @@ impl LatePaymentRates {
             let (day, rate) = entry
                 .split_once('=')
                 .ok_or_else(|| fault("expected DATE=RATE, e.g. 2026-07-01=10.15"))?;
-            let day = Date::parse(day.trim(), DATE)
-                .map_err(|_| fault("the date must be YYYY-MM-DD"))?;
+            let day =
+                Date::parse(day.trim(), DATE).map_err(|_| fault("the date must be YYYY-MM-DD"))?;
             if day != half_year_start(day) {
                 return Err(fault("the date must be a 1 January or a 1 July"));
             }
@@ -205,12 +205,30 @@ pub struct PaymentTerms<'a> {
     pub today: Date,
 }
 
+impl<'a> PaymentTerms<'a> {
+    /// The terms of a market (`None`: the default category) at `now`.
+    pub fn at(
+        category: Option<BuyerCategory>,
+        rates: &'a LatePaymentRates,
+        now: OffsetDateTime,
+    ) -> Self {
+        PaymentTerms {
+            category: category.unwrap_or_default(),
+            rates,
+            today: paris_day(now),
+        }
+    }
+}
+
 /// The `payment` object of the situation view; every field but the category and the
 /// deadline is `None` until the clock starts.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PaymentClock {
     pub buyer_category: &'static str,
     pub deadline_days: i64,
+    /// What the invoice asks to be paid (TTC, BT-115): the base of the interest.
+    #[serde(serialize_with = "opt_amount")]
+    pub amount_due: Option<Decimal>,
     pub clock_started_at: Option<String>,
     /// `None` also while the deadline is interrupted (`SUSPENDUE`, nothing since).
     #[serde(serialize_with = "opt_date")]
@@ -299,6 +317,7 @@ pub fn payment_clock(
     let mut clock = PaymentClock {
         buyer_category: terms.category.as_str(),
         deadline_days: days,
+        amount_due,
         clock_started_at: None,
         due_on: None,
         paid_on: None,
@@ -568,13 +587,23 @@ mod tests {
                 today: c.today,
             };
             let clock = payment_clock(&c.history, Some(amount), terms);
-            assert_eq!(clock.deadline_days, c.category.deadline_days(), "{}", c.name);
+            assert_eq!(
+                clock.deadline_days,
+                c.category.deadline_days(),
+                "{}",
+                c.name
+            );
             assert_eq!(clock.due_on, c.due_on, "{}", c.name);
             assert_eq!(clock.paid_on, c.paid_on, "{}", c.name);
             assert_eq!(clock.days_late, c.days_late, "{}", c.name);
             let text = |d: Option<Decimal>| d.map(|d| format!("{d:.2}"));
             assert_eq!(text(clock.interest_rate).as_deref(), c.rate, "{}", c.name);
-            assert_eq!(text(clock.late_interest).as_deref(), c.interest, "{}", c.name);
+            assert_eq!(
+                text(clock.late_interest).as_deref(),
+                c.interest,
+                "{}",
+                c.name
+            );
             assert_eq!(
                 text(clock.fixed_indemnity).as_deref(),
                 c.indemnity,
@@ -678,7 +707,10 @@ mod tests {
     #[test]
     fn interest_is_rounded_to_the_cent() {
         // 15949.99 × 10.15 % × 12 / 365 = 53.224…
-        assert_eq!(late_interest(dec!(15949.99), dec!(10.15), 12), Some(dec!(53.22)));
+        assert_eq!(
+            late_interest(dec!(15949.99), dec!(10.15), 12),
+            Some(dec!(53.22))
+        );
         assert_eq!(late_interest(dec!(365), dec!(10), 1), Some(dec!(0.10)));
         assert_eq!(late_interest(dec!(182.5), dec!(1), 1), Some(dec!(0.01)));
     }
