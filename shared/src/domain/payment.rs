@@ -241,13 +241,22 @@ pub struct PaymentClock {
     pub late_interest: Option<Decimal>,
     #[serde(serialize_with = "opt_amount")]
     pub fixed_indemnity: Option<Decimal>,
-    #[serde(serialize_with = "opt_amount")]
+    #[serde(serialize_with = "opt_rate")]
     pub interest_rate: Option<Decimal>,
 }
 
 fn opt_date<S: serde::Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
     match d.and_then(|d| d.format(DATE).ok()) {
         Some(text) => s.serialize_str(&text),
+        None => s.serialize_none(),
+    }
+}
+
+/// A rate as configured, with two places at least (`10.15`, `10.125`).
+fn opt_rate<S: serde::Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(v) if v.normalize().scale() > 2 => s.serialize_str(&v.normalize().to_string()),
+        Some(v) => s.serialize_str(&format!("{:.2}", v)),
         None => s.serialize_none(),
     }
 }
