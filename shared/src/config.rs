@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::domain::Environment;
 use crate::domain::account::PasswordLifetime;
+use crate::domain::payment::LatePaymentRates;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +30,10 @@ pub struct Config {
     pub deposit_lease: Duration,
     /// `syntaxeFlux` of the deposits (E4/E5 works codes are unconfirmed: configurable).
     pub flux_syntax: String,
+    /// The late-payment interest rate of each half-year (`LATE_PAYMENT_RATES`,
+    /// docs/payment-deadline.md): the ECB rate changes, the law does not, so it is a
+    /// dated setting rather than code.
+    pub late_payment_rates: LatePaymentRates,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +80,15 @@ impl Config {
             name: "DEFAULT_ENVIRONMENT",
             problem: format!("must be production or sandbox, got {env_text:?}"),
         })?;
+        // A bad entry stops the cold start: interest computed at a wrong rate would be
+        // shown to companies as a claim on their buyer.
+        let late_payment_rates = LatePaymentRates::parse(
+            &lookup("LATE_PAYMENT_RATES").unwrap_or_default(),
+        )
+        .map_err(|e| ConfigError {
+            name: "LATE_PAYMENT_RATES",
+            problem: e.to_string(),
+        })?;
         let table_name = text("TABLE_NAME", "");
         if table_name.is_empty() {
             return Err(ConfigError {
@@ -108,6 +122,7 @@ impl Config {
             reconcile_grace: Duration::from_secs(number("RECONCILE_GRACE_SECONDS", 3_600)?),
             deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
             flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
+            late_payment_rates,
         })
     }
 }
@@ -156,6 +171,24 @@ mod tests {
             ]))
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_malformed_rate_table_refuses_to_start_and_names_the_entry() {
+        let e = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("LATE_PAYMENT_RATES", "2026-07-01=10.15,2027-01-15=10.40"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.name, "LATE_PAYMENT_RATES");
+        assert!(e.to_string().contains("\"2027-01-15=10.40\""), "{e}");
+        assert!(e.to_string().contains("1 January or a 1 July"), "{e}");
+        let c = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("LATE_PAYMENT_RATES", "2026-07-01=10.15"),
+        ]))
+        .unwrap();
+        assert!(!c.late_payment_rates.is_empty());
     }
 
     #[test]

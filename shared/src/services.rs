@@ -152,3 +152,17 @@ impl DepositingState {
         })
     }
 }
+
+/// The payment terms of a situation view: the market's buyer category (the default when
+/// the market is not at hand), the deployment's rates, today.
+pub fn payment_terms<'a>(
+    config: &'a Config,
+    clock: &dyn crate::clock::Clock,
+    market: Option<&crate::domain::Market>,
+) -> crate::domain::payment::PaymentTerms<'a> {
+    crate::domain::payment::PaymentTerms::at(
+        market.map(|m| m.terms.buyer_category),
+        &config.late_payment_rates,
+        clock.now(),
+    )
+}

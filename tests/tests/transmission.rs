@@ -2273,3 +2273,114 @@ async fn published_shapes_a_rejected_flux_with_one_error_object_is_rejected_with
     );
     h.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The payment clock
+
+/// The situation as the identifiers function shows it at `now`, under `rates`.
+async fn view_at(h: &Harness, number: u16, now: OffsetDateTime, rates: &str) -> Value {
+    let mut config = h.config.clone();
+    config.late_payment_rates = shared::domain::payment::LatePaymentRates::parse(rates).unwrap();
+    let mut ids = identifiers::State::from_sdk(config, &h.sdk).unwrap();
+    ids.clock = Arc::new(FixedClock::new(now));
+    let n = number.to_string();
+    let request = lambda_request(
+        SITUATION_GET_ROUTE,
+        &h.situation_path(number),
+        &[
+            ("siret", &h.siret),
+            ("market_ref", &h.market_ref),
+            ("number", &n),
+        ],
+        &[&h.siret],
+        None,
+    );
+    let (status, view) = response_json(&identifiers::handle(&ids, request).await);
+    assert_eq!(status, 200, "{view}");
+    view
+}
+
+#[tokio::test]
+async fn a_situation_made_available_then_overdue_then_paid_shows_its_interest() {
+    use time::macros::datetime;
+    let h = Harness::new(Options::default()).await;
+    let rates = "2026-07-01=10.15,2027-01-01=10.40";
+    // A health establishment: 50 days.
+    let (status, market) = h
+        .put_market(json!({"market_number": format!("2026-TX-{}", suffix()), "buyer_siret": VILLEURBANNE, "buyer_category": "health_establishment"}))
+        .await;
+    assert_eq!(status, 200, "{market}");
+    assert_eq!(market["buyer_category"], "health_establishment");
+    let number = invoice_number("PAY");
+    h.situation(1, &number).await;
+    // Chorus Pro's own dates: available on 17 November 2026, paid on 18 January 2027.
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: number.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None).on(datetime!(2026-11-17 10:00 UTC)),
+            ScriptStep::new("MISE_EN_PAIEMENT", None).on(datetime!(2027-01-18 10:00 UTC)),
+        ],
+        flux_rejection: None,
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    let amount: rust_decimal::Decimal = answer["payment"]["amount_due"]
+        .as_str()
+        .expect("the amount is recorded at transmission")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        answer["payment"]["clock_started_at"],
+        Value::Null,
+        "{answer}"
+    );
+    assert_eq!(answer["payment"]["due_on"], Value::Null, "{answer}");
+
+    h.follow_until(1, &number, "MISE_A_DISPOSITION", 8).await;
+    // Before the due day: running, not late.
+    let view = view_at(&h, 1, datetime!(2026-12-20 12:00 UTC), rates).await;
+    let p = &view["payment"];
+    assert_eq!(p["deadline_days"], 50, "{p}");
+    assert_eq!(p["clock_started_at"], "2026-11-17T10:00:00Z", "{p}");
+    assert_eq!(p["due_on"], "2027-01-06", "{p}");
+    assert_eq!(p["days_late"], 0, "{p}");
+    assert_eq!(p["late_interest"], "0.00", "{p}");
+    // Past the due day: 9 days late, at the rate of the half-year the interest began in.
+    let view = view_at(&h, 1, datetime!(2027-01-15 12:00 UTC), rates).await;
+    let p = &view["payment"];
+    assert_eq!(p["days_late"], 9, "{p}");
+    assert_eq!(p["interest_rate"], "10.40", "{p}");
+    assert_eq!(p["fixed_indemnity"], "40.00", "{p}");
+    let so_far =
+        shared::domain::payment::late_interest(amount, "10.40".parse().unwrap(), 9).unwrap();
+    assert_eq!(p["late_interest"], format!("{so_far:.2}"), "{p}");
+    assert_eq!(p["paid_on"], Value::Null, "{p}");
+
+    // Paid on 18 January: 12 days late for good, whenever it is read.
+    h.follow_until(1, &number, "MISE_EN_PAIEMENT", 8).await;
+    let view = view_at(&h, 1, datetime!(2027-06-01 12:00 UTC), rates).await;
+    let p = &view["payment"];
+    assert_eq!(p["paid_on"], "2027-01-18", "{p}");
+    assert_eq!(p["days_late"], 12, "{p}");
+    let owed =
+        shared::domain::payment::late_interest(amount, "10.40".parse().unwrap(), 12).unwrap();
+    assert_eq!(p["late_interest"], format!("{owed:.2}"), "{p}");
+    assert!(owed > rust_decimal::Decimal::ZERO);
+
+    // An unknown category is refused and changes nothing.
+    let (status, problem) = h
+        .put_market(
+            json!({"market_number": "X", "buyer_siret": VILLEURBANNE, "buyer_category": "mairie"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["code"], "validation_failed", "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "buyer_category", "{problem}");
+    assert_eq!(
+        problem["errors"][0]["code"], "unknown_buyer_category",
+        "{problem}"
+    );
+    let view = view_at(&h, 1, datetime!(2027-06-01 12:00 UTC), rates).await;
+    assert_eq!(view["payment"]["buyer_category"], "health_establishment");
+    h.finish().await;
+}

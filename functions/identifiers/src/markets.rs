@@ -4,6 +4,7 @@ use lambda_http::{Body, Request, Response};
 use shared::domain::market::{
     BuyerCheck, CommitmentNumber, MarketLabel, MarketNumber, ProjectManager, ServiceCode,
 };
+use shared::domain::payment::BuyerCategory;
 use shared::domain::{Framework, Market, MarketRef, MarketTerms, Siret, SiretCheck};
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
@@ -31,6 +32,7 @@ struct MarketInput {
     framework: Option<String>,
     project_manager: Option<ProjectManagerInput>,
     label: Option<String>,
+    buyer_category: Option<String>,
     object: JsonObject,
 }
 
@@ -58,6 +60,7 @@ fn read_input(body: &Body) -> Result<MarketInput, Problem> {
         framework: object.string("framework"),
         project_manager,
         label: optional(object.string("label")),
+        buyer_category: optional(object.string("buyer_category")),
         object,
     })
 }
@@ -194,6 +197,17 @@ fn validate(
             })
             .ok()
     });
+    let buyer_category = match input.buyer_category.as_deref() {
+        None => BuyerCategory::default(),
+        Some(raw) => BuyerCategory::parse(raw).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "buyer_category",
+                BuyerCategory::ERROR_CODE,
+                BuyerCategory::message_fr(raw),
+            ));
+            BuyerCategory::default()
+        }),
+    };
     if let Some(framework) = framework {
         match (&project_manager, framework.is_works_statement()) {
             (None, true) if !project_manager_faulty => errors.push(FieldError::new(
@@ -223,6 +237,7 @@ fn validate(
             framework,
             project_manager,
             label,
+            buyer_category,
         }),
         // `finish` answered for every missing part above.
         _ => Err(Problem::internal()),

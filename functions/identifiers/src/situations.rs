@@ -9,6 +9,7 @@ use shared::domain::{
 };
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
+use shared::services::payment_terms;
 use shared::store::AuditEntry;
 use shared::store::situation::{GuardWrite, SaveSituationError};
 
@@ -112,9 +113,10 @@ pub async fn put(
         state.store.get_situation(&siret, &market_ref, number)
     )
     .map_err(|e| store_problem(&e))?;
-    if market.is_none() {
+    let Some(market) = market else {
         return Err(market_not_found(market_ref.as_str()));
-    }
+    };
+    let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
 
     for attempt in 1..=SAVE_ATTEMPTS {
         let registration = plan_registration(existing.as_ref(), &wanted).map_err(|refusal| {
@@ -128,7 +130,7 @@ pub async fn put(
             Registration::Unchanged => {
                 // A retry of what is stored: nothing to write.
                 let current = existing.as_ref().ok_or_else(Problem::internal)?;
-                return Ok(json_response(200, &current.view()));
+                return Ok(json_response(200, &current.view(terms)));
             }
             Registration::Create => GuardWrite::Take,
             Registration::Update { number, .. } => GuardWrite::Change(number),
@@ -163,7 +165,7 @@ pub async fn put(
             Ok(()) => {
                 tracing::info!(action, fields = ?fields, "situation saved");
                 let status = if existing.is_some() { 200 } else { 201 };
-                return Ok(json_response(status, &new.view()));
+                return Ok(json_response(status, &new.view(terms)));
             }
             Err(SaveSituationError::NumberTaken(holder)) => {
                 tracing::info!(
@@ -225,23 +227,22 @@ fn path_values(
 pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Problem> {
     let (siret, market_ref, number) = path_values(path, true)?;
     let number = number.ok_or_else(Problem::internal)?;
-    match state
-        .store
-        .get_situation(&siret, &market_ref, number)
-        .await
-        .map_err(|e| store_problem(&e))?
-    {
-        Some(situation) => Ok(json_response(200, &situation.view())),
+    // The market too: its buyer category sets the payment deadline.
+    let (market, situation) = tokio::try_join!(
+        state.store.get_market(&siret, &market_ref),
+        state.store.get_situation(&siret, &market_ref, number)
+    )
+    .map_err(|e| store_problem(&e))?;
+    let Some(market) = market else {
+        return Err(market_not_found(market_ref.as_str()));
+    };
+    match situation {
+        Some(situation) => {
+            let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
+            Ok(json_response(200, &situation.view(terms)))
+        }
         None => {
-            // Which one is missing, so the caller knows what to register.
-            let market = state
-                .store
-                .get_market(&siret, &market_ref)
-                .await
-                .map_err(|e| store_problem(&e))?;
-            if market.is_none() {
-                return Err(market_not_found(market_ref.as_str()));
-            }
+            // The market exists: the situation is what the caller must register.
             Err(Problem::new(
                 ProblemCode::SituationNotFound,
                 format!(
@@ -279,13 +280,14 @@ pub async fn list(
             .list_situations(&siret, &market_ref, page.limit, after)
     )
     .map_err(|e| store_problem(&e))?;
-    if market.is_none() {
+    let Some(market) = market else {
         return Err(market_not_found(market_ref.as_str()));
-    }
+    };
+    let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
     Ok(json_response(
         200,
         &SituationList {
-            situations: found.items.iter().map(Situation::view).collect(),
+            situations: found.items.iter().map(|s| s.view(terms)).collect(),
             next_cursor: found
                 .next_after
                 .map(|n| paging::encode("s", &n.to_string())),

@@ -16,10 +16,13 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use sha2::{Digest, Sha256};
 use shared::deposit::{DepositError, payload_owner};
 use shared::domain::transmission::TransmissionState;
-use shared::domain::{CompanyAccount, Market, MarketRef, Siret, SiretCheck, SituationNumber};
+use shared::domain::{
+    CompanyAccount, Market, MarketRef, Siret, SiretCheck, Situation, SituationNumber,
+};
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
 use shared::http::{route_key, store_problem};
+use shared::services::payment_terms;
 use shared::store::StoreError;
 use shared::store::transmission::{Change, Claim, Tracked};
 use shared::ubl::{self, CheckOptions};
@@ -143,16 +146,16 @@ impl SituationPath {
 pub(crate) async fn read_situation(
     state: &State,
     path: &SituationPath,
-) -> Result<(CompanyAccount, Tracked), Problem> {
+) -> Result<(CompanyAccount, Market, Tracked), Problem> {
     let read = state
         .store
         .get_transmission_context(&path.siret, &path.market_ref, path.number)
         .await
         .map_err(|e| store_problem(&e))?;
     let account = read.account.ok_or_else(company_not_configured)?;
-    read.market.ok_or_else(market_not_found)?;
+    let market = read.market.ok_or_else(market_not_found)?;
     let tracked = read.tracked.ok_or_else(situation_not_found)?;
-    Ok((account, tracked))
+    Ok((account, market, tracked))
 }
 
 fn company_not_configured() -> Problem {
@@ -219,7 +222,7 @@ async fn transmit(
         if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
             refuse_reused_key(&tracked, idempotency_key.as_deref(), bytes)?;
             // Already under way or done: never a second deposit; the same answer.
-            return existing(state, tracked, &account).await;
+            return existing(state, tracked, &account, &market).await;
         }
         let raw = request::parse(bytes)?;
         let invoice = request::to_invoice(raw, &context(&tracked, &market, &account))?;
@@ -258,6 +261,7 @@ async fn transmit(
             flux_file_name: flux_file_name(tracked.situation.identifiers.invoice_number.as_str()),
             environment: account.environment.as_str().to_owned(),
             idempotency_key: idempotency_key.clone(),
+            amount_due: prepared.totals.payable,
             at: now,
         });
         // The deposit's lease, the hold or the waiting claim adds its due time.
@@ -283,7 +287,7 @@ async fn transmit(
             }
         };
         tracing::info!(invoice_number = %left.situation.identifiers.invoice_number, state = left.situation.transmission.state.as_str(), "transmission claimed");
-        return Ok(json_response(202, &left.situation.view()));
+        return Ok(answer(state, &left.situation, &market));
     }
     Err(Problem::new(
         ProblemCode::TransmissionInProgress,
@@ -408,6 +412,7 @@ async fn existing(
     state: &State,
     tracked: Tracked,
     account: &CompanyAccount,
+    market: &Market,
 ) -> Result<Response<Body>, Problem> {
     let mut tracked = tracked;
     let started = std::time::Instant::now();
@@ -462,5 +467,11 @@ async fn existing(
         }
         tracked = reread_tracked(state, &tracked).await?;
     }
-    Ok(json_response(202, &tracked.situation.view()))
+    Ok(answer(state, &tracked.situation, market))
+}
+
+/// `202` with the situation as it stands, its payment clock under the market's terms.
+pub(crate) fn answer(state: &State, situation: &Situation, market: &Market) -> Response<Body> {
+    let terms = payment_terms(&state.config, state.clock.as_ref(), Some(market));
+    json_response(202, &situation.view(terms))
 }

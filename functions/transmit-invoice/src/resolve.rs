@@ -10,7 +10,7 @@ use shared::domain::InvoiceNumber;
 use shared::domain::transmission::TransmissionState;
 use shared::http::chorus::chorus_problem;
 use shared::http::json::{JsonObject, body_bytes};
-use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response, store_problem};
+use shared::http::{Caller, FieldError, Problem, ProblemCode, store_problem};
 use shared::store::transmission::Tracked;
 use shared::store::{AuditEntry, StoreError};
 
@@ -25,7 +25,7 @@ pub async fn resolve(
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
     let seen = parse(body_bytes(body, BODY_LIMIT)?)?;
-    let (account, tracked) = read_situation(state, path).await?;
+    let (account, market, tracked) = read_situation(state, path).await?;
     allowed(&tracked)?;
     let now = state.clock.now();
     audit(state, caller, &tracked, &seen, now).await?;
@@ -38,7 +38,7 @@ pub async fn resolve(
         state = left.situation.transmission.state.as_str(),
         "deposit outcome resolved by the company"
     );
-    Ok(json_response(202, &left.situation.view()))
+    Ok(crate::answer(state, &left.situation, &market))
 }
 
 fn parse(bytes: &[u8]) -> Result<PortalCheck, Problem> {

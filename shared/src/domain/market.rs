@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::Siret;
 use super::invoice_number::shown;
+use super::payment::BuyerCategory;
 use crate::clock::rfc3339;
 
 // ---------------------------------------------------------------------------------------
@@ -452,6 +453,8 @@ pub struct MarketTerms {
     pub framework: Framework,
     pub project_manager: Option<ProjectManager>,
     pub label: Option<MarketLabel>,
+    /// Which legal payment deadline the buyer is held to (docs/payment-deadline.md).
+    pub buyer_category: BuyerCategory,
 }
 
 impl MarketTerms {
@@ -489,6 +492,10 @@ impl MarketTerms {
             "project_manager",
         );
         note(old.is_none_or(|o| o.label != self.label), "label");
+        note(
+            old.is_none_or(|o| o.buyer_category != self.buyer_category),
+            "buyer_category",
+        );
         fields
     }
 }
@@ -831,6 +838,7 @@ pub struct MarketView {
     pub framework: &'static str,
     pub project_manager: Option<ProjectManagerView>,
     pub label: Option<String>,
+    pub buyer_category: &'static str,
     pub buyer: BuyerView,
     pub created_at: String,
     pub updated_at: String,
@@ -882,6 +890,7 @@ impl Market {
                 service_code: p.service_code.as_ref().map(ToString::to_string),
             }),
             label: t.label.as_ref().map(ToString::to_string),
+            buyer_category: t.buyer_category.as_str(),
             buyer,
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
@@ -1159,8 +1168,9 @@ mod tests {
             framework: Framework::A1,
             project_manager: None,
             label: None,
+            buyer_category: BuyerCategory::LocalAuthority,
         };
-        assert_eq!(terms.changed_fields(None).len(), 7);
+        assert_eq!(terms.changed_fields(None).len(), 8);
         let mut other = terms.clone();
         other.framework = Framework::A4;
         other.label = Some(MarketLabel::parse("Gymnase").unwrap());

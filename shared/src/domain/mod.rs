@@ -5,6 +5,7 @@ pub mod email;
 pub mod file_name;
 pub mod invoice_number;
 pub mod market;
+pub mod payment;
 pub mod siret;
 pub mod situation;
 pub mod transmission;

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use super::Siret;
 use super::invoice_number::InvoiceNumber;
 use super::market::{CommitmentNumber, MarketRef};
+use super::payment::{PaymentClock, PaymentTerms, payment_clock};
 use crate::clock::rfc3339;
 
 // ---------------------------------------------------------------------------------------
@@ -208,6 +209,9 @@ pub struct Transmission {
     /// Since when the company is asked to look in the Chorus Pro portal for a deposit
     /// whose outcome stayed unknown past the reconcile grace (`outcome_unknown` only).
     pub company_check_since: Option<OffsetDateTime>,
+    /// What the transmitted invoice asks to be paid (BT-115), the base of late-payment
+    /// interest; `None` before the transmission.
+    pub amount_due: Option<rust_decimal::Decimal>,
 }
 
 impl Transmission {
@@ -219,6 +223,7 @@ impl Transmission {
             chorus_invoice_id: None,
             status_history: Vec::new(),
             company_check_since: None,
+            amount_due: None,
         }
     }
 
@@ -478,7 +483,28 @@ impl Situation {
         }
     }
 
-    pub fn view(&self) -> SituationView {
+    /// The statuses of the current submission: a rejected number's stay in the history but
+    /// its deadline died with it.
+    fn current_history(&self) -> &[StatusEntry] {
+        let history = &self.transmission.status_history;
+        let Some(reopened) = self
+            .previous_submissions
+            .iter()
+            .map(|p| p.replaced_at)
+            .max()
+        else {
+            return history;
+        };
+        let first = history.partition_point(|e| e.at <= reopened);
+        &history[first..]
+    }
+
+    /// The legal payment clock (docs/payment-deadline.md).
+    pub fn payment(&self, terms: PaymentTerms<'_>) -> PaymentClock {
+        payment_clock(self.current_history(), self.transmission.amount_due, terms)
+    }
+
+    pub fn view(&self, terms: PaymentTerms<'_>) -> SituationView {
         SituationView {
             market_ref: self.market_ref.to_string(),
             number: self.number.get(),
@@ -518,6 +544,7 @@ impl Situation {
                 })
                 .collect(),
             next_action: self.next_action(),
+            payment: self.payment(terms),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
         }
@@ -596,6 +623,7 @@ pub struct SituationView {
     pub transmission: TransmissionView,
     pub previous_submissions: Vec<PreviousSubmissionView>,
     pub next_action: Option<String>,
+    pub payment: PaymentClock,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -681,6 +709,7 @@ mod tests {
                 chorus_invoice_id: Some(42),
                 status_history: Vec::new(),
                 company_check_since: None,
+                amount_due: None,
             },
             previous_submissions: Vec::new(),
             created_at: datetime!(2026-11-27 10:00 UTC),
@@ -825,7 +854,15 @@ mod tests {
     #[test]
     fn view_shape() {
         let s = situation("SIT-3", TransmissionState::NotTransmitted, None);
-        let v = serde_json::to_value(s.view()).unwrap();
+        let rates = crate::domain::payment::LatePaymentRates::default();
+        let terms = PaymentTerms {
+            category: crate::domain::payment::BuyerCategory::State,
+            rates: &rates,
+            today: time::macros::date!(2026 - 12 - 01),
+        };
+        let v = serde_json::to_value(s.view(terms)).unwrap();
+        assert_eq!(v["payment"]["buyer_category"], "state");
+        assert_eq!(v["payment"]["due_on"], serde_json::Value::Null);
         assert_eq!(v["number"], 3);
         assert_eq!(v["period"], "2026-11");
         assert_eq!(v["transmission"]["state"], "not_transmitted");

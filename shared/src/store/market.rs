@@ -12,6 +12,7 @@ use crate::domain::market::{
     BuyerCheck, BuyerRecord, BuyerRule, CommitmentCheck, CommitmentNumber, MarketLabel,
     MarketNumber, ProjectManager, ServiceCode,
 };
+use crate::domain::payment::BuyerCategory;
 use crate::domain::{Framework, Market, MarketRef, MarketTerms, Siret, SiretCheck};
 
 /// One page of a listing, and where the next one starts (`None`: this was the last).
@@ -54,6 +55,7 @@ fn market_to_item(m: &Market) -> Item {
     if let Some(label) = &t.label {
         item.insert("label".into(), s(label.as_str()));
     }
+    item.insert("buyer_category".into(), s(t.buyer_category.as_str()));
     match &m.buyer {
         BuyerCheck::Unchecked => {
             item.insert("buyer_check".into(), s("unchecked"));
@@ -124,6 +126,11 @@ pub(crate) fn market_from_item(item: &Item) -> Result<Market, StoreError> {
             label: opt("label")
                 .map(|_| r.parsed("label", MarketLabel::parse))
                 .transpose()?,
+            // Markets saved before the category existed are the default's.
+            buyer_category: opt("buyer_category")
+                .map(|_| r.parsed("buyer_category", |v| BuyerCategory::parse(v).ok_or(())))
+                .transpose()?
+                .unwrap_or_default(),
         },
         buyer,
         created_at: r.time("created_at")?,
@@ -289,6 +296,7 @@ mod tests {
                     service_code: None,
                 }),
                 label: Some(MarketLabel::parse("Réhabilitation du gymnase").unwrap()),
+                buyer_category: BuyerCategory::HealthEstablishment,
             },
             buyer,
             created_at: datetime!(2026-11-27 10:00 UTC),

@@ -265,6 +265,10 @@ pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> 
             chorus_invoice_id: r.opt_n("chorus_invoice_id")?,
             status_history,
             company_check_since: r.opt_time("company_check_since")?,
+            amount_due: r
+                .opt_s("amount_due")
+                .map(|_| r.parsed("amount_due", |v| v.parse::<rust_decimal::Decimal>()))
+                .transpose()?,
         },
         previous_submissions,
         created_at: r.time("created_at")?,
@@ -324,6 +328,7 @@ fn situation_update(table: &str, old: &Situation, new: &Situation) -> Result<Upd
             "flux_number",
             "chorus_invoice_id",
             "company_check_since",
+            "amount_due",
         ]);
     }
     let mut expression = format!("SET {}", set.join(", "));
@@ -638,6 +643,7 @@ mod tests {
                     comment: Some("Montant erroné".into()),
                 }],
                 company_check_since: None,
+                amount_due: None,
             },
             previous_submissions: vec![PreviousSubmission {
                 invoice_number: "SIT-2026/3".into(),

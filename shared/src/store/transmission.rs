@@ -110,6 +110,9 @@ pub struct Claim {
     pub flux_file_name: String,
     pub environment: String,
     pub idempotency_key: Option<String>,
+    /// What the invoice asks to be paid (BT-115, TTC less what was prepaid): the base of
+    /// the late-payment interest (docs/payment-deadline.md).
+    pub amount_due: rust_decimal::Decimal,
     pub at: OffsetDateTime,
 }
 
@@ -155,6 +158,7 @@ impl Change {
             .set("transmission_environment", s(claim.environment.clone()))
             .set("transmitted_at", s(rfc3339(claim.at)))
             .set_opt("idempotency_key", claim.idempotency_key.clone().map(s))
+            .set("amount_due", s(claim.amount_due.to_string()))
             .set("attempts", n(0))
             .checks_done(0)
             .chorus_history_seen(0)

@@ -107,6 +107,14 @@ pub struct ScriptStep {
     pub statut: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commentaire: Option<String>,
+    /// When Chorus Pro says the status was reached (`histoStatutDatePassage`); now when
+    /// absent. Lets a test put a payment weeks after the receipt without waiting.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub date_passage: Option<OffsetDateTime>,
 }
 
 impl ScriptStep {
@@ -114,7 +122,14 @@ impl ScriptStep {
         ScriptStep {
             statut: statut.to_owned(),
             commentaire: commentaire.map(str::to_owned),
+            date_passage: None,
         }
+    }
+
+    /// The same step, dated.
+    pub fn on(mut self, at: OffsetDateTime) -> ScriptStep {
+        self.date_passage = Some(at);
+        self
     }
 }
 
@@ -618,7 +633,10 @@ impl State {
         else {
             return false;
         };
-        let entry = self.history_entry(&step.statut, step.commentaire);
+        let mut entry = self.history_entry(&step.statut, step.commentaire);
+        if let Some(at) = step.date_passage {
+            entry.at = at;
+        }
         if let Some(invoice) = self.invoices.get_mut(index) {
             invoice.history.push(entry);
             invoice.last_step = Instant::now();
@@ -753,6 +771,7 @@ impl State {
                     .map(|h| ScriptStep {
                         statut: h.statut.clone(),
                         commentaire: h.commentaire.clone(),
+                        date_passage: None,
                     })
                     .collect(),
                 a_venir: i.pending.iter().cloned().collect(),
