@@ -25,7 +25,7 @@ pub async fn resolve(
     body: &Body,
 ) -> Result<Response<Body>, Problem> {
     let seen = parse(body_bytes(body, BODY_LIMIT)?)?;
-    let (account, tracked) = read_situation(state, path).await?;
+    let (account, _, tracked) = read_situation(state, path).await?;
     allowed(&tracked)?;
     let now = state.clock.now();
     audit(state, caller, &tracked, &seen, now).await?;
