@@ -466,9 +466,11 @@ impl Harness {
         self.follow_until(number, &invoice, "MISE_A_DISPOSITION", 8)
             .await;
         if let Some(status) = status {
-            let forced =
-                self.sandbox()
-                    .force_invoice_status(&invoice, status, Some("Renvoyée par l'acheteur"));
+            let forced = self.sandbox().force_invoice_status(
+                &invoice,
+                status,
+                Some("Renvoyée par l'acheteur"),
+            );
             assert_eq!(forced, 1);
             self.follow_until(number, &invoice, status, 2).await;
         }
@@ -2329,7 +2331,10 @@ async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
                       "comment": "Destinataire corrigé"});
     let (status, answer) = h.act(RECYCLE_ROUTE, 1, Some("rcy-1"), body.clone()).await;
     assert_eq!(status, 202, "{answer}");
-    assert_eq!(answer["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
+    assert_eq!(
+        answer["transmission"]["chorus_status"],
+        "MISE_A_DISPOSITION"
+    );
     assert!(answer["next_action"].is_null(), "{answer}");
 
     // Sent once, with the sources' field names.
@@ -2341,11 +2346,19 @@ async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
     assert_eq!(sent["destinataire"]["codeServiceExecutant"], "DIRINFRA");
     assert_eq!(sent["commentaire"], "Destinataire corrigé");
     // The new service was checked first, by the market's buyer check.
-    assert!(!h.sandbox().journal(Some("/cpro/structures/v1/rechercher/services")).is_empty());
+    assert!(
+        !h.sandbox()
+            .journal(Some("/cpro/structures/v1/rechercher/services"))
+            .is_empty()
+    );
 
     // Recorded: old and new routing, who, when; and the follow-up is due again.
     let tracked = h.tracked(1).await;
-    let change = tracked.record.routing_changes.last().expect("a routing change");
+    let change = tracked
+        .record
+        .routing_changes
+        .last()
+        .expect("a routing change");
     assert_eq!(change.old.buyer_siret, VILLEURBANNE);
     assert_eq!(change.new.buyer_siret, ISERE);
     assert_eq!(change.new.buyer_service_code.as_deref(), Some("DIRINFRA"));
@@ -2353,8 +2366,10 @@ async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
     assert!(tracked.record.next_check_at.is_some());
     let audit = h.items("AUDIT#").await;
     assert!(
-        audit.iter().any(|i| i.get("action").and_then(|a| a.as_s().ok())
-            == Some(&"invoice_recycle_asked".to_owned())),
+        audit
+            .iter()
+            .any(|i| i.get("action").and_then(|a| a.as_s().ok())
+                == Some(&"invoice_recycle_asked".to_owned())),
         "{audit:?}"
     );
 
@@ -2366,7 +2381,12 @@ async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
     let (status, again) = h.act(RECYCLE_ROUTE, 1, None, body.clone()).await;
     assert_eq!(status, 202, "{again}");
     let (status, reused) = h
-        .act(RECYCLE_ROUTE, 1, Some("rcy-1"), json!({"buyer_siret": VILLEURBANNE}))
+        .act(
+            RECYCLE_ROUTE,
+            1,
+            Some("rcy-1"),
+            json!({"buyer_siret": VILLEURBANNE}),
+        )
         .await;
     assert_eq!(status, 422, "{reused}");
     assert_eq!(reused["code"], "idempotency_key_reused");
@@ -2375,7 +2395,10 @@ async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
     // The follow-up goes on from the new status.
     let view = h.follow_until(1, &invoice, "SERVICE_FAIT", 4).await;
     assert!(
-        in_order(&statuses(&view), &["A_RECYCLER", "MISE_A_DISPOSITION", "SERVICE_FAIT"]),
+        in_order(
+            &statuses(&view),
+            &["A_RECYCLER", "MISE_A_DISPOSITION", "SERVICE_FAIT"]
+        ),
         "{view}"
     );
     h.finish().await;
@@ -2395,7 +2418,10 @@ async fn a_recycle_to_a_buyer_whose_rules_are_not_met_is_refused_and_nothing_is_
     let tracked = h.tracked(1).await;
     assert!(tracked.record.routing_changes.is_empty());
     assert!(tracked.record.returned_action.is_none());
-    assert_eq!(h.get(1).await["transmission"]["chorus_status"], "A_RECYCLER");
+    assert_eq!(
+        h.get(1).await["transmission"]["chorus_status"],
+        "A_RECYCLER"
+    );
     h.finish().await;
 }
 
@@ -2404,17 +2430,28 @@ async fn recycle_or_complete_in_a_status_that_does_not_allow_it_is_409_and_nothi
     let h = Harness::new(Options::default()).await;
     h.returned(1, "NAL", None).await;
     let (status, answer) = h
-        .act(RECYCLE_ROUTE, 1, None, json!({"buyer_service_code": "DIRINFRA"}))
+        .act(
+            RECYCLE_ROUTE,
+            1,
+            None,
+            json!({"buyer_service_code": "DIRINFRA"}),
+        )
         .await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["code"], "action_not_allowed");
     let detail = answer["detail"].as_str().unwrap();
-    assert!(detail.contains("MISE_A_DISPOSITION") && detail.contains("A_RECYCLER"), "{detail}");
+    assert!(
+        detail.contains("MISE_A_DISPOSITION") && detail.contains("A_RECYCLER"),
+        "{detail}"
+    );
     let (status, answer) = h
         .act(COMPLETE_ROUTE, 1, None, json!({"comment": "PV joint"}))
         .await;
     assert_eq!(status, 409, "{answer}");
-    assert!(answer["detail"].as_str().unwrap().contains("SUSPENDUE"), "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("SUSPENDUE"),
+        "{answer}"
+    );
     for path in [RECYCLE_PATH, UPLOAD_PATH, COMPLETE_PATH] {
         assert_eq!(h.journal_count(path), 0, "{path}");
     }
@@ -2427,7 +2464,9 @@ async fn a_suspended_invoice_is_completed_with_a_comment_and_a_pdf_once() {
     let invoice = h.returned(1, "CPL", Some("SUSPENDUE")).await;
     let next = h.get(1).await["next_action"].as_str().unwrap().to_owned();
     assert!(next.contains("transmission/complete"), "{next}");
-    let id = h.get(1).await["transmission"]["chorus_invoice_id"].as_i64().unwrap();
+    let id = h.get(1).await["transmission"]["chorus_invoice_id"]
+        .as_i64()
+        .unwrap();
 
     let body = json!({"comment": "Procès-verbal de réception joint",
                       "attachments": [pdf_attachment("pv-reception.pdf")]});
@@ -2448,13 +2487,24 @@ async fn a_suspended_invoice_is_completed_with_a_comment_and_a_pdf_once() {
     assert_eq!(sent["identifiantFactureCPP"], id);
     assert_eq!(sent["commentaire"], "Procès-verbal de réception joint");
     let piece = &sent["pieceJointeComplementaire"][0];
-    assert_eq!(piece["pieceJointeComplementaireDesignation"], "pv-reception.pdf");
-    assert!(piece["pieceJointeComplementaireId"].as_i64().is_some(), "{sent}");
+    assert_eq!(
+        piece["pieceJointeComplementaireDesignation"],
+        "pv-reception.pdf"
+    );
+    assert!(
+        piece["pieceJointeComplementaireId"].as_i64().is_some(),
+        "{sent}"
+    );
 
     let (status, again) = h.act(COMPLETE_ROUTE, 1, Some("cpl-1"), body).await;
     assert_eq!(status, 202, "{again}");
     let (status, reused) = h
-        .act(COMPLETE_ROUTE, 1, Some("cpl-1"), json!({"comment": "autre"}))
+        .act(
+            COMPLETE_ROUTE,
+            1,
+            Some("cpl-1"),
+            json!({"comment": "autre"}),
+        )
         .await;
     assert_eq!(status, 422, "{reused}");
     assert_eq!(reused["code"], "idempotency_key_reused");
@@ -2463,7 +2513,10 @@ async fn a_suspended_invoice_is_completed_with_a_comment_and_a_pdf_once() {
 
     let view = h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 3).await;
     assert!(
-        in_order(&statuses(&view), &["SUSPENDUE", "COMPLETEE", "MISE_A_DISPOSITION"]),
+        in_order(
+            &statuses(&view),
+            &["SUSPENDUE", "COMPLETEE", "MISE_A_DISPOSITION"]
+        ),
         "{view}"
     );
     h.finish().await;
@@ -2497,12 +2550,28 @@ async fn bad_returned_invoice_input_is_400_and_nothing_is_sent() {
     let h = Harness::new(Options::default()).await;
     h.returned(1, "BAD", Some("SUSPENDUE")).await;
     let cases = [
-        (RECYCLE_ROUTE, json!({"buyer_siret": ISERE, "color": "red"}), "unknown_field"),
+        (
+            RECYCLE_ROUTE,
+            json!({"buyer_siret": ISERE, "color": "red"}),
+            "unknown_field",
+        ),
         (RECYCLE_ROUTE, json!({}), "required"),
         (RECYCLE_ROUTE, json!({"buyer_siret": "123"}), ""),
-        (COMPLETE_ROUTE, json!({"attachments": [pdf_attachment("../pv.pdf")]}), ""),
-        (COMPLETE_ROUTE, json!({"attachments": [pdf_attachment("dir/pv.pdf")]}), ""),
-        (COMPLETE_ROUTE, json!({"comment": "x", "extra": 1}), "unknown_field"),
+        (
+            COMPLETE_ROUTE,
+            json!({"attachments": [pdf_attachment("../pv.pdf")]}),
+            "",
+        ),
+        (
+            COMPLETE_ROUTE,
+            json!({"attachments": [pdf_attachment("dir/pv.pdf")]}),
+            "",
+        ),
+        (
+            COMPLETE_ROUTE,
+            json!({"comment": "x", "extra": 1}),
+            "unknown_field",
+        ),
         (COMPLETE_ROUTE, json!({}), "required"),
         (
             COMPLETE_ROUTE,

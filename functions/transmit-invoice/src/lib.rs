@@ -74,8 +74,7 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
                     } else {
                         returned::Kind::Complete
                     };
-                    let path =
-                        SituationPath::parse(&siret, &market_ref, &number, key.as_deref())?;
+                    let path = SituationPath::parse(&siret, &market_ref, &number, key.as_deref())?;
                     let asked = returned::Asked { kind, key };
                     returned::handle(state, &caller, &path, asked, request.body()).await
                 }

@@ -137,12 +137,23 @@ pub async fn handle(
         kind: asked.kind.as_str().to_owned(),
         idempotency_key: asked.key.clone(),
         request_hash: hash,
-        from_status: tracked.situation.transmission.chorus_status.clone().unwrap_or_default(),
+        from_status: tracked
+            .situation
+            .transmission
+            .chorus_status
+            .clone()
+            .unwrap_or_default(),
         started_at: now,
         sending_until: Some(now + time::Duration::seconds(SENDING_SECONDS)),
         done_at: None,
     };
-    let tracked = write(state, &tracked, Change::default().returned_action(&action), now).await?;
+    let tracked = write(
+        state,
+        &tracked,
+        Change::default().returned_action(&action),
+        now,
+    )
+    .await?;
     let left = send(state, &tech, &tracked, &action, &prepared, caller).await?;
     tracing::info!(action = asked.kind.as_str(), chorus_status = ?left.situation.transmission.chorus_status, "returned invoice sent again");
     Ok(json_response(202, &left.situation.view()))
@@ -384,7 +395,10 @@ async fn settle_sending(
         .read_invoice_history(tech, &InvoiceHistoryRequest::new(id))
         .await
         .map_err(|e| chorus_problem(&e))?;
-    let current = history.statut_courant_code.as_ref().map(|s| s.as_str().to_owned());
+    let current = history
+        .statut_courant_code
+        .as_ref()
+        .map(|s| s.as_str().to_owned());
     let landed = current.as_deref().is_some_and(|s| s != action.from_status);
     tracing::info!(landed, "an action left sending was looked up in Chorus Pro");
     let settled = ReturnedAction {
@@ -437,7 +451,11 @@ async fn audit(
         format!("invoice_number={}", situation.identifiers.invoice_number),
         format!(
             "chorus_status={}",
-            situation.transmission.chorus_status.as_deref().unwrap_or("")
+            situation
+                .transmission
+                .chorus_status
+                .as_deref()
+                .unwrap_or("")
         ),
     ];
     let action = match prepared {
@@ -545,7 +563,9 @@ async fn recycle(
         reference: routing
             .commitment_number
             .clone()
-            .map(|numero_bon_commande| RecycleReference { numero_bon_commande }),
+            .map(|numero_bon_commande| RecycleReference {
+                numero_bon_commande,
+            }),
         commentaire: comment,
     };
     let answer = state.chorus.recycle_invoice(tech, &request).await?;
@@ -607,11 +627,24 @@ async fn failed(
         sending_until: may_have_landed.then_some(now),
         ..action.clone()
     };
-    if let Err(e) = write(state, tracked, Change::default().returned_action(&left), now).await {
-        tracing::error!(code = e.code.as_str(), "an action's failure could not be recorded");
+    if let Err(e) = write(
+        state,
+        tracked,
+        Change::default().returned_action(&left),
+        now,
+    )
+    .await
+    {
+        tracing::error!(
+            code = e.code.as_str(),
+            "an action's failure could not be recorded"
+        );
     }
     match error {
-        ChorusError::BusinessRefusal { code_retour, libelle } => {
+        ChorusError::BusinessRefusal {
+            code_retour,
+            libelle,
+        } => {
             tracing::info!(code_retour, "Chorus Pro refused the action");
             Problem::new(
                 ProblemCode::ActionNotAllowed,

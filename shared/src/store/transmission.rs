@@ -96,7 +96,10 @@ fn opt_s_value(value: Option<&String>) -> AttributeValue {
 fn returned_action_value(a: &ReturnedAction) -> AttributeValue {
     let mut m = Item::new();
     m.insert("kind".into(), s(a.kind.clone()));
-    m.insert("idempotency_key".into(), opt_s_value(a.idempotency_key.as_ref()));
+    m.insert(
+        "idempotency_key".into(),
+        opt_s_value(a.idempotency_key.as_ref()),
+    );
     m.insert("request_hash".into(), s(a.request_hash.clone()));
     m.insert("from_status".into(), s(a.from_status.clone()));
     m.insert("started_at".into(), s(rfc3339(a.started_at)));
@@ -128,8 +131,14 @@ fn returned_action_from(item: &Item) -> Result<Option<ReturnedAction>, StoreErro
 fn routing_value(r: &Routing) -> AttributeValue {
     let mut m = Item::new();
     m.insert("buyer_siret".into(), s(r.buyer_siret.clone()));
-    m.insert("buyer_service_code".into(), opt_s_value(r.buyer_service_code.as_ref()));
-    m.insert("commitment_number".into(), opt_s_value(r.commitment_number.as_ref()));
+    m.insert(
+        "buyer_service_code".into(),
+        opt_s_value(r.buyer_service_code.as_ref()),
+    );
+    m.insert(
+        "commitment_number".into(),
+        opt_s_value(r.commitment_number.as_ref()),
+    );
     AttributeValue::M(m)
 }
 

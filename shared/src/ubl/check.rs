@@ -104,7 +104,10 @@ pub fn check_attachments(files: &[EmbeddedFile]) -> Result<(), Vec<RuleViolation
         if !file.filename.is_empty() && !names.insert(file.filename.as_str()) {
             c.push(
                 "CPRO-PJ-06",
-                format!("Deux fichiers s'appellent « {} » : renommez l'un d'eux.", file.filename),
+                format!(
+                    "Deux fichiers s'appellent « {} » : renommez l'un d'eux.",
+                    file.filename
+                ),
             );
         }
     }

@@ -108,8 +108,8 @@
 
 pub mod cpro;
 mod faults;
-mod seed;
 mod returned;
+mod seed;
 mod server;
 mod state;
 pub mod ubl;

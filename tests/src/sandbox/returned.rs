@@ -40,7 +40,10 @@ impl State {
         allowed: &[&str],
     ) -> Result<usize, Answer> {
         let Some(id) = id_field(body, &["identifiantFactureCPP"]) else {
-            return Err(refusal(MALFORMED_REQUEST, "identifiantFactureCPP est obligatoire"));
+            return Err(refusal(
+                MALFORMED_REQUEST,
+                "identifiantFactureCPP est obligatoire",
+            ));
         };
         let structures = self.account_structures(login);
         let Some(index) = self
@@ -48,17 +51,17 @@ impl State {
             .iter()
             .position(|i| i.id == id && structures.contains(&i.supplier_id))
         else {
-            return Err(refusal(UNKNOWN_OBJECT, "Facture inconnue ou non accessible"));
+            return Err(refusal(
+                UNKNOWN_OBJECT,
+                "Facture inconnue ou non accessible",
+            ));
         };
         let status = self.invoices[index].current().map(|h| h.statut.clone());
         match status {
             Some(s) if allowed.contains(&s.as_str()) => Ok(index),
             other => Err(refusal(
                 WRONG_STATUS,
-                &format!(
-                    "Action impossible au statut {}",
-                    other.unwrap_or_default()
-                ),
+                &format!("Action impossible au statut {}", other.unwrap_or_default()),
             )),
         }
     }
@@ -81,9 +84,16 @@ impl State {
         };
         let recipient = body.get("destinataire").cloned().unwrap_or(Value::Null);
         let Some(siret) = text_field(&recipient, "codeDestinataire").map(str::to_owned) else {
-            return refusal(MALFORMED_REQUEST, "destinataire.codeDestinataire est obligatoire");
+            return refusal(
+                MALFORMED_REQUEST,
+                "destinataire.codeDestinataire est obligatoire",
+            );
         };
-        let Some(buyer) = self.structure_by_siret(&siret).filter(|s| s.public).cloned() else {
+        let Some(buyer) = self
+            .structure_by_siret(&siret)
+            .filter(|s| s.public)
+            .cloned()
+        else {
             return refusal(WRONG_RECIPIENT, "Destinataire non reference ou inactif");
         };
         let mut data = self.invoices[index].data.clone();
@@ -158,7 +168,8 @@ impl State {
             .unwrap_or_default();
         for piece in &pieces {
             let id = id_field(piece, &["pieceJointeComplementaireId"]);
-            let known = id.is_some_and(|id| self.files.iter().any(|f| f.id == id && f.login == login));
+            let known =
+                id.is_some_and(|id| self.files.iter().any(|f| f.id == id && f.login == login));
             if !known {
                 return refusal(UNKNOWN_OBJECT, "Piece jointe inconnue pour ce compte");
             }

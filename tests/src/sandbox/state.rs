@@ -612,7 +612,11 @@ impl State {
         }
     }
 
-    pub(super) fn history_entry(&mut self, statut: &str, commentaire: Option<String>) -> HistoryEntry {
+    pub(super) fn history_entry(
+        &mut self,
+        statut: &str,
+        commentaire: Option<String>,
+    ) -> HistoryEntry {
         let id = self.next_history;
         self.next_history += 1;
         HistoryEntry {
