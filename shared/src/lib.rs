@@ -4,6 +4,7 @@
 //! Data flows one way: HTTP event -> function handler -> domain rule -> ports -> adapters.
 
 pub mod aws;
+pub mod buyer;
 pub mod chorus;
 pub mod clock;
 pub mod config;

@@ -35,6 +35,10 @@ const TRANSMIT_ROUTE: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
 const RESOLVE_ROUTE: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/resolve";
+const RECYCLE_ROUTE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/recycle";
+const COMPLETE_ROUTE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/complete";
 const ACCOUNT_ROUTE: &str = "PUT /v1/companies/{siret}/chorus-account";
 const MARKET_ROUTE: &str = "PUT /v1/companies/{siret}/markets/{market_ref}";
 const SITUATION_PUT_ROUTE: &str =
@@ -442,6 +446,35 @@ impl Harness {
             &bytes,
         );
         response_json(&transmit_invoice::handle(&self.transmit, request).await)
+    }
+
+    /// `POST …/transmission/recycle` or `…/transmission/complete` (`route`).
+    async fn act(&self, route: &str, number: u16, key: Option<&str>, body: Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        let request =
+            transmission_request(route, &self.siret, &self.market_ref, number, key, &bytes);
+        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+    }
+
+    /// Situation `number` deposited, followed to `MISE_A_DISPOSITION`, then returned by
+    /// Chorus Pro in `status` and followed to it; its invoice number.
+    async fn returned(&self, number: u16, tag: &str, status: Option<&str>) -> String {
+        let invoice = invoice_number(tag);
+        self.situation(number, &invoice).await;
+        let (code, answer) = self.post(number, None).await;
+        assert_eq!(code, 202, "{answer}");
+        self.follow_until(number, &invoice, "MISE_A_DISPOSITION", 8)
+            .await;
+        if let Some(status) = status {
+            let forced = self.sandbox().force_invoice_status(
+                &invoice,
+                status,
+                Some("Renvoyée par l'acheteur"),
+            );
+            assert_eq!(forced, 1);
+            self.follow_until(number, &invoice, status, 2).await;
+        }
+        invoice
     }
 
     async fn verify_account(&self) -> (u16, Value) {
@@ -2382,5 +2415,292 @@ async fn a_situation_made_available_then_overdue_then_paid_shows_its_interest() 
     );
     let view = view_at(&h, 1, datetime!(2027-06-01 12:00 UTC), rates).await;
     assert_eq!(view["payment"]["buyer_category"], "health_establishment");
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Returned invoices (issue 16): recycle and complete
+
+const RECYCLE_PATH: &str = "/cpro/factures/v1/recycler";
+const UPLOAD_PATH: &str = "/cpro/transverses/v1/ajouter/fichier";
+const COMPLETE_PATH: &str = "/cpro/factures/v1/completer";
+
+fn pdf_attachment(name: &str) -> Value {
+    json!({"filename": name, "content_base64": PDF})
+}
+
+#[tokio::test]
+async fn a_recycled_invoice_is_checked_sent_once_recorded_and_followed_again() {
+    let h = Harness::new(Options::default()).await;
+    let invoice = h.returned(1, "RCY", Some("A_RECYCLER")).await;
+    let view = h.get(1).await;
+    let next = view["next_action"].as_str().expect("a next action");
+    assert!(next.contains("transmission/recycle"), "{next}");
+    let id = view["transmission"]["chorus_invoice_id"].as_i64().unwrap();
+
+    let body = json!({"buyer_siret": ISERE, "buyer_service_code": "DIRINFRA",
+                      "comment": "Destinataire corrigé"});
+    let (status, answer) = h.act(RECYCLE_ROUTE, 1, Some("rcy-1"), body.clone()).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["chorus_status"],
+        "MISE_A_DISPOSITION"
+    );
+    assert!(answer["next_action"].is_null(), "{answer}");
+
+    // Sent once, with the sources' field names.
+    let sent = h.sandbox().journal(Some(RECYCLE_PATH));
+    assert_eq!(sent.len(), 1);
+    let sent = sent[0].body.clone().unwrap();
+    assert_eq!(sent["identifiantFactureCPP"], id);
+    assert_eq!(sent["destinataire"]["codeDestinataire"], ISERE);
+    assert_eq!(sent["destinataire"]["codeServiceExecutant"], "DIRINFRA");
+    assert_eq!(sent["commentaire"], "Destinataire corrigé");
+    // The new service was checked first, by the market's buyer check.
+    assert!(
+        !h.sandbox()
+            .journal(Some("/cpro/structures/v1/rechercher/services"))
+            .is_empty()
+    );
+
+    // Recorded: old and new routing, who, when; and the follow-up is due again.
+    let tracked = h.tracked(1).await;
+    let change = tracked
+        .record
+        .routing_changes
+        .last()
+        .expect("a routing change");
+    assert_eq!(change.old.buyer_siret, VILLEURBANNE);
+    assert_eq!(change.new.buyer_siret, ISERE);
+    assert_eq!(change.new.buyer_service_code.as_deref(), Some("DIRINFRA"));
+    assert_eq!(change.actor, "transmission-test");
+    assert!(tracked.record.next_check_at.is_some());
+    let audit = h.items("AUDIT#").await;
+    assert!(
+        audit
+            .iter()
+            .any(|i| i.get("action").and_then(|a| a.as_s().ok())
+                == Some(&"invoice_recycle_asked".to_owned())),
+        "{audit:?}"
+    );
+
+    // Repeats: same key, no key (same body) → same answer, no second call; same key with
+    // another body → 422.
+    let (status, again) = h.act(RECYCLE_ROUTE, 1, Some("rcy-1"), body.clone()).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
+    let (status, again) = h.act(RECYCLE_ROUTE, 1, None, body.clone()).await;
+    assert_eq!(status, 202, "{again}");
+    let (status, reused) = h
+        .act(
+            RECYCLE_ROUTE,
+            1,
+            Some("rcy-1"),
+            json!({"buyer_siret": VILLEURBANNE}),
+        )
+        .await;
+    assert_eq!(status, 422, "{reused}");
+    assert_eq!(reused["code"], "idempotency_key_reused");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 1);
+
+    // The follow-up goes on from the new status.
+    let view = h.follow_until(1, &invoice, "SERVICE_FAIT", 4).await;
+    assert!(
+        in_order(
+            &statuses(&view),
+            &["A_RECYCLER", "MISE_A_DISPOSITION", "SERVICE_FAIT"]
+        ),
+        "{view}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_recycle_to_a_buyer_whose_rules_are_not_met_is_refused_and_nothing_is_sent() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "RCN", Some("A_RECYCLER")).await;
+    // The Isère buyer requires a service code.
+    let (status, answer) = h
+        .act(RECYCLE_ROUTE, 1, None, json!({"buyer_siret": ISERE}))
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["code"], "buyer_requirements_unmet", "{answer}");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 0);
+    let tracked = h.tracked(1).await;
+    assert!(tracked.record.routing_changes.is_empty());
+    assert!(tracked.record.returned_action.is_none());
+    assert_eq!(
+        h.get(1).await["transmission"]["chorus_status"],
+        "A_RECYCLER"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn recycle_or_complete_in_a_status_that_does_not_allow_it_is_409_and_nothing_is_sent() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "NAL", None).await;
+    let (status, answer) = h
+        .act(
+            RECYCLE_ROUTE,
+            1,
+            None,
+            json!({"buyer_service_code": "DIRINFRA"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["code"], "action_not_allowed");
+    let detail = answer["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("MISE_A_DISPOSITION") && detail.contains("A_RECYCLER"),
+        "{detail}"
+    );
+    let (status, answer) = h
+        .act(COMPLETE_ROUTE, 1, None, json!({"comment": "PV joint"}))
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["detail"].as_str().unwrap().contains("SUSPENDUE"),
+        "{answer}"
+    );
+    for path in [RECYCLE_PATH, UPLOAD_PATH, COMPLETE_PATH] {
+        assert_eq!(h.journal_count(path), 0, "{path}");
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_suspended_invoice_is_completed_with_a_comment_and_a_pdf_once() {
+    let h = Harness::new(Options::default()).await;
+    let invoice = h.returned(1, "CPL", Some("SUSPENDUE")).await;
+    let next = h.get(1).await["next_action"].as_str().unwrap().to_owned();
+    assert!(next.contains("transmission/complete"), "{next}");
+    let id = h.get(1).await["transmission"]["chorus_invoice_id"]
+        .as_i64()
+        .unwrap();
+
+    let body = json!({"comment": "Procès-verbal de réception joint",
+                      "attachments": [pdf_attachment("pv-reception.pdf")]});
+    let (status, answer) = h.act(COMPLETE_ROUTE, 1, Some("cpl-1"), body.clone()).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["chorus_status"], "COMPLETEE");
+
+    let uploads = h.sandbox().journal(Some(UPLOAD_PATH));
+    assert_eq!(uploads.len(), 1);
+    let upload = uploads[0].body.clone().unwrap();
+    assert_eq!(upload["pieceJointeNom"], "pv-reception.pdf");
+    assert_eq!(upload["pieceJointeTypeMime"], "application/pdf");
+    assert_eq!(upload["pieceJointeExtension"], "PDF");
+    assert_eq!(upload["pieceJointeFichier"], PDF);
+    let completions = h.sandbox().journal(Some(COMPLETE_PATH));
+    assert_eq!(completions.len(), 1);
+    let sent = completions[0].body.clone().unwrap();
+    assert_eq!(sent["identifiantFactureCPP"], id);
+    assert_eq!(sent["commentaire"], "Procès-verbal de réception joint");
+    let piece = &sent["pieceJointeComplementaire"][0];
+    assert_eq!(
+        piece["pieceJointeComplementaireDesignation"],
+        "pv-reception.pdf"
+    );
+    assert!(
+        piece["pieceJointeComplementaireId"].as_i64().is_some(),
+        "{sent}"
+    );
+
+    let (status, again) = h.act(COMPLETE_ROUTE, 1, Some("cpl-1"), body).await;
+    assert_eq!(status, 202, "{again}");
+    let (status, reused) = h
+        .act(
+            COMPLETE_ROUTE,
+            1,
+            Some("cpl-1"),
+            json!({"comment": "autre"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{reused}");
+    assert_eq!(reused["code"], "idempotency_key_reused");
+    assert_eq!(h.journal_count(COMPLETE_PATH), 1);
+    assert_eq!(h.journal_count(UPLOAD_PATH), 1);
+
+    let view = h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 3).await;
+    assert!(
+        in_order(
+            &statuses(&view),
+            &["SUSPENDUE", "COMPLETEE", "MISE_A_DISPOSITION"]
+        ),
+        "{view}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "RCL", Some("A_RECYCLER")).await;
+    h.sandbox().add_fault(Fault::once(
+        RECYCLE_PATH,
+        FaultAction::AnswerLost {
+            mode: LostMode::Drop,
+            ms: 0,
+        },
+    ));
+    let body = json!({"commitment_number": "EJ-2026-77"});
+    let (status, answer) = h.act(RECYCLE_ROUTE, 1, None, body.clone()).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 1, "Chorus Pro recycled it");
+    // Asked again: the gateway reads the status first, sees it moved on, sends nothing.
+    let (status, again) = h.act(RECYCLE_ROUTE, 1, None, body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 1);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn bad_returned_invoice_input_is_400_and_nothing_is_sent() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "BAD", Some("SUSPENDUE")).await;
+    let cases = [
+        (
+            RECYCLE_ROUTE,
+            json!({"buyer_siret": ISERE, "color": "red"}),
+            "unknown_field",
+        ),
+        (RECYCLE_ROUTE, json!({}), "required"),
+        (RECYCLE_ROUTE, json!({"buyer_siret": "123"}), ""),
+        (
+            COMPLETE_ROUTE,
+            json!({"attachments": [pdf_attachment("../pv.pdf")]}),
+            "",
+        ),
+        (
+            COMPLETE_ROUTE,
+            json!({"attachments": [pdf_attachment("dir/pv.pdf")]}),
+            "",
+        ),
+        (
+            COMPLETE_ROUTE,
+            json!({"comment": "x", "extra": 1}),
+            "unknown_field",
+        ),
+        (COMPLETE_ROUTE, json!({}), "required"),
+        (
+            COMPLETE_ROUTE,
+            json!({"attachments": [{"filename": "pv.pdf", "content_base64": "aGVsbG8gd29ybGQ="}]}),
+            "CPRO-PDF-03",
+        ),
+    ];
+    for (route, body, code) in cases {
+        let (status, answer) = h.act(route, 1, None, body.clone()).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert_eq!(answer["code"], "validation_failed", "{answer}");
+        if !code.is_empty() {
+            assert!(answer.to_string().contains(code), "{code}: {answer}");
+        }
+    }
+    for path in [RECYCLE_PATH, UPLOAD_PATH, COMPLETE_PATH] {
+        assert_eq!(h.journal_count(path), 0, "{path}");
+    }
+    assert!(h.tracked(1).await.record.returned_action.is_none());
     h.finish().await;
 }

@@ -9,6 +9,7 @@
 // Public for `make qualify`, which builds its invoices through this same path.
 pub mod request;
 mod resolve;
+mod returned;
 
 use std::time::Duration as StdDuration;
 
@@ -32,7 +33,11 @@ const TRANSMIT: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
 const RESOLVE: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/resolve";
-pub const ROUTES: &[&str] = &[TRANSMIT, RESOLVE];
+const RECYCLE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/recycle";
+const COMPLETE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/complete";
+pub const ROUTES: &[&str] = &[TRANSMIT, RESOLVE, RECYCLE, COMPLETE];
 
 /// API Gateway hands a Lambda at most 6 MB: the whole request, PDF included, must fit.
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
@@ -65,6 +70,16 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
                 RESOLVE => {
                     let path = SituationPath::parse(&siret, &market_ref, &number, None)?;
                     resolve::resolve(state, &caller, &path, request.body()).await
+                }
+                route @ (RECYCLE | COMPLETE) => {
+                    let kind = if route == RECYCLE {
+                        returned::Kind::Recycle
+                    } else {
+                        returned::Kind::Complete
+                    };
+                    let path = SituationPath::parse(&siret, &market_ref, &number, key.as_deref())?;
+                    let asked = returned::Asked { kind, key };
+                    returned::handle(state, &caller, &path, asked, request.body()).await
                 }
                 _ => transmit(state, &siret, &market_ref, &number, key, request.body()).await,
             }
@@ -297,7 +312,7 @@ async fn transmit(
 
 /// SHA-256 of the request body, normalised: the JSON re-serialised with its keys sorted and
 /// no spacing, so the same request formatted differently is the same request.
-fn body_hash(bytes: &[u8]) -> String {
+pub(crate) fn body_hash(bytes: &[u8]) -> String {
     fn sorted(value: serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
         match value {

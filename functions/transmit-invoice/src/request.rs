@@ -97,6 +97,39 @@ impl std::fmt::Debug for RawFile {
 
 /// Parses the body; serde's English messages are turned into French ones.
 pub fn parse(bytes: &[u8]) -> Result<RawTransmission, Problem> {
+    parse_json(bytes)
+}
+
+/// A completion's body (`…/transmission/complete`): a comment and files, the files read
+/// like a transmission's attachments.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompletion {
+    pub comment: Option<String>,
+    attachments: Option<Vec<RawFile>>,
+}
+
+impl RawCompletion {
+    /// The files, or every fault of their names and contents.
+    pub fn files(self) -> Result<(Option<String>, Vec<EmbeddedFile>), Problem> {
+        let mut c = Collector(Vec::new());
+        let files = self
+            .attachments
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| c.file(Some(a), &format!("attachments[{i}]")))
+            .collect();
+        if c.0.is_empty() {
+            Ok((self.comment, files))
+        } else {
+            Err(Problem::validation(c.0))
+        }
+    }
+}
+
+/// The body as `T`; serde's English messages are turned into French ones.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::new(
             ProblemCode::MalformedJson,

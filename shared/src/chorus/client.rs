@@ -20,6 +20,10 @@ use super::factures::{
     FluxDeposit, FluxDepositResponse, FluxReport, FluxReportRequest, InvoiceHistory,
     InvoiceHistoryRequest, SupplierInvoiceSearch, SupplierInvoiceSearchResponse,
 };
+use super::returned::{
+    FileUpload, FileUploadResponse, InvoiceCompletion, InvoiceCompletionResponse, InvoiceRecycle,
+    InvoiceRecycleResponse,
+};
 use super::structures::{
     ActiveStructuresResponse, CommitmentSearchRequest, CommitmentSearchResponse,
     ServiceReadRequest, ServiceReadResponse, ServiceSearchRequest, ServiceSearchResponse,
@@ -41,6 +45,9 @@ pub const FLUX_DEPOSIT: &str = "factures/v1/deposer/flux";
 pub const FLUX_REPORT: &str = "transverses/v1/consulterCRDetaille";
 pub const SUPPLIER_INVOICES_SEARCH: &str = "factures/v1/rechercher/fournisseur";
 pub const INVOICE_HISTORY: &str = "factures/v1/consulter/historique";
+pub const INVOICE_RECYCLE: &str = "factures/v1/recycler";
+pub const FILE_UPLOAD: &str = "transverses/v1/ajouter/fichier";
+pub const INVOICE_COMPLETE: &str = "factures/v1/completer";
 /// The `syntaxeFlux` values the platform takes (GO `RecupererFormatFlux`); the gateway
 /// itself does not call it, `make qualify` does.
 pub const FLUX_FORMATS: &str = "transverses/v1/recuperer/formatflux";
@@ -249,6 +256,38 @@ impl ChorusClient {
         request: &InvoiceHistoryRequest,
     ) -> Result<InvoiceHistory, ChorusError> {
         self.call(account, INVOICE_HISTORY, request, CallKind::Read)
+            .await
+    }
+
+    /// `factures/v1/recycler`, sent once (like a deposit): a lost answer is settled by
+    /// reading the invoice's status, never by sending it again blindly.
+    pub async fn recycle_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &InvoiceRecycle,
+    ) -> Result<InvoiceRecycleResponse, ChorusError> {
+        self.call(account, INVOICE_RECYCLE, request, CallKind::Deposit)
+            .await
+    }
+
+    /// `transverses/v1/ajouter/fichier`: retried like a read, since a file added twice is
+    /// only an unused file in the account, never a second action on the invoice.
+    pub async fn upload_file(
+        &self,
+        account: &TechnicalAccount,
+        request: &FileUpload,
+    ) -> Result<FileUploadResponse, ChorusError> {
+        self.call(account, FILE_UPLOAD, request, CallKind::Read)
+            .await
+    }
+
+    /// `factures/v1/completer`, sent once (like a deposit).
+    pub async fn complete_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &InvoiceCompletion,
+    ) -> Result<InvoiceCompletionResponse, ChorusError> {
+        self.call(account, INVOICE_COMPLETE, request, CallKind::Deposit)
             .await
     }
 

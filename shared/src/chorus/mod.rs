@@ -43,6 +43,7 @@ mod client;
 mod error;
 mod factures;
 pub mod lenient;
+mod returned;
 mod status;
 mod structures;
 
@@ -57,9 +58,9 @@ pub use client::{ChorusClient, Probe};
 /// The paths of the calls, relative to the API base.
 pub mod paths {
     pub use super::client::{
-        COMMITMENTS_SEARCH, FLUX_DEPOSIT, FLUX_FORMATS, FLUX_REPORT, INVOICE_HISTORY, SERVICE_READ,
-        SERVICES_SEARCH, STRUCTURE_READ, STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES,
-        SUPPLIER_INVOICES_SEARCH,
+        COMMITMENTS_SEARCH, FILE_UPLOAD, FLUX_DEPOSIT, FLUX_FORMATS, FLUX_REPORT, INVOICE_COMPLETE,
+        INVOICE_HISTORY, INVOICE_RECYCLE, SERVICE_READ, SERVICES_SEARCH, STRUCTURE_READ,
+        STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES, SUPPLIER_INVOICES_SEARCH,
     };
 }
 pub use error::ChorusError;
@@ -70,6 +71,10 @@ pub use factures::{
     SupplierInvoiceSearchResponse, TechnicalError,
 };
 pub use lenient::parse_datetime as parse_chorus_datetime;
+pub use returned::{
+    CompletionFile, FileUpload, FileUploadResponse, InvoiceCompletion, InvoiceCompletionResponse,
+    InvoiceRecycle, InvoiceRecycleResponse, RecycleRecipient, RecycleReference,
+};
 pub use status::{FluxOutcome, FluxState, InvoiceStatus, says_number_already_used};
 pub use structures::{
     ActiveStructure, ActiveStructuresResponse, BuyerRequirement, Commitment,

@@ -460,10 +460,10 @@ impl Situation {
                     .to_owned(),
             ),
             (_, Some("A_RECYCLER")) => Some(format!(
-                "La facture « {number} » est à recycler : corrigez le destinataire, le code service ou le numéro d'engagement indiqués dans le commentaire de Chorus Pro ; le numéro de facture reste le même."
+                "La facture « {number} » est à recycler : envoyez le destinataire, le code service ou le numéro d'engagement corrigés (voir le commentaire de Chorus Pro) avec POST …/transmission/recycle ; le numéro de facture reste le même."
             )),
-            (_, Some("SUSPENDUE")) => Some(format!(
-                "La facture « {number} » est suspendue : ajoutez dans Chorus Pro les pièces demandées par l'acheteur (voir le commentaire du statut)."
+            (_, Some("SUSPENDUE" | "A_COMPLETER")) => Some(format!(
+                "La facture « {number} » est suspendue : envoyez les pièces demandées par l'acheteur (voir le commentaire du statut), avec un commentaire si besoin, par POST …/transmission/complete."
             )),
             _ => None,
         }

@@ -47,6 +47,137 @@ pub struct TransmissionRecord {
     pub environment: Option<String>,
     /// How many entries of Chorus Pro's status history are already in the situation's.
     pub chorus_history_seen: u64,
+    /// The last recycle or completion the company asked for a returned invoice.
+    pub returned_action: Option<ReturnedAction>,
+    /// Every recycle sent, oldest first: the routing before and after, who, when.
+    pub routing_changes: Vec<RoutingChange>,
+}
+
+/// A recycle or completion of a returned invoice (`…/transmission/recycle`, `…/complete`):
+/// marked `sending` before Chorus Pro is called, so that a lost answer is found again by
+/// the next request (which reads the invoice's status before sending anything).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnedAction {
+    /// `recycle` or `complete`.
+    pub kind: String,
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of the normalised request body.
+    pub request_hash: String,
+    /// The Chorus Pro status the action was asked in (`A_RECYCLER`, `SUSPENDUE`, …).
+    pub from_status: String,
+    pub started_at: OffsetDateTime,
+    /// While the call may be in flight: until when the request that sends it holds it.
+    pub sending_until: Option<OffsetDateTime>,
+    /// When Chorus Pro accepted it (or it was found done).
+    pub done_at: Option<OffsetDateTime>,
+}
+
+/// Where an invoice is addressed in Chorus Pro.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Routing {
+    pub buyer_siret: String,
+    pub buyer_service_code: Option<String>,
+    pub commitment_number: Option<String>,
+}
+
+/// One recycle: the routing before and after, who asked and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingChange {
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub old: Routing,
+    pub new: Routing,
+}
+
+fn opt_s_value(value: Option<&String>) -> AttributeValue {
+    value.map_or(AttributeValue::Null(true), |v| s(v.clone()))
+}
+
+fn returned_action_value(a: &ReturnedAction) -> AttributeValue {
+    let mut m = Item::new();
+    m.insert("kind".into(), s(a.kind.clone()));
+    m.insert(
+        "idempotency_key".into(),
+        opt_s_value(a.idempotency_key.as_ref()),
+    );
+    m.insert("request_hash".into(), s(a.request_hash.clone()));
+    m.insert("from_status".into(), s(a.from_status.clone()));
+    m.insert("started_at".into(), s(rfc3339(a.started_at)));
+    if let Some(until) = a.sending_until {
+        m.insert("sending_until".into(), s(rfc3339(until)));
+    }
+    if let Some(done) = a.done_at {
+        m.insert("done_at".into(), s(rfc3339(done)));
+    }
+    AttributeValue::M(m)
+}
+
+fn returned_action_from(item: &Item) -> Result<Option<ReturnedAction>, StoreError> {
+    let Some(m) = item.get("returned_action").and_then(|v| v.as_m().ok()) else {
+        return Ok(None);
+    };
+    let r = ItemReader::new(m);
+    Ok(Some(ReturnedAction {
+        kind: r.s("kind")?.to_owned(),
+        idempotency_key: r.opt_s("idempotency_key").map(str::to_owned),
+        request_hash: r.s("request_hash")?.to_owned(),
+        from_status: r.s("from_status")?.to_owned(),
+        started_at: r.time("started_at")?,
+        sending_until: r.opt_time("sending_until")?,
+        done_at: r.opt_time("done_at")?,
+    }))
+}
+
+fn routing_value(r: &Routing) -> AttributeValue {
+    let mut m = Item::new();
+    m.insert("buyer_siret".into(), s(r.buyer_siret.clone()));
+    m.insert(
+        "buyer_service_code".into(),
+        opt_s_value(r.buyer_service_code.as_ref()),
+    );
+    m.insert(
+        "commitment_number".into(),
+        opt_s_value(r.commitment_number.as_ref()),
+    );
+    AttributeValue::M(m)
+}
+
+fn routing_from(value: Option<&AttributeValue>) -> Result<Routing, StoreError> {
+    let empty = Item::new();
+    let m = value.and_then(|v| v.as_m().ok()).unwrap_or(&empty);
+    let r = ItemReader::new(m);
+    Ok(Routing {
+        buyer_siret: r.s("buyer_siret")?.to_owned(),
+        buyer_service_code: r.opt_s("buyer_service_code").map(str::to_owned),
+        commitment_number: r.opt_s("commitment_number").map(str::to_owned),
+    })
+}
+
+fn routing_changes_from(item: &Item) -> Result<Vec<RoutingChange>, StoreError> {
+    let Some(list) = item.get("routing_changes").and_then(|v| v.as_l().ok()) else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .filter_map(|v| v.as_m().ok())
+        .map(|m| {
+            let r = ItemReader::new(m);
+            Ok(RoutingChange {
+                at: r.time("at")?,
+                actor: r.s("actor")?.to_owned(),
+                old: routing_from(m.get("old"))?,
+                new: routing_from(m.get("new"))?,
+            })
+        })
+        .collect()
+}
+
+fn routing_change_value(c: &RoutingChange) -> AttributeValue {
+    let mut m = Item::new();
+    m.insert("at".into(), s(rfc3339(c.at)));
+    m.insert("actor".into(), s(c.actor.clone()));
+    m.insert("old".into(), routing_value(&c.old));
+    m.insert("new".into(), routing_value(&c.new));
+    AttributeValue::M(m)
 }
 
 /// One situation with its transmission record, as read.
@@ -96,6 +227,8 @@ fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
         last_error: opt("last_error"),
         environment: opt("transmission_environment"),
         chorus_history_seen: u64::from(count("chorus_history_seen")),
+        returned_action: returned_action_from(item)?,
+        routing_changes: routing_changes_from(item)?,
     })
 }
 
@@ -256,6 +389,20 @@ impl Change {
     /// No attempt holds the deposit any more.
     pub fn clear_lease(self) -> Self {
         self.remove("lease_until")
+    }
+
+    /// A recycle or completion is being sent (or was sent: `done_at`).
+    pub fn returned_action(self, action: &ReturnedAction) -> Self {
+        self.set("returned_action", returned_action_value(action))
+    }
+
+    /// The routing changes of the situation, the new one last (the whole list is written:
+    /// the write is conditional on the revision read, so none is lost).
+    pub fn routing_changes(self, changes: &[RoutingChange]) -> Self {
+        self.set(
+            "routing_changes",
+            AttributeValue::L(changes.iter().map(routing_change_value).collect()),
+        )
     }
 
     pub fn history(mut self, entry: StatusEntry) -> Self {

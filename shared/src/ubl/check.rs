@@ -80,6 +80,50 @@ pub fn check_with(invoice: &Invoice, options: &CheckOptions) -> Result<(), Vec<R
     }
 }
 
+/// The files of a completion (`…/transmission/complete`), under the transmission's rules:
+/// name, extension and type, content, 10 MB each, 120 MB together, no two of one name;
+/// and a `.pdf` must be a PDF, since the buyer opens it as one.
+pub fn check_attachments(files: &[EmbeddedFile]) -> Result<(), Vec<RuleViolation>> {
+    let mut c = Checker { out: Vec::new() };
+    let mut total: u64 = 0;
+    let mut names: HashSet<&str> = HashSet::with_capacity(files.len());
+    for file in files {
+        if let Some(size) = c.file(file, true) {
+            total = total.saturating_add(size);
+        }
+        let pdf = extension_of(&file.filename).as_deref() == Some("pdf");
+        if pdf && !content_is_empty(&file.content) && !starts_like_pdf(&file.content) {
+            c.push(
+                "CPRO-PDF-03",
+                format!(
+                    "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le vrai fichier.",
+                    file.filename
+                ),
+            );
+        }
+        if !file.filename.is_empty() && !names.insert(file.filename.as_str()) {
+            c.push(
+                "CPRO-PJ-06",
+                format!(
+                    "Deux fichiers s'appellent « {} » : renommez l'un d'eux.",
+                    file.filename
+                ),
+            );
+        }
+    }
+    if total > MAX_TOTAL_FILE_BYTES {
+        c.push(
+            "CPRO-PJ-05",
+            format!(
+                "Les fichiers joints pèsent {} au total, au-delà de la limite de {} : allégez ou retirez des pièces.",
+                megabytes(total),
+                megabytes(MAX_TOTAL_FILE_BYTES)
+            ),
+        );
+    }
+    if c.out.is_empty() { Ok(()) } else { Err(c.out) }
+}
+
 /// Every violation, and the totals when they could be computed (so that a caller who goes
 /// on to write the XML does not compute them twice).
 pub(crate) fn run(

@@ -30,7 +30,7 @@ mod tests;
 
 pub use check::{
     ACCEPTED_FRAMEWORKS, CheckOptions, MAX_FILE_BYTES, MAX_TOTAL_FILE_BYTES, RuleViolation,
-    WORKS_FRAMEWORKS, check, check_with,
+    WORKS_FRAMEWORKS, check, check_attachments, check_with,
 };
 pub use model::{
     Address, AllowanceCharge, Buyer, EmbeddedFile, FileContent, Invoice, Line, ProjectManager,

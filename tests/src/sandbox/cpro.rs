@@ -43,6 +43,9 @@ pub enum Route {
     SupplierInvoicesSearch,
     InvoiceHistory,
     FluxFormats,
+    InvoiceRecycle,
+    FileUpload,
+    InvoiceComplete,
 }
 
 impl Route {
@@ -62,12 +65,15 @@ impl Route {
             "factures/v1/rechercher/fournisseur" => Route::SupplierInvoicesSearch,
             "factures/v1/consulter/historique" => Route::InvoiceHistory,
             "transverses/v1/recuperer/formatflux" => Route::FluxFormats,
+            "factures/v1/recycler" => Route::InvoiceRecycle,
+            "transverses/v1/ajouter/fichier" => Route::FileUpload,
+            "factures/v1/completer" => Route::InvoiceComplete,
             _ => return None,
         })
     }
 }
 
-fn ok(mut body: Value) -> Answer {
+pub(super) fn ok(mut body: Value) -> Answer {
     if let Some(object) = body.as_object_mut() {
         object.insert("codeRetour".into(), json!(0));
         object.insert("libelle".into(), json!("TRA_MSG_00.000"));
@@ -94,7 +100,7 @@ fn paging(total: usize) -> Value {
 }
 
 /// A number given as JSON number or string.
-fn id_field(body: &Value, names: &[&str]) -> Option<i64> {
+pub(super) fn id_field(body: &Value, names: &[&str]) -> Option<i64> {
     names.iter().find_map(|name| {
         let value = body.get(*name)?;
         value
@@ -103,7 +109,7 @@ fn id_field(body: &Value, names: &[&str]) -> Option<i64> {
     })
 }
 
-fn text_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
+pub(super) fn text_field<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name)?
         .as_str()
         .map(str::trim)
@@ -188,6 +194,9 @@ impl State {
             Route::SupplierInvoicesSearch => self.search_invoices(login, &body),
             Route::InvoiceHistory => self.invoice_history(login, &body),
             Route::FluxFormats => self.flux_formats(),
+            Route::InvoiceRecycle => self.recycle(login, &body),
+            Route::FileUpload => self.upload_file(login, &body),
+            Route::InvoiceComplete => self.complete(login, &body),
         }
     }
 
@@ -475,7 +484,7 @@ impl State {
                 .any(|s| structures.contains(s))
     }
 
-    fn account_structures(&self, login: &str) -> Vec<i64> {
+    pub(super) fn account_structures(&self, login: &str) -> Vec<i64> {
         self.account(login)
             .map(|a| a.structures.clone())
             .unwrap_or_default()

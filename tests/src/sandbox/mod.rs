@@ -65,7 +65,7 @@
 //! - `POST /api/oauth/token` (form `grant_type=client_credentials`, `client_id`,
 //!   `client_secret`, `scope`): `{"access_token","token_type":"Bearer","expires_in","scope":"openid"}`;
 //!   `400 {"error":"invalid_client"}`, the same bytes for an unknown id and a wrong secret.
-//! - `POST /cpro/<path>` for the eleven paths of [`cpro::Route`] (the gateway's ten, and
+//! - `POST /cpro/<path>` for the fourteen paths of [`cpro::Route`] (the gateway's thirteen, and
 //!   `transverses/v1/recuperer/formatflux`, which lists the accepted syntaxes). In order: a missing, unknown
 //!   or expired bearer token gets PISTE's `401 {"error":"invalid_token",…}` with
 //!   `WWW-Authenticate` (no `codeRetour`); an unknown route gets `403 {}`; a missing, wrong
@@ -101,13 +101,14 @@
 //! | `GET /_admin/deposits` | every flux: number, login, file, syntax, invoice number, state, errors, invoice id |
 //! | `GET /_admin/invoices` | every invoice: id, number, flux, status, history, statuses to come |
 //! | `POST /_admin/invoices/script` | `{"numeroFacture":"F-1","steps":[{"statut":"MISE_A_DISPOSITION"},{"statut":"A_RECYCLER","commentaire":"Code service erroné"}]}` replaces the path after `DEPOSEE` (now and at integration); `{"numeroFacture":"F-1","fluxRejection":"motif"}` makes its flux end `IN_REJETE` |
-//! | `POST /_admin/invoices/status` | `{"numeroFacture":"F-1","statut":"SUSPENDUE","commentaire":"Pièce manquante"}`: that status now, nothing more to come |
+//! | `POST /_admin/invoices/status` | `{"numeroFacture":"F-1","statut":"SUSPENDUE","commentaire":"Pièce manquante"}`: that status now, nothing more to come (`A_RECYCLER`, `SUSPENDUE`, `A_COMPLETER` make the invoice recyclable or completable: see `returned.rs`) |
 //! | `POST /_admin/advance` | `{"numeroFluxDepot":"…"}` or `{"numeroFacture":"…"}` or `{}` (everything): one step |
 //!
 //! In-process tests reach the same operations through [`SandboxHandle::sandbox`].
 
 pub mod cpro;
 mod faults;
+mod returned;
 mod seed;
 mod server;
 mod state;
@@ -285,6 +286,11 @@ impl Sandbox {
 
     pub fn invoices(&self) -> Vec<InvoiceView> {
         self.lock().invoice_views()
+    }
+
+    /// Files added with `transverses/v1/ajouter/fichier`: login, name, size.
+    pub fn uploaded_files(&self) -> Vec<(String, String, usize)> {
+        self.lock().uploaded_files()
     }
 
     fn settings_json(&self) -> serde_json::Value {

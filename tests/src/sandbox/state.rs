@@ -268,6 +268,18 @@ pub struct State {
     next_invoice: i64,
     next_history: i64,
     next_journal: u64,
+    /// Files added with `transverses/v1/ajouter/fichier`, for `factures/v1/completer`.
+    pub(super) files: Vec<UploadedFile>,
+    pub(super) next_file: i64,
+}
+
+/// A file added to a technical account.
+#[derive(Debug, Clone)]
+pub(super) struct UploadedFile {
+    pub id: i64,
+    pub login: String,
+    pub name: String,
+    pub size: usize,
 }
 
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
@@ -325,6 +337,8 @@ impl State {
             next_invoice: i64::try_from(random_start()).unwrap_or(100_000_000),
             next_history: 1,
             next_journal: 1,
+            files: Vec::new(),
+            next_file: 1,
         };
         state.load_accounts();
         state
@@ -613,7 +627,11 @@ impl State {
         }
     }
 
-    fn history_entry(&mut self, statut: &str, commentaire: Option<String>) -> HistoryEntry {
+    pub(super) fn history_entry(
+        &mut self,
+        statut: &str,
+        commentaire: Option<String>,
+    ) -> HistoryEntry {
         let id = self.next_history;
         self.next_history += 1;
         HistoryEntry {
@@ -861,7 +879,7 @@ impl State {
 }
 
 /// The buyer's rules on service code and commitment number (docs/chorus-pro.md#buyer-requirements).
-fn buyer_requirement_errors(buyer: &SeedStructure, invoice: &UblInvoice) -> Vec<String> {
+pub(super) fn buyer_requirement_errors(buyer: &SeedStructure, invoice: &UblInvoice) -> Vec<String> {
     let mut errors = Vec::new();
     let flags = &buyer.parametres;
     let service_code = invoice.service_code.as_deref();
