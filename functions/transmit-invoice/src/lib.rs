@@ -224,6 +224,12 @@ async fn transmit(
     let account = read.account.ok_or_else(company_not_configured)?;
     let market = read.market.ok_or_else(market_not_found)?;
     let mut next = Some(read.tracked.ok_or_else(situation_not_found)?);
+    let asked = Asked {
+        bytes,
+        key: idempotency_key.as_deref(),
+        account: &account,
+        market: &market,
+    };
     for _ in 0..3 {
         let tracked = match next.take() {
             Some(tracked) => tracked,
@@ -235,79 +241,102 @@ async fn transmit(
                 .ok_or_else(situation_not_found)?,
         };
         if tracked.situation.transmission.state != TransmissionState::NotTransmitted {
-            refuse_reused_key(&tracked, idempotency_key.as_deref(), bytes)?;
+            refuse_reused_key(&tracked, asked.key, bytes)?;
             // Already under way or done: never a second deposit; the same answer.
             return existing(state, tracked, &account, &market).await;
         }
-        let raw = request::parse(bytes)?;
-        let invoice = request::to_invoice(raw, &context(&tracked, &market, &account))?;
-        let options = CheckOptions {
-            siret_check: account.environment.siret_check(),
-            max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
-            today: Some(
-                state
-                    .clock
-                    .now()
-                    .date()
-                    .next_day()
-                    .unwrap_or(state.clock.now().date()),
-            ),
-        };
-        let prepared = ubl::prepare(&invoice, &options).map_err(request::invalid)?;
-        let now = state.clock.now();
-
-        let payload_id = uuid::Uuid::new_v4().simple().to_string();
-        let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
-        state
-            .store
-            .put_payload(
-                &siret,
-                &payload_owner(&tracked),
-                &payload_id,
-                prepared.xml.as_bytes(),
-                expires,
-            )
-            .await
-            .map_err(|e| store_problem(&e))?;
-        let claim = Change::default().claim(&Claim {
-            invoice_number: tracked.situation.identifiers.invoice_number.to_string(),
-            payload_id,
-            request_hash: body_hash(bytes),
-            flux_file_name: flux_file_name(tracked.situation.identifiers.invoice_number.as_str()),
-            environment: account.environment.as_str().to_owned(),
-            idempotency_key: idempotency_key.clone(),
-            amount_due: prepared.totals.payable,
-            at: now,
-        });
-        // The deposit's lease, the hold or the waiting claim adds its due time.
-        let left = match state
-            .depositor
-            .first_attempt(&tracked, claim, prepared.xml.as_bytes(), &account, now)
-            .await
-        {
-            Ok(t) => t,
-            // Another request claimed it or moved it on, or the identifiers changed:
-            // decide again from what is stored.
-            Err(DepositError::Store(StoreError::Conflict)) => continue,
-            Err(e) => {
-                // Whatever was written stays: the follow-up function takes it from there.
-                tracing::error!(error = %e, "deposit attempt failed");
-                match reread(state, &siret, &market_ref, number).await? {
-                    // Nothing was written: the caller may simply ask again.
-                    t if t.situation.transmission.state == TransmissionState::NotTransmitted => {
-                        return Err(Problem::service_unavailable());
-                    }
-                    t => t,
-                }
-            }
-        };
-        tracing::info!(invoice_number = %left.situation.identifiers.invoice_number, state = left.situation.transmission.state.as_str(), "transmission claimed");
-        return Ok(answer(state, &left.situation, &market));
+        if let Some(left) = claim_and_deposit(state, &asked, &tracked).await? {
+            tracing::info!(invoice_number = %left.situation.identifiers.invoice_number, state = left.situation.transmission.state.as_str(), "transmission claimed");
+            return Ok(answer(state, &left.situation, &market));
+        }
     }
     Err(Problem::new(
         ProblemCode::TransmissionInProgress,
         "La situation est modifiée ou transmise en même temps par une autre requête : réessayez dans un instant.",
     ))
+}
+
+/// A transmission request: its body and key, for the company's account and market.
+struct Asked<'a> {
+    bytes: &'a [u8],
+    key: Option<&'a str>,
+    account: &'a CompanyAccount,
+    market: &'a Market,
+}
+
+/// Builds and checks the invoice, stores it, then claims and deposits it: the record as
+/// left, or `None` when another request moved the situation first (decide again).
+async fn claim_and_deposit(
+    state: &State,
+    asked: &Asked<'_>,
+    tracked: &Tracked,
+) -> Result<Option<Tracked>, Problem> {
+    let prepared = prepare_invoice(state, asked, tracked)?;
+    let now = state.clock.now();
+    let payload_id = uuid::Uuid::new_v4().simple().to_string();
+    let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
+    let situation = &tracked.situation;
+    let xml = prepared.xml.as_bytes();
+    state
+        .store
+        .put_payload(
+            &situation.siret,
+            &payload_owner(tracked),
+            &payload_id,
+            xml,
+            expires,
+        )
+        .await
+        .map_err(|e| store_problem(&e))?;
+    let number = situation.identifiers.invoice_number.as_str();
+    let claim = Change::default().claim(&Claim {
+        invoice_number: number.to_owned(),
+        payload_id,
+        request_hash: body_hash(asked.bytes),
+        flux_file_name: flux_file_name(number),
+        environment: asked.account.environment.as_str().to_owned(),
+        idempotency_key: asked.key.map(str::to_owned),
+        amount_due: prepared.totals.payable,
+        at: now,
+    });
+    // The deposit's lease, the hold or the waiting claim adds its due time.
+    match state
+        .depositor
+        .first_attempt(tracked, claim, xml, asked.account, now)
+        .await
+    {
+        Ok(left) => Ok(Some(left)),
+        // Another request claimed it or moved it on, or the identifiers changed.
+        Err(DepositError::Store(StoreError::Conflict)) => Ok(None),
+        Err(e) => {
+            // Whatever was written stays: the follow-up function takes it from there.
+            tracing::error!(error = %e, "deposit attempt failed");
+            match reread_tracked(state, tracked).await? {
+                // Nothing was written: the caller may simply ask again.
+                t if t.situation.transmission.state == TransmissionState::NotTransmitted => {
+                    Err(Problem::service_unavailable())
+                }
+                t => Ok(Some(t)),
+            }
+        }
+    }
+}
+
+/// The situation's invoice, from the request and what the gateway knows, checked.
+fn prepare_invoice(
+    state: &State,
+    asked: &Asked<'_>,
+    tracked: &Tracked,
+) -> Result<ubl::PreparedInvoice, Problem> {
+    let raw = request::parse(asked.bytes)?;
+    let invoice = request::to_invoice(raw, &context(tracked, asked.market, asked.account))?;
+    let today = state.clock.now().date();
+    let options = CheckOptions {
+        siret_check: asked.account.environment.siret_check(),
+        max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
+        today: Some(today.next_day().unwrap_or(today)),
+    };
+    ubl::prepare(&invoice, &options).map_err(request::invalid)
 }
 
 /// SHA-256 of the request body, normalised: the JSON re-serialised with its keys sorted and
