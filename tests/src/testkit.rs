@@ -263,7 +263,11 @@ pub fn require_stack() {
                     .is_ok()
             });
         if !reachable {
-            eprintln!(
+            // Straight to stderr: the test harness captures `eprintln!`, and the process
+            // ends here.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "integration tests need the local stack (moto at {endpoint} does not answer): run `make test`, or `make up` then `eval \"$(tests/stack/stack.sh env)\"` before `cargo test`"
             );
             std::process::exit(1);
