@@ -63,129 +63,43 @@ fn validate(
     default_environment: Environment,
 ) -> Result<Validated, Problem> {
     let mut errors = Vec::new();
-
-    let environment = match input.environment.as_deref() {
-        None => Some(existing.map_or(default_environment, |a| a.environment)),
-        Some(raw) => {
-            let parsed = Environment::parse(raw);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "environment",
-                    "invalid_value",
-                    "L'environnement doit être « production » ou « sandbox ».",
-                ));
-            }
-            parsed
-        }
-    };
+    let environment = environment_field(
+        input.environment.as_deref(),
+        existing,
+        default_environment,
+        &mut errors,
+    );
     // Until the environment is known, a SIRET is checked for shape only.
     let check = environment.map_or(SiretCheck::ShapeOnly, Environment::siret_check);
-    let siret = match Siret::parse(path_siret, check) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            errors.push(FieldError::new("siret", e.code(), e.message_fr(path_siret)));
-            None
-        }
-    };
-
-    let referent_email = match input.referent_email.as_deref() {
-        None => {
-            errors.push(FieldError::new(
-                "referent_email",
-                "required",
-                "L'adresse e-mail du référent est obligatoire : elle reçoit les rappels de renouvellement du mot de passe.",
-            ));
-            None
-        }
-        Some(raw) => match Email::parse(raw) {
-            Ok(e) => Some(e),
-            Err(EmailError::Empty) => {
-                errors.push(FieldError::new(
-                    "referent_email",
-                    "required",
-                    "L'adresse e-mail du référent est obligatoire : elle reçoit les rappels de renouvellement du mot de passe.",
-                ));
-                None
-            }
-            Err(EmailError::TooLong) => {
-                errors.push(FieldError::new(
-                    "referent_email",
-                    "too_long",
-                    "L'adresse e-mail du référent ne doit pas dépasser 254 caractères.",
-                ));
-                None
-            }
-            Err(EmailError::Invalid) => {
-                errors.push(FieldError::new(
-                    "referent_email",
-                    "invalid_email",
-                    format!("L'adresse e-mail « {raw} » n'est pas valide (exemple attendu : compta@entreprise.fr)."),
-                ));
-                None
-            }
-        },
-    };
-
-    let technical_login = match input.technical_login.as_deref() {
-        None | Some("") => {
-            errors.push(FieldError::new(
-                "technical_login",
-                "required",
-                "L'identifiant du compte technique Chorus Pro est obligatoire (de la forme TECH_…@cpp2017.fr).",
-            ));
-            None
-        }
-        Some(raw) => match TechnicalLogin::parse(raw) {
-            Ok(l) => Some(l),
-            Err(LoginError::TooLong) => {
-                errors.push(FieldError::new(
-                    "technical_login",
-                    "too_long",
-                    "L'identifiant du compte technique ne doit pas dépasser 254 caractères.",
-                ));
-                None
-            }
-            Err(_) => {
-                errors.push(FieldError::new(
-                    "technical_login",
-                    "invalid_login",
-                    "L'identifiant du compte technique doit avoir la forme d'une adresse e-mail, sans « : » (exemple : TECH_00000000012345@cpp2017.fr).",
-                ));
-                None
-            }
-        },
-    };
-
-    let password = match PasswordPair::parse(
+    let siret = Siret::parse(path_siret, check)
+        .map_err(|e| errors.push(FieldError::new("siret", e.code(), e.message_fr(path_siret))))
+        .ok();
+    let referent_email = email_field(input.referent_email.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let technical_login = login_field(input.technical_login.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok();
+    let password = PasswordPair::parse(
         input.password.as_deref(),
         input.password_confirmation.as_deref(),
         existing.is_none(),
-    ) {
-        Ok(pair) => Some(pair),
-        Err(faults) => {
-            for (field, fault) in faults {
-                errors.push(password_error(field, fault));
-            }
-            None
-        }
-    };
-
-    // A password belongs to one technical account on one platform: a new login or a new
-    // environment needs the password that goes with it.
+    )
+    .map_err(|faults| {
+        errors.extend(
+            faults
+                .into_iter()
+                .map(|(field, fault)| password_error(field, fault)),
+        )
+    })
+    .ok();
     if let (Some(existing), Some(PasswordPair::Keep)) = (existing, password.as_ref()) {
-        let login_changed = technical_login
-            .as_ref()
-            .is_some_and(|l| *l != existing.technical_login);
-        let env_changed = environment.is_some_and(|e| e != existing.environment);
-        if login_changed || env_changed {
-            errors.push(FieldError::new(
-                "password",
-                "required",
-                "Le mot de passe et sa confirmation sont requis lorsque l'identifiant technique ou l'environnement change.",
-            ));
-        }
+        errors.extend(kept_password_fault(
+            existing,
+            technical_login.as_ref(),
+            environment,
+        ));
     }
-
     let verify = input.verify;
     input.object.finish(errors)?;
     match (
@@ -212,6 +126,91 @@ fn validate(
         // `finish` answered for every missing part above.
         _ => Err(Problem::internal()),
     }
+}
+
+/// The environment asked for, else the stored one, else the deployment's default.
+fn environment_field(
+    raw: Option<&str>,
+    existing: Option<&CompanyAccount>,
+    default_environment: Environment,
+    errors: &mut Vec<FieldError>,
+) -> Option<Environment> {
+    let Some(raw) = raw else {
+        return Some(existing.map_or(default_environment, |a| a.environment));
+    };
+    let parsed = Environment::parse(raw);
+    if parsed.is_none() {
+        errors.push(FieldError::new(
+            "environment",
+            "invalid_value",
+            "L'environnement doit être « production » ou « sandbox ».",
+        ));
+    }
+    parsed
+}
+
+fn email_field(raw: Option<&str>) -> Result<Email, FieldError> {
+    let required = || {
+        FieldError::new(
+            "referent_email",
+            "required",
+            "L'adresse e-mail du référent est obligatoire : elle reçoit les rappels de renouvellement du mot de passe.",
+        )
+    };
+    let raw = raw.ok_or_else(required)?;
+    Email::parse(raw).map_err(|e| match e {
+        EmailError::Empty => required(),
+        EmailError::TooLong => FieldError::new(
+            "referent_email",
+            "too_long",
+            "L'adresse e-mail du référent ne doit pas dépasser 254 caractères.",
+        ),
+        EmailError::Invalid => FieldError::new(
+            "referent_email",
+            "invalid_email",
+            format!("L'adresse e-mail « {raw} » n'est pas valide (exemple attendu : compta@entreprise.fr)."),
+        ),
+    })
+}
+
+fn login_field(raw: Option<&str>) -> Result<TechnicalLogin, FieldError> {
+    let raw = raw.filter(|r| !r.is_empty()).ok_or_else(|| {
+        FieldError::new(
+            "technical_login",
+            "required",
+            "L'identifiant du compte technique Chorus Pro est obligatoire (de la forme TECH_…@cpp2017.fr).",
+        )
+    })?;
+    TechnicalLogin::parse(raw).map_err(|e| match e {
+        LoginError::TooLong => FieldError::new(
+            "technical_login",
+            "too_long",
+            "L'identifiant du compte technique ne doit pas dépasser 254 caractères.",
+        ),
+        _ => FieldError::new(
+            "technical_login",
+            "invalid_login",
+            "L'identifiant du compte technique doit avoir la forme d'une adresse e-mail, sans « : » (exemple : TECH_00000000012345@cpp2017.fr).",
+        ),
+    })
+}
+
+/// A password belongs to one technical account on one platform: a new login or a new
+/// environment needs the password that goes with it.
+fn kept_password_fault(
+    existing: &CompanyAccount,
+    login: Option<&TechnicalLogin>,
+    environment: Option<Environment>,
+) -> Option<FieldError> {
+    let login_changed = login.is_some_and(|l| *l != existing.technical_login);
+    let env_changed = environment.is_some_and(|e| e != existing.environment);
+    (login_changed || env_changed).then(|| {
+        FieldError::new(
+            "password",
+            "required",
+            "Le mot de passe et sa confirmation sont requis lorsque l'identifiant technique ou l'environnement change.",
+        )
+    })
 }
 
 fn password_error(field: PasswordField, fault: PasswordError) -> FieldError {
