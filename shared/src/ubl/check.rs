@@ -16,14 +16,7 @@ use super::model::{
 };
 use super::totals::Totals;
 use super::writer::is_xml_char;
-use crate::domain::{Siret, SiretCheck};
-
-/// Chorus Pro *cadres de facturation* the gateway accepts (API contract, markets).
-pub const ACCEPTED_FRAMEWORKS: &[&str] = &[
-    "A1", "A2", "A4", "A5", "A7", "A8", "A9", "A10", "A12", "A13", "A14", "A22",
-];
-/// Works statements, which a *maître d'œuvre* validates: the project manager is required.
-pub const WORKS_FRAMEWORKS: &[&str] = &["A4", "A5", "A7", "A10", "A13", "A14", "A22"];
+use crate::domain::{Framework, Siret, SiretCheck};
 
 /// Chorus Pro: at most 10 MB per file (error 20003). Decimal megabytes, the stricter reading.
 pub const MAX_FILE_BYTES: u64 = 10_000_000;
@@ -228,17 +221,20 @@ impl Checker {
             );
         }
 
+        // The accepted frameworks and the works ones are the domain's (`Framework`).
         let framework = inv.framework.as_str();
-        if !ACCEPTED_FRAMEWORKS.contains(&framework) {
+        let known = Framework::ACCEPTED.iter().find(|f| f.code() == framework);
+        if known.is_none() {
+            let accepted: Vec<&str> = Framework::ACCEPTED.iter().map(|f| f.code()).collect();
             self.push(
                 "CPRO-CADRE-01",
                 format!(
                     "Le cadre de facturation « {framework} » n'est pas accepté : choisissez parmi {}.",
-                    ACCEPTED_FRAMEWORKS.join(", ")
+                    accepted.join(", ")
                 ),
             );
         }
-        if WORKS_FRAMEWORKS.contains(&framework) && inv.project_manager.is_none() {
+        if known.is_some_and(|f| f.is_works_statement()) && inv.project_manager.is_none() {
             self.push(
                 "CPRO-MOE-01",
                 format!(

@@ -29,8 +29,8 @@ mod writer;
 mod tests;
 
 pub use check::{
-    ACCEPTED_FRAMEWORKS, CheckOptions, MAX_FILE_BYTES, MAX_TOTAL_FILE_BYTES, RuleViolation,
-    WORKS_FRAMEWORKS, check, check_attachments, check_with,
+    CheckOptions, MAX_FILE_BYTES, MAX_TOTAL_FILE_BYTES, RuleViolation, check, check_attachments,
+    check_with,
 };
 pub use model::{
     Address, AllowanceCharge, Buyer, EmbeddedFile, FileContent, Invoice, Line, ProjectManager,
