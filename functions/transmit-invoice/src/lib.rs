@@ -339,6 +339,38 @@ fn prepare_invoice(
     ubl::prepare(&invoice, &options).map_err(request::invalid)
 }
 
+/// Records what a caller asked of a situation (who, when, what), before it is acted on: the
+/// situation and its invoice number, then `details`.
+pub(crate) async fn audit_request(
+    state: &State,
+    caller: &Caller,
+    situation: &Situation,
+    action: &str,
+    details: Vec<String>,
+    now: time::OffsetDateTime,
+) -> Result<(), Problem> {
+    let mut fields = vec![
+        format!(
+            "situation={}/{}",
+            situation.market_ref,
+            situation.number.get()
+        ),
+        format!("invoice_number={}", situation.identifiers.invoice_number),
+    ];
+    fields.extend(details);
+    let entry = shared::store::AuditEntry {
+        at: now,
+        actor: caller.sub.clone(),
+        action: action.to_owned(),
+        fields,
+    };
+    state
+        .store
+        .append_audit(&situation.siret, &entry)
+        .await
+        .map_err(|e| store_problem(&e))
+}
+
 /// SHA-256 of the request body, normalised: the JSON re-serialised with its keys sorted and
 /// no spacing, so the same request formatted differently is the same request.
 pub(crate) fn body_hash(bytes: &[u8]) -> String {
@@ -406,10 +438,7 @@ fn context<'a>(
         market_number: terms.market_number.as_str(),
         commitment_number: tracked
             .situation
-            .identifiers
-            .commitment_number
-            .as_ref()
-            .or(terms.commitment_number.as_ref())
+            .commitment_under(terms)
             .map(|c| c.as_str()),
         buyer_service_code: terms.buyer_service_code.as_ref().map(|c| c.as_str()),
         project_manager: terms

@@ -10,11 +10,11 @@ use shared::domain::InvoiceNumber;
 use shared::domain::transmission::TransmissionState;
 use shared::http::chorus::chorus_problem;
 use shared::http::json::{JsonObject, body_bytes};
-use shared::http::{Caller, FieldError, Problem, ProblemCode, store_problem};
+use shared::http::{Caller, FieldError, Problem, ProblemCode};
+use shared::store::StoreError;
 use shared::store::transmission::Tracked;
-use shared::store::{AuditEntry, StoreError};
 
-use crate::{SituationPath, State, read_situation};
+use crate::{SituationPath, State, audit_request, read_situation};
 
 const BODY_LIMIT: usize = 4 * 1024;
 
@@ -114,33 +114,15 @@ async fn audit(
     seen: &PortalCheck,
     now: time::OffsetDateTime,
 ) -> Result<(), Problem> {
-    let situation = &tracked.situation;
-    let mut fields = vec![
-        format!(
-            "situation={}/{}",
-            situation.market_ref,
-            situation.number.get()
-        ),
-        format!("invoice_number={}", situation.identifiers.invoice_number),
-    ];
-    match seen {
-        PortalCheck::Found { invoice_number } => {
-            fields.push("found_in_chorus=true".into());
-            fields.push(format!("chorus_invoice_number={invoice_number}"));
-        }
-        PortalCheck::Absent => fields.push("found_in_chorus=false".into()),
-    }
-    let entry = AuditEntry {
-        at: now,
-        actor: caller.sub.clone(),
-        action: "deposit_outcome_resolved".into(),
-        fields,
+    let details = match seen {
+        PortalCheck::Found { invoice_number } => vec![
+            "found_in_chorus=true".to_owned(),
+            format!("chorus_invoice_number={invoice_number}"),
+        ],
+        PortalCheck::Absent => vec!["found_in_chorus=false".to_owned()],
     };
-    state
-        .store
-        .append_audit(&situation.siret, &entry)
-        .await
-        .map_err(|e| store_problem(&e))
+    let action = "deposit_outcome_resolved";
+    audit_request(state, caller, &tracked.situation, action, details, now).await
 }
 
 fn resolve_problem(err: &ResolveError) -> Problem {

@@ -23,12 +23,12 @@ use shared::domain::{Market, MarketTerms, Siret};
 use shared::http::chorus::chorus_problem;
 use shared::http::json::{JsonObject, body_bytes};
 use shared::http::{Caller, FieldError, Problem, ProblemCode, store_problem};
+use shared::store::StoreError;
 use shared::store::transmission::{Change, ReturnedAction, Routing, RoutingChange, Tracked};
-use shared::store::{AuditEntry, StoreError};
 use shared::ubl::{self, EmbeddedFile, FileContent};
 use time::OffsetDateTime;
 
-use crate::{SituationPath, State, answer, body_hash, read_situation, request};
+use crate::{SituationPath, State, answer, audit_request, body_hash, read_situation, request};
 
 /// A recycle is a few identifiers; a completion carries files, like a transmission.
 const RECYCLE_BODY_LIMIT: usize = 8 * 1024;
@@ -266,10 +266,7 @@ fn current_routing(tracked: &Tracked, market: &Market) -> Routing {
         buyer_service_code: terms.buyer_service_code.as_ref().map(|c| c.to_string()),
         commitment_number: tracked
             .situation
-            .identifiers
-            .commitment_number
-            .as_ref()
-            .or(terms.commitment_number.as_ref())
+            .commitment_under(terms)
             .map(|c| c.to_string()),
     }
 }
@@ -442,47 +439,25 @@ async fn audit(
     now: OffsetDateTime,
 ) -> Result<(), Problem> {
     let situation = &tracked.situation;
-    let mut fields = vec![
-        format!(
-            "situation={}/{}",
-            situation.market_ref,
-            situation.number.get()
-        ),
-        format!("invoice_number={}", situation.identifiers.invoice_number),
-        format!(
-            "chorus_status={}",
-            situation
-                .transmission
-                .chorus_status
-                .as_deref()
-                .unwrap_or("")
-        ),
-    ];
+    let status = situation
+        .transmission
+        .chorus_status
+        .as_deref()
+        .unwrap_or("");
+    let mut details = vec![format!("chorus_status={status}")];
     let action = match prepared {
         Prepared::Recycle { old, new, .. } => {
-            fields.push(format!("old_routing={}", routing_text(old)));
-            fields.push(format!("new_routing={}", routing_text(new)));
+            details.push(format!("old_routing={}", routing_text(old)));
+            details.push(format!("new_routing={}", routing_text(new)));
             "invoice_recycle_asked"
         }
         Prepared::Complete { comment, files } => {
-            fields.push(format!("comment={}", comment.is_some()));
-            for file in files {
-                fields.push(format!("attachment={}", file.filename));
-            }
+            details.push(format!("comment={}", comment.is_some()));
+            details.extend(files.iter().map(|f| format!("attachment={}", f.filename)));
             "invoice_completion_asked"
         }
     };
-    let entry = AuditEntry {
-        at: now,
-        actor: caller.sub.clone(),
-        action: action.into(),
-        fields,
-    };
-    state
-        .store
-        .append_audit(&situation.siret, &entry)
-        .await
-        .map_err(|e| store_problem(&e))
+    audit_request(state, caller, situation, action, details, now).await
 }
 
 fn routing_text(r: &Routing) -> String {

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::Siret;
 use super::invoice_number::InvoiceNumber;
-use super::market::{CommitmentNumber, MarketRef};
+use super::market::{CommitmentNumber, MarketRef, MarketTerms};
 use super::payment::{PaymentClock, PaymentTerms, payment_clock};
 use crate::clock::rfc3339;
 
@@ -395,6 +395,14 @@ pub fn plan_registration(
 }
 
 impl Situation {
+    /// The commitment the situation's invoice carries: its own, else the market's.
+    pub fn commitment_under<'a>(&'a self, terms: &'a MarketTerms) -> Option<&'a CommitmentNumber> {
+        self.identifiers
+            .commitment_number
+            .as_ref()
+            .or(terms.commitment_number.as_ref())
+    }
+
     /// The situation once `wanted` is registered according to `registration`.
     pub fn registered(
         existing: Option<&Situation>,
