@@ -842,6 +842,22 @@ async fn refused_technical_account_is_credentials_rejected() {
         .unwrap_err();
     assert!(matches!(error, ChorusError::CredentialsRejected));
 
+    // PISTE itself may refuse the account, saying so in `WWW-Authenticate` (OCA): the
+    // account is refused, and no token is renewed for it.
+    let tokens_before = count(&sandbox, TOKEN_PATH);
+    sandbox
+        .sandbox()
+        .add_fault(Fault::once("/cpro/", FaultAction::PisteLoginRefused));
+    let error = client
+        .supplier_active_structures(&rhone())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ChorusError::CredentialsRejected),
+        "{error:?}"
+    );
+    assert_eq!(count(&sandbox, TOKEN_PATH), tokens_before);
+
     // Renewal: the old password stops working, the new one works; then expiry.
     let old = TechnicalAccount::new("TECH_1_tp-est@cpro.fr", "Est-Tech-2026!");
     let new = TechnicalAccount::new("TECH_1_tp-est@cpro.fr", "Est-Tech-2027!");

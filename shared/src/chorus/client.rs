@@ -410,9 +410,9 @@ impl ChorusClient {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = retry_after(response.headers());
+                    let hints = hints(response.headers());
                     let verdict = match response.bytes().await {
-                        Ok(bytes) => classify(status, &bytes, retry_after),
+                        Ok(bytes) => classify(status, &bytes, hints),
                         // The status came, the body did not: the request was processed.
                         Err(_) => Verdict::Transient {
                             may_have_reached_chorus: true,
@@ -642,7 +642,11 @@ impl Probe {
     /// a PISTE refusal is `GatewayNotAuthorised` at once, since a probe renews nothing.
     pub fn outcome(&self) -> Result<Value, ChorusError> {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        match classify(status, &self.bytes, None) {
+        let hints = Hints {
+            retry_after: None,
+            login_refused: self.www_authenticate.as_deref().is_some_and(says_login_refused),
+        };
+        match classify(status, &self.bytes, hints) {
             Verdict::Answer(answer) => Ok(answer),
             Verdict::Failed(error) => Err(error),
             Verdict::PisteRefused => Err(ChorusError::GatewayNotAuthorised),
@@ -691,8 +695,36 @@ fn empty_when_no_result<T: Default>(result: Result<T, ChorusError>) -> Result<T,
     }
 }
 
+/// What the headers of an answer add to its status and body.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hints {
+    retry_after: Option<Duration>,
+    /// PISTE's `WWW-Authenticate` says the technical account's login or password was
+    /// refused (docs/chorus-pro.md, "Who answers 401/403, and how to tell").
+    login_refused: bool,
+}
+
+fn hints(headers: &HeaderMap) -> Hints {
+    Hints {
+        retry_after: retry_after(headers),
+        login_refused: headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(says_login_refused),
+    }
+}
+
+/// OCA quotes PISTE's header for a refused technical account:
+/// `Bearer realm="PISTE",error="Unauthorized",error_description="login or password incorrects"`.
+fn says_login_refused(www_authenticate: &str) -> bool {
+    www_authenticate
+        .to_ascii_lowercase()
+        .contains("login or password")
+}
+
 /// Reads one answer of the API (see the module documentation for the 401/403 rule).
-fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Verdict {
+fn classify(status: StatusCode, body: &[u8], hints: Hints) -> Verdict {
+    let retry_after = hints.retry_after;
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let code_retour = json.as_ref().and_then(code_retour);
     let refusal = |code_retour: i64| {
@@ -717,7 +749,9 @@ fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> V
                 }),
             },
         },
-        401 | 403 if code_retour.is_some() => Verdict::Failed(ChorusError::CredentialsRejected),
+        401 | 403 if code_retour.is_some() || hints.login_refused => {
+            Verdict::Failed(ChorusError::CredentialsRejected)
+        }
         401 | 403 => Verdict::PisteRefused,
         400 => match code_retour {
             Some(code) if code != 0 => refusal(code),
@@ -860,7 +894,34 @@ mod tests {
     use super::*;
 
     fn verdict(status: u16, body: &str) -> Verdict {
-        classify(StatusCode::from_u16(status).unwrap(), body.as_bytes(), None)
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+            Hints::default(),
+        )
+    }
+
+    #[test]
+    fn piste_saying_login_or_password_means_the_technical_account() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                r#"Bearer realm="PISTE",error="Unauthorized",error_description="login or password incorrects""#,
+            ),
+        );
+        let refused = classify(StatusCode::UNAUTHORIZED, b"", hints(&headers));
+        assert!(matches!(
+            refused,
+            Verdict::Failed(ChorusError::CredentialsRejected)
+        ));
+        let mut token_expired = HeaderMap::new();
+        token_expired.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer realm="PISTE",error="invalid_token""#),
+        );
+        let renew = classify(StatusCode::UNAUTHORIZED, b"", hints(&token_expired));
+        assert!(matches!(renew, Verdict::PisteRefused));
     }
 
     #[test]

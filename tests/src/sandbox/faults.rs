@@ -73,6 +73,9 @@ pub enum FaultAction {
     RejectPassword,
     /// Answer PISTE's 401 for an invalid token, whatever the token.
     PisteUnauthorized,
+    /// Answer PISTE's 401 whose `WWW-Authenticate` says the technical account's login or
+    /// password is wrong (OCA's quote; docs/chorus-pro.md, "Who answers 401/403").
+    PisteLoginRefused,
     /// Answer PISTE's 403 with `{}` (application not allowed / route unknown).
     PisteForbidden,
     /// On the token endpoint: answer `400 {"error":"invalid_client"}`.
@@ -134,6 +137,7 @@ impl FaultAction {
             FaultAction::AnswerLost { .. } => "answer_lost",
             FaultAction::RejectPassword => "reject_password",
             FaultAction::PisteUnauthorized => "piste_unauthorized",
+            FaultAction::PisteLoginRefused => "piste_login_refused",
             FaultAction::PisteForbidden => "piste_forbidden",
             FaultAction::InvalidClient => "invalid_client",
         }

@@ -80,6 +80,20 @@ fn piste_unauthorized() -> Response {
         .into_response()
 }
 
+/// PISTE's 401 for a refused technical account, as OCA quotes its header
+/// (OCA/l10n-france 14.0 `company.py` L287–L293); the body is unconfirmed: none here.
+fn piste_login_refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            r#"Bearer realm="PISTE",error="Unauthorized",error_description="login or password incorrects""#,
+        )],
+        "",
+    )
+        .into_response()
+}
+
 /// PISTE's 403 with an empty object: unknown route, or an application not allowed.
 fn piste_forbidden() -> Response {
     raw_json(StatusCode::FORBIDDEN, "{}")
@@ -155,6 +169,7 @@ async fn emulated(State(sandbox): State<Sandbox>, request: Request) -> Response 
                 .into_response(),
         ),
         Some(FaultAction::PisteUnauthorized) => Some(piste_unauthorized()),
+        Some(FaultAction::PisteLoginRefused) => Some(piste_login_refused()),
         Some(FaultAction::PisteForbidden) => Some(piste_forbidden()),
         Some(FaultAction::InvalidClient) => Some(raw_json(StatusCode::BAD_REQUEST, INVALID_CLIENT)),
         _ => None,
