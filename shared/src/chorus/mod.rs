@@ -7,12 +7,13 @@
 //!
 //! # Telling a refused technical account from a refused gateway
 //!
-//! Both layers answer 401/403, so the client decides on the body (docs/chorus-pro.md#piste-and-authentication and #answer-envelope-and-error-codes):
+//! Both layers answer 401/403, so the client decides on the body and `WWW-Authenticate` (docs/chorus-pro.md#piste-and-authentication and #answer-envelope-and-error-codes):
 //!
 //! - a 401/403 whose JSON body carries `codeRetour` (e.g.
 //!   `{"codeRetour":401,"libelle":"Impossible d'authentifier l'utilisateur dans le LDAP."}`)
 //!   comes from Chorus Pro behind an accepted PISTE token: the technical account is refused
-//!   ([`ChorusError::CredentialsRejected`]);
+//!   ([`ChorusError::CredentialsRejected`]); so is a PISTE 401 whose `WWW-Authenticate`
+//!   says `login or password incorrects` (OCA's quote), without a token renewal;
 //! - any other 401/403 (no body, `{}`, an OAuth-style `{"error":…}`, an echo of the
 //!   request) comes from PISTE: the token is dropped, a new one is requested and that one
 //!   call is sent again once; if PISTE refuses again, [`ChorusError::GatewayNotAuthorised`].
