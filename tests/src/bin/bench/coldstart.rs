@@ -199,13 +199,12 @@ fn lambda_command(binary: &Path, port: u16, launch: &Launch) -> Result<Command, 
     Ok(command)
 }
 
-/// One cold start of `function`: spawn → its first `GET …/invocation/next`, then the
-/// process is ended (no event is handed out).
-pub fn start_until_ready(rt: &Runtime, launch: &Launch) -> Result<Duration, String> {
+/// One cold start of the launch's function from `binary`: spawn → its first
+/// `GET …/invocation/next`, then the process is ended (no event is handed out).
+pub fn start_until_ready(rt: &Runtime, launch: &Launch, binary: &Path) -> Result<Duration, String> {
     let (function, log) = (launch.function, launch.log);
-    let binary = release_dir().join(function);
     let (fake, port, server) = serve_fake(rt, Vec::new())?;
-    let mut command = lambda_command(&binary, port, launch)?;
+    let mut command = lambda_command(binary, port, launch)?;
     let spawned_at = Instant::now();
     let child = command
         .spawn()
@@ -327,7 +326,8 @@ pub const REFERENCE: &str = "hello-world";
 
 /// One binary's starts, spawn → ready, and their ratio to the reference's.
 pub struct StartRow {
-    pub function: &'static str,
+    /// The function, or `{function} (before)` for a binary of `BENCH_BEFORE_DIR`.
+    pub function: String,
     pub starts: Vec<Duration>,
     pub median: Duration,
     pub p90: Duration,
@@ -346,12 +346,10 @@ pub fn interleaved_starts(
     rounds: usize,
     cpu: Option<&LambdaCpu>,
 ) -> Result<Vec<StartRow>, String> {
-    let binaries: Vec<&'static str> = std::iter::once(REFERENCE)
-        .chain(functions.iter().copied())
-        .collect();
+    let binaries = start_binaries(functions);
     let mut starts = vec![Vec::with_capacity(rounds); binaries.len()];
     for _ in 0..rounds {
-        for (i, function) in binaries.iter().enumerate() {
+        for (i, (_, function, binary)) in binaries.iter().enumerate() {
             let log = logs.join(format!("bench-start-{function}.log"));
             let launch = Launch {
                 function,
@@ -359,7 +357,7 @@ pub fn interleaved_starts(
                 log: &log,
                 cpu,
             };
-            starts[i].push(start_until_ready(rt, &launch)?);
+            starts[i].push(start_until_ready(rt, &launch, binary)?);
         }
     }
     let summaries: Vec<(Duration, Duration)> = starts
@@ -372,8 +370,8 @@ pub fn interleaved_starts(
         .into_iter()
         .zip(starts)
         .zip(summaries)
-        .map(|((function, starts), (median, p90))| StartRow {
-            function,
+        .map(|(((label, _, _), starts), (median, p90))| StartRow {
+            function: label,
             starts,
             median,
             p90,
@@ -381,4 +379,34 @@ pub fn interleaved_starts(
             ratio_p90: ratio(p90, reference_p90),
         })
         .collect())
+}
+
+/// `(label, function, binary)`: the reference, each function, and each function as built
+/// before a change when `BENCH_BEFORE_DIR` names a directory of earlier release binaries
+/// (a before/after comparison in one interleaved run).
+fn start_binaries(functions: &[&'static str]) -> Vec<(String, &'static str, PathBuf)> {
+    let before = std::env::var("BENCH_BEFORE_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let mut binaries = vec![(
+        REFERENCE.to_owned(),
+        REFERENCE,
+        release_dir().join(REFERENCE),
+    )];
+    for function in functions {
+        binaries.push((
+            (*function).to_owned(),
+            *function,
+            release_dir().join(function),
+        ));
+        if let Some(dir) = &before {
+            binaries.push((
+                format!("{function} (before)"),
+                *function,
+                dir.join(function),
+            ));
+        }
+    }
+    binaries
 }

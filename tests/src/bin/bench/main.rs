@@ -22,7 +22,8 @@
 //! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
 //! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4; `starts` for
 //! section 3's starts alone), `BENCH_STARTS` (30: cold starts of each binary, interleaved
-//! with the hello world's), `BENCH_RESULTS` (where to write the table).
+//! with the hello world's), `BENCH_BEFORE_DIR` (earlier release binaries, started in the
+//! same rounds for a before/after comparison), `BENCH_RESULTS` (where to write the table).
 
 mod burst;
 mod cgroup;
@@ -1329,7 +1330,7 @@ fn start_rows(row: &mut TableRow, rows: &[coldstart::StartRow], label: &str, sha
             (true, false) => "lambda_runtime echo handler, same release profile".to_owned(),
             _ => String::new(),
         };
-        row("3", label, r.function, &result, &target, met, &notes);
+        row("3", label, &r.function, &result, &target, met, &notes);
     }
 }
 
