@@ -3,11 +3,13 @@
 //! with the crypto provider the AWS SDK already uses (aws-lc-rs).
 //!
 //! Built this way, nothing is read or parsed when the client is made: the system's roots
-//! are read once per process, by the AWS SDK's HTTPS client at its first connection,
-//! instead of once more by reqwest (rustls-platform-verifier reads and parses the whole
-//! system bundle). Amazon Linux's bundle, what Lambda's `provided.al2023` runtime would
-//! give, is itself Mozilla's list; that the PISTE hosts chain to one of its roots is checked
-//! by `make qualify` against the real platform (docs/chorus-pro.md, "Unconfirmed").
+//! are read once per process, by the AWS SDK while its configuration loads (its HTTP
+//! client loads them when a client is first initialised, `validate_base_client_config`
+//! in aws-smithy-http-client), instead of once more by reqwest (rustls-platform-verifier
+//! reads and parses the whole system bundle). Amazon Linux's bundle, what Lambda's
+//! `provided.al2023` runtime would give, is itself Mozilla's list; that the PISTE hosts
+//! chain to one of its roots is checked by `make qualify` against the real platform
+//! (docs/chorus-pro.md, "Unconfirmed").
 
 use std::sync::Arc;
 

@@ -38,7 +38,7 @@ pub const STEPS: &[(&str, &str)] = &[
     ),
     (
         "native_roots",
-        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK's HTTPS client does once, at its first connection",
+        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK does once per process, inside the aws_config step (its HTTP client loads them when a client is first initialised)",
     ),
 ];
 
