@@ -44,10 +44,12 @@ lint:
 
 # Measures the gateway (issue 7): warm CPU per route, calls per operation, cold start, size,
 # memory, the month-end burst, the reminder run. Prints one table, writes tests/bench/RESULTS.md.
+# Cold starts are compared with a hello-world Lambda (tests/hello-world, issue 18), also in a
+# 128 MB Lambda's CPU share where a cgroup can be made (BENCH_STARTS starts each, default 30).
 # Not part of `make test`; the release builds (LTO) take several minutes the first time.
 bench: venv build
 	cargo build --release --bin company-settings --bin identifiers --bin transmit-invoice \
-		--bin status-sync --bin password-reminder --bin bench
+		--bin status-sync --bin password-reminder --bin hello-world --bin bench
 	cargo test -p gateway-tests --test password_reminder --no-run
 	@$(STACK) up
 	@eval "$$($(STACK) env)" && target/release/bench

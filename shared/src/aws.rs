@@ -1,10 +1,69 @@
 //! AWS SDK configuration, built once per cold start. Endpoints come from the standard
 //! variables (`AWS_ENDPOINT_URL`, …), which is how the local stack points at moto.
+//!
+//! Each SDK client is a [`LazyClient`]: built from that configuration on its first use, so
+//! a function pays at its cold start only for the configuration, and for a client only
+//! when an event needs it (issue 18). A new AWS service is added the same way: its
+//! adapter holds a `LazyClient<aws_sdk_x::Client>` made by `LazyClient::new(sdk,
+//! aws_sdk_x::Client::new)`, and functions that never call it never build it.
+
+use std::ops::Deref;
+use std::sync::{Arc, LazyLock};
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await
+}
+
+type Build<C> = Box<dyn FnOnce() -> C + Send>;
+
+/// An SDK client built on first use (then shared by every clone), or given ready-made
+/// (tests, the bench: `From<C>`). Dereferences to the client.
+pub struct LazyClient<C>(Arc<LazyLock<C, Build<C>>>);
+
+impl<C: 'static> LazyClient<C> {
+    /// `build` (e.g. `aws_sdk_dynamodb::Client::new`) runs at the first dereference.
+    pub fn new(sdk: &SdkConfig, build: fn(&SdkConfig) -> C) -> Self {
+        let sdk = sdk.clone();
+        LazyClient(Arc::new(LazyLock::new(Box::new(move || build(&sdk)))))
+    }
+
+    /// Whether the client has been built (the bench checks what a cold start left unbuilt).
+    pub fn is_built(&self) -> bool {
+        LazyLock::get(&self.0).is_some()
+    }
+}
+
+impl<C: Send + 'static> From<C> for LazyClient<C> {
+    fn from(client: C) -> Self {
+        let client: LazyLock<C, Build<C>> = LazyLock::new(Box::new(move || client));
+        LazyLock::force(&client);
+        LazyClient(Arc::new(client))
+    }
+}
+
+impl<C> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        LazyClient(Arc::clone(&self.0))
+    }
+}
+
+impl<C: std::fmt::Debug> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match LazyLock::get(&self.0) {
+            Some(client) => client.fmt(f),
+            None => f.write_str("LazyClient(not built yet)"),
+        }
+    }
+}
+
+impl<C> Deref for LazyClient<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.0
+    }
 }
 
 /// The message of an SDK error, without the request or response it carries (which may
@@ -35,3 +94,39 @@ pub use aws_config::SdkConfig;
 pub use aws_sdk_dynamodb as dynamodb;
 pub use aws_sdk_secretsmanager as secretsmanager;
 pub use aws_sdk_sesv2 as sesv2;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    static BUILT: AtomicUsize = AtomicUsize::new(0);
+
+    fn count_build(_: &SdkConfig) -> usize {
+        BUILT.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    #[test]
+    fn a_lazy_client_is_built_once_at_its_first_use_and_shared_by_its_clones() {
+        let client = LazyClient::new(&SdkConfig::builder().build(), count_build);
+        let clone = client.clone();
+        assert!(!client.is_built());
+        assert_eq!(
+            BUILT.load(Ordering::SeqCst),
+            0,
+            "built before its first use"
+        );
+        assert_eq!(*clone, 1);
+        assert!(client.is_built());
+        assert_eq!(*client, 1);
+        assert_eq!(BUILT.load(Ordering::SeqCst), 1, "built more than once");
+    }
+
+    #[test]
+    fn a_ready_client_is_used_as_given() {
+        let client = LazyClient::from(String::from("ready"));
+        assert!(client.is_built());
+        assert_eq!(client.as_str(), "ready");
+    }
+}

@@ -130,7 +130,7 @@ impl Depositor {
             .ok()
             .map(|sender| {
                 Arc::new(crate::mail::SesMailer::new(
-                    aws_sdk_sesv2::Client::new(sdk),
+                    crate::aws::LazyClient::new(sdk, aws_sdk_sesv2::Client::new),
                     sender,
                 )) as Arc<dyn Mailer>
             });

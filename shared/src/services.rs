@@ -1,6 +1,8 @@
-//! The clients every function builds once per cold start from the `Config`: the table,
-//! the secret store and the Chorus Pro client (whose PISTE credentials are read from
-//! Secrets Manager lazily, on the first Chorus Pro call of the warm function).
+//! What every function keeps for its warm life, made once per cold start from the
+//! `Config`: the table, the secret store and the Chorus Pro client. Made, not built: the SDK
+//! clients are `LazyClient`s and the Chorus Pro client builds its HTTP client (and reads
+//! the PISTE credentials from Secrets Manager) at its first call, so a cold start connects
+//! nothing and an event pays only for the clients it uses (issue 18).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use crate::aws::LazyClient;
 use crate::chorus::{
     ChorusClient, ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource,
 };
@@ -24,12 +27,13 @@ pub struct Services {
 
 impl Services {
     pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        // Nothing is built here but the handles: each client at its first use (issue 18).
         let store = Store::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            LazyClient::new(sdk, aws_sdk_dynamodb::Client::new),
             config.table_name.clone(),
         );
         let secrets = SecretStore::new(
-            aws_sdk_secretsmanager::Client::new(sdk),
+            LazyClient::new(sdk, aws_sdk_secretsmanager::Client::new),
             config.secret_prefix.clone(),
         );
         let chorus = chorus_client(config, secrets.clone())?;
@@ -83,12 +87,12 @@ pub fn chorus_client(
     secrets: SecretStore,
 ) -> Result<Arc<ChorusClient>, ChorusError> {
     let chorus = chorus_config(config);
-    let http = ChorusClient::build_http_client(&chorus)?;
     let source = SecretPisteCredentials {
         secrets,
         name: config.piste_credentials_secret.clone(),
     };
-    Ok(Arc::new(ChorusClient::new(http, chorus, Arc::new(source))))
+    // Its HTTP client (and TLS roots) at the first Chorus Pro call.
+    Ok(Arc::new(ChorusClient::lazy(chorus, Arc::new(source))))
 }
 
 /// The gateway's PISTE application credentials, from one JSON secret
@@ -165,4 +169,18 @@ pub fn payment_terms<'a>(
         &config.late_payment_rates,
         clock.now(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cold_start_builds_no_chorus_pro_http_client() {
+        let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".into()))
+            .expect("configuration");
+        let sdk = aws_config::SdkConfig::builder().build();
+        let state = HttpState::from_sdk(config, &sdk).expect("state");
+        assert!(!state.chorus.http_client_built());
+    }
 }

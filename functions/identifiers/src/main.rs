@@ -8,9 +8,8 @@ use lambda_http::{Error, Request, run, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = shared::config::Config::from_env()?;
-    let sdk = shared::aws::sdk_config().await;
-    let state = Arc::new(State::from_sdk(config, &sdk)?);
+    let state =
+        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk)?)).await?);
     run(service_fn(move |request: Request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Error>(identifiers::handle(&state, request).await) }

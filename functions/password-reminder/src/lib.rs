@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
+use shared::aws::LazyClient;
 use shared::clock::{Clock, SystemClock, iso_date, rfc3339};
 use shared::config::Config;
 use shared::mail::{Mailer, SesMailer};
@@ -39,12 +40,13 @@ impl State {
         reminders: ReminderConfig,
         sdk: &shared::aws::SdkConfig,
     ) -> Self {
+        // Each client at its first use (issue 18): a run with nobody due sends no e-mail.
         let store = Store::new(
-            shared::aws::dynamodb::Client::new(sdk),
+            LazyClient::new(sdk, shared::aws::dynamodb::Client::new),
             config.table_name.clone(),
         );
         let mailer = SesMailer::new(
-            shared::aws::sesv2::Client::new(sdk),
+            LazyClient::new(sdk, shared::aws::sesv2::Client::new),
             reminders.sender.clone(),
         );
         Self {

@@ -5,16 +5,17 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use password_reminder::State;
 use serde_json::Value;
-use shared::config::Config;
 use shared::reminder::ReminderConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
-    let reminders = ReminderConfig::from_env()?;
-    let sdk = shared::aws::sdk_config().await;
-    let state = Arc::new(State::from_sdk(config, reminders, &sdk));
+    let state = Arc::new(
+        shared::init::cold_start(|config, sdk| {
+            Ok(State::from_sdk(config, ReminderConfig::from_env()?, sdk))
+        })
+        .await?,
+    );
     run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move { password_reminder::handle(state, event).await }

@@ -9,9 +9,8 @@ use status_sync::State;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = shared::config::Config::from_env()?;
-    let sdk = shared::aws::sdk_config().await;
-    let state = Arc::new(State::from_sdk(config, &sdk)?);
+    let state =
+        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk)?)).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move {

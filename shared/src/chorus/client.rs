@@ -1,7 +1,7 @@
 //! The HTTP side: token cache, request sending, answer classification, retries.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -61,7 +61,10 @@ const JSON_UTF8: &str = "application/json;charset=utf-8";
 /// Chorus Pro client for one warm function: build it once per cold start and share it
 /// (`Arc`); it caches the PISTE credentials and token for its whole life.
 pub struct ChorusClient {
-    http: reqwest::Client,
+    /// Built at the first call (issue 18): most events of most functions never call Chorus
+    /// Pro, and building it is most of what a cold start would otherwise do beyond the
+    /// runtime's own work.
+    http: OnceLock<reqwest::Client>,
     config: ChorusConfig,
     credentials: Arc<dyn PisteCredentialsSource>,
     // A tokio Mutex, held across the token request, so that concurrent calls wait for one
@@ -112,24 +115,53 @@ enum TokenVerdict {
 }
 
 impl ChorusClient {
+    /// A client on a ready-made `reqwest::Client` (tests, `make qualify`).
     pub fn new(
         http: reqwest::Client,
         config: ChorusConfig,
         credentials: Arc<dyn PisteCredentialsSource>,
     ) -> Self {
+        let client = Self::lazy(config, credentials);
+        let _ = client.http.set(http);
+        client
+    }
+
+    /// A client whose `reqwest::Client` is built at its first call, from `config` (what the
+    /// functions hold: a cold start builds nothing here).
+    pub fn lazy(config: ChorusConfig, credentials: Arc<dyn PisteCredentialsSource>) -> Self {
         let mut config = config;
         config.api_url = config.api_url.trim_end_matches('/').to_owned();
         ChorusClient {
-            http,
+            http: OnceLock::new(),
             config,
             credentials,
             session: Mutex::new(PisteSession::default()),
         }
     }
 
-    /// The `reqwest::Client` to build once per cold start, with both timeouts set.
+    /// The HTTP client, built on first use (two calls racing at the first use both build
+    /// one, and one is kept).
+    fn http(&self) -> Result<&reqwest::Client, ChorusError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let built = Self::build_http_client(&self.config)?;
+        Ok(self.http.get_or_init(|| built))
+    }
+
+    /// Whether the HTTP client has been built yet (what a cold start leaves unbuilt).
+    pub fn http_client_built(&self) -> bool {
+        self.http.get().is_some()
+    }
+
+    /// The `reqwest::Client`: both timeouts set, Mozilla's roots compiled in (`crate::tls`).
+    /// Built at the first call of a `lazy` client.
     pub fn build_http_client(config: &ChorusConfig) -> Result<reqwest::Client, ChorusError> {
+        let tls = crate::tls::client_config().map_err(|_| ChorusError::InvalidConfiguration {
+            reason: "the TLS configuration could not be built".into(),
+        })?;
         reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(concat!("choruspro-gateway/", env!("CARGO_PKG_VERSION")))
@@ -313,7 +345,7 @@ impl ChorusClient {
         let token = self.bearer().await?;
         let started = Instant::now();
         let response = self
-            .http
+            .http()?
             .post(&url)
             .timeout(self.config.request_timeout)
             .header(AUTHORIZATION, token.header.clone())
@@ -386,7 +418,7 @@ impl ChorusClient {
             let token = self.bearer().await?;
             let started = Instant::now();
             let sent = self
-                .http
+                .http()?
                 .post(&url)
                 .timeout(self.config.request_timeout)
                 .header(AUTHORIZATION, token.header.clone())
@@ -534,7 +566,7 @@ impl ChorusClient {
             attempt += 1;
             let started = Instant::now();
             let sent = self
-                .http
+                .http()?
                 .post(&self.config.token_url)
                 .timeout(self.config.request_timeout)
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -975,6 +1007,25 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[tokio::test]
+    async fn the_http_client_is_built_at_the_first_call_not_before() {
+        // Nothing listens on port 9 of the loopback: the call fails, after building.
+        let mut config = ChorusConfig::new("http://127.0.0.1:9/cpro", "http://127.0.0.1:9/token");
+        config.max_retries = 0;
+        let credentials = super::super::StaticPisteCredentials(PisteCredentials {
+            client_id: "id".into(),
+            client_secret: SecretString::from("secret"),
+        });
+        let client = ChorusClient::lazy(config, Arc::new(credentials));
+        assert!(!client.http_client_built());
+        let account = TechnicalAccount::new("TECH_1_x@cpro.fr", "pwd");
+        let answer = client
+            .probe(&account, STRUCTURES_SEARCH, &serde_json::json!({}))
+            .await;
+        assert!(answer.is_err(), "nothing listens there");
+        assert!(client.http_client_built());
     }
 
     #[test]

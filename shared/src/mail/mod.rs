@@ -67,13 +67,16 @@ pub fn sender_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Ema
 /// SES v2 `SendEmail` with Simple content (UTF-8 subject, text and HTML parts).
 #[derive(Clone, Debug)]
 pub struct SesMailer {
-    client: Client,
+    client: crate::aws::LazyClient<Client>,
     sender: Email,
 }
 
 impl SesMailer {
-    pub fn new(client: Client, sender: Email) -> Self {
-        Self { client, sender }
+    pub fn new(client: impl Into<crate::aws::LazyClient<Client>>, sender: Email) -> Self {
+        Self {
+            client: client.into(),
+            sender,
+        }
     }
 
     pub fn sender(&self) -> &Email {

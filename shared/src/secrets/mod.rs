@@ -82,14 +82,17 @@ impl StagedVersion {
 
 #[derive(Clone, Debug)]
 pub struct SecretStore {
-    client: Client,
+    client: crate::aws::LazyClient<Client>,
     prefix: String,
 }
 
 impl SecretStore {
-    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+    pub fn new(
+        client: impl Into<crate::aws::LazyClient<Client>>,
+        prefix: impl Into<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             prefix: prefix.into(),
         }
     }

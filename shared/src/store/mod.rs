@@ -35,14 +35,17 @@ pub enum StoreError {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: Client,
+    client: crate::aws::LazyClient<Client>,
     table: String,
 }
 
 impl Store {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(
+        client: impl Into<crate::aws::LazyClient<Client>>,
+        table: impl Into<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
         }
     }

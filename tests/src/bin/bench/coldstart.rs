@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-use crate::stats::{Summary, summarize};
+use crate::cgroup::LambdaCpu;
+use crate::stats::{Summary, percentile, summarize};
 use crate::sys::{ChildGuard, peak_rss};
 
 #[derive(Default)]
@@ -102,6 +103,8 @@ pub struct ColdResult {
     pub answered: usize,
     pub peak_rss: Option<u64>,
     pub failures: Vec<String>,
+    /// Run in the 128 MB CPU share.
+    pub lambda_cpu: bool,
 }
 
 /// Where the release binaries are.
@@ -111,27 +114,11 @@ pub fn release_dir() -> PathBuf {
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release"))
 }
 
-/// Runs `function`'s release binary against a fake Runtime API with `events`; `describe`
-/// tells what the first event's answer says.
-pub fn run_function(
+/// A fake Runtime API holding `events`, served on the bench's runtime; its port.
+fn serve_fake(
     rt: &Runtime,
-    function: &'static str,
-    env: &[(String, String)],
     events: Vec<Value>,
-    log: &Path,
-    describe: impl Fn(&Value) -> String,
-    ok: impl Fn(&Value) -> bool,
-) -> Result<ColdResult, String> {
-    let binary = release_dir().join(function);
-    let binary_bytes = std::fs::metadata(&binary)
-        .map_err(|e| {
-            format!(
-                "{}: {e} (build it with cargo build --release)",
-                binary.display()
-            )
-        })?
-        .len();
-    let count = events.len();
+) -> Result<(Arc<Fake>, u16, tokio::task::JoinHandle<()>), String> {
     let fake = Arc::new(Fake::default());
     lock(&fake.events).extend(
         events
@@ -155,7 +142,29 @@ pub fn run_function(
     let server = rt.spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
+    Ok((fake, port, server))
+}
 
+/// How a function's process is started.
+pub struct Launch<'a> {
+    pub function: &'static str,
+    /// On top of the stack's environment.
+    pub env: &'a [(String, String)],
+    /// Its output.
+    pub log: &'a Path,
+    /// The CPU quota it runs in, if any.
+    pub cpu: Option<&'a LambdaCpu>,
+}
+
+/// The command Lambda would run: the function's binary with the launch's environment and
+/// the Runtime API's variables, inside the launch's CPU quota when given.
+fn lambda_command(binary: &Path, port: u16, launch: &Launch) -> Result<Command, String> {
+    let Launch {
+        function,
+        env,
+        log,
+        cpu,
+    } = *launch;
     let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
     let lambda_env = [
@@ -174,16 +183,76 @@ pub fn run_function(
         // The template sets LoggingConfig.LogFormat: JSON.
         ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_owned()),
     ];
-    let mut command = Command::new(&binary);
+    let mut command = Command::new(binary);
     command
         // Set in this sandbox, not in Lambda: with it, rustls-native-certs reads every file
-        // of the directory (here 146, twice: the SDK's and reqwest's TLS roots) at start.
+        // of the directory (here 146) once per process.
         .env_remove("SSL_CERT_DIR")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs(lambda_env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .stdout(Stdio::from(log_file))
         .stderr(Stdio::from(log_err));
+    if let Some(cpu) = cpu {
+        cpu.confine(&mut command);
+    }
+    Ok(command)
+}
+
+/// One cold start of the launch's function from `binary`: spawn → its first
+/// `GET …/invocation/next`, then the process is ended (no event is handed out).
+pub fn start_until_ready(rt: &Runtime, launch: &Launch, binary: &Path) -> Result<Duration, String> {
+    let (function, log) = (launch.function, launch.log);
+    let (fake, port, server) = serve_fake(rt, Vec::new())?;
+    let mut command = lambda_command(binary, port, launch)?;
+    let spawned_at = Instant::now();
+    let child = command
+        .spawn()
+        .map_err(|e| format!("{}: {e}", binary.display()))?;
+    let mut child = ChildGuard::new(child);
+    let give_up = spawned_at + Duration::from_secs(30);
+    let outcome = loop {
+        if let Some(at) = *lock(&fake.first_next) {
+            break Ok(at.saturating_duration_since(spawned_at));
+        }
+        if let Some(e) = lock(&fake.init_error).clone() {
+            break Err(format!("{function}: init error: {e}"));
+        }
+        if child.exited() {
+            break Err(format!("{function} stopped (see {})", log.display()));
+        }
+        if Instant::now() > give_up {
+            break Err(format!("{function}: not ready after 30 s"));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    drop(child);
+    server.abort();
+    outcome
+}
+
+/// Runs the launch's release binary against a fake Runtime API with `events`; `describe`
+/// tells what the first event's answer says.
+pub fn run_function(
+    rt: &Runtime,
+    launch: &Launch,
+    events: Vec<Value>,
+    describe: impl Fn(&Value) -> String,
+    ok: impl Fn(&Value) -> bool,
+) -> Result<ColdResult, String> {
+    let (function, log) = (launch.function, launch.log);
+    let binary = release_dir().join(function);
+    let binary_bytes = std::fs::metadata(&binary)
+        .map_err(|e| {
+            format!(
+                "{}: {e} (build it with cargo build --release)",
+                binary.display()
+            )
+        })?
+        .len();
+    let count = events.len();
+    let (fake, port, server) = serve_fake(rt, events)?;
+    let mut command = lambda_command(&binary, port, launch)?;
     let spawned_at = Instant::now();
     let child = command
         .spawn()
@@ -247,5 +316,97 @@ pub fn run_function(
         answered: answers.len(),
         peak_rss: peak,
         failures,
+        lambda_cpu: launch.cpu.is_some(),
     })
+}
+
+/// The reference every function's start is compared with: lambda_runtime's echo handler
+/// (`tests/hello-world`), same release profile.
+pub const REFERENCE: &str = "hello-world";
+
+/// One binary's starts, spawn → ready, and their ratio to the reference's.
+pub struct StartRow {
+    /// The function, or `{function} (before)` for a binary of `BENCH_BEFORE_DIR`.
+    pub function: String,
+    pub starts: Vec<Duration>,
+    pub median: Duration,
+    pub p90: Duration,
+    /// Median over the reference's median, p90 over its p90.
+    pub ratio_median: f64,
+    pub ratio_p90: f64,
+}
+
+/// `rounds` cold starts of the reference and of each function, interleaved (one of each
+/// per round, in turn) so that the machine's load weighs on all alike.
+pub fn interleaved_starts(
+    rt: &Runtime,
+    functions: &[&'static str],
+    env: &[(String, String)],
+    logs: &Path,
+    rounds: usize,
+    cpu: Option<&LambdaCpu>,
+) -> Result<Vec<StartRow>, String> {
+    let binaries = start_binaries(functions);
+    let mut starts = vec![Vec::with_capacity(rounds); binaries.len()];
+    for _ in 0..rounds {
+        for (i, (_, function, binary)) in binaries.iter().enumerate() {
+            let log = logs.join(format!("bench-start-{function}.log"));
+            let launch = Launch {
+                function,
+                env,
+                log: &log,
+                cpu,
+            };
+            starts[i].push(start_until_ready(rt, &launch, binary)?);
+        }
+    }
+    let summaries: Vec<(Duration, Duration)> = starts
+        .iter()
+        .map(|s| (percentile(s, 0.5), percentile(s, 0.9)))
+        .collect();
+    let (reference_median, reference_p90) = summaries[0];
+    let ratio = |d: Duration, of: Duration| d.as_secs_f64() / of.as_secs_f64().max(1e-9);
+    Ok(binaries
+        .into_iter()
+        .zip(starts)
+        .zip(summaries)
+        .map(|(((label, _, _), starts), (median, p90))| StartRow {
+            function: label,
+            starts,
+            median,
+            p90,
+            ratio_median: ratio(median, reference_median),
+            ratio_p90: ratio(p90, reference_p90),
+        })
+        .collect())
+}
+
+/// `(label, function, binary)`: the reference, each function, and each function as built
+/// before a change when `BENCH_BEFORE_DIR` names a directory of earlier release binaries
+/// (a before/after comparison in one interleaved run).
+fn start_binaries(functions: &[&'static str]) -> Vec<(String, &'static str, PathBuf)> {
+    let before = std::env::var("BENCH_BEFORE_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let mut binaries = vec![(
+        REFERENCE.to_owned(),
+        REFERENCE,
+        release_dir().join(REFERENCE),
+    )];
+    for function in functions {
+        binaries.push((
+            (*function).to_owned(),
+            *function,
+            release_dir().join(function),
+        ));
+        if let Some(dir) = &before {
+            binaries.push((
+                format!("{function} (before)"),
+                *function,
+                dir.join(function),
+            ));
+        }
+    }
+    binaries
 }

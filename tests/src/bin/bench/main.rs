@@ -6,7 +6,8 @@
 //! 2. Calls per operation (DynamoDB, Secrets Manager by SDK interceptor; PISTE and Chorus
 //!    Pro from the emulator's journal) against the minimum each operation needs.
 //! 3. Cold start of each release binary against a fake Lambda Runtime API, first event,
-//!    binary size.
+//!    binary size; the starts interleaved with a hello world's (issue 18), where the
+//!    initialisation goes step by step, and both again at a 128 MB Lambda's CPU share.
 //! 4. Peak memory (VmHWM) after 50 events.
 //! 5. The month-end burst through the local API.
 //! 6. The reminder run over 100,000 companies (the password-reminder engineer's test).
@@ -19,12 +20,16 @@
 //!
 //! Knobs: `BENCH_CALLS` (200), `BENCH_WARMUPS` (20), `BENCH_COLD_EVENTS` (50),
 //! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
-//! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4), `BENCH_RESULTS`
-//! (where to write the table).
+//! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4; `starts` for
+//! section 3's starts alone), `BENCH_STARTS` (30: cold starts of each binary, interleaved
+//! with the hello world's), `BENCH_BEFORE_DIR` (earlier release binaries, started in the
+//! same rounds for a before/after comparison), `BENCH_RESULTS` (where to write the table).
 
 mod burst;
+mod cgroup;
 mod coldstart;
 mod fixtures;
+mod initsteps;
 mod inprocess;
 mod offthread;
 mod reminder;
@@ -45,6 +50,15 @@ use serde_json::{Map, Value, json};
 use crate::coldstart::ColdResult;
 use crate::inprocess::{Calls, InProcess, Minimum, RouteResult};
 use crate::stats::{fmt_bytes, fmt_duration};
+
+/// The deployed functions, in the order of the table.
+const FUNCTIONS: [&str; 5] = [
+    "company-settings",
+    "identifiers",
+    "transmit-invoice",
+    "status-sync",
+    "password-reminder",
+];
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -69,6 +83,7 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("serve-sandbox") => serve_sandbox(),
         Some("serve-api") => serve_api(),
+        Some("init-step") => initsteps::run_step(args.get(1).map_or("", String::as_str)),
         None => bench(),
         Some(other) => Err(format!(
             "unknown command {other:?}: bench [serve-sandbox|serve-api]"
@@ -246,6 +261,14 @@ struct Aws {
 
 struct Results {
     routes: Vec<RouteResult>,
+    /// Interleaved starts against the hello world, at full CPU and in the 128 MB share.
+    starts: Option<Result<Vec<coldstart::StartRow>, String>>,
+    lambda_starts: Option<Result<Vec<coldstart::StartRow>, String>>,
+    /// The cgroup's quota, or why there is none.
+    lambda_cpu: Option<Result<String, String>>,
+    /// Each initialisation step alone, at full CPU and in the 128 MB share.
+    init_steps: Option<Result<Vec<initsteps::StepRow>, String>>,
+    lambda_init_steps: Option<Result<Vec<initsteps::StepRow>, String>>,
     cold: Vec<ColdResult>,
     burst: Option<Result<burst::BurstResult, String>>,
     reminder: Option<Result<reminder::ReminderResult, String>>,
@@ -261,6 +284,7 @@ fn bench() -> Result<(), String> {
     let calls = env_usize("BENCH_CALLS", 200);
     let warmups = env_usize("BENCH_WARMUPS", 20);
     let cold_events = env_usize("BENCH_COLD_EVENTS", 50).max(2);
+    let starts = env_usize("BENCH_STARTS", 30).max(1);
     let companies = env_usize("BENCH_COMPANIES", 200);
     let per_company = env_usize("BENCH_SITUATIONS", 10);
     let callers = env_usize("BENCH_CALLERS", 32);
@@ -337,6 +361,11 @@ fn bench() -> Result<(), String> {
 
     let mut results = Results {
         routes: Vec::new(),
+        starts: None,
+        lambda_starts: None,
+        lambda_cpu: None,
+        init_steps: None,
+        lambda_init_steps: None,
         cold: Vec::new(),
         burst: None,
         reminder: None,
@@ -368,14 +397,21 @@ fn bench() -> Result<(), String> {
             "3-4. cold start and peak memory of the release binaries ({cold_events} events each)"
         );
         let outcome = fresh_aws().and_then(|aws| {
-            cold_starts(
+            let overrides = |table: &str| overrides(&aws.endpoint, table);
+            let plan = ColdPlan {
+                tables: tables.clone(),
+                run: &run,
+                events: cold_events,
+                logs: &logs,
+                cpu: None,
+            };
+            cold_section(
                 &io,
                 &aws.in_process,
-                &|table: &str| overrides(&aws.endpoint, table),
-                &tables,
-                &run,
-                cold_events,
-                &logs,
+                &overrides,
+                &plan,
+                starts,
+                &mut results,
             )
         });
         match outcome {
@@ -383,6 +419,21 @@ fn bench() -> Result<(), String> {
             Err(e) => results.errors.push(format!("cold start: {e}")),
         }
         lap(&mut results, "3-4");
+    }
+
+    // The starts of section 3 alone (no moto, no event): BENCH_SECTIONS=starts.
+    if section("starts") && !section("3") {
+        eprintln!("3. cold starts against the hello world ({starts} each)");
+        let env = overrides("http://127.0.0.1:9", &format!("{tables}-starts"));
+        let plan = ColdPlan {
+            tables: tables.clone(),
+            run: &run,
+            events: 0,
+            logs: &logs,
+            cpu: None,
+        };
+        drop(start_section(&io, &env, &plan, starts, &mut results));
+        lap(&mut results, "3 (starts)");
     }
 
     // 5 -------------------------------------------------------------------------------------
@@ -484,17 +535,90 @@ fn bench() -> Result<(), String> {
     }
 }
 
+/// What the cold-start runs of section 3 use: tables named from `tables`, `events` events
+/// per function, logs in `logs`, in `cpu` when given.
+struct ColdPlan<'a> {
+    tables: String,
+    run: &'a str,
+    events: usize,
+    logs: &'a Path,
+    cpu: Option<&'a cgroup::LambdaCpu>,
+}
+
+/// The starts of section 3: each binary against the hello world, interleaved, and each
+/// initialisation step alone; at full CPU, then in a 128 MB Lambda's CPU share where a
+/// cgroup can be made (returned, for the events that follow).
+fn start_section(
+    io: &tokio::runtime::Runtime,
+    env: &[(String, String)],
+    plan: &ColdPlan,
+    starts: usize,
+    results: &mut Results,
+) -> Option<cgroup::LambdaCpu> {
+    let interleaved =
+        |cpu| coldstart::interleaved_starts(io, &FUNCTIONS, env, plan.logs, starts, cpu);
+    eprintln!("  {starts} starts of each binary, interleaved, against the hello world");
+    results.starts = Some(interleaved(None));
+    eprintln!("  where the initialisation goes: each step alone, {starts} fresh processes");
+    results.init_steps = Some(initsteps::measure(env, starts, None));
+    let lambda_cpu = cgroup::LambdaCpu::create(&format!("choruspro-bench-{}", plan.run));
+    results.lambda_cpu = Some(match &lambda_cpu {
+        Ok(cpu) => Ok(cpu.description.clone()),
+        Err(why) => Err(why.clone()),
+    });
+    let cpu = match lambda_cpu {
+        Ok(cpu) => cpu,
+        Err(why) => {
+            eprintln!("  128 MB CPU share: skipped, cgroups not writable ({why})");
+            return None;
+        }
+    };
+    eprintln!("  128 MB CPU share: {}", cpu.description);
+    results.lambda_starts = Some(interleaved(Some(&cpu)));
+    results.lambda_init_steps = Some(initsteps::measure(env, starts, Some(&cpu)));
+    Some(cpu)
+}
+
+/// Section 3: the starts, then each function's events, at full CPU and again in the 128 MB
+/// share when there is one.
+fn cold_section(
+    io: &tokio::runtime::Runtime,
+    setup: &InProcess,
+    overrides: &dyn Fn(&str) -> Vec<(String, String)>,
+    plan: &ColdPlan,
+    starts: usize,
+    results: &mut Results,
+) -> Result<Vec<ColdResult>, String> {
+    let env = overrides(&format!("{}-starts", plan.tables));
+    let lambda_cpu = start_section(io, &env, plan, starts, results);
+    let mut rows = cold_starts(io, setup, overrides, plan)?;
+    if let Some(cpu) = &lambda_cpu {
+        let in_share = ColdPlan {
+            tables: format!("{}-q", plan.tables),
+            cpu: Some(cpu),
+            ..*plan
+        };
+        rows.extend(cold_starts(io, setup, overrides, &in_share)?);
+    }
+    Ok(rows)
+}
+
 fn cold_starts(
     io: &tokio::runtime::Runtime,
     setup: &InProcess,
     overrides: &dyn Fn(&str) -> Vec<(String, String)>,
-    tables: &str,
-    run: &str,
-    events: usize,
-    logs: &Path,
+    plan: &ColdPlan,
 ) -> Result<Vec<ColdResult>, String> {
+    let ColdPlan {
+        ref tables,
+        run,
+        events,
+        logs,
+        cpu,
+    } = *plan;
     let a = fixtures::RHONE_SIRET;
-    let log = |f: &str| logs.join(format!("bench-{f}.log"));
+    let quota = if cpu.is_some() { "-lambda-cpu" } else { "" };
+    let log = |f: &str| logs.join(format!("bench-{f}{quota}.log"));
     let mut rows = Vec::new();
     let mut record = |result: Result<ColdResult, String>| {
         let r = result?;
@@ -548,12 +672,18 @@ fn cold_starts(
             ),
         })
         .collect();
+    let env = overrides(&table);
+    let log_path = log("company-settings");
+    let launch = coldstart::Launch {
+        function: "company-settings",
+        env: &env,
+        log: &log_path,
+        cpu,
+    };
     record(coldstart::run_function(
         io,
-        "company-settings",
-        &overrides(&table),
+        &launch,
         settings_events,
-        &log("company-settings"),
         |v| format!("GET settings → {}", v["statusCode"]),
         http_ok,
     ))?;
@@ -591,12 +721,18 @@ fn cold_starts(
             }
         })
         .collect();
+    let env = overrides(&table);
+    let log_path = log("identifiers");
+    let launch = coldstart::Launch {
+        function: "identifiers",
+        env: &env,
+        log: &log_path,
+        cpu,
+    };
     record(coldstart::run_function(
         io,
-        "identifiers",
-        &overrides(&table),
+        &launch,
         identifier_events,
-        &log("identifiers"),
         |v| format!("GET market → {}", v["statusCode"]),
         http_ok,
     ))?;
@@ -617,12 +753,18 @@ fn cold_starts(
             )
         })
         .collect();
+    let env = overrides(&table);
+    let log_path = log("transmit-invoice");
+    let launch = coldstart::Launch {
+        function: "transmit-invoice",
+        env: &env,
+        log: &log_path,
+        cpu,
+    };
     record(coldstart::run_function(
         io,
-        "transmit-invoice",
-        &overrides(&table),
+        &launch,
         transmit_events,
-        &log("transmit-invoice"),
         |v| {
             format!(
                 "POST transmission (200 lines, deposit) → {}",
@@ -634,12 +776,18 @@ fn cold_starts(
 
     // status-sync: the transmissions just deposited, due now; then runs with nothing due.
     let due = setup.make_due(&transmit, "froid-tx", events)?;
+    let env = overrides(&table);
+    let log_path = log("status-sync");
+    let launch = coldstart::Launch {
+        function: "status-sync",
+        env: &env,
+        log: &log_path,
+        cpu,
+    };
     record(coldstart::run_function(
         io,
-        "status-sync",
-        &overrides(&table),
+        &launch,
         (0..events).map(|_| scheduled_event()).collect(),
-        &log("status-sync"),
         move |v| {
             format!(
                 "a run following {} of the {due} transmissions due",
@@ -652,12 +800,18 @@ fn cold_starts(
     // password-reminder: 20 companies at their J-30 today; then runs with nothing due.
     let table = format!("{tables}-cold-reminders");
     setup.cold_reminders(&table, run, 20)?;
+    let env = overrides(&table);
+    let log_path = log("password-reminder");
+    let launch = coldstart::Launch {
+        function: "password-reminder",
+        env: &env,
+        log: &log_path,
+        cpu,
+    };
     record(coldstart::run_function(
         io,
-        "password-reminder",
-        &overrides(&table),
+        &launch,
         (0..events).map(|_| scheduled_event()).collect(),
-        &log("password-reminder"),
         |v| {
             format!(
                 "a run with {} companies due, {} e-mails sent",
@@ -872,9 +1026,76 @@ fn render(
             &notes,
         );
     }
+    // 3. Cold start against the hello world, at full CPU and in a 128 MB share
+    let share = r.lambda_cpu.as_ref().map(|q| match q {
+        Ok(quota) => quota.clone(),
+        Err(why) => format!("skipped: cgroups not writable ({why})"),
+    });
+    for (starts, label) in [
+        (&r.starts, "Cold start vs hello world (interleaved)"),
+        (
+            &r.lambda_starts,
+            "Cold start vs hello world at a 128 MB CPU share",
+        ),
+    ] {
+        match starts {
+            Some(Ok(rows)) => start_rows(&mut row, rows, label, share.as_deref()),
+            Some(Err(e)) => row("3", label, "—", "failed", "—", "❌", e),
+            None => {}
+        }
+    }
+    for (steps, label) in [
+        (
+            &r.init_steps,
+            "Where a cold start goes: one step alone, in a fresh process",
+        ),
+        (
+            &r.lambda_init_steps,
+            "Where a cold start goes, at a 128 MB CPU share",
+        ),
+    ] {
+        match steps {
+            Some(Ok(rows)) => {
+                for s in rows {
+                    let result = format!(
+                        "median {} · p90 {} ({} processes)",
+                        fmt_duration(s.median),
+                        fmt_duration(s.p90),
+                        s.samples
+                    );
+                    row("3", label, s.step, &result, "—", "—", s.what);
+                }
+            }
+            Some(Err(e)) => row("3", label, "—", "failed", "—", "❌", e),
+            None => {}
+        }
+    }
+    if let (Some(why), None) = (&share, &r.lambda_starts) {
+        row(
+            "3",
+            "Cold start at a 128 MB CPU share",
+            "—",
+            why,
+            "—",
+            "—",
+            "",
+        );
+    }
     // 3. Cold start, size; 4. memory
     for c in &r.cold {
         let fail = c.failures.join("; ");
+        if c.lambda_cpu {
+            row(
+                "3",
+                "First event, then warm events, at a 128 MB CPU share",
+                c.function,
+                &first_and_warm(c),
+                "—",
+                "—",
+                &fail,
+            );
+            continue;
+        }
         row(
             "3",
             "Cold start: process start → ready for the first event",
@@ -890,16 +1111,7 @@ fn render(
             "3",
             "First event, then warm events",
             c.function,
-            &format!(
-                "first {} ({}); next {} median {} · p99 {}",
-                c.first_event
-                    .map(fmt_duration)
-                    .unwrap_or_else(|| "—".into()),
-                c.first_note,
-                c.warm.count,
-                fmt_duration(c.warm.median),
-                fmt_duration(c.warm.p99)
-            ),
+            &first_and_warm(c),
             "—",
             "—",
             "",
@@ -1064,6 +1276,64 @@ fn render(
     out
 }
 
+fn first_and_warm(c: &ColdResult) -> String {
+    format!(
+        "first {} ({}); next {} median {} · p99 {}",
+        c.first_event
+            .map(fmt_duration)
+            .unwrap_or_else(|| "—".into()),
+        c.first_note,
+        c.warm.count,
+        fmt_duration(c.warm.median),
+        fmt_duration(c.warm.p99)
+    )
+}
+
+/// The target of issue 18: a function's median start within 2× the hello world's.
+const START_RATIO_TARGET: f64 = 2.0;
+
+/// Writes one row of the table: number, measure, subject, result, target, met, notes.
+type TableRow<'a> = dyn FnMut(&str, &str, &str, &str, &str, &str, &str) + 'a;
+
+/// One row per binary of an interleaved run: absolute figures and ratios to the reference.
+fn start_rows(row: &mut TableRow, rows: &[coldstart::StartRow], label: &str, share: Option<&str>) {
+    let in_share = label.contains("128 MB");
+    for r in rows {
+        let reference = r.function == coldstart::REFERENCE;
+        let result = if reference {
+            format!(
+                "median {} · p90 {} ({} starts)",
+                fmt_duration(r.median),
+                fmt_duration(r.p90),
+                r.starts.len()
+            )
+        } else {
+            format!(
+                "median {} ({:.2}×) · p90 {} ({:.2}×) ({} starts)",
+                fmt_duration(r.median),
+                r.ratio_median,
+                fmt_duration(r.p90),
+                r.ratio_p90,
+                r.starts.len()
+            )
+        };
+        let (target, met) = if reference {
+            ("reference".to_owned(), "—")
+        } else {
+            (
+                format!("median ≤ {START_RATIO_TARGET:.1}× the hello world"),
+                yes(r.ratio_median <= START_RATIO_TARGET),
+            )
+        };
+        let notes = match (reference, in_share) {
+            (true, true) => share.unwrap_or_default().to_owned(),
+            (true, false) => "lambda_runtime echo handler, same release profile".to_owned(),
+            _ => String::new(),
+        };
+        row("3", label, &r.function, &result, &target, met, &notes);
+    }
+}
+
 fn opt(v: Option<u64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
 }
@@ -1074,7 +1344,7 @@ fn notes(calls: usize, warmups: usize, cold_events: usize) -> String {
 - **Set-up.** The bench runs a fresh moto for each section (the stack's `tests/stack/moto_server.py`, which processes one request at a time, on a free port: moto slows down as it fills), a Chorus Pro emulator of its own (the stack's, in a process of its own) and, for the burst, a local API of its own (the same router as `local-api`); the functions' code is the release build (LTO). Nothing is shared with tests running at the same time, and each process's CPU is the bench's alone — but the machine may be shared: see the load average above and the burst's \"other processes\". moto copies a whole table for each item of a `TransactWriteItems` (its rollback snapshot), so each group of routes works in a table of its own, and bulk set-up (situations to transmit, the burst's companies) is written by the handlers in a small staging table and copied over.
 - **1. CPU.** Each handler is called in-process, warm, {calls} times after {warmups} warm-ups, on a current-thread tokio runtime; the figure is the thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`) around the call, excluding the AWS network I/O: the functions' AWS SDK clients use the SDK's default HTTP client (hyper, rustls) polled on an I/O thread of the bench's own, so connecting, writing, reading and HTTP framing are not on the measured thread (a task hand-off per call is). \"With the AWS SDK\" is everything else on the thread: the handler, the domain, the JSON, logging (JSON at INFO as in Lambda, into a sink), and the SDK's own work per operation (runtime plugins and configuration layering, serialisation, SigV4 signing, deserialisation, interceptors). \"Own\" is the handler's share: without the CPU spent between each SDK operation's first and last interceptor hooks (measured per call by an interceptor) and without the SDK's work before its first hook, calibrated on a lone `GetItem` and subtracted per operation (an estimate: it differs a little between operations). Chorus Pro calls go through reqwest on the measured thread, so the routes that call Chorus Pro (verify=true, the buyer check, the deposit) include that HTTP work on loopback. Building the API Gateway event is outside the measure; moto and the emulator answer over plain HTTP on 127.0.0.1. Met is judged on the own share: ✅ when its p99 is within the target, \"✅ median, ❌ p99\" when only the median is. \"Kernel\" is the system share of the thread's CPU over the timed calls (getrusage). The reference rows time an SDK call alone, and a route with logging off, to show where a request's CPU goes.
 - **2. Calls.** DynamoDB and Secrets Manager calls are counted by an SDK interceptor on the function's clients (each attempt sent), PISTE and Chorus Pro calls from the emulator's journal, averaged over the timed calls of a warm function (its PISTE token and PISTE credentials cached). The minimum is reasoned per operation, next to each row.
-- **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, opt-level s, stripped) is started with the stack's environment (`SSL_CERT_DIR` removed: it is set in this sandbox and not in Lambda; with it, rustls-native-certs reads the 146 files of /etc/ssl/certs for each TLS client, about +15 ms) and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench. \"Ready\" is from spawn to the function's first `GET …/invocation/next`: exec, configuration, SDK and HTTP clients with their TLS roots (no network call happens before the first event). The first event includes the first connections and, for the functions that call Chorus Pro, the PISTE credentials and token. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events.
+- **3-4. Cold start and memory.** Each release binary (`cargo build --release`: LTO, one codegen unit, opt-level s, stripped) is started with the stack's environment (`SSL_CERT_DIR` removed: it is set in this sandbox and not in Lambda; with it, rustls-native-certs reads the 146 files of /etc/ssl/certs, once per process since issue 18, while the AWS SDK's configuration loads) and `AWS_LAMBDA_RUNTIME_API` pointing at a fake Runtime API served by the bench. \"Ready\" is from spawn to the function's first `GET …/invocation/next`: exec, the runtime, the configuration and the SDK's (since issue 18 no client is built before the first event that uses it, and no network call happens before the first event). The first event includes the first connections and, for the functions that call Chorus Pro, the PISTE credentials and token. Peak memory is VmHWM from `/proc/<pid>/status` after {cold_events} events. **Against the hello world** (issue 18): `tests/hello-world`, lambda_runtime's echo handler as its `basic-lambda` example writes it (default tracing subscriber, multi-thread tokio runtime), built in the same `cargo build --release`; each round starts the hello world then each function once, in turn, spawn → first `GET …/invocation/next` (the process is then ended), so the machine's load weighs on all alike; the ratio is a function's median over the hello world's median (p90 over p90). **At a 128 MB CPU share**: the same, each process moved between fork and exec into a cgroup of the bench's own whose CFS quota is 1 ms per 13.82 ms period, 7.2 % of a CPU: Lambda gives CPU in proportion to memory, a full vCPU at 1,769 MB (AWS Lambda Developer Guide, \"Configure Lambda function memory\"); skipped with a note where no cgroup can be written. The first-event and warm-event rows are measured again in it. **Where a cold start goes**: each step of the functions' initialisation alone, timed in a fresh process of this binary (release build, the same libraries), so that what a process does once (reading TLS roots, the crypto library's set-up) counts as it does at a cold start; the rows for the reqwest client as built before and for the system's TLS roots show what the functions no longer do before their first event.
 - **5. Burst.** The companies are random SIRETs using the emulator's seeded technical account (`TECH_1_batiments-rhone@cpro.fr`, settings saved with verify=false), each with one market (checked against the buyer in Chorus Pro) and its situations, set up beforehand and untimed. Chorus Pro accepts a deposit from any seller with valid credentials and rejects a seller outside the account's structures only when it integrates the flux, later, outside what is measured: the burst's answers are real deposits. Callers send situation k of every company before situation k+1, 32 at a time, each with its own company's token. \"Gateway\" CPU includes the local API's own work (JWT check, event building), which API Gateway does in AWS; in Lambda 32 callers would meet 32 instances, here one process (2 worker threads) serves them all. moto's one-request-at-a-time processing bounds the throughput.
 - **6. Reminder.** The password-reminder engineer's ignored test `{}` (it seeds 100,000 accounts in a table of its own, 1,000 of them due, and runs the reminder in-process against moto; test profile build), run against the bench's moto; its figures as it prints them.
 ",

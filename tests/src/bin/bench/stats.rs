@@ -19,6 +19,13 @@ fn rank(sorted: &[Duration], p: f64) -> Duration {
     sorted[index]
 }
 
+/// The nearest-rank percentile `p` (0 to 1) of unsorted values.
+pub fn percentile(values: &[Duration], p: f64) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    rank(&sorted, p)
+}
+
 pub fn summarize(values: &[Duration]) -> Summary {
     let mut sorted = values.to_vec();
     sorted.sort();
