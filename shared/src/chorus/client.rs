@@ -220,7 +220,7 @@ impl ChorusClient {
     pub async fn deposit_flux(
         &self,
         account: &TechnicalAccount,
-        request: &FluxDeposit,
+        request: &FluxDeposit<'_>,
     ) -> Result<FluxDepositResponse, ChorusError> {
         self.call(account, FLUX_DEPOSIT, request, CallKind::Deposit)
             .await
@@ -377,6 +377,8 @@ impl ChorusClient {
         kind: CallKind,
     ) -> Result<(u16, Value), ChorusError> {
         let url = format!("{}/{}", self.config.api_url, path);
+        // Shared by the attempts, not copied for each (a deposit's body is megabytes).
+        let body = bytes::Bytes::from(body);
         let cpro_account = cpro_account_header(account)?;
         let mut attempt: u32 = 0;
         let mut retries: u32 = 0;

@@ -1,0 +1,19 @@
+//! Lambda entry point: pre-signed uploads of large documents.
+
+use std::sync::Arc;
+
+use documents::State;
+use lambda_http::{Error, Request, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = shared::config::Config::from_env()?;
+    let sdk = shared::aws::sdk_config().await;
+    let state = Arc::new(State::from_sdk(config, &sdk));
+    run(service_fn(move |request: Request| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Error>(documents::handle(&state, request).await) }
+    }))
+    .await
+}
