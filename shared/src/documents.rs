@@ -45,7 +45,8 @@ impl DocumentBucket {
         // real file. Integrity is the signed length plus our own checks on use.
         let config = aws_sdk_s3::config::Builder::from(sdk)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            // moto and other local endpoints answer path-style only.
+            // An endpoint set by configuration (`AWS_ENDPOINT_URL`: moto, MinIO) has no DNS
+            // name per bucket: it is addressed path-style; AWS's own, virtual-hosted.
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
         DocumentBucket {

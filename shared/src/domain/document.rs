@@ -14,6 +14,9 @@ use crate::ubl::{MAX_FILE_BYTES, mime_code_for};
 
 /// How long the pre-signed upload URL is valid.
 pub const UPLOAD_WINDOW: Duration = Duration::minutes(15);
+/// S3 checks the URL's expiry when an upload starts and dates the object when it ends: a
+/// 10 MB upload started in the window's last second may end this much later.
+pub const UPLOAD_DURATION_ALLOWED: Duration = Duration::minutes(5);
 /// How long an uploaded document is kept (the bucket's lifecycle rule deletes it then).
 pub const RETENTION: Duration = Duration::days(30);
 
@@ -196,7 +199,7 @@ impl Document {
     ) -> Option<Unusable> {
         if now >= self.deleted_at() {
             Some(Unusable::Expired)
-        } else if stored_at > self.upload_expires_at {
+        } else if stored_at > self.upload_expires_at + UPLOAD_DURATION_ALLOWED {
             Some(Unusable::UploadedTooLate)
         } else if stored_size != self.announced.size {
             Some(Unusable::SizeDiffers {
@@ -337,11 +340,13 @@ mod tests {
             doc.unusable(101, now, now),
             Some(Unusable::SizeDiffers { stored: 101 })
         );
+        // Ending a slow upload started in time is fine; one written later is not.
+        assert_eq!(doc.unusable(100, now + Duration::minutes(19), now), None);
         assert_eq!(
             doc.unusable(
                 100,
-                now + Duration::minutes(16),
-                now + Duration::minutes(16)
+                now + Duration::minutes(21),
+                now + Duration::minutes(21)
             ),
             Some(Unusable::UploadedTooLate)
         );
