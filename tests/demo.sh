@@ -121,6 +121,57 @@ for line in [l.strip() for l in text.splitlines() if l.strip()]:
     print("    |", line)
 '
 
+# --- Large documents and a returned invoice (issue 16) -----------------------------------
+VOIRIE_NUMBER="SIT-021-01-$(date +%H%M%S)"
+VOIRIE="voirie-$(date +%H%M%S)"
+bold "16. A large PDF: announced (name, type, size), then uploaded straight to S3 through its URL"
+show PUT "/v1/companies/$SIRET/markets/$VOIRIE" '{"market_number":"2026-VOI-021","buyer_siret":"21690123100011","label":"Voirie 2026"}'
+show PUT "/v1/companies/$SIRET/markets/$VOIRIE/situations/1" "{\"invoice_number\":\"$VOIRIE_NUMBER\",\"period\":\"2026-11\"}"
+BIG_PDF=$(mktemp)
+trap 'rm -f "$BIG_PDF"' EXIT
+python3 -c 'import sys; head = b"%PDF-1.4\n%"; open(sys.argv[1], "wb").write(head + bytes(97 + i % 26 for i in range(3_000_000 - len(head))))' "$BIG_PDF"
+printf '\033[36mPOST /v1/companies/%s/documents\033[0m\n' "$SIRET"
+CREATED=$(curl -sS -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data '{"filename":"situation-voirie-01.pdf","content_type":"application/pdf","size":3000000}' \
+  "$API/v1/companies/$SIRET/documents")
+printf '%s' "$CREATED" | python3 -m json.tool --no-ensure-ascii
+DOC_ID=$(printf '%s' "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["document_id"])')
+UPLOAD_URL=$(printf '%s' "$CREATED" | python3 -c 'import json,sys; print(json.load(sys.stdin)["upload_url"])')
+echo "  PUT the 3,000,000-byte file to upload_url (Content-Type: application/pdf) → HTTP $(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H 'Content-Type: application/pdf' --upload-file "$BIG_PDF" "$UPLOAD_URL")"
+
+# The buyer's agent will return this invoice: the emulator's script (/_admin) makes it
+# integrated, then A_RECYCLER with the agent's comment.
+curl -sS -X POST -H 'Content-Type: application/json' "$SANDBOX/_admin/invoices/script" \
+  --data "{\"numeroFacture\":\"$VOIRIE_NUMBER\",\"steps\":[{\"statut\":\"MISE_A_DISPOSITION\"},{\"statut\":\"A_RECYCLER\",\"commentaire\":\"Service destinataire erroné : Département de l'Isère, service DIRINFRA\"}]}"
+
+bold "17. Transmit the situation naming the document: read from S3, checked, deposited once"
+DOC_BODY=$(printf '%s' "$BODY" | python3 -c 'import json,sys; b = json.load(sys.stdin); b["buyer"]["name"] = "COMMUNE DE VILLEURBANNE"; b["document"] = {"document_id": sys.argv[1]}; print(json.dumps(b))' "$DOC_ID")
+show POST "/v1/companies/$SIRET/markets/$VOIRIE/situations/1/transmission" "$DOC_BODY"
+echo "  the uploaded file:              sha256 $(sha256sum "$BIG_PDF" | cut -c1-64)"
+curl -sS "$SANDBOX/_admin/deposits" | python3 -c '
+import json, sys
+for d in json.load(sys.stdin)["deposits"]:
+    if d.get("numeroFacture") == sys.argv[1]:
+        for f in d["embeddedFiles"]:
+            print("  what Chorus Pro received:       sha256", f["sha256"], "(" + f["filename"] + ",", f["size"], "bytes)")
+' "$VOIRIE_NUMBER"
+
+bold "18. The next situation naming a document that was never uploaded (or another company's): refused, nothing sent"
+show PUT "/v1/companies/$SIRET/markets/$VOIRIE/situations/2" "{\"invoice_number\":\"${VOIRIE_NUMBER}B\",\"period\":\"2026-12\"}"
+show POST "/v1/companies/$SIRET/markets/$VOIRIE/situations/2/transmission" "$(printf '%s' "$DOC_BODY" | python3 -c 'import json,sys; b = json.load(sys.stdin); b["document"] = {"document_id": "0" * 32}; print(json.dumps(b))')"
+
+bold "19. The buyer returns the invoice (A_RECYCLER: wrong recipient); the follow-up sees it"
+for minutes in 5 10 15 20 25 30; do
+  sleep 2
+  tests/stack/run_function.sh status-sync "$(date -u -d "+$minutes minutes" +%Y-%m-%dT%H:%M:%SZ)" >/dev/null 2>&1 || true
+  STATUS=$(curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/markets/$VOIRIE/situations/1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["transmission"]["chorus_status"] or "")')
+  [ "$STATUS" = A_RECYCLER ] && break
+done
+show GET "/v1/companies/$SIRET/markets/$VOIRIE/situations/1"
+
+bold "20. Recycle it to the right recipient: checked like a market's buyer, sent once, the invoice keeps its number"
+show POST "/v1/companies/$SIRET/markets/$VOIRIE/situations/1/transmission/recycle" '{"buyer_siret":"21380456000018","buyer_service_code":"DIRINFRA","comment":"Destinataire corrigé"}'
+
 bold "Where things are"
 echo "  the secret:   $SECRET_PREFIX/companies/$SIRET/technical-account (Secrets Manager, moto)"
 echo "  the settings: table $TABLE_NAME, PK=COMPANY#$SIRET SK=ACCOUNT (DynamoDB, moto)"

@@ -34,6 +34,9 @@ pub struct Config {
     /// docs/payment-deadline.md): the ECB rate changes, the law does not, so it is a
     /// dated setting rather than code.
     pub late_payment_rates: LatePaymentRates,
+    /// The S3 bucket of uploaded documents (`DOCUMENTS_BUCKET`); without it the documents
+    /// route and `document_id` in a transmission answer 503.
+    pub documents_bucket: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +126,9 @@ impl Config {
             deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
             flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
             late_payment_rates,
+            documents_bucket: lookup("DOCUMENTS_BUCKET")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         })
     }
 }

@@ -335,7 +335,7 @@ impl Depositor {
     }
 
     /// The flux a deposit sends: the checked file under its recorded name and syntax.
-    fn flux_of(&self, depositing: &Tracked, file: &[u8]) -> FluxDeposit {
+    fn flux_of<'f>(&self, depositing: &Tracked, file: &'f [u8]) -> FluxDeposit<'f> {
         let name = depositing
             .record
             .flux_file_name

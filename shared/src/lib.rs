@@ -9,6 +9,8 @@ pub mod chorus;
 pub mod clock;
 pub mod config;
 pub mod deposit;
+#[cfg(feature = "documents")]
+pub mod documents;
 pub mod domain;
 pub mod http;
 pub mod init;

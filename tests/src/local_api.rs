@@ -24,6 +24,7 @@ pub enum Function {
     CompanySettings,
     Identifiers,
     TransmitInvoice,
+    Documents,
 }
 
 /// Every route of the local API with the function that serves it.
@@ -41,6 +42,7 @@ pub fn routes() -> Vec<(Function, &'static str)> {
                 .iter()
                 .map(|r| (Function::TransmitInvoice, *r)),
         )
+        .chain(documents::ROUTES.iter().map(|r| (Function::Documents, *r)))
         .collect()
 }
 
@@ -48,6 +50,7 @@ pub struct LocalApi {
     pub company_settings: Arc<company_settings::State>,
     pub identifiers: Arc<identifiers::State>,
     pub transmit_invoice: Arc<transmit_invoice::State>,
+    pub documents: Arc<documents::State>,
     pub jwt_secret: String,
 }
 
@@ -241,6 +244,7 @@ impl LocalApi {
             Function::TransmitInvoice => {
                 transmit_invoice::handle(&self.transmit_invoice, lambda_request).await
             }
+            Function::Documents => documents::handle(&self.documents, lambda_request).await,
         };
         to_axum(response)
     }

@@ -56,6 +56,26 @@ except ClientError as e:
         raise
     print(f"  secret {piste_secret} exists")
 
+# The documents bucket (issue 16): as in infra/template.yaml, uploads through pre-signed
+# PUTs from a browser (CORS), deleted after 30 days.
+bucket = os.environ.get("DOCUMENTS_BUCKET")
+if bucket:
+    s3 = boto3.client("s3", **kw)
+    try:
+        s3.create_bucket(Bucket=bucket,
+                         CreateBucketConfiguration={"LocationConstraint": region})
+        print(f"  bucket {bucket} created")
+    except ClientError as e:
+        if e.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+        print(f"  bucket {bucket} exists")
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": "documents-30-days", "Status": "Enabled", "Filter": {"Prefix": "documents/"},
+        "Expiration": {"Days": 30}}]})
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
+        "AllowedHeaders": ["content-type", "content-length"], "MaxAgeSeconds": 900}]})
+
 domain = sender.split("@", 1)[1]
 ses.create_email_identity(EmailIdentity=domain)
 print(f"  SES sender domain {domain} verified")

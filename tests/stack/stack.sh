@@ -18,6 +18,7 @@ export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
 export AWS_REGION=${AWS_REGION:-eu-west-3}
 export AWS_DEFAULT_REGION=$AWS_REGION
 export TABLE_NAME=${TABLE_NAME:-choruspro-gateway-local}
+export DOCUMENTS_BUCKET=${DOCUMENTS_BUCKET:-choruspro-gateway-local-documents}
 export SECRET_PREFIX=${SECRET_PREFIX:-choruspro-gateway-local}
 export PISTE_CREDENTIALS_SECRET=${PISTE_CREDENTIALS_SECRET:-choruspro-gateway-local/piste-credentials}
 export SENDER_EMAIL=${SENDER_EMAIL:-rappels@choruspro-gateway.local}
@@ -118,7 +119,7 @@ case "${1:-}" in
              AWS_SECRET_ACCESS_KEY AWS_REGION TABLE_NAME SECRET_PREFIX PISTE_CREDENTIALS_SECRET \
              SENDER_EMAIL DEFAULT_ENVIRONMENT PASSWORD_LIFETIME_DAYS LOCAL_JWT_SECRET \
              CHORUS_API_URL PISTE_TOKEN_URL CHORUS_SANDBOX_PROGRESS RECONCILE_GRACE_SECONDS \
-             DEPOSIT_LEASE_SECONDS LATE_PAYMENT_RATES; do
+             DEPOSIT_LEASE_SECONDS LATE_PAYMENT_RATES DOCUMENTS_BUCKET; do
       echo "export $v=${!v}"
     done
     ;;

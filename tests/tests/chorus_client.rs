@@ -132,10 +132,15 @@ fn ubl(
     .into_bytes()
 }
 
-fn deposit_of(number: &str, buyer: &str, service: Option<&str>, ej: Option<&str>) -> FluxDeposit {
-    FluxDeposit::ubl(
+fn deposit_of(
+    number: &str,
+    buyer: &str,
+    service: Option<&str>,
+    ej: Option<&str>,
+) -> FluxDeposit<'static> {
+    FluxDeposit::ubl_owned(
         format!("{number}.xml"),
-        &ubl(number, RHONE_SIRET, buyer, service, ej),
+        ubl(number, RHONE_SIRET, buyer, service, ej),
     )
 }
 
@@ -151,7 +156,7 @@ fn unavailable(error: &ChorusError) -> Option<bool> {
 /// Deposits and polls the flux report until the flux leaves its pending state.
 async fn deposit_and_integrate(
     client: &ChorusClient,
-    deposit: &FluxDeposit,
+    deposit: &FluxDeposit<'_>,
 ) -> (String, shared::chorus::FluxReport) {
     let accepted = client
         .deposit_flux(&rhone(), deposit)
@@ -475,9 +480,9 @@ async fn rejected_fluxes_in(shapes: Shapes) {
             "non autorises",
         ),
         (
-            FluxDeposit::ubl(
+            FluxDeposit::ubl_owned(
                 "x.xml",
-                &ubl("OTHER-SELLER", "79876543400013", COMMUNE_SIRET, None, None),
+                ubl("OTHER-SELLER", "79876543400013", COMMUNE_SIRET, None, None),
             ),
             "identifiant fournisseur",
         ),
@@ -914,7 +919,7 @@ async fn non_zero_code_retour_is_a_business_refusal() {
     let mut patient = fast_config(&sandbox);
     patient.request_timeout = Duration::from_secs(20);
     let patient = client_with(patient, CLIENT_ID, CLIENT_SECRET);
-    let too_large = FluxDeposit::ubl("big.xml", &vec![b' '; 10 * 1024 * 1024 + 1]);
+    let too_large = FluxDeposit::ubl_owned("big.xml", vec![b' '; 10 * 1024 * 1024 + 1]);
     let refusal = patient
         .deposit_flux(&rhone(), &too_large)
         .await

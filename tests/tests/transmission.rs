@@ -825,18 +825,21 @@ async fn calls_per_transmission_on_a_warm_function() {
     );
     let chorus = shared::services::chorus_client(&h.config, secrets.clone()).unwrap();
     let counted = transmit_invoice::State {
-        config: h.config.clone(),
-        depositor: shared::deposit::Depositor {
-            store: store.clone(),
-            secrets: secrets.clone(),
-            chorus: chorus.clone(),
-            mailer: None,
+        documents: None,
+        depositing: shared::services::DepositingState {
             config: h.config.clone(),
+            depositor: shared::deposit::Depositor {
+                store: store.clone(),
+                secrets: secrets.clone(),
+                chorus: chorus.clone(),
+                mailer: None,
+                config: h.config.clone(),
+            },
+            store,
+            secrets,
+            chorus,
+            clock: h.clock.clone(),
         },
-        store,
-        secrets,
-        chorus,
-        clock: h.clock.clone(),
     };
     let post = |number: u16, key: Option<&'static str>| {
         let body = serde_json::to_vec(&h.body()).unwrap();
@@ -2630,6 +2633,63 @@ async fn a_suspended_invoice_is_completed_with_a_comment_and_a_pdf_once() {
         ),
         "{view}"
     );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_completion_sends_an_uploaded_document_and_refuses_an_unknown_one() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "CPD", Some("SUSPENDUE")).await;
+    let documents = documents::State::from_sdk(h.config.clone(), &h.sdk);
+    let announce = |size: usize| {
+        let path = format!("/v1/companies/{}/documents", h.siret);
+        let body = json!({"filename": "pv.pdf", "content_type": "application/pdf", "size": size});
+        lambda_request(
+            "POST /v1/companies/{siret}/documents",
+            &path,
+            &[("siret", &h.siret)],
+            &[&h.siret],
+            Some(&body),
+        )
+    };
+    let pdf = b"%PDF-1.4\n% proces-verbal\n".to_vec();
+    let (status, created) =
+        response_json(&documents::handle(&documents, announce(pdf.len())).await);
+    assert_eq!(status, 201, "{created}");
+    let put = reqwest::Client::new()
+        .put(created["upload_url"].as_str().unwrap())
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+
+    // An unknown document: refused before anything reaches Chorus Pro.
+    let unknown = json!({"attachments": [{"document_id": "0".repeat(32)}]});
+    let (status, answer) = h.act(COMPLETE_ROUTE, 1, None, unknown).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (422, Some("document_not_found")),
+        "{answer}"
+    );
+    assert_eq!(h.journal_count(UPLOAD_PATH), 0);
+    assert_eq!(h.journal_count(COMPLETE_PATH), 0);
+
+    let body =
+        json!({"comment": "PV joint", "attachments": [{"document_id": created["document_id"]}]});
+    let (status, answer) = h.act(COMPLETE_ROUTE, 1, Some("cpd-1"), body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["chorus_status"], "COMPLETEE");
+    let uploads = h.sandbox().journal(Some(UPLOAD_PATH));
+    assert_eq!(uploads.len(), 1);
+    let upload = uploads[0].body.clone().unwrap();
+    assert_eq!(upload["pieceJointeNom"], "pv.pdf");
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(upload["pieceJointeFichier"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(sent, pdf, "the uploaded bytes, as they were");
     h.finish().await;
 }
 

@@ -7,6 +7,7 @@
 //! (`status-sync`) picks up. The answer is always the situation as it stands.
 
 // Public for `make qualify`, which builds its invoices through this same path.
+mod documents;
 pub mod request;
 mod resolve;
 mod returned;
@@ -16,6 +17,7 @@ use std::time::Duration as StdDuration;
 use lambda_http::{Body, Request, RequestExt, Response};
 use sha2::{Digest, Sha256};
 use shared::deposit::{DepositError, payload_owner};
+use shared::documents::DocumentBucket;
 use shared::domain::transmission::TransmissionState;
 use shared::domain::{
     CompanyAccount, Market, MarketRef, Siret, SiretCheck, Situation, SituationNumber,
@@ -23,6 +25,7 @@ use shared::domain::{
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
 use shared::http::{route_key, store_problem};
+use shared::services::DepositingState;
 use shared::services::payment_terms;
 use shared::store::StoreError;
 use shared::store::transmission::{Change, Claim, Tracked};
@@ -47,8 +50,41 @@ const PAYLOAD_DAYS: i64 = 90;
 const WAIT_FOR_DEPOSIT: StdDuration = StdDuration::from_secs(10);
 
 /// The clients of the cold start and the depositor (shared with the other function that
-/// deposits).
-pub use shared::services::DepositingState as State;
+/// deposits), plus the documents bucket this function alone reads.
+pub struct State {
+    pub depositing: DepositingState,
+    /// `None` without `DOCUMENTS_BUCKET`: a `document_id` then answers 503.
+    pub documents: Option<DocumentBucket>,
+}
+
+impl State {
+    pub fn from_sdk(
+        config: shared::config::Config,
+        sdk: &shared::aws::SdkConfig,
+    ) -> Result<Self, shared::chorus::ChorusError> {
+        let documents = config
+            .documents_bucket
+            .clone()
+            .map(|bucket| DocumentBucket::from_sdk(sdk, bucket));
+        Ok(State {
+            depositing: DepositingState::from_sdk(config, sdk)?,
+            documents,
+        })
+    }
+}
+
+impl std::ops::Deref for State {
+    type Target = DepositingState;
+    fn deref(&self) -> &DepositingState {
+        &self.depositing
+    }
+}
+
+impl std::ops::DerefMut for State {
+    fn deref_mut(&mut self) -> &mut DepositingState {
+        &mut self.depositing
+    }
+}
 
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
     let params = request.path_parameters();
@@ -271,7 +307,7 @@ async fn claim_and_deposit(
     asked: &Asked<'_>,
     tracked: &Tracked,
 ) -> Result<Option<Tracked>, Problem> {
-    let prepared = prepare_invoice(state, asked, tracked)?;
+    let prepared = prepare_invoice(state, asked, tracked).await?;
     let now = state.clock.now();
     let payload_id = uuid::Uuid::new_v4().simple().to_string();
     let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
@@ -322,13 +358,17 @@ async fn claim_and_deposit(
     }
 }
 
-/// The situation's invoice, from the request and what the gateway knows, checked.
-fn prepare_invoice(
+/// The situation's invoice, from the request (its uploaded documents read) and what the
+/// gateway knows, checked.
+async fn prepare_invoice(
     state: &State,
     asked: &Asked<'_>,
     tracked: &Tracked,
 ) -> Result<ubl::PreparedInvoice, Problem> {
-    let raw = request::parse(asked.bytes)?;
+    let mut raw = request::parse(asked.bytes)?;
+    let files = raw.files_mut();
+    let carriage = documents::Carriage::OneFlux;
+    documents::resolve_documents(state, &tracked.situation.siret, files, carriage).await?;
     let invoice = request::to_invoice(raw, &context(tracked, asked.market, asked.account))?;
     let today = state.clock.now().date();
     let options = CheckOptions {

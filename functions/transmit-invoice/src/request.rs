@@ -81,9 +81,51 @@ struct RawAllowanceCharge {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFile {
+pub struct RawFile {
     filename: Option<String>,
     content_base64: Option<String>,
+    /// An uploaded document (`POST …/documents`) instead of `content_base64`.
+    document_id: Option<String>,
+    /// The document's bytes once read from the bucket (`crate::documents`).
+    #[serde(skip)]
+    resolved: Option<Vec<u8>>,
+}
+
+impl RawFile {
+    /// The document this file names, when it names one and is not resolved yet.
+    pub fn document_id(&self) -> Option<&str> {
+        self.document_id
+            .as_deref()
+            .filter(|_| self.resolved.is_none())
+    }
+
+    /// The decoded size of its inline content, about (base64: 3 bytes in 4 characters).
+    pub fn inline_len(&self) -> u64 {
+        self.content_base64
+            .as_ref()
+            .map_or(0, |c| c.len() as u64 / 4 * 3)
+    }
+
+    /// Whether it also carries inline content (refused with a document).
+    pub fn has_inline_content(&self) -> bool {
+        self.content_base64.is_some()
+    }
+
+    /// The document's name (unless the request names it) and bytes, read from the bucket.
+    pub fn resolve(&mut self, filename: String, bytes: Vec<u8>) {
+        self.filename.get_or_insert(filename);
+        self.resolved = Some(bytes);
+    }
+}
+
+impl RawTransmission {
+    /// The main document, then the attachments.
+    pub fn files_mut(&mut self) -> Vec<&mut RawFile> {
+        self.document
+            .iter_mut()
+            .chain(self.attachments.iter_mut().flatten())
+            .collect()
+    }
 }
 
 // A file is megabytes of base64: never print it.
@@ -110,6 +152,43 @@ pub struct RawCompletion {
 }
 
 impl RawCompletion {
+    pub fn file_count(&self) -> usize {
+        self.attachments.as_ref().map_or(0, Vec::len)
+    }
+
+    pub fn files_mut(&mut self) -> Vec<&mut RawFile> {
+        self.attachments.iter_mut().flatten().collect()
+    }
+
+    /// The faults of the files' names and of how each gives its content, before any
+    /// uploaded document is read: what `files` would say of the form.
+    pub fn form_faults(&self) -> Vec<FieldError> {
+        let mut c = Collector(Vec::new());
+        for (i, file) in self.attachments.iter().flatten().enumerate() {
+            let field = format!("attachments[{i}]");
+            if let Some(name) = &file.filename {
+                c.file_name(Some(name.clone()), &format!("{field}.filename"));
+            } else if file.document_id.is_none() {
+                c.file_name(None, &format!("{field}.filename"));
+            }
+            match (&file.content_base64, &file.document_id) {
+                (Some(_), Some(_)) => c.0.push(both_given(&field)),
+                (None, None) => c.0.push(FieldError::new(
+                    format!("{field}.content_base64"),
+                    "required",
+                    format!("Le champ « {field}.content_base64 » (ou « {field}.document_id ») est obligatoire."),
+                )),
+                (Some(text), None) if text.trim().is_empty() => c.0.push(FieldError::new(
+                    format!("{field}.content_base64"),
+                    "required",
+                    format!("Le champ « {field}.content_base64 » est obligatoire."),
+                )),
+                _ => {}
+            }
+        }
+        c.0
+    }
+
     /// The files, or every fault of their names and contents.
     pub fn files(self) -> Result<(Option<String>, Vec<EmbeddedFile>), Problem> {
         let mut c = Collector(Vec::new());
@@ -311,9 +390,37 @@ impl Collector {
     fn file(&mut self, value: Option<RawFile>, field: &str) -> Option<EmbeddedFile> {
         let file = self.required(value, field)?;
         let filename = self.file_name(file.filename, &format!("{field}.filename"));
-        let content = self.text(file.content_base64, &format!("{field}.content_base64"));
-        Some(EmbeddedFile::new(filename, FileContent::Base64(content)))
+        let content = match (file.resolved, file.content_base64, file.document_id) {
+            (Some(bytes), None, _) => FileContent::Bytes(bytes),
+            (None, inline, None) => {
+                FileContent::Base64(self.text(inline, &format!("{field}.content_base64")))
+            }
+            (_, Some(_), Some(_)) | (Some(_), Some(_), None) => {
+                self.0.push(both_given(field));
+                FileContent::Bytes(Vec::new())
+            }
+            // Named but not read (a route that does not read documents).
+            (None, None, Some(_)) => {
+                self.0.push(FieldError::new(
+                    format!("{field}.document_id"),
+                    "document_not_supported",
+                    format!("« {field} » ne peut pas désigner un document déposé sur cette route : joignez-le en content_base64."),
+                ));
+                FileContent::Bytes(Vec::new())
+            }
+        };
+        Some(EmbeddedFile::new(filename, content))
     }
+}
+
+fn both_given(field: &str) -> FieldError {
+    FieldError::new(
+        format!("{field}.document_id"),
+        "document_or_content",
+        format!(
+            "« {field} » donne à la fois document_id et content_base64 : gardez l'un des deux."
+        ),
+    )
 }
 
 /// The invoice the request describes, or every fault at once.

@@ -26,6 +26,8 @@ use shared::http::{Caller, FieldError, Problem, ProblemCode, store_problem};
 use shared::store::StoreError;
 use shared::store::transmission::{Change, ReturnedAction, Routing, RoutingChange, Tracked};
 use shared::ubl::{self, EmbeddedFile, FileContent};
+
+use crate::documents::Carriage;
 use time::OffsetDateTime;
 
 use crate::{SituationPath, State, answer, audit_request, body_hash, read_situation, request};
@@ -81,10 +83,8 @@ pub struct Asked {
 /// What the company asks, read and checked in form.
 enum Input {
     Recycle(RecycleInput),
-    Complete {
-        comment: Option<String>,
-        files: Vec<EmbeddedFile>,
-    },
+    /// Read in form; its uploaded documents are read once the action is to be sent.
+    Complete(request::RawCompletion),
 }
 
 struct RecycleInput {
@@ -130,7 +130,13 @@ pub async fn handle(
                 comment: wanted.comment,
             }
         }
-        Input::Complete { comment, files } => Prepared::Complete { comment, files },
+        Input::Complete(mut raw) => {
+            let files = raw.files_mut();
+            crate::documents::resolve_documents(state, &path.siret, files, Carriage::FileByFile)
+                .await?;
+            let (comment, files) = completion_files(raw)?;
+            Prepared::Complete { comment, files }
+        }
     };
     audit(state, caller, &tracked, &prepared, now).await?;
     let action = ReturnedAction {
@@ -229,21 +235,31 @@ fn parse_recycle(bytes: &[u8]) -> Result<RecycleInput, Problem> {
     })
 }
 
+/// The completion's form: a comment within bounds, something to send, and the files'
+/// names and contents when given inline (uploaded documents are read later).
 fn parse_complete(bytes: &[u8]) -> Result<Input, Problem> {
     let raw: request::RawCompletion = request::parse_json(bytes)?;
-    let (comment, files) = raw.files()?;
     let mut faults = Vec::new();
-    comment_fault(&comment, &mut faults);
-    if comment.is_none() && files.is_empty() {
+    comment_fault(&raw.comment, &mut faults);
+    if raw.comment.is_none() && raw.file_count() == 0 {
         faults.push(FieldError::new(
             "attachments",
             "required",
             "Joignez au moins une pièce (attachments) ou un commentaire (comment) pour compléter la facture.",
         ));
     }
+    faults.extend(raw.form_faults());
     if !faults.is_empty() {
         return Err(Problem::validation(faults));
     }
+    Ok(Input::Complete(raw))
+}
+
+/// The completion's files, every one resolved, checked like a transmission's.
+fn completion_files(
+    raw: request::RawCompletion,
+) -> Result<(Option<String>, Vec<EmbeddedFile>), Problem> {
+    let (comment, files) = raw.files()?;
     ubl::check_attachments(&files).map_err(|violations| {
         let errors: Vec<FieldError> = violations
             .into_iter()
@@ -251,7 +267,7 @@ fn parse_complete(bytes: &[u8]) -> Result<Input, Problem> {
             .collect();
         Problem::validation(errors)
     })?;
-    Ok(Input::Complete { comment, files })
+    Ok((comment, files))
 }
 
 /// Where the invoice is addressed now: the last recycle's routing, or the market's (with

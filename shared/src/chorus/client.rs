@@ -252,7 +252,7 @@ impl ChorusClient {
     pub async fn deposit_flux(
         &self,
         account: &TechnicalAccount,
-        request: &FluxDeposit,
+        request: &FluxDeposit<'_>,
     ) -> Result<FluxDepositResponse, ChorusError> {
         self.call(account, FLUX_DEPOSIT, request, CallKind::Deposit)
             .await
@@ -409,6 +409,8 @@ impl ChorusClient {
         kind: CallKind,
     ) -> Result<(u16, Value), ChorusError> {
         let url = format!("{}/{}", self.config.api_url, path);
+        // Shared by the attempts, not copied for each (a deposit's body is megabytes).
+        let body = bytes::Bytes::from(body);
         let cpro_account = cpro_account_header(account)?;
         let mut attempt: u32 = 0;
         let mut retries: u32 = 0;
@@ -676,7 +678,10 @@ impl Probe {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_GATEWAY);
         let hints = Hints {
             retry_after: None,
-            login_refused: self.www_authenticate.as_deref().is_some_and(says_login_refused),
+            login_refused: self
+                .www_authenticate
+                .as_deref()
+                .is_some_and(says_login_refused),
         };
         match classify(status, &self.bytes, hints) {
             Verdict::Answer(answer) => Ok(answer),

@@ -7,7 +7,6 @@
 //! `2018-04-19 11:08`); read them with [`super::parse_chorus_datetime`]. Every answer
 //! field goes through [`super::lenient`] (numbers or strings, one object or a list).
 
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -29,19 +28,62 @@ pub const MAX_FLUX_BYTES: usize = 10 * 1024 * 1024;
 /// `POST factures/v1/deposer/flux`. Never retried by the client.
 #[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FluxDeposit {
-    /// The file, base64 (standard alphabet).
-    pub fichier_flux: String,
+pub struct FluxDeposit<'a> {
+    /// The file, sent in base64 (standard alphabet).
+    pub fichier_flux: FluxFile<'a>,
     pub nom_fichier: String,
     pub syntaxe_flux: String,
     pub avec_signature: bool,
 }
 
-impl FluxDeposit {
-    /// A UBL invoice file, encoded here.
-    pub fn ubl(nom_fichier: impl Into<String>, file: &[u8]) -> Self {
+/// The deposited file. Its base64 is written straight into the request body as it is
+/// serialised: a 10 MB invoice is not held a third time as base64 text (issue 16,
+/// README "Limits and performance").
+#[derive(Clone)]
+pub enum FluxFile<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+    /// Text sent as it is, encoded or not (to see Chorus Pro refuse what is not base64).
+    Text(String),
+}
+
+impl FluxFile<'_> {
+    /// The size of what is sent (decoded bytes, or the text's length).
+    pub fn len(&self) -> usize {
+        match self {
+            FluxFile::Borrowed(b) => b.len(),
+            FluxFile::Owned(b) => b.len(),
+            FluxFile::Text(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<&str> for FluxFile<'_> {
+    fn from(text: &str) -> Self {
+        FluxFile::Text(text.to_owned())
+    }
+}
+
+impl Serialize for FluxFile<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::display::Base64Display;
+        match self {
+            FluxFile::Borrowed(b) => serializer.collect_str(&Base64Display::new(b, &BASE64)),
+            FluxFile::Owned(b) => serializer.collect_str(&Base64Display::new(b, &BASE64)),
+            FluxFile::Text(t) => serializer.serialize_str(t),
+        }
+    }
+}
+
+impl<'a> FluxDeposit<'a> {
+    /// A UBL invoice file, encoded as the request is written.
+    pub fn ubl(nom_fichier: impl Into<String>, file: &'a [u8]) -> Self {
         FluxDeposit {
-            fichier_flux: BASE64.encode(file),
+            fichier_flux: FluxFile::Borrowed(file),
             nom_fichier: nom_fichier.into(),
             syntaxe_flux: SYNTAX_UBL_INVOICE.into(),
             avec_signature: false,
@@ -49,8 +91,18 @@ impl FluxDeposit {
     }
 }
 
-impl std::fmt::Debug for FluxDeposit {
-    // The file is megabytes of base64: show its size, not its content.
+impl FluxDeposit<'static> {
+    /// The same, owning its file.
+    pub fn ubl_owned(nom_fichier: impl Into<String>, file: Vec<u8>) -> Self {
+        FluxDeposit {
+            fichier_flux: FluxFile::Owned(file),
+            ..FluxDeposit::ubl(nom_fichier, &[])
+        }
+    }
+}
+
+impl std::fmt::Debug for FluxDeposit<'_> {
+    // The file is megabytes: show its size, not its content.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FluxDeposit")
             .field("nom_fichier", &self.nom_fichier)
@@ -328,17 +380,25 @@ pub struct StatusHistoryEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn deposit_debug_shows_size_not_content() {
         let deposit = FluxDeposit::ubl("f.xml", b"<Invoice/>");
         let text = format!("{deposit:?}");
-        assert!(!text.contains(&deposit.fichier_flux));
-        assert!(text.contains("fichier_flux_len"));
+        assert!(!text.contains("PEludm9pY2UvPg=="));
+        assert!(text.contains("fichier_flux_len: 10"), "{text}");
         let json = serde_json::to_value(&deposit).unwrap();
         assert_eq!(json["syntaxeFlux"], "IN_DP_E1_UBL_INVOICE");
         assert_eq!(json["avecSignature"], false);
         assert_eq!(json["fichierFlux"], "PEludm9pY2UvPg==");
+        let owned = FluxDeposit::ubl_owned("f.xml", b"<Invoice/>".to_vec());
+        assert_eq!(serde_json::to_value(&owned).unwrap(), json);
+        // Written into the body as it is encoded: the same bytes as a String would give.
+        let big: Vec<u8> = (0..100_003u32).map(|i| (i % 251) as u8).collect();
+        let body = serde_json::to_vec(&FluxDeposit::ubl("b.xml", &big)).unwrap();
+        let read: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(read["fichierFlux"], BASE64.encode(&big));
     }
 
     #[test]

@@ -66,10 +66,10 @@ pub mod paths {
 }
 pub use error::ChorusError;
 pub use factures::{
-    FluxDeposit, FluxDepositResponse, FluxFormat, FluxFormats, FluxReport, FluxReportRequest,
-    HistoryPaging, InvoiceError, InvoiceHistory, InvoiceHistoryRequest, MAX_FLUX_BYTES,
-    SYNTAX_UBL_INVOICE, StatusHistory, StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch,
-    SupplierInvoiceSearchResponse, TechnicalError,
+    FluxDeposit, FluxDepositResponse, FluxFile, FluxFormat, FluxFormats, FluxReport,
+    FluxReportRequest, HistoryPaging, InvoiceError, InvoiceHistory, InvoiceHistoryRequest,
+    MAX_FLUX_BYTES, SYNTAX_UBL_INVOICE, StatusHistory, StatusHistoryEntry, SupplierInvoice,
+    SupplierInvoiceSearch, SupplierInvoiceSearchResponse, TechnicalError,
 };
 pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use returned::{

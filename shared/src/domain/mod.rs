@@ -1,6 +1,7 @@
 //! Pure rules of the domain: no I/O, no AWS, no HTTP.
 
 pub mod account;
+pub mod document;
 pub mod email;
 pub mod file_name;
 pub mod invoice_number;

@@ -185,6 +185,19 @@ impl JsonObject {
         }
     }
 
+    /// A whole-number field (a size in bytes); `null` counts as absent.
+    pub fn integer(&mut self, name: &'static str) -> Option<i64> {
+        self.known.push(name);
+        match self.map.get(name).cloned() {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) if n.as_i64().is_some() => n.as_i64(),
+            Some(other) => {
+                self.wrong_type(name, "un nombre entier", &other);
+                None
+            }
+        }
+    }
+
     pub fn bool(&mut self, name: &'static str) -> Option<bool> {
         self.known.push(name);
         match self.map.get(name).cloned() {

@@ -36,6 +36,7 @@ pub enum ProblemCode {
     Conflict,
     IdempotencyKeyReused,
     ActionNotAllowed,
+    DocumentNotFound,
     Internal,
     ServiceUnavailable,
 }
@@ -69,6 +70,7 @@ impl ProblemCode {
             Conflict => "conflict",
             IdempotencyKeyReused => "idempotency_key_reused",
             ActionNotAllowed => "action_not_allowed",
+            DocumentNotFound => "document_not_found",
             Internal => "internal_error",
             ServiceUnavailable => "service_unavailable",
         }
@@ -98,6 +100,7 @@ impl ProblemCode {
             | BuyerRequirementsUnmet
             | ProjectManagerNotFound
             | ServiceInactive
+            | DocumentNotFound
             | InvoiceInvalid => 422,
             ChorusUnavailable | ServiceUnavailable => 503,
             GatewayNotAuthorised | ChorusUnexpectedAnswer => 502,
@@ -133,6 +136,7 @@ impl ProblemCode {
             Conflict => "Modification concurrente",
             IdempotencyKeyReused => "Clé d'idempotence déjà utilisée",
             ActionNotAllowed => "Action impossible dans cet état",
+            DocumentNotFound => "Document introuvable",
             Internal => "Erreur interne",
             ServiceUnavailable => "Service momentanément indisponible",
         }

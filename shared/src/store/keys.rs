@@ -10,6 +10,7 @@
 //! | invoice number guard | `COMPANY#{siret}` | `INVOICE_NUMBER#{NUMBER IN CAPITALS}` | | |
 //! | (situation in follow-up) | | | `SYNC#{shard}` | `{next_check_at}#{siret}#{market_ref}#{number:03}` |
 //! | invoice file chunk | `COMPANY#{siret}` | `PAYLOAD#{owner}#{payload_id}#{chunk:03}` | | |
+//! | uploaded document | `COMPANY#{siret}` | `DOCUMENT#{document_id}` | | |
 //!
 //! Markets and situations have separate prefixes so that listing the markets reads no
 //! situation. A market reference cannot contain `#`, so `SITUATION#{market_ref}#` selects
@@ -41,6 +42,11 @@ pub fn company_pk(siret: &Siret) -> String {
 }
 
 pub const ACCOUNT_SK: &str = "ACCOUNT";
+
+/// An uploaded document (`domain::document`); the id is 32 hex digits.
+pub fn document_sk(document_id: &str) -> String {
+    format!("DOCUMENT#{document_id}")
+}
 
 /// Nanoseconds in the key, zero-padded, so that entries of the same second sort in the
 /// order they were written (the `id` only breaks exact ties).

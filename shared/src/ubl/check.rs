@@ -104,17 +104,20 @@ pub fn check_attachments(files: &[EmbeddedFile]) -> Result<(), Vec<RuleViolation
             );
         }
     }
-    if total > MAX_TOTAL_FILE_BYTES {
-        c.push(
-            "CPRO-PJ-05",
-            format!(
-                "Les fichiers joints pèsent {} au total, au-delà de la limite de {} : allégez ou retirez des pièces.",
-                megabytes(total),
-                megabytes(MAX_TOTAL_FILE_BYTES)
-            ),
-        );
-    }
+    c.out.extend(total_files_too_large(total));
     if c.out.is_empty() { Ok(()) } else { Err(c.out) }
+}
+
+/// Files sent one by one (a completion) weigh at most [`MAX_TOTAL_FILE_BYTES`] in all.
+pub fn total_files_too_large(total: u64) -> Option<RuleViolation> {
+    (total > MAX_TOTAL_FILE_BYTES).then(|| RuleViolation {
+        rule_id: "CPRO-PJ-05",
+        message_fr: format!(
+            "Les fichiers joints pèsent {} au total, au-delà de la limite de {} : allégez ou retirez des pièces.",
+            megabytes(total),
+            megabytes(MAX_TOTAL_FILE_BYTES)
+        ),
+    })
 }
 
 /// Every violation, and the totals when they could be computed (so that a caller who goes

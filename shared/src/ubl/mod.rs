@@ -30,7 +30,7 @@ mod tests;
 
 pub use check::{
     CheckOptions, MAX_FILE_BYTES, MAX_TOTAL_FILE_BYTES, RuleViolation, check, check_attachments,
-    check_with,
+    check_with, total_files_too_large,
 };
 pub use model::{
     Address, AllowanceCharge, Buyer, EmbeddedFile, FileContent, Invoice, Line, ProjectManager,
@@ -53,12 +53,41 @@ pub fn prepare(
     options: &CheckOptions,
 ) -> Result<PreparedInvoice, Vec<RuleViolation>> {
     match check::run(invoice, options) {
-        (violations, Some(totals)) if violations.is_empty() => Ok(PreparedInvoice {
-            xml: writer::write_invoice(invoice, &totals),
-            totals,
-        }),
+        (violations, Some(totals)) if violations.is_empty() => {
+            let xml = writer::write_invoice(invoice, &totals);
+            match flux_too_large(xml.len() as u64) {
+                Some(violation) => Err(vec![violation]),
+                None => Ok(PreparedInvoice { xml, totals }),
+            }
+        }
         (violations, _) => Err(violations),
     }
+}
+
+/// The UBL file, its files embedded in base64, is what Chorus Pro receives in one deposit
+/// (`MAX_FLUX_BYTES`, docs/chorus-pro.md#limits): past it, nothing is sent. An 8 MB PDF
+/// weighs 10.7 MB once in base64, so the largest PDF a deposit carries is about 7.8 MB.
+pub fn flux_too_large(flux_bytes: u64) -> Option<RuleViolation> {
+    let limit = crate::chorus::MAX_FLUX_BYTES as u64;
+    (flux_bytes > limit).then(|| RuleViolation {
+        rule_id: "CPRO-FLUX-01",
+        message_fr: format!(
+            "La facture et ses fichiers font {} octets une fois encodés (base64) dans le fichier déposé, au-delà des {limit} octets (10 Mio) qu'un dépôt Chorus Pro accepte : \
+             réduisez la taille des fichiers (un PDF seul : 7,8 Mo au plus).",
+            flux_bytes
+        ),
+    })
+}
+
+/// What files of these decoded sizes weigh at least in a deposit (base64 plus the
+/// invoice's own XML, counted low): to refuse before reading them.
+pub fn flux_bytes_at_least(file_sizes: impl IntoIterator<Item = u64>) -> u64 {
+    const INVOICE_XML_AT_LEAST: u64 = 2_000;
+    INVOICE_XML_AT_LEAST
+        + file_sizes
+            .into_iter()
+            .map(|n| n.div_ceil(3) * 4)
+            .sum::<u64>()
 }
 
 /// Computes the totals and writes the XML without the pre-deposit checks (previews,

@@ -60,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = Arc::new(LocalApi {
         company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)?),
         identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)?),
-        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config, &sdk)?),
+        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)?),
+        documents: Arc::new(documents::State::from_sdk(config, &sdk)),
         jwt_secret: secret,
     });
     let port: u16 = env_or("LOCAL_API_PORT", "3000").parse()?;

@@ -237,6 +237,8 @@ pub struct DepositView {
     pub erreurs: Vec<String>,
     #[serde(rename = "identifiantFactureCPP")]
     pub identifiant_facture_cpp: Option<i64>,
+    /// Not a Chorus Pro field: digests of the files the deposited UBL embeds.
+    pub embedded_files: Vec<super::ubl::EmbeddedFileDigest>,
 }
 
 /// What `GET /_admin/invoices` shows of an invoice.
@@ -771,6 +773,7 @@ impl State {
                 etat: f.state.clone(),
                 erreurs: f.errors.iter().map(|e| e.message.clone()).collect(),
                 identifiant_facture_cpp: f.invoice_id,
+                embedded_files: f.invoice.embedded_files.clone(),
             })
             .collect()
     }

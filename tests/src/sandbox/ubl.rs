@@ -238,6 +238,44 @@ pub struct UblInvoice {
     pub tax_exclusive_amount: Option<String>,
     pub tax_inclusive_amount: Option<String>,
     pub payable_amount: Option<String>,
+    /// The files embedded in BG-24 (`AdditionalDocumentReference/Attachment`), as digests:
+    /// what a test compares with the file it uploaded (`GET /_admin/deposits`).
+    pub embedded_files: Vec<EmbeddedFileDigest>,
+}
+
+/// One embedded file: its name, MIME code, decoded size and SHA-256.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbeddedFileDigest {
+    pub filename: String,
+    pub mime_code: String,
+    pub size: usize,
+    pub sha256: String,
+}
+
+fn embedded_files(root: &Element) -> Vec<EmbeddedFileDigest> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    root.all_at(&[
+        "AdditionalDocumentReference",
+        "Attachment",
+        "EmbeddedDocumentBinaryObject",
+    ])
+    .into_iter()
+    .map(|e| {
+        let attribute = |name: &str| e.attributes.get(name).cloned().unwrap_or_default();
+        let compact: String = e.text.split_ascii_whitespace().collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .unwrap_or_default();
+        EmbeddedFileDigest {
+            filename: attribute("filename"),
+            mime_code: attribute("mimeCode"),
+            size: bytes.len(),
+            sha256: format!("{:x}", sha2::Sha256::digest(&bytes)),
+        }
+    })
+    .collect()
 }
 
 impl UblInvoice {
@@ -274,6 +312,7 @@ impl UblInvoice {
             tax_exclusive_amount: total("TaxExclusiveAmount"),
             tax_inclusive_amount: total("TaxInclusiveAmount"),
             payable_amount: total("PayableAmount"),
+            embedded_files: embedded_files(&root),
         })
     }
 }

@@ -472,18 +472,21 @@ impl InProcess {
                     )) as Arc<dyn Mailer>
                 });
         let transmit = transmit_invoice::State {
-            config: config.clone(),
-            depositor: Depositor {
-                store: s.store.clone(),
-                secrets: s.secrets.clone(),
-                chorus: Arc::clone(&s.chorus),
-                mailer,
+            documents: None,
+            depositing: shared::services::DepositingState {
                 config: config.clone(),
+                depositor: Depositor {
+                    store: s.store.clone(),
+                    secrets: s.secrets.clone(),
+                    chorus: Arc::clone(&s.chorus),
+                    mailer,
+                    config: config.clone(),
+                },
+                store: s.store,
+                secrets: s.secrets,
+                chorus: s.chorus,
+                clock: Arc::new(SystemClock),
             },
-            store: s.store,
-            secrets: s.secrets,
-            chorus: s.chorus,
-            clock: Arc::new(SystemClock),
         };
         Ok(Functions {
             table: table.to_owned(),

@@ -147,8 +147,10 @@ fn serve_api() -> Result<(), String> {
                 identifiers::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
             ),
             transmit_invoice: Arc::new(
-                transmit_invoice::State::from_sdk(config, &sdk).map_err(|e| e.to_string())?,
+                transmit_invoice::State::from_sdk(config.clone(), &sdk)
+                    .map_err(|e| e.to_string())?,
             ),
+            documents: Arc::new(documents::State::from_sdk(config, &sdk)),
             jwt_secret: env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
