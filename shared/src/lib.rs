@@ -17,3 +17,4 @@ pub mod secrets;
 pub mod services;
 pub mod store;
 pub mod ubl;
+pub mod works;

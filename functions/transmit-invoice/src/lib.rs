@@ -10,6 +10,7 @@
 pub mod request;
 mod resolve;
 mod returned;
+mod works;
 
 use std::time::Duration as StdDuration;
 
@@ -276,33 +277,35 @@ async fn claim_and_deposit(
     let payload_id = uuid::Uuid::new_v4().simple().to_string();
     let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
     let situation = &tracked.situation;
-    let xml = prepared.xml.as_bytes();
+    let file = prepared.file.as_slice();
     state
         .store
         .put_payload(
             &situation.siret,
             &payload_owner(tracked),
             &payload_id,
-            xml,
+            file,
             expires,
         )
         .await
         .map_err(|e| store_problem(&e))?;
     let number = situation.identifiers.invoice_number.as_str();
-    let claim = Change::default().claim(&Claim {
-        invoice_number: number.to_owned(),
-        payload_id,
-        request_hash: body_hash(asked.bytes),
-        flux_file_name: flux_file_name(number),
-        environment: asked.account.environment.as_str().to_owned(),
-        idempotency_key: asked.key.map(str::to_owned),
-        amount_due: prepared.totals.payable,
-        at: now,
-    });
+    let claim = Change::default()
+        .claim(&Claim {
+            invoice_number: number.to_owned(),
+            payload_id,
+            request_hash: body_hash(asked.bytes),
+            flux_file_name: flux_file_name(number),
+            environment: asked.account.environment.as_str().to_owned(),
+            idempotency_key: asked.key.map(str::to_owned),
+            amount_due: prepared.amount_due,
+            at: now,
+        })
+        .route(prepared.route.code());
     // The deposit's lease, the hold or the waiting claim adds its due time.
     match state
         .depositor
-        .first_attempt(tracked, claim, xml, asked.account, now)
+        .first_attempt(tracked, claim, file, asked.account, now)
         .await
     {
         Ok(left) => Ok(Some(left)),
@@ -322,12 +325,13 @@ async fn claim_and_deposit(
     }
 }
 
-/// The situation's invoice, from the request and what the gateway knows, checked.
+/// The situation's invoice, from the request and what the gateway knows, checked, and the
+/// file its route sends (`works::route_of`).
 fn prepare_invoice(
     state: &State,
     asked: &Asked<'_>,
     tracked: &Tracked,
-) -> Result<ubl::PreparedInvoice, Problem> {
+) -> Result<works::Prepared, Problem> {
     let raw = request::parse(asked.bytes)?;
     let invoice = request::to_invoice(raw, &context(tracked, asked.market, asked.account))?;
     let today = state.clock.now().date();
@@ -336,7 +340,14 @@ fn prepare_invoice(
         max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
         today: Some(today.next_day().unwrap_or(today)),
     };
-    ubl::prepare(&invoice, &options).map_err(request::invalid)
+    let prepared = ubl::prepare(&invoice, &options).map_err(request::invalid)?;
+    works::file_to_send(
+        &invoice,
+        prepared,
+        asked.market,
+        asked.account,
+        &state.config,
+    )
 }
 
 /// Records what a caller asked of a situation (who, when, what), before it is acted on: the

@@ -46,6 +46,7 @@ pub mod lenient;
 mod returned;
 mod status;
 mod structures;
+mod works;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,6 +63,7 @@ pub mod paths {
         INVOICE_HISTORY, INVOICE_RECYCLE, SERVICE_READ, SERVICES_SEARCH, STRUCTURE_READ,
         STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES, SUPPLIER_INVOICES_SEARCH,
     };
+    pub use super::client::{INVOICE_SUBMIT, WORKS_INVOICE_READ, WORKS_INVOICES_SEARCH};
 }
 pub use error::ChorusError;
 pub use factures::{
@@ -83,6 +85,12 @@ pub use structures::{
     ServiceSearchRequest, ServiceSearchResponse, ServiceSummary, StructureCriteria,
     StructureGeneralInformation, StructureParameters, StructureReadRequest, StructureReadResponse,
     StructureSearchRequest, StructureSearchResponse, StructureSummary,
+};
+pub use works::{
+    FollowingPiece, InvoiceSubmission, InvoiceSubmissionResponse, MODE_PDF_API, MainAttachment,
+    SubmissionFramework, SubmissionRecipient, SubmissionReferences, SubmissionSupplier,
+    SubmissionTotals, WorksInvoice, WorksInvoiceRead, WorksInvoiceReadResponse, WorksInvoiceSearch,
+    WorksInvoiceSearchResponse, WorksInvoiceSummary,
 };
 
 /// Where PISTE and Chorus Pro are, and how patient the client is.

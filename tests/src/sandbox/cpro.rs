@@ -46,6 +46,9 @@ pub enum Route {
     InvoiceRecycle,
     FileUpload,
     InvoiceComplete,
+    InvoiceSubmit,
+    WorksInvoicesSearch,
+    WorksInvoiceRead,
 }
 
 impl Route {
@@ -68,6 +71,9 @@ impl Route {
             "factures/v1/recycler" => Route::InvoiceRecycle,
             "transverses/v1/ajouter/fichier" => Route::FileUpload,
             "factures/v1/completer" => Route::InvoiceComplete,
+            "factures/v1/soumettre" => Route::InvoiceSubmit,
+            "facturesTravaux/v1/rechercher" => Route::WorksInvoicesSearch,
+            "facturesTravaux/v1/consulter" => Route::WorksInvoiceRead,
             _ => return None,
         })
     }
@@ -197,6 +203,9 @@ impl State {
             Route::InvoiceRecycle => self.recycle(login, &body),
             Route::FileUpload => self.upload_file(login, &body),
             Route::InvoiceComplete => self.complete(login, &body),
+            Route::InvoiceSubmit => self.submit(login, &body),
+            Route::WorksInvoicesSearch => self.search_works(login, &body),
+            Route::WorksInvoiceRead => self.read_works(login, &body),
         }
     }
 
