@@ -236,15 +236,21 @@ impl State {
             .is_some_and(|w| structures.contains(&w.file_owner))
     }
 
-    /// `facturesTravaux/v1/rechercher` as the supplier.
-    pub(super) fn search_works(&self, login: &str, body: &Value) -> Answer {
+    /// `facturesTravaux/v1/rechercher` as the supplier; polled, each document found then
+    /// moves one step (like the other searches).
+    pub(super) fn search_works(&mut self, login: &str, body: &Value) -> Answer {
         let number = text_field(body, "numeroFactureTravaux");
-        let found: Vec<Value> = self
-            .invoices
+        let indexes: Vec<usize> = (0..self.invoices.len())
+            .filter(|&k| self.works_visible(login, &self.invoices[k]))
+            .filter(|&k| {
+                self.account_structures(login)
+                    .contains(&self.invoices[k].supplier_id)
+            })
+            .filter(|&k| number.is_none_or(|n| self.invoices[k].numero == n))
+            .collect();
+        let found: Vec<Value> = indexes
             .iter()
-            .filter(|i| self.works_visible(login, i))
-            .filter(|i| self.account_structures(login).contains(&i.supplier_id))
-            .filter(|i| number.is_none_or(|n| i.numero == n))
+            .map(|&k| &self.invoices[k])
             .map(|i| {
                 json!({
                     "idFactureTravaux": i.id,
@@ -259,10 +265,16 @@ impl State {
             return refusal(NO_WORKS_RESULT, "TRA_MSG_00.015");
         }
         let total = found.len();
-        ok(json!({
+        let answer = ok(json!({
             "listeFacturesTravaux": found,
             "parametresRetour": {"pageCourante": 1, "pages": 1, "nbResultatsParPage": total, "total": total},
-        }))
+        }));
+        if self.polled() {
+            for k in indexes {
+                self.advance_invoice(k);
+            }
+        }
+        answer
     }
 
     /// `facturesTravaux/v1/consulter`: one document of the account's invoicing files.
