@@ -114,6 +114,11 @@ impl Route {
     }
 }
 
+/// Whether a transmission is followed, and returned, as a works document.
+pub fn followed_as_works(tracked: &crate::store::transmission::Tracked) -> bool {
+    Route::from_code(tracked.record.deposit_route.as_deref()).follow_up == FollowUp::WorksDocuments
+}
+
 /// What is stored for a works submission: the request without its attachment id, and the
 /// PDF to add first.
 #[derive(Clone, Serialize, Deserialize)]

@@ -30,6 +30,10 @@ const SUBMIT_PATH: &str = "/cpro/factures/v1/soumettre";
 const UPLOAD_PATH: &str = "/cpro/transverses/v1/ajouter/fichier";
 const DEPOSIT_PATH: &str = "/cpro/factures/v1/deposer/flux";
 const WORKS_SEARCH_PATH: &str = "/cpro/facturesTravaux/v1/rechercher";
+const RECYCLE_ROUTE: &str =
+    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/recycle";
+const WORKS_RECYCLE_PATH: &str = "/cpro/facturesTravaux/v1/recycler";
+const ISERE: &str = "21380456000018"; // service code required: DIRINFRA
 
 const VILLEURBANNE: &str = "21690123100011"; // requires nothing
 const MOE_SIRET: &str = "83214567600017"; // ATELIER D'ARCHITECTURE MOE TEST
@@ -50,6 +54,7 @@ struct Harness {
     last_sync: Mutex<OffsetDateTime>,
     siret: String,
     market_ref: String,
+    technical: shared::chorus::TechnicalAccount,
 }
 
 impl Harness {
@@ -104,6 +109,7 @@ impl Harness {
             table,
             siret,
             market_ref: format!("w-{}", suffix().to_lowercase()),
+            technical: shared::chorus::TechnicalAccount::new(login.clone(), password.clone()),
         };
         let request = lambda_request(
             "PUT /v1/companies/{siret}/chorus-account",
@@ -518,5 +524,72 @@ async fn a_works_statement_with_a_negative_amount_or_no_pdf_is_refused_and_nothi
         h.journal_count("/cpro/factures") + h.journal_count(UPLOAD_PATH),
         0
     );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_works_statement_to_recycle_goes_by_the_works_recycle_once() {
+    let h = Harness::new().await;
+    let invoice = h.transmitted(1).await;
+    h.received_by_moe(1, &invoice).await;
+    let forced = h.emulator.sandbox().force_invoice_status(
+        &invoice,
+        "A_RECYCLER",
+        Some("Erreur des données d'acheminement"),
+    );
+    assert_eq!(forced, 1);
+    h.sync().await;
+    assert_eq!(
+        h.get(1).await["transmission"]["chorus_status"],
+        "A_RECYCLER"
+    );
+
+    // The emulator, like AIFE's pages, keeps the ordinary recycle for invoices.
+    let id = h.get(1).await["transmission"]["chorus_invoice_id"]
+        .as_i64()
+        .unwrap();
+    let ordinary = shared::chorus::InvoiceRecycle {
+        identifiant_facture_cpp: id,
+        destinataire: shared::chorus::RecycleRecipient {
+            code_destinataire: ISERE.into(),
+            code_service_executant: Some("DIRINFRA".into()),
+        },
+        reference: None,
+        commentaire: None,
+    };
+    match h
+        .transmit
+        .chorus
+        .recycle_invoice(&h.technical, &ordinary)
+        .await
+    {
+        Err(shared::chorus::ChorusError::BusinessRefusal { libelle, .. }) => {
+            assert!(libelle.contains("travaux"), "{libelle}");
+        }
+        other => panic!("the ordinary recycle of a works document: {other:?}"),
+    }
+    h.emulator.sandbox().clear_journal();
+
+    let body = json!({"buyer_siret": ISERE, "buyer_service_code": "DIRINFRA"});
+    let (status, answer) = h.post(RECYCLE_ROUTE, 1, Some("rec-1"), &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["chorus_status"], "MISE_A_DISPOSITION_MOE",
+        "{answer}"
+    );
+    let sent = h.emulator.sandbox().journal(Some(WORKS_RECYCLE_PATH));
+    assert_eq!(sent.len(), 1);
+    let sent = sent[0].body.clone().unwrap();
+    assert_eq!(sent["identifiantDestinataire"], ISERE);
+    assert_eq!(sent["codeServiceExecutant"], "DIRINFRA");
+    assert!(sent["idFactureTravaux"].is_i64(), "{sent}");
+    assert_eq!(
+        h.journal_count("/cpro/factures/v1/recycler"),
+        0,
+        "not the ordinary recycle"
+    );
+    let (status, again) = h.post(RECYCLE_ROUTE, 1, Some("rec-1"), &body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(h.journal_count(WORKS_RECYCLE_PATH), 1, "sent once");
     h.finish().await;
 }

@@ -20,7 +20,6 @@ use shared::domain::situation::StatusEntry;
 use shared::domain::transmission::{TransmissionState, follow_up_delay};
 use shared::domain::works::{FollowingDocument, WorksProgress, parse_amount, short_framework};
 use shared::store::transmission::{Change, Tracked};
-use shared::works::{FollowUp, Route};
 use time::OffsetDateTime;
 
 use super::State;
@@ -30,7 +29,7 @@ const MAX_CHAIN: usize = 4;
 
 /// Whether this transmission is followed through the works circuit.
 pub fn is_works(tracked: &Tracked) -> bool {
-    Route::from_code(tracked.record.deposit_route.as_deref()).follow_up == FollowUp::WorksDocuments
+    shared::works::followed_as_works(tracked)
 }
 
 /// One look at a works statement: its statuses (the ordinary step), then its documents.

@@ -31,7 +31,8 @@ use super::structures::{
 };
 use super::works::{
     InvoiceSubmission, InvoiceSubmissionResponse, WorksInvoiceRead, WorksInvoiceReadResponse,
-    WorksInvoiceSearch, WorksInvoiceSearchResponse,
+    WorksInvoiceRecycle, WorksInvoiceRecycleResponse, WorksInvoiceSearch,
+    WorksInvoiceSearchResponse,
 };
 use super::{
     ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource, TechnicalAccount,
@@ -59,6 +60,8 @@ pub const INVOICE_SUBMIT: &str = "factures/v1/soumettre";
 pub const WORKS_INVOICES_SEARCH: &str = "facturesTravaux/v1/rechercher";
 /// `consulterFactureTravaux`: the PISTE sub-path follows the family's pattern; unconfirmed.
 pub const WORKS_INVOICE_READ: &str = "facturesTravaux/v1/consulter";
+/// `recyclerFactureTravaux`: the PISTE sub-path follows the family's pattern; unconfirmed.
+pub const WORKS_INVOICE_RECYCLE: &str = "facturesTravaux/v1/recycler";
 /// The `syntaxeFlux` values the platform takes (GO `RecupererFormatFlux`); the gateway
 /// itself does not call it, `make qualify` does.
 pub const FLUX_FORMATS: &str = "transverses/v1/recuperer/formatflux";
@@ -341,6 +344,17 @@ impl ChorusClient {
         request: &WorksInvoiceRead,
     ) -> Result<WorksInvoiceReadResponse, ChorusError> {
         self.call(account, WORKS_INVOICE_READ, request, CallKind::Read)
+            .await
+    }
+
+    /// `facturesTravaux/v1/recycler`, sent once (like the ordinary recycle): a lost answer
+    /// is settled by reading the document's status.
+    pub async fn recycle_works_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &WorksInvoiceRecycle,
+    ) -> Result<WorksInvoiceRecycleResponse, ChorusError> {
+        self.call(account, WORKS_INVOICE_RECYCLE, request, CallKind::Deposit)
             .await
     }
 

@@ -63,7 +63,9 @@ pub mod paths {
         INVOICE_HISTORY, INVOICE_RECYCLE, SERVICE_READ, SERVICES_SEARCH, STRUCTURE_READ,
         STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES, SUPPLIER_INVOICES_SEARCH,
     };
-    pub use super::client::{INVOICE_SUBMIT, WORKS_INVOICE_READ, WORKS_INVOICES_SEARCH};
+    pub use super::client::{
+        INVOICE_SUBMIT, WORKS_INVOICE_READ, WORKS_INVOICE_RECYCLE, WORKS_INVOICES_SEARCH,
+    };
 }
 pub use error::ChorusError;
 pub use factures::{
@@ -89,7 +91,8 @@ pub use structures::{
 pub use works::{
     FollowingPiece, InvoiceSubmission, InvoiceSubmissionResponse, MODE_PDF_API, MainAttachment,
     SubmissionFramework, SubmissionRecipient, SubmissionReferences, SubmissionSupplier,
-    SubmissionTotals, WorksInvoice, WorksInvoiceRead, WorksInvoiceReadResponse, WorksInvoiceSearch,
+    SubmissionTotals, WorksInvoice, WorksInvoiceRead, WorksInvoiceReadResponse,
+    WorksInvoiceRecycle, WorksInvoiceRecycleResponse, WorksInvoiceSearch,
     WorksInvoiceSearchResponse, WorksInvoiceSummary,
 };
 

@@ -241,6 +241,36 @@ pub struct FollowingPiece {
     pub cadre_facturation_piece_suivante: Option<String>,
 }
 
+// ---------------------------------------------------------------------------
+// facturesTravaux/v1/recycler
+
+/// `recyclerFactureTravaux`: new routing data for a works document returned for it
+/// (AIFE https://communaute.chorus-pro.gouv.fr/recycle-works-invoice/?lang=en: `A_RECYCLER`
+/// "erreur des données d'acheminement", or "ERREUR MOA").
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorksInvoiceRecycle {
+    pub id_facture_travaux: i64,
+    /// The new recipient's SIRET.
+    pub identifiant_destinataire: String,
+    pub code_service_executant: Option<String>,
+    pub numero_bon_commande: Option<String>,
+}
+
+/// Its answer (AIFE's example): the document's number, status and deposit date.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WorksInvoiceRecycleResponse {
+    #[serde(deserialize_with = "lenient::opt_number")]
+    pub id_facture_travaux: Option<i64>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub numero_facture_travaux: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_text")]
+    pub statut_facture_travaux: Option<String>,
+    #[serde(deserialize_with = "lenient::opt_date")]
+    pub date_depot_facture_travaux: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,7 +107,7 @@ pub fn next_action(
             "Le maître d'œuvre demande de compléter le projet de décompte « {number} ».{why} Envoyez les pièces demandées, avec un commentaire si besoin, par POST …/transmission/complete."
         ),
         InvoiceStatus::ErreurFournisseurSurMoe | InvoiceStatus::ErreurMoeSurFournisseur => format!(
-            "Le projet de décompte « {number} » n'est pas arrivé au bon maître d'œuvre.{why} Vérifiez le maître d'œuvre et son service sur le marché (fiche d'identité du marché), corrigez-les (PUT …/markets/{{market_ref}}), puis recyclez le décompte (POST …/transmission/recycle)."
+            "Le projet de décompte « {number} » n'est pas arrivé au bon maître d'œuvre.{why} Vérifiez le maître d'œuvre et son service avec la fiche d'identité du marché et corrigez le marché (PUT …/markets/{{market_ref}}) ; le décompte ne pouvant pas changer de maître d'œuvre, enregistrez ensuite un nouveau numéro pour cette situation et transmettez-la de nouveau."
         ),
         InvoiceStatus::AbsenceValidationMoeDelaiReglementaire => format!(
             "Le maître d'œuvre n'a pas traité le projet de décompte « {number} » dans le délai réglementaire. Le délai de paiement court depuis sa réception par le maître d'œuvre (voir payment) : signalez-le au maître d'ouvrage (l'acheteur) et relancez le maître d'œuvre ; la passerelle continue de suivre le décompte."

@@ -49,6 +49,7 @@ pub enum Route {
     InvoiceSubmit,
     WorksInvoicesSearch,
     WorksInvoiceRead,
+    WorksInvoiceRecycle,
 }
 
 impl Route {
@@ -74,6 +75,7 @@ impl Route {
             "factures/v1/soumettre" => Route::InvoiceSubmit,
             "facturesTravaux/v1/rechercher" => Route::WorksInvoicesSearch,
             "facturesTravaux/v1/consulter" => Route::WorksInvoiceRead,
+            "facturesTravaux/v1/recycler" => Route::WorksInvoiceRecycle,
             _ => return None,
         })
     }
@@ -206,6 +208,7 @@ impl State {
             Route::InvoiceSubmit => self.submit(login, &body),
             Route::WorksInvoicesSearch => self.search_works(login, &body),
             Route::WorksInvoiceRead => self.read_works(login, &body),
+            Route::WorksInvoiceRecycle => self.recycle_works(login, &body),
         }
     }
 

@@ -22,6 +22,12 @@
 //!   the MOE's état d'acompte "sera disponible dans le dossier de facturation, à la
 //!   disposition de tous les acteurs du marché").
 //!
+//! - `facturesTravaux/v1/recycler` `{idFactureTravaux, identifiantDestinataire,
+//!   codeServiceExecutant, numeroBonCommande}` → `{idFactureTravaux, numeroFactureTravaux,
+//!   statutFactureTravaux, dateDepotFactureTravaux}` (AIFE recycle-works-invoice): only a
+//!   works document in `A_RECYCLER`, to a public structure; it goes back to its MOE
+//!   (`MISE_A_DISPOSITION_MOE`). The ordinary `factures/v1/recycler` refuses works documents.
+//!
 //! `POST /_admin/works` `{"numeroFacture","action","montant","commentaire"}` plays the MOE
 //! and the MOA: `moe_review` (`A_VALIDER_MOE`), `moe_refuse` (`REFUSEE_MOE` with the reason:
 //! a refusal stops the circuit), `moe_ask_completion` (`A_COMPLETER`), `moe_wrong_recipient`
@@ -323,6 +329,49 @@ impl State {
                 "cadreFacturationPieceSuivante": n.works.as_ref().map(|w| w.framework.clone()),
             })),
         })
+    }
+
+    /// `facturesTravaux/v1/recycler`: new routing for a works document in `A_RECYCLER`.
+    pub(super) fn recycle_works(&mut self, login: &str, body: &Value) -> Answer {
+        let Some(id) = id_field(body, &["idFactureTravaux"]) else {
+            return refusal(MALFORMED_REQUEST, "idFactureTravaux est obligatoire");
+        };
+        let Some(index) = self.invoices.iter().position(|i| {
+            i.id == id
+                && i.works.is_some()
+                && self.account_structures(login).contains(&i.supplier_id)
+        }) else {
+            return refusal(
+                UNKNOWN_OBJECT,
+                "Facture de travaux inconnue ou non accessible",
+            );
+        };
+        let status = self.invoices[index].current().map(|h| h.statut.clone());
+        if status.as_deref() != Some("A_RECYCLER") {
+            return refusal(
+                super::returned::WRONG_STATUS,
+                &format!("Action impossible au statut {}", status.unwrap_or_default()),
+            );
+        }
+        let buyer = text_field(body, "identifiantDestinataire")
+            .and_then(|siret| self.structure_by_siret(siret))
+            .filter(|s| s.public)
+            .map(|s| s.id_structure_cpp);
+        let Some(buyer) = buyer else {
+            return refusal(
+                super::returned::WRONG_RECIPIENT,
+                "Destinataire non reference ou inactif",
+            );
+        };
+        self.invoices[index].buyer_id = buyer;
+        self.set_status(index, "MISE_A_DISPOSITION_MOE", None);
+        let invoice = &self.invoices[index];
+        ok(json!({
+            "idFactureTravaux": invoice.id,
+            "numeroFactureTravaux": invoice.numero,
+            "statutFactureTravaux": "MISE_A_DISPOSITION_MOE",
+            "dateDepotFactureTravaux": chorus_datetime(invoice.deposited_at),
+        }))
     }
 
     // --- admin ----------------------------------------------------------------------------
