@@ -65,7 +65,7 @@
 //! - `POST /api/oauth/token` (form `grant_type=client_credentials`, `client_id`,
 //!   `client_secret`, `scope`): `{"access_token","token_type":"Bearer","expires_in","scope":"openid"}`;
 //!   `400 {"error":"invalid_client"}`, the same bytes for an unknown id and a wrong secret.
-//! - `POST /cpro/<path>` for the fourteen paths of [`cpro::Route`] (the gateway's thirteen, and
+//! - `POST /cpro/<path>` for the eighteen paths of [`cpro::Route`] (the gateway's seventeen, and
 //!   `transverses/v1/recuperer/formatflux`, which lists the accepted syntaxes). In order: a missing, unknown
 //!   or expired bearer token gets PISTE's `401 {"error":"invalid_token",…}` with
 //!   `WWW-Authenticate` (no `codeRetour`); an unknown route gets `403 {}`; a missing, wrong
