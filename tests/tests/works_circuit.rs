@@ -302,12 +302,8 @@ fn statuses(view: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn an_a4_goes_through_the_moe_and_the_moa_to_payment_with_the_admitted_amount() {
-    let h = Harness::new().await;
-    let invoice = h.transmitted(1).await;
-
-    // Sent by the works route: the PDF first, then one submission naming the MOE.
+/// Sent by the works route: the PDF first, then one submission naming the MOE, no flux.
+fn assert_sent_by_the_works_route(h: &Harness, invoice: &str) {
     assert_eq!(
         h.journal_count(DEPOSIT_PATH),
         0,
@@ -322,7 +318,7 @@ async fn an_a4_goes_through_the_moe_and_the_moa_to_payment_with_the_admitted_amo
     assert_eq!(submits.len(), 1);
     let sent = submits[0].body.clone().unwrap();
     assert_eq!(sent["modeDepot"], "DEPOT_PDF_API");
-    assert_eq!(sent["numeroFactureSaisi"], invoice.as_str());
+    assert_eq!(sent["numeroFactureSaisi"], invoice);
     let frame = &sent["cadreDeFacturation"];
     assert_eq!(
         frame["codeCadreFacturation"],
@@ -336,7 +332,14 @@ async fn an_a4_goes_through_the_moe_and_the_moa_to_payment_with_the_admitted_amo
     assert_eq!(sent["montantTotal"]["montantHtTotal"], "11875.00");
     assert_eq!(sent["montantTotal"]["montantAPayer"], "14250.00");
     assert!(sent["pieceJointePrincipale"][0]["pieceJointePrincipaleId"].is_i64());
+}
 
+#[tokio::test]
+async fn an_a4_goes_through_the_moe_and_the_moa_to_payment_with_the_admitted_amount() {
+    let h = Harness::new().await;
+    let invoice = h.transmitted(1).await;
+
+    assert_sent_by_the_works_route(&h, &invoice);
     let view = h.get(1).await;
     assert_eq!(view["transmission"]["state"], "integrated", "{view}");
     assert_eq!(view["transmission"]["chorus_status"], "DEPOSEE");
