@@ -133,6 +133,50 @@ mod tests {
     use time::macros::datetime;
 
     #[test]
+    fn only_the_statuses_that_ask_something_of_the_company_have_a_next_action() {
+        let ask = |status: &str, following: Option<&str>| {
+            next_action(
+                &"SIT-1",
+                &InvoiceStatus::from(status),
+                following,
+                Some("motif".into()),
+            )
+        };
+        for quiet in [
+            "MISE_A_DISPOSITION_MOE",
+            "A_VALIDER_MOE",
+            "ASSOCIEE",
+            "TRANSMISE_MOA",
+        ] {
+            assert_eq!(ask(quiet, None), None, "{quiet}");
+        }
+        assert_eq!(ask("ASSOCIEE", Some("MISE_EN_PAIEMENT")), None);
+        let refused_by_moa = ask("ASSOCIEE", Some("REFUSEE_MOA")).unwrap();
+        assert!(
+            refused_by_moa.contains("maître d'ouvrage a refusé"),
+            "{refused_by_moa}"
+        );
+        assert!(refused_by_moa.contains("« motif »"), "{refused_by_moa}");
+        let refused = ask("REFUSEE_MOE", None).unwrap();
+        assert!(
+            refused.contains("SIT-1") && refused.contains("« motif »"),
+            "{refused}"
+        );
+        assert!(
+            ask("A_COMPLETER", None)
+                .unwrap()
+                .contains("transmission/complete")
+        );
+        assert!(
+            ask("ERREUR_MOE_SUR_FOURNISSEUR", None)
+                .unwrap()
+                .contains("nouveau numéro")
+        );
+        let late = ask("ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE", None).unwrap();
+        assert!(late.contains("délai réglementaire"), "{late}");
+    }
+
+    #[test]
     fn the_view_shows_amounts_with_two_decimals_and_times_in_rfc3339() {
         let progress = WorksProgress {
             moe_status: Some("ASSOCIEE".into()),
