@@ -83,22 +83,41 @@ BODY=$(cat <<JSON
  "document":{"filename":"situation-03.pdf","content_base64":"$PDF"}}
 JSON
 )
-bold "12. Transmit it: EN 16931 UBL built and checked, deposited once in Chorus Pro"
+bold "12. Transmit it: checked (EN 16931 and Chorus Pro rules), then sent once by the works route — its PDF, then one submission naming the maître d'œuvre"
 show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
 
-bold "13. The same request again (a client retry): the same answer, no second deposit"
+bold "13. The same request again (a client retry): the same answer, nothing sent twice"
 show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
 
-bold "14. Follow it to payment: the scheduled follow-up (status-sync), run a few times"
-for minutes in 5 20 60 180; do
-  sleep 2
-  NOW=$(date -u -d "+$minutes minutes" +%Y-%m-%dT%H:%M:%SZ)
-  echo "  status-sync at $NOW:"
-  tests/stack/run_function.sh status-sync "$NOW" 2>/dev/null \
+SYNC_AT=0
+sync() { # one run of the follow-up, its clock further ahead each time
+  SYNC_AT=$((SYNC_AT + 20))
+  local now; now=$(date -u -d "+$SYNC_AT minutes" +%Y-%m-%dT%H:%M:%SZ)
+  tests/stack/run_function.sh status-sync "$now" 2>/dev/null \
     | python3 -c 'import json,sys; r=json.load(sys.stdin); [print("   ", a["market_ref"], a["number"], a["from"], "→", a["to"], a["note"]) for a in r["actions"]]'
-done
+}
+works() { # the emulator plays the MOE or the MOA: action [json-extra]
+  echo "  emulator, $1: $(curl -sS -X POST "$SANDBOX/_admin/works" -H 'Content-Type: application/json' \
+    --data "{\"numeroFacture\":\"$NUMBER\",\"action\":\"$1\"${2:+,$2}}")"
+  sleep 1
+  sync
+}
+works_view() {
+  curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/markets/gymnase-2026/situations/3" \
+    | python3 -c 'import json,sys; v=json.load(sys.stdin); print("   chorus_status:", v["transmission"]["chorus_status"], "| next_action:", v["next_action"]); print("   works:", json.dumps(v["works"], ensure_ascii=False)); print("   payment:", {k: v["payment"][k] for k in ("clock_started_at", "due_on", "paid_on")})'
+}
+
+bold "14. The works circuit, followed by the scheduled follow-up (status-sync): the maître d'œuvre receives the statement (the payment clock starts), reviews it, admits 14 000.00 € HT of the 14 875.00 claimed; the maître d'ouvrage validates; payment"
+sleep 2
+sync
+works_view
+works moe_review
+works moe_associate '"montant":"14000.00"'
+works_view
+works moa_validate
+works pay
 show GET "/v1/companies/$SIRET/markets/gymnase-2026/situations/3"
-echo "  deposits of $NUMBER in the emulator: $(curl -s "$SANDBOX/_admin/deposits" | python3 -c "import json,sys; print(sum(1 for d in json.load(sys.stdin)['deposits'] if d.get('numeroFacture')=='$NUMBER'))")"
+echo "  submissions of $NUMBER in the emulator: $(curl -s "$SANDBOX/_admin/journal?path=/cpro/factures/v1/soumettre" | python3 -c "import json,sys; print(sum(1 for e in json.load(sys.stdin)['entries'] if (e.get('body') or {}).get('numeroFactureSaisi')=='$NUMBER'))")"
 
 bold "15. The password renewal reminder the referent receives 30 days before expiry"
 EXPIRES=$(curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/chorus-account" | python3 -c 'import json,sys; print(json.load(sys.stdin)["password_expires_at"])')

@@ -30,6 +30,9 @@ pub struct Config {
     pub deposit_lease: Duration,
     /// `syntaxeFlux` of the deposits (E4/E5 works codes are unconfirmed: configurable).
     pub flux_syntax: String,
+    /// How works documents are sent (`WORKS_SUBMISSION`: `pdf_api`, the default, or
+    /// `ubl_flux`); the route of each framework is `works::route_of`.
+    pub works_submission: crate::works::WorksSubmission,
     /// The late-payment interest rate of each half-year (`LATE_PAYMENT_RATES`,
     /// docs/payment-deadline.md): the ECB rate changes, the law does not, so it is a
     /// dated setting rather than code.
@@ -125,12 +128,21 @@ impl Config {
             reconcile_grace: Duration::from_secs(number("RECONCILE_GRACE_SECONDS", 3_600)?),
             deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
             flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
+            works_submission: works_submission(&text("WORKS_SUBMISSION", "pdf_api"))?,
             late_payment_rates,
             documents_bucket: lookup("DOCUMENTS_BUCKET")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
         })
     }
+}
+
+/// `WORKS_SUBMISSION`: a value other than `pdf_api` or `ubl_flux` stops the cold start.
+fn works_submission(raw: &str) -> Result<crate::works::WorksSubmission, ConfigError> {
+    crate::works::WorksSubmission::parse(raw).ok_or_else(|| ConfigError {
+        name: "WORKS_SUBMISSION",
+        problem: format!("must be pdf_api or ubl_flux, got {raw:?}"),
+    })
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
 use crate::chorus::{
-    ChorusClient, ChorusError, FluxDeposit, FluxDepositResponse, SupplierInvoice,
-    SupplierInvoiceSearch, TechnicalAccount, parse_chorus_datetime, says_number_already_used,
+    ChorusClient, ChorusError, FileUpload, FluxDeposit, FluxDepositResponse,
+    InvoiceSubmissionResponse, MainAttachment, SupplierInvoice, SupplierInvoiceSearch,
+    TechnicalAccount, WorksInvoiceSearch, parse_chorus_datetime, says_number_already_used,
 };
 use crate::config::Config;
 use crate::domain::situation::StatusEntry;
@@ -30,6 +31,7 @@ use crate::mail::render::RejectionSource;
 use crate::secrets::SecretStore;
 use crate::store::transmission::{Change, Tracked};
 use crate::store::{AuditEntry, Store, StoreError};
+use crate::works::{Route, Submission, WorksPayload};
 
 /// What the company saw in the Chorus Pro portal for a deposit whose outcome is unknown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +142,40 @@ impl Depositor {
             chorus: Arc::clone(&services.chorus),
             mailer,
             config: config.clone(),
+        }
+    }
+}
+
+/// What a deposit got back, by route.
+enum Delivered {
+    Flux(FluxDepositResponse),
+    Submitted(InvoiceSubmissionResponse),
+}
+
+/// The route a transmission was claimed with.
+fn route_of_record(tracked: &Tracked) -> Route {
+    Route::from_code(tracked.record.deposit_route.as_deref())
+}
+
+/// A works statement Chorus Pro took: it has its id at once, so it is followed as a
+/// document from now on. An answer without the id proves nothing: searched for like a lost one.
+fn submitted(done: InvoiceSubmissionResponse, now: OffsetDateTime) -> (TransmissionState, Change) {
+    match done.identifiant_facture_cpp {
+        Some(id) => {
+            tracing::info!(chorus_invoice_id = id, "works statement submitted");
+            let status = done.statut_facture.as_deref().or(Some("DEPOSEE"));
+            let note = format!("Soumis à Chorus Pro (n° Chorus Pro {id})");
+            let change = Change::default()
+                .attached(id, status, None)
+                .history(entry(now, "DEPOSE", Some(note)))
+                .due(now + follow_up_delay(0));
+            (TransmissionState::Integrated, change)
+        }
+        None => {
+            let change = Change::default()
+                .outcome_unknown(now, "Chorus Pro a répondu sans l'identifiant du document")
+                .due(now + Duration::seconds(30));
+            (TransmissionState::OutcomeUnknown, change)
         }
     }
 }
@@ -301,16 +337,69 @@ impl Depositor {
             .await?)
     }
 
-    /// Leases the deposit (`from` → `depositing`, with the outing's change), sends it once,
-    /// and records what Chorus Pro answered.
+    /// Leases the deposit (`from` → `depositing`, with the outing's change), sends it once
+    /// the way its route says, and records what Chorus Pro answered.
     async fn send(&self, outing: Outing<'_>, now: OffsetDateTime) -> Result<Tracked, DepositError> {
+        let works = self.works_payload_of(&outing)?;
         let depositing = self.lease(&outing, now).await?;
-        let deposit = self.flux_of(&depositing, outing.file);
-        tracing::info!(attempt = depositing.record.attempts, "depositing");
-        let answer = self.chorus.deposit_flux(&outing.technical, &deposit).await;
+        tracing::info!(attempt = depositing.record.attempts, route = ?route_of_record(&depositing), "depositing");
+        let answer = match works {
+            None => {
+                let deposit = self.flux_of(&depositing, outing.file);
+                self.chorus
+                    .deposit_flux(&outing.technical, &deposit)
+                    .await
+                    .map(Delivered::Flux)
+            }
+            Some(payload) => self
+                .submit_works(&outing.technical, payload)
+                .await
+                .map(Delivered::Submitted),
+        };
         let now = OffsetDateTime::now_utc().max(now);
         self.record_answer(&depositing, answer, outing.account, now)
             .await
+    }
+
+    /// The works submission of this outing, when its route sends one (read before the
+    /// lease: a payload that cannot be read sends nothing).
+    fn works_payload_of(&self, outing: &Outing<'_>) -> Result<Option<WorksPayload>, DepositError> {
+        let route = outing
+            .change
+            .route_code()
+            .map(str::to_owned)
+            .or_else(|| outing.tracked.record.deposit_route.clone());
+        match Route::from_code(route.as_deref()).submission {
+            Submission::UblFlux => Ok(None),
+            Submission::PdfApi => serde_json::from_slice(outing.file)
+                .map(Some)
+                .map_err(|_| DepositError::PayloadMissing),
+        }
+    }
+
+    /// The PDF added to the account, then the works statement submitted once with it
+    /// (docs/chorus-pro.md#works-circuit). A failure to add the file sent nothing.
+    async fn submit_works(
+        &self,
+        technical: &TechnicalAccount,
+        payload: WorksPayload,
+    ) -> Result<InvoiceSubmissionResponse, ChorusError> {
+        let upload = FileUpload::new(&payload.pdf_name, &payload.pdf_mime, payload.pdf_base64);
+        let added = match self.chorus.upload_file(technical, &upload).await {
+            Ok(added) => added,
+            Err(e) if e.deposit_may_be_recorded() => {
+                return Err(ChorusError::Unavailable {
+                    may_have_reached_chorus: false,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let mut submission = payload.submission;
+        submission.piece_jointe_principale = vec![MainAttachment {
+            piece_jointe_principale_designation: payload.pdf_name,
+            piece_jointe_principale_id: added.piece_jointe_id,
+        }];
+        self.chorus.submit_invoice(technical, &submission).await
     }
 
     /// `from` → `depositing` under a lease, which is also the due time: if this Lambda dies
@@ -350,13 +439,14 @@ impl Depositor {
     async fn record_answer(
         &self,
         depositing: &Tracked,
-        answer: Result<FluxDepositResponse, ChorusError>,
+        answer: Result<Delivered, ChorusError>,
         account: &CompanyAccount,
         now: OffsetDateTime,
     ) -> Result<Tracked, DepositError> {
         use TransmissionState::*;
         let (to, change) = match answer {
-            Ok(done) => {
+            Ok(Delivered::Submitted(done)) => submitted(done, now),
+            Ok(Delivered::Flux(done)) => {
                 tracing::info!(flux_number = %done.numero_flux_depot, "deposited");
                 let note = format!("Flux {} déposé dans Chorus Pro", done.numero_flux_depot);
                 let change = Change::default()
@@ -569,7 +659,7 @@ impl Depositor {
             .await?;
         let number = deposited_number(&doubt);
         let technical = self.technical_account(account).await?;
-        match self.find_invoice(&technical, &number).await {
+        match self.find_document(&technical, &doubt, &number).await {
             Ok(Some(invoice)) if could_be_ours(&invoice, doubt.record.transmitted_at) => {
                 let comment = format!(
                     "La facture « {number} » déposée plus tôt a été retrouvée dans Chorus Pro"
@@ -632,7 +722,7 @@ impl Depositor {
             PortalCheck::Found { invoice_number } => {
                 let technical = self.technical_account(account).await?;
                 let invoice = self
-                    .find_invoice(&technical, invoice_number)
+                    .find_document(&technical, tracked, invoice_number)
                     .await
                     .map_err(ResolveError::Chorus)?
                     .ok_or(ResolveError::InvoiceNotInChorus)?;
@@ -655,6 +745,44 @@ impl Depositor {
                     .await?;
                 Ok(self.attempt(pending, account, now).await?)
             }
+        }
+    }
+
+    /// The works document of that number among the supplier's (`rechercherFactureTravaux`),
+    /// shaped like an invoice found by the ordinary search.
+    async fn find_works_document(
+        &self,
+        technical: &TechnicalAccount,
+        number: &str,
+    ) -> Result<Option<SupplierInvoice>, ChorusError> {
+        let found = self
+            .chorus
+            .search_works_invoices(technical, &WorksInvoiceSearch::by_number(number))
+            .await?;
+        Ok(found
+            .liste_factures_travaux
+            .into_iter()
+            .find(|d| d.numero_facture_travaux == number)
+            .map(|d| SupplierInvoice {
+                identifiant_facture_cpp: d.id_facture_travaux,
+                numero_facture: d.numero_facture_travaux,
+                statut: d.statut_facture_travaux.map(Into::into),
+                date_depot: d.date_depot_facture_travaux,
+                ..SupplierInvoice::default()
+            }))
+    }
+
+    /// The document of that number among the supplier's, searched the way its route was
+    /// sent: a works submission among works documents, a flux among invoices.
+    async fn find_document(
+        &self,
+        technical: &TechnicalAccount,
+        tracked: &Tracked,
+        number: &str,
+    ) -> Result<Option<SupplierInvoice>, ChorusError> {
+        match route_of_record(tracked).submission {
+            Submission::PdfApi => self.find_works_document(technical, number).await,
+            Submission::UblFlux => self.find_invoice(technical, number).await,
         }
     }
 
@@ -682,7 +810,7 @@ impl Depositor {
         tracked: &Tracked,
     ) -> Result<Option<SupplierInvoice>, ChorusError> {
         let found = self
-            .find_invoice(technical, &deposited_number(tracked))
+            .find_document(technical, tracked, &deposited_number(tracked))
             .await?;
         Ok(found.filter(|i| could_be_ours(i, tracked.record.transmitted_at)))
     }

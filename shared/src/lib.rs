@@ -21,3 +21,4 @@ pub mod services;
 pub mod store;
 pub mod tls;
 pub mod ubl;
+pub mod works;

@@ -57,7 +57,6 @@ const JURA_LOGIN: &str = "TECH_1_maconnerie-jura@cpro.fr";
 const JURA_PASSWORD: &str = "Jura-Tech-2024!";
 const VILLEURBANNE: &str = "21690123100011"; // requires nothing
 const ISERE: &str = "21380456000018"; // service code required: DIRINFRA
-const PROJECT_MANAGER: &str = "81234567600017";
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
@@ -595,8 +594,7 @@ async fn happy_path_to_payment_through_the_local_api() {
                 "market_number": format!("2026-TRV-{}", suffix()),
                 "buyer_siret": ISERE,
                 "buyer_service_code": "DIRINFRA",
-                "framework": "A4",
-                "project_manager": {"siret": PROJECT_MANAGER},
+                "framework": "A1",
                 "label": "Réhabilitation du gymnase"
             })),
         )

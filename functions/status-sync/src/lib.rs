@@ -22,6 +22,8 @@ use shared::mail::render::RejectionSource;
 use shared::store::transmission::{Change, Tracked};
 use time::{Duration, OffsetDateTime};
 
+mod works;
+
 /// At most this many situations per run; the rest stay due for the next run.
 pub const BATCH: usize = 500;
 
@@ -224,6 +226,9 @@ async fn follow(
         Pending | FailedRetrying => state.depositor.attempt(tracked, &account, now).await?,
         Depositing | OutcomeUnknown => state.depositor.reconcile(tracked, &account, now).await?,
         Deposited => follow_flux(state, tracked, &account, now).await?,
+        Integrated if works::is_works(&tracked) => {
+            works::follow(state, tracked, &account, now).await?
+        }
         Integrated => follow_invoice(state, tracked, &account, now).await?,
         Rejected | NotTransmitted => {
             // Nothing to follow: out of the index.

@@ -21,6 +21,17 @@ pub(crate) enum Carriage {
     FileByFile,
 }
 
+impl Carriage {
+    /// A flux embeds the files in its one UBL file; the works submission adds them one by
+    /// one (`shared::works::route_of`).
+    pub(crate) fn of(route: shared::works::Route) -> Carriage {
+        match route.submission {
+            shared::works::Submission::UblFlux => Carriage::OneFlux,
+            shared::works::Submission::PdfApi => Carriage::FileByFile,
+        }
+    }
+}
+
 /// Reads every document the files name into them (their names too, unless given). Sizes
 /// are checked on the records first: a deposit that would be too large reads nothing.
 pub(crate) async fn resolve_documents(

@@ -11,6 +11,7 @@ mod documents;
 pub mod request;
 mod resolve;
 mod returned;
+mod works;
 
 use std::time::Duration as StdDuration;
 
@@ -312,33 +313,35 @@ async fn claim_and_deposit(
     let payload_id = uuid::Uuid::new_v4().simple().to_string();
     let expires = (now + time::Duration::days(PAYLOAD_DAYS)).unix_timestamp();
     let situation = &tracked.situation;
-    let xml = prepared.xml.as_bytes();
+    let file = prepared.file.as_slice();
     state
         .store
         .put_payload(
             &situation.siret,
             &payload_owner(tracked),
             &payload_id,
-            xml,
+            file,
             expires,
         )
         .await
         .map_err(|e| store_problem(&e))?;
     let number = situation.identifiers.invoice_number.as_str();
-    let claim = Change::default().claim(&Claim {
-        invoice_number: number.to_owned(),
-        payload_id,
-        request_hash: body_hash(asked.bytes),
-        flux_file_name: flux_file_name(number),
-        environment: asked.account.environment.as_str().to_owned(),
-        idempotency_key: asked.key.map(str::to_owned),
-        amount_due: prepared.totals.payable,
-        at: now,
-    });
+    let claim = Change::default()
+        .claim(&Claim {
+            invoice_number: number.to_owned(),
+            payload_id,
+            request_hash: body_hash(asked.bytes),
+            flux_file_name: flux_file_name(number),
+            environment: asked.account.environment.as_str().to_owned(),
+            idempotency_key: asked.key.map(str::to_owned),
+            amount_due: prepared.amount_due,
+            at: now,
+        })
+        .route(prepared.route.code());
     // The deposit's lease, the hold or the waiting claim adds its due time.
     match state
         .depositor
-        .first_attempt(tracked, claim, xml, asked.account, now)
+        .first_attempt(tracked, claim, file, asked.account, now)
         .await
     {
         Ok(left) => Ok(Some(left)),
@@ -359,16 +362,18 @@ async fn claim_and_deposit(
 }
 
 /// The situation's invoice, from the request (its uploaded documents read) and what the
-/// gateway knows, checked.
+/// gateway knows, checked, and the file its route sends (`works::route_of`).
 async fn prepare_invoice(
     state: &State,
     asked: &Asked<'_>,
     tracked: &Tracked,
-) -> Result<ubl::PreparedInvoice, Problem> {
+) -> Result<works::Prepared, Problem> {
     let mut raw = request::parse(asked.bytes)?;
-    let files = raw.files_mut();
-    let carriage = documents::Carriage::OneFlux;
-    documents::resolve_documents(state, &tracked.situation.siret, files, carriage).await?;
+    let route =
+        shared::works::route_of(asked.market.terms.framework, state.config.works_submission);
+    let carriage = documents::Carriage::of(route);
+    documents::resolve_documents(state, &tracked.situation.siret, raw.files_mut(), carriage)
+        .await?;
     let invoice = request::to_invoice(raw, &context(tracked, asked.market, asked.account))?;
     let today = state.clock.now().date();
     let options = CheckOptions {
@@ -376,7 +381,14 @@ async fn prepare_invoice(
         max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
         today: Some(today.next_day().unwrap_or(today)),
     };
-    ubl::prepare(&invoice, &options).map_err(request::invalid)
+    let prepared = ubl::prepare(&invoice, &options).map_err(request::invalid)?;
+    works::file_to_send(
+        &invoice,
+        prepared,
+        asked.market,
+        asked.account,
+        &state.config,
+    )
 }
 
 /// Records what a caller asked of a situation (who, when, what), before it is acted on: the

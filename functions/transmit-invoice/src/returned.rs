@@ -16,7 +16,7 @@
 use lambda_http::{Body, Response};
 use shared::chorus::{
     ChorusError, CompletionFile, FileUpload, InvoiceCompletion, InvoiceHistoryRequest,
-    InvoiceRecycle, RecycleRecipient, RecycleReference, TechnicalAccount,
+    InvoiceRecycle, RecycleRecipient, RecycleReference, TechnicalAccount, WorksInvoiceRecycle,
 };
 use shared::domain::market::{CommitmentNumber, ServiceCode};
 use shared::domain::{Market, MarketTerms, Siret};
@@ -500,6 +500,10 @@ async fn send(
         .chorus_invoice_id
         .ok_or_else(Problem::internal)?;
     let outcome = match prepared {
+        // A works document is recycled by the works service (AIFE recycle-works-invoice).
+        Prepared::Recycle { new, .. } if shared::works::followed_as_works(tracked) => {
+            recycle_works(state, tech, id, new).await
+        }
         Prepared::Recycle { new, comment, .. } => {
             recycle(state, tech, id, new, comment.clone()).await
         }
@@ -564,6 +568,27 @@ async fn recycle(
     // would let the same recycle be sent again.
     Ok(answer
         .statut_facture
+        .filter(|s| s != "A_RECYCLER")
+        .unwrap_or_else(|| "DEPOSEE".to_owned()))
+}
+
+/// `facturesTravaux/v1/recycler` (`recyclerFactureTravaux`: no comment field); the status
+/// the document is in afterwards, never `A_RECYCLER` (as for `recycle`).
+async fn recycle_works(
+    state: &State,
+    tech: &TechnicalAccount,
+    id: i64,
+    routing: &Routing,
+) -> Result<String, ChorusError> {
+    let request = WorksInvoiceRecycle {
+        id_facture_travaux: id,
+        identifiant_destinataire: routing.buyer_siret.clone(),
+        code_service_executant: routing.buyer_service_code.clone(),
+        numero_bon_commande: routing.commitment_number.clone(),
+    };
+    let answer = state.chorus.recycle_works_invoice(tech, &request).await?;
+    Ok(answer
+        .statut_facture_travaux
         .filter(|s| s != "A_RECYCLER")
         .unwrap_or_else(|| "DEPOSEE".to_owned()))
 }

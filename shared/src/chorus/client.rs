@@ -29,6 +29,11 @@ use super::structures::{
     ServiceReadRequest, ServiceReadResponse, ServiceSearchRequest, ServiceSearchResponse,
     StructureReadRequest, StructureReadResponse, StructureSearchRequest, StructureSearchResponse,
 };
+use super::works::{
+    InvoiceSubmission, InvoiceSubmissionResponse, WorksInvoiceRead, WorksInvoiceReadResponse,
+    WorksInvoiceRecycle, WorksInvoiceRecycleResponse, WorksInvoiceSearch,
+    WorksInvoiceSearchResponse,
+};
 use super::{
     ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource, TechnicalAccount,
 };
@@ -48,6 +53,15 @@ pub const INVOICE_HISTORY: &str = "factures/v1/consulter/historique";
 pub const INVOICE_RECYCLE: &str = "factures/v1/recycler";
 pub const FILE_UPLOAD: &str = "transverses/v1/ajouter/fichier";
 pub const INVOICE_COMPLETE: &str = "factures/v1/completer";
+/// A document submitted as data with its PDF (`soumettreFacture`): the works route
+/// (docs/chorus-pro.md#works-circuit).
+pub const INVOICE_SUBMIT: &str = "factures/v1/soumettre";
+/// `rechercherFactureTravaux` on PISTE (Pastell).
+pub const WORKS_INVOICES_SEARCH: &str = "facturesTravaux/v1/rechercher";
+/// `consulterFactureTravaux`: the PISTE sub-path follows the family's pattern; unconfirmed.
+pub const WORKS_INVOICE_READ: &str = "facturesTravaux/v1/consulter";
+/// `recyclerFactureTravaux`: the PISTE sub-path follows the family's pattern; unconfirmed.
+pub const WORKS_INVOICE_RECYCLE: &str = "facturesTravaux/v1/recycler";
 /// The `syntaxeFlux` values the platform takes (GO `RecupererFormatFlux`); the gateway
 /// itself does not call it, `make qualify` does.
 pub const FLUX_FORMATS: &str = "transverses/v1/recuperer/formatflux";
@@ -55,6 +69,8 @@ pub const FLUX_FORMATS: &str = "transverses/v1/recuperer/formatflux";
 /// `codeRetour` of a search that found nothing (`TRA_MSG_00.015`, Pastell): the search
 /// calls answer an empty list instead of an error.
 const NO_RESULT: i64 = 20000;
+/// The same for `rechercherFactureTravaux` (Pastell's `CPPWrapper`).
+const NO_WORKS_RESULT: i64 = 20007;
 
 const JSON_UTF8: &str = "application/json;charset=utf-8";
 
@@ -320,6 +336,57 @@ impl ChorusClient {
         request: &InvoiceCompletion,
     ) -> Result<InvoiceCompletionResponse, ChorusError> {
         self.call(account, INVOICE_COMPLETE, request, CallKind::Deposit)
+            .await
+    }
+
+    /// `factures/v1/soumettre`, sent exactly once (like a deposit): its PDF must have been
+    /// added first with [`Self::upload_file`].
+    pub async fn submit_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &InvoiceSubmission,
+    ) -> Result<InvoiceSubmissionResponse, ChorusError> {
+        self.call(account, INVOICE_SUBMIT, request, CallKind::Deposit)
+            .await
+    }
+
+    /// `facturesTravaux/v1/rechercher` as the supplier; no result (20000 or 20007) gives an
+    /// empty list.
+    pub async fn search_works_invoices(
+        &self,
+        account: &TechnicalAccount,
+        request: &WorksInvoiceSearch,
+    ) -> Result<WorksInvoiceSearchResponse, ChorusError> {
+        let answer = self
+            .call(account, WORKS_INVOICES_SEARCH, request, CallKind::Read)
+            .await;
+        match answer {
+            Err(ChorusError::BusinessRefusal {
+                code_retour: NO_WORKS_RESULT,
+                ..
+            }) => Ok(WorksInvoiceSearchResponse::default()),
+            other => empty_when_no_result(other),
+        }
+    }
+
+    /// `facturesTravaux/v1/consulter`: one works document, its status and the next one.
+    pub async fn read_works_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &WorksInvoiceRead,
+    ) -> Result<WorksInvoiceReadResponse, ChorusError> {
+        self.call(account, WORKS_INVOICE_READ, request, CallKind::Read)
+            .await
+    }
+
+    /// `facturesTravaux/v1/recycler`, sent once (like the ordinary recycle): a lost answer
+    /// is settled by reading the document's status.
+    pub async fn recycle_works_invoice(
+        &self,
+        account: &TechnicalAccount,
+        request: &WorksInvoiceRecycle,
+    ) -> Result<WorksInvoiceRecycleResponse, ChorusError> {
+        self.call(account, WORKS_INVOICE_RECYCLE, request, CallKind::Deposit)
             .await
     }
 

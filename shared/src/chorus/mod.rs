@@ -47,6 +47,7 @@ pub mod lenient;
 mod returned;
 mod status;
 mod structures;
+mod works;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -62,6 +63,9 @@ pub mod paths {
         COMMITMENTS_SEARCH, FILE_UPLOAD, FLUX_DEPOSIT, FLUX_FORMATS, FLUX_REPORT, INVOICE_COMPLETE,
         INVOICE_HISTORY, INVOICE_RECYCLE, SERVICE_READ, SERVICES_SEARCH, STRUCTURE_READ,
         STRUCTURES_SEARCH, SUPPLIER_ACTIVE_STRUCTURES, SUPPLIER_INVOICES_SEARCH,
+    };
+    pub use super::client::{
+        INVOICE_SUBMIT, WORKS_INVOICE_READ, WORKS_INVOICE_RECYCLE, WORKS_INVOICES_SEARCH,
     };
 }
 pub use error::ChorusError;
@@ -84,6 +88,13 @@ pub use structures::{
     ServiceSearchRequest, ServiceSearchResponse, ServiceSummary, StructureCriteria,
     StructureGeneralInformation, StructureParameters, StructureReadRequest, StructureReadResponse,
     StructureSearchRequest, StructureSearchResponse, StructureSummary,
+};
+pub use works::{
+    FollowingPiece, InvoiceSubmission, InvoiceSubmissionResponse, MODE_PDF_API, MainAttachment,
+    SubmissionFramework, SubmissionRecipient, SubmissionReferences, SubmissionSupplier,
+    SubmissionTotals, WorksInvoice, WorksInvoiceRead, WorksInvoiceReadResponse,
+    WorksInvoiceRecycle, WorksInvoiceRecycleResponse, WorksInvoiceSearch,
+    WorksInvoiceSearchResponse, WorksInvoiceSummary,
 };
 
 /// Where PISTE and Chorus Pro are, and how patient the client is.

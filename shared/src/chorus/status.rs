@@ -89,6 +89,19 @@ text_enum!(
         MiseADispositionComptable => "MISE_A_DISPOSITION_COMPTABLE",
         MiseEnPaiement => "MISE_EN_PAIEMENT",
         Comptabilisee => "COMPTABILISEE",
+        // Works circuit (turbo124/piste-gouv-fr `IStatutFacture`, docs/chorus-pro.md#works-statuses).
+        MiseADispositionMoe => "MISE_A_DISPOSITION_MOE",
+        PriseEnCompteMoe => "PRISE_EN_COMPTE_MOE",
+        AValiderMoe => "A_VALIDER_MOE",
+        RefuseeMoe => "REFUSEE_MOE",
+        ACompleter => "A_COMPLETER",
+        ErreurFournisseurSurMoe => "ERREUR_FOURNISSEUR_SUR_MOE",
+        ErreurMoeSurFournisseur => "ERREUR_MOE_SUR_FOURNISSEUR",
+        AbsenceValidationMoeDelaiReglementaire => "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE",
+        Associee => "ASSOCIEE",
+        TransmiseMoa => "TRANSMISE_MOA",
+        MiseADispositionMoa => "MISE_A_DISPOSITION_MOA",
+        RefuseeMoa => "REFUSEE_MOA",
     }
 );
 
@@ -132,6 +145,24 @@ impl InvoiceStatus {
     pub fn ends_follow_up(&self) -> bool {
         matches!(self, InvoiceStatus::MiseEnPaiement | InvoiceStatus::Rejetee)
     }
+
+    /// For a works document: the statuses after which nothing more happens to *this*
+    /// document (docs/chorus-pro.md#which-works-statuses-end-the-follow-up). `ASSOCIEE`: the
+    /// next party associated its own document, which is followed instead
+    /// ([`Self::hands_over`]); `REFUSEE_MOE`: a MOE refusal stops the invoicing circuit
+    /// (AIFE); `REFUSEE_MOA`: the MOA refused its document; and the ordinary ends.
+    pub fn ends_works_document(&self) -> bool {
+        self.ends_follow_up()
+            || matches!(
+                self,
+                InvoiceStatus::Associee | InvoiceStatus::RefuseeMoe | InvoiceStatus::RefuseeMoa
+            )
+    }
+
+    /// The next party associated its document (`pieceSuivante`): payment is followed there.
+    pub fn hands_over(&self) -> bool {
+        matches!(self, InvoiceStatus::Associee)
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +193,29 @@ mod tests {
             assert_eq!(
                 InvoiceStatus::from(status).ends_follow_up(),
                 ends,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_works_document_ends_when_handed_over_refused_or_paid() {
+        for (status, ends, hands_over) in [
+            ("ASSOCIEE", true, true),
+            ("REFUSEE_MOE", true, false),
+            ("REFUSEE_MOA", true, false),
+            ("MISE_EN_PAIEMENT", true, false),
+            ("MISE_A_DISPOSITION_MOE", false, false),
+            ("A_VALIDER_MOE", false, false),
+            ("A_COMPLETER", false, false),
+            ("ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE", false, false),
+            ("TRANSMISE_MOA", false, false),
+        ] {
+            let s = InvoiceStatus::from(status);
+            assert_eq!(s.ends_works_document(), ends, "{status}");
+            assert_eq!(s.hands_over(), hands_over, "{status}");
+            assert!(
+                !s.ends_follow_up() || status == "MISE_EN_PAIEMENT",
                 "{status}"
             );
         }

@@ -10,6 +10,7 @@ pub mod payment;
 pub mod siret;
 pub mod situation;
 pub mod transmission;
+pub mod works;
 
 pub use account::{CompanyAccount, CredentialsStatus, Environment, PasswordPair, TechnicalLogin};
 pub use email::Email;

@@ -212,6 +212,9 @@ pub struct Transmission {
     /// What the transmitted invoice asks to be paid (BT-115), the base of late-payment
     /// interest; `None` before the transmission.
     pub amount_due: Option<rust_decimal::Decimal>,
+    /// Where a works statement stands in the works circuit (`None` for an invoice, and
+    /// before the follow-up first read it).
+    pub works: Option<super::works::WorksProgress>,
 }
 
 impl Transmission {
@@ -224,6 +227,7 @@ impl Transmission {
             status_history: Vec::new(),
             company_check_since: None,
             amount_due: None,
+            works: None,
         }
     }
 
@@ -461,6 +465,9 @@ impl Situation {
                 "Chorus Pro a rejeté la facture « {number} » : enregistrez un nouveau numéro de facture pour cette situation, puis transmettez-la de nouveau."
             ));
         }
+        if let Some(action) = self.works_action() {
+            return Some(action);
+        }
         match (self.transmission.state, self.transmission.chorus_status.as_deref()) {
             (TransmissionState::OutcomeUnknown, _) => Some(self.outcome_unknown_action()),
             (TransmissionState::WaitingCredentials, _) => Some(
@@ -475,6 +482,27 @@ impl Situation {
             )),
             _ => None,
         }
+    }
+
+    /// What a works status asks of the company (docs/chorus-pro.md#works-circuit); the
+    /// comment of the status (the MOE's reason) is quoted.
+    fn works_action(&self) -> Option<String> {
+        let works = self.transmission.works.as_ref()?;
+        let status = crate::chorus::InvoiceStatus::from(
+            self.transmission
+                .chorus_status
+                .as_deref()
+                .unwrap_or_default(),
+        );
+        let following = works.last_document().and_then(|d| d.status.as_deref());
+        let reason = self
+            .transmission
+            .status_history
+            .iter()
+            .rev()
+            .find(|e| Some(e.status.as_str()) == self.transmission.chorus_status.as_deref())
+            .and_then(|e| e.comment.clone());
+        super::works::next_action(&self.identifiers.invoice_number, &status, following, reason)
     }
 
     /// A deposit whose answer was lost: searched for by the gateway first; past the grace,
@@ -552,6 +580,7 @@ impl Situation {
                 })
                 .collect(),
             next_action: self.next_action(),
+            works: self.transmission.works.as_ref().map(|w| w.view()),
             payment: self.payment(terms),
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
@@ -631,6 +660,8 @@ pub struct SituationView {
     pub transmission: TransmissionView,
     pub previous_submissions: Vec<PreviousSubmissionView>,
     pub next_action: Option<String>,
+    /// The works circuit (`null` for an ordinary invoice).
+    pub works: Option<super::works::WorksView>,
     pub payment: PaymentClock,
     pub created_at: String,
     pub updated_at: String,
@@ -718,6 +749,7 @@ mod tests {
                 status_history: Vec::new(),
                 company_check_since: None,
                 amount_due: None,
+                works: None,
             },
             previous_submissions: Vec::new(),
             created_at: datetime!(2026-11-27 10:00 UTC),

@@ -31,6 +31,8 @@ impl TransmissionState {
                 | (WaitingCredentials, Pending)
                 | (WaitingCredentials, Depositing)
                 | (Depositing, Deposited)
+                // A works submission answers with its document at once (`works::Route`).
+                | (Depositing, Integrated)
                 | (Depositing, Rejected)
                 | (Depositing, FailedRetrying)
                 | (Depositing, OutcomeUnknown)

@@ -269,6 +269,10 @@ pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> 
                 .opt_s("amount_due")
                 .map(|_| r.parsed("amount_due", |v| v.parse::<rust_decimal::Decimal>()))
                 .transpose()?,
+            works: r
+                .opt_s("works")
+                .map(|_| r.parsed("works", |v| serde_json::from_str(v)))
+                .transpose()?,
         },
         previous_submissions,
         created_at: r.time("created_at")?,
@@ -329,6 +333,7 @@ fn situation_update(table: &str, old: &Situation, new: &Situation) -> Result<Upd
             "chorus_invoice_id",
             "company_check_since",
             "amount_due",
+            "works",
         ]);
     }
     let mut expression = format!("SET {}", set.join(", "));
@@ -644,6 +649,7 @@ mod tests {
                 }],
                 company_check_since: None,
                 amount_due: None,
+                works: None,
             },
             previous_submissions: vec![PreviousSubmission {
                 invoice_number: "SIT-2026/3".into(),

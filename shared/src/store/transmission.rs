@@ -51,6 +51,9 @@ pub struct TransmissionRecord {
     pub returned_action: Option<ReturnedAction>,
     /// Every recycle sent, oldest first: the routing before and after, who, when.
     pub routing_changes: Vec<RoutingChange>,
+    /// How this transmission is sent and followed (`works::Route::code`); absent: an
+    /// ordinary UBL flux.
+    pub deposit_route: Option<String>,
 }
 
 /// A recycle or completion of a returned invoice (`…/transmission/recycle`, `…/complete`):
@@ -229,6 +232,7 @@ fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
         chorus_history_seen: u64::from(count("chorus_history_seen")),
         returned_action: returned_action_from(item)?,
         routing_changes: routing_changes_from(item)?,
+        deposit_route: opt("deposit_route"),
     })
 }
 
@@ -384,6 +388,27 @@ impl Change {
 
     pub fn clear_last_error(self) -> Self {
         self.remove("last_error")
+    }
+
+    /// How the claimed transmission is sent and followed (`works::Route::code`).
+    pub fn route(self, code: &str) -> Self {
+        self.set("deposit_route", s(code))
+    }
+
+    /// The route this change records, if it records one.
+    pub fn route_code(&self) -> Option<&str> {
+        self.set
+            .iter()
+            .find_map(|(name, value)| match (*name, value) {
+                ("deposit_route", AttributeValue::S(code)) => Some(code.as_str()),
+                _ => None,
+            })
+    }
+
+    /// Where the works statement stands in the works circuit (stored whole, as JSON).
+    pub fn works(self, progress: &crate::domain::works::WorksProgress) -> Self {
+        let json = serde_json::to_string(progress).unwrap_or_else(|_| "{}".to_owned());
+        self.set("works", s(json))
     }
 
     /// No attempt holds the deposit any more.

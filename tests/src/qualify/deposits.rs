@@ -342,6 +342,21 @@ async fn find(run: &Run<'_>, check: &mut Check, number: &str) -> Option<Supplier
 /// `transmit_invoice::request`, completed with the market's data, checked and written by
 /// `ubl::prepare`.
 fn build(run: &mut Run<'_>, purpose: &str, framework: &str, works: bool) -> Result<Built, String> {
+    let (number, _, prepared) = build_invoice(run, purpose, framework, works)?;
+    Ok(Built {
+        number,
+        xml: prepared.xml,
+    })
+}
+
+/// An invoice built and checked by the gateway's path: its number, the invoice and what
+/// `ubl::prepare` made of it.
+pub(super) fn build_invoice(
+    run: &mut Run<'_>,
+    purpose: &str,
+    framework: &str,
+    works: bool,
+) -> Result<(String, ubl::Invoice, ubl::PreparedInvoice), String> {
     let number = run.number(purpose)?;
     let today = OffsetDateTime::now_utc().date();
     let body = request_body(run, today);
@@ -384,10 +399,7 @@ fn build(run: &mut Run<'_>, purpose: &str, framework: &str, works: bool) -> Resu
             .collect();
         format!("the gateway refuses its own invoice: {}", rules.join("; "))
     })?;
-    Ok(Built {
-        number,
-        xml: prepared.xml,
-    })
+    Ok((number, invoice, prepared))
 }
 
 /// A transmission request (contract, "Transmission") for the configured parties.

@@ -13,6 +13,7 @@ mod checks;
 mod deposits;
 pub mod report;
 mod settings;
+mod works_route;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -67,6 +68,8 @@ pub async fn run(settings: &Settings, out: &mut dyn Write) -> Result<Outcome, St
     for check in deposits::works(&mut run).await {
         run.record(check);
     }
+    let check = works_route::submit(&mut run).await;
+    run.record(check);
     let check = deposits::duplicate(&mut run).await;
     run.record(check);
     let check = checks::wrong_password(&mut run).await;

@@ -46,6 +46,10 @@ pub enum Route {
     InvoiceRecycle,
     FileUpload,
     InvoiceComplete,
+    InvoiceSubmit,
+    WorksInvoicesSearch,
+    WorksInvoiceRead,
+    WorksInvoiceRecycle,
 }
 
 impl Route {
@@ -68,6 +72,10 @@ impl Route {
             "factures/v1/recycler" => Route::InvoiceRecycle,
             "transverses/v1/ajouter/fichier" => Route::FileUpload,
             "factures/v1/completer" => Route::InvoiceComplete,
+            "factures/v1/soumettre" => Route::InvoiceSubmit,
+            "facturesTravaux/v1/rechercher" => Route::WorksInvoicesSearch,
+            "facturesTravaux/v1/consulter" => Route::WorksInvoiceRead,
+            "facturesTravaux/v1/recycler" => Route::WorksInvoiceRecycle,
             _ => return None,
         })
     }
@@ -197,6 +205,10 @@ impl State {
             Route::InvoiceRecycle => self.recycle(login, &body),
             Route::FileUpload => self.upload_file(login, &body),
             Route::InvoiceComplete => self.complete(login, &body),
+            Route::InvoiceSubmit => self.submit(login, &body),
+            Route::WorksInvoicesSearch => self.search_works(login, &body),
+            Route::WorksInvoiceRead => self.read_works(login, &body),
+            Route::WorksInvoiceRecycle => self.recycle_works(login, &body),
         }
     }
 

@@ -65,7 +65,7 @@
 //! - `POST /api/oauth/token` (form `grant_type=client_credentials`, `client_id`,
 //!   `client_secret`, `scope`): `{"access_token","token_type":"Bearer","expires_in","scope":"openid"}`;
 //!   `400 {"error":"invalid_client"}`, the same bytes for an unknown id and a wrong secret.
-//! - `POST /cpro/<path>` for the fourteen paths of [`cpro::Route`] (the gateway's thirteen, and
+//! - `POST /cpro/<path>` for the eighteen paths of [`cpro::Route`] (the gateway's seventeen, and
 //!   `transverses/v1/recuperer/formatflux`, which lists the accepted syntaxes). In order: a missing, unknown
 //!   or expired bearer token gets PISTE's `401 {"error":"invalid_token",…}` with
 //!   `WWW-Authenticate` (no `codeRetour`); an unknown route gets `403 {}`; a missing, wrong
@@ -102,6 +102,7 @@
 //! | `GET /_admin/invoices` | every invoice: id, number, flux, status, history, statuses to come |
 //! | `POST /_admin/invoices/script` | `{"numeroFacture":"F-1","steps":[{"statut":"MISE_A_DISPOSITION"},{"statut":"A_RECYCLER","commentaire":"Code service erroné"}]}` replaces the path after `DEPOSEE` (now and at integration); `{"numeroFacture":"F-1","fluxRejection":"motif"}` makes its flux end `IN_REJETE` |
 //! | `POST /_admin/invoices/status` | `{"numeroFacture":"F-1","statut":"SUSPENDUE","commentaire":"Pièce manquante"}`: that status now, nothing more to come (`A_RECYCLER`, `SUSPENDUE`, `A_COMPLETER` make the invoice recyclable or completable: see `returned.rs`) |
+//! | `POST /_admin/works` | `{"numeroFacture":"SIT-1","action":"moe_associate","montant":"15200.00"}`: plays the MOE or the MOA on a works statement (`moe_review`, `moe_refuse`, `moe_ask_completion`, `moe_wrong_recipient`, `moe_no_validation`, `moe_associate`, `moa_validate`, `pay`; see `works.rs`) |
 //! | `POST /_admin/advance` | `{"numeroFluxDepot":"…"}` or `{"numeroFacture":"…"}` or `{}` (everything): one step |
 //!
 //! In-process tests reach the same operations through [`SandboxHandle::sandbox`].
@@ -113,6 +114,7 @@ mod seed;
 mod server;
 mod state;
 pub mod ubl;
+mod works;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -124,6 +126,7 @@ pub use state::{
     AccountUpdate, AccountUpdateError, DepositView, InvoiceScript, InvoiceView, Progress,
     ScriptStep, Shapes,
 };
+pub use works::WorksAction;
 
 use state::State;
 
@@ -262,6 +265,11 @@ impl Sandbox {
 
     pub fn script_invoice(&self, script: InvoiceScript) {
         self.lock().script(script);
+    }
+
+    /// Plays the MOE or the MOA on a works statement (`works.rs`).
+    pub fn works_action(&self, action: WorksAction) -> Result<serde_json::Value, String> {
+        self.lock().works_action(action)
     }
 
     /// Number of invoices changed.

@@ -82,6 +82,13 @@ impl State {
             Ok(i) => i,
             Err(answer) => return answer,
         };
+        // A works document is recycled by `recyclerFactureTravaux` (AIFE recycle-works-invoice).
+        if self.invoices[index].works.is_some() {
+            return refusal(
+                WRONG_STATUS,
+                "Facture de travaux : utilisez le recyclage des factures de travaux",
+            );
+        }
         let recipient = body.get("destinataire").cloned().unwrap_or(Value::Null);
         let Some(siret) = text_field(&recipient, "codeDestinataire").map(str::to_owned) else {
             return refusal(
@@ -178,6 +185,14 @@ impl State {
         let entry = self.history_entry("COMPLETEE", comment);
         let mut pending = self.path_after_delivery();
         pending.push_front(super::state::ScriptStep::new("MISE_A_DISPOSITION", None));
+        if self.invoices[index].works.is_some() {
+            // A completed works statement goes back to its MOE (works.rs).
+            pending = [super::state::ScriptStep::new(
+                "MISE_A_DISPOSITION_MOE",
+                None,
+            )]
+            .into();
+        }
         let invoice = &mut self.invoices[index];
         invoice.history.push(entry);
         invoice.pending = pending;

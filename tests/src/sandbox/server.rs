@@ -46,6 +46,7 @@ pub(super) fn router(sandbox: Sandbox) -> Router {
         .route("/_admin/invoices/script", post(script_invoice))
         .route("/_admin/invoices/status", post(force_status))
         .route("/_admin/advance", post(advance))
+        .route("/_admin/works", post(works_action))
         .fallback(emulated)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(sandbox)
@@ -409,6 +410,16 @@ async fn deposits(State(sandbox): State<Sandbox>) -> Json<Value> {
 
 async fn invoices(State(sandbox): State<Sandbox>) -> Json<Value> {
     Json(json!({"invoices": sandbox.invoices()}))
+}
+
+async fn works_action(
+    State(sandbox): State<Sandbox>,
+    Json(action): Json<super::WorksAction>,
+) -> Response {
+    match sandbox.works_action(action) {
+        Ok(done) => Json(done).into_response(),
+        Err(why) => (StatusCode::NOT_FOUND, Json(json!({"error": why}))).into_response(),
+    }
 }
 
 async fn script_invoice(

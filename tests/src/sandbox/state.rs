@@ -216,6 +216,8 @@ pub(super) struct Invoice {
     pub history: Vec<HistoryEntry>,
     pub pending: VecDeque<ScriptStep>,
     pub last_step: Instant,
+    /// A document of the works circuit (`works.rs`); `None` for an ordinary invoice.
+    pub works: Option<super::works::WorksDoc>,
 }
 
 impl Invoice {
@@ -538,6 +540,7 @@ impl State {
                     history: vec![first],
                     pending,
                     last_step: Instant::now(),
+                    works: None,
                 });
                 (FLUX_INTEGRATED, Vec::new(), Some(id))
             }
@@ -627,6 +630,13 @@ impl State {
                 })
                 .collect()),
         }
+    }
+
+    /// A new invoice identifier.
+    pub(super) fn next_invoice_id(&mut self) -> i64 {
+        let id = self.next_invoice;
+        self.next_invoice += 1;
+        id
     }
 
     pub(super) fn history_entry(
