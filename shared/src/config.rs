@@ -34,6 +34,8 @@ pub struct Config {
     /// docs/payment-deadline.md): the ECB rate changes, the law does not, so it is a
     /// dated setting rather than code.
     pub late_payment_rates: LatePaymentRates,
+    /// The EventBridge bus events go to (`EVENT_BUS_NAME`); unset: no event is written.
+    pub event_bus_name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,9 @@ impl Config {
             deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
             flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
             late_payment_rates,
+            event_bus_name: lookup("EVENT_BUS_NAME")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
         })
     }
 }

@@ -24,10 +24,14 @@ pub struct Services {
 
 impl Services {
     pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        let events = config.event_bus_name.as_ref().map(|bus| {
+            crate::store::outbox::EventSink::new(aws_sdk_eventbridge::Client::new(sdk), bus)
+        });
         let store = Store::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
-        );
+        )
+        .with_events(events);
         let secrets = SecretStore::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             config.secret_prefix.clone(),

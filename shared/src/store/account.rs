@@ -257,11 +257,26 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Aws(e.to_string()))?;
-        self.transact(vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(audit_put).build(),
-        ])
-        .await
+        ];
+        // A refusal is an event, written with it (`store::outbox`).
+        let event = (self.events.is_some() && status == CredentialsStatus::Rejected)
+            .then(|| super::outbox::rejection_event_item(siret, password_version, verified_at));
+        if let Some(item) = &event {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .build()
+                .map_err(|e| StoreError::Aws(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        self.transact(writes).await?;
+        if let Some(item) = &event {
+            self.publish_item(item).await;
+        }
+        Ok(())
     }
 
     /// Removes the account (markets, situations and history stay), with its audit entry.

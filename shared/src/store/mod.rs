@@ -3,9 +3,12 @@
 //! console. Writes are conditional: nothing is overwritten that was not read.
 
 pub mod account;
+pub mod company;
 pub mod item;
 pub mod keys;
 pub mod market;
+pub mod outbox;
+pub mod overdue;
 pub mod payload;
 pub mod reminder;
 pub mod situation;
@@ -37,6 +40,8 @@ pub enum StoreError {
 pub struct Store {
     client: Client,
     table: String,
+    /// Where the outbox's events go; without it, no event is written (`store::outbox`).
+    events: Option<outbox::EventSink>,
 }
 
 impl Store {
@@ -44,7 +49,14 @@ impl Store {
         Self {
             client,
             table: table.into(),
+            events: None,
         }
+    }
+
+    /// Changes write their events to the outbox and publish them to `sink`.
+    pub fn with_events(mut self, sink: Option<outbox::EventSink>) -> Self {
+        self.events = sink;
+        self
     }
 
     pub fn client(&self) -> &Client {
