@@ -3010,23 +3010,31 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
     let first = &events[0];
     assert_eq!(first["source"], "choruspro-gateway");
     let detail = first["detail"].as_object().unwrap();
-    let mut fields: Vec<&str> = detail.keys().map(String::as_str).collect();
-    fields.sort_unstable();
-    assert_eq!(
-        fields,
-        [
-            "at",
-            "chorus_status",
-            "company_siret",
-            "invoice_number",
-            "market_ref",
-            "next_action",
-            "number",
-            "previous_chorus_status",
-            "previous_state",
-            "state"
-        ]
-    );
+    // Every detail has exactly the fields its published JSON Schema requires.
+    for (kind, file) in [
+        ("Situation status changed", "situation-status-changed.json"),
+        ("Payment overdue", "payment-overdue.json"),
+    ] {
+        let path = format!("{}/../infra/events/{file}", env!("CARGO_MANIFEST_DIR"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        let sample = events.iter().find(|e| e["detail-type"] == kind).unwrap();
+        let mut fields: Vec<&str> = sample["detail"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, required, "{kind}");
+    }
+    assert!(detail.contains_key("next_action"));
     let text = serde_json::to_string(&events).unwrap();
     assert!(!text.contains(&h.password), "no secret in any event");
     h.finish().await;
@@ -3212,6 +3220,73 @@ async fn bad_company_list_input_is_400_with_the_field_and_changes_nothing() {
             .unwrap()
             .len(),
         1
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_company_that_switched_overdue_mails_off_is_marked_overdue_but_not_mailed() {
+    let h = Harness::new(Options::default()).await;
+    let put = |body: Value| {
+        let request = lambda_request(
+            ACCOUNT_ROUTE,
+            &Stack::account_path(&h.siret),
+            &[("siret", &h.siret)],
+            &[&h.siret],
+            Some(&body),
+        );
+        async { response_json(&company_settings::handle(&h.settings, request).await) }
+    };
+    let base = json!({"referent_email": "compta@entreprise-btp.fr", "technical_login": h.login, "verify": false});
+    assert_eq!(
+        h.get_account().await["notify_overdue"],
+        true,
+        "on by default"
+    );
+    // A wrong type is refused and changes nothing.
+    let mut wrong = base.clone();
+    wrong["notify_overdue"] = json!("non");
+    let (status, problem) = put(wrong).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(h.get_account().await["notify_overdue"], true);
+    let mut off = base.clone();
+    off["notify_overdue"] = json!(false);
+    let (status, answer) = put(off).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["notify_overdue"], false, "{answer}");
+    // A later save without the field keeps it.
+    let (status, answer) = put(base).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["notify_overdue"], false, "{answer}");
+
+    let invoice = invoice_number("QUIET");
+    h.situation(1, &invoice).await;
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: invoice.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None)
+                .on(OffsetDateTime::now_utc() - Duration::days(45)),
+        ],
+        flux_rejection: None,
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 8).await;
+    let tracked = h.tracked(1).await;
+    assert!(
+        tracked.record.overdue_since.is_some(),
+        "marked all the same"
+    );
+    assert!(
+        tracked.record.overdue_notified_at.is_some(),
+        "and out of the index"
+    );
+    assert!(mails_about(&invoice).await.is_empty(), "no e-mail");
+    let listed = company_page(&h, "overdue=true").await;
+    assert_eq!(
+        listed["situations"].as_array().unwrap().len(),
+        1,
+        "{listed}"
     );
     h.finish().await;
 }

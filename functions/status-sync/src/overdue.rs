@@ -115,12 +115,12 @@ async fn tell_referent(
     let sit = &tracked.situation;
     let account = state.store.get_account(&sit.siret).await?;
     let delivery = match (&state.depositor.mailer, &account) {
-        (Some(mailer), Some(account)) => {
+        (Some(mailer), Some(account)) if account.notify_overdue => {
             let claim = overdue_claim(tracked, now);
             let message = overdue_message(account, tracked, clock);
             deliver_once(&state.store, mailer.as_ref(), &claim, &message, now).await
         }
-        // No sender or no settings: nobody to tell.
+        // No sender, no settings, or the company switched it off: nobody to tell.
         _ => Delivery::Superseded,
     };
     if let Delivery::Failed { reason } = &delivery {

@@ -472,6 +472,7 @@ mod tests {
             revision: 1,
             next_reminder_on: None,
             chorus_structure_id: None,
+            notify_overdue: true,
         }
     }
 

@@ -97,6 +97,10 @@ fn account_to_item(a: &CompanyAccount) -> Item {
     if let Some(id) = a.chorus_structure_id {
         item.insert("chorus_structure_id".into(), n(id));
     }
+    item.insert(
+        "notify_overdue".into(),
+        AttributeValue::Bool(a.notify_overdue),
+    );
     item
 }
 
@@ -138,6 +142,12 @@ pub(crate) fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreErro
         },
         // Absent on accounts saved before it was kept.
         chorus_structure_id: r.opt_n("chorus_structure_id")?,
+        // Absent on accounts saved before the switch existed: on.
+        notify_overdue: item
+            .get("notify_overdue")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
     })
 }
 
@@ -386,6 +396,7 @@ mod tests {
             revision: 3,
             next_reminder_on: Some(time::macros::date!(2027 - 10 - 28)),
             chorus_structure_id: Some(26100001),
+            notify_overdue: true,
         };
         let item = account_to_item(&a);
         assert_eq!(item["chorus_structure_id"].as_n().unwrap(), "26100001");
@@ -401,6 +412,7 @@ mod tests {
         let done = CompanyAccount {
             next_reminder_on: None,
             chorus_structure_id: None,
+            notify_overdue: true,
             ..a
         };
         let item = account_to_item(&done);
