@@ -3290,3 +3290,54 @@ async fn a_company_that_switched_overdue_mails_off_is_marked_overdue_but_not_mai
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_refused_password_is_one_credentials_rejected_event_without_the_secret() {
+    let bus = format!("evtest-{}", suffix().to_lowercase());
+    let h = Harness::new(Options {
+        account: Account::Jura,
+        event_bus: Some(bus.clone()),
+        ..Options::default()
+    })
+    .await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let number = invoice_number("REFUSED");
+    h.situation(1, &number).await;
+    h.sandbox()
+        .update_account(
+            JURA_LOGIN,
+            &AccountUpdate {
+                password: None,
+                password_expires_on: Some("2025-06-30".into()),
+            },
+        )
+        .unwrap();
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "waiting_credentials");
+    // Held runs refuse nothing new: still one event.
+    h.sync_after(Duration::minutes(31)).await;
+    h.sync_after(Duration::minutes(31)).await;
+    let events = drain(&h.sdk, &queue).await;
+    let refused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "Credentials rejected")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    let detail = &refused[0]["detail"];
+    assert_eq!(detail["company_siret"], h.siret.as_str());
+    assert_eq!(detail["state"], "rejected");
+    assert_eq!(detail["market_ref"], Value::Null);
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        !text.contains(JURA_PASSWORD) && !text.contains(JURA_LOGIN),
+        "{text}"
+    );
+    let held: Vec<String> = story(&events, &number).into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        held.last().map(String::as_str),
+        Some("waiting_credentials"),
+        "{held:?}"
+    );
+    h.finish().await;
+}
