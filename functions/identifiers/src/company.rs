@@ -240,7 +240,9 @@ fn date(value: Option<time::Date>) -> String {
 
 fn csv_row(view: &SituationView) -> CsvRow<'_> {
     let p: &PaymentClock = &view.payment;
-    let overdue = p.days_late.is_some_and(|d| d > 0) && p.paid_on.is_none();
+    let rejected = view.transmission.state == "rejected"
+        || view.transmission.chorus_status.as_deref() == Some("REJETEE");
+    let overdue = p.days_late.is_some_and(|d| d > 0) && p.paid_on.is_none() && !rejected;
     CsvRow {
         market_ref: &view.market_ref,
         number: view.number,

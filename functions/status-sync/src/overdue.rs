@@ -84,7 +84,9 @@ async fn one(
             .await?;
     }
     let clock = tracked.situation.payment(terms);
-    let late = clock.paid_on.is_none() && clock.due_on.is_some_and(|due| due < terms.today);
+    let late = clock.paid_on.is_none()
+        && clock.due_on.is_some_and(|due| due < terms.today)
+        && !shared::store::overdue::is_rejected(&tracked.situation);
     if !late {
         report.rescheduled += 1;
         return Ok(());

@@ -39,6 +39,10 @@ pub(crate) fn due_entry(tracked: &Tracked, to: TransmissionState, change: &Chang
         .or(tracked.record.buyer_category)
         .unwrap_or(BuyerCategory::LocalAuthority);
     let after = after_change(&tracked.situation, to, change);
+    if is_rejected(&after) {
+        // A rejected invoice is not payable: no deadline runs for it.
+        return None;
+    }
     let none = LatePaymentRates::default();
     let clock = after.payment(PaymentTerms::at(
         Some(category),
@@ -49,6 +53,13 @@ pub(crate) fn due_entry(tracked: &Tracked, to: TransmissionState, change: &Chang
         Some(_) => None,
         None => clock.due_on,
     }
+}
+
+/// Rejected by Chorus Pro or the buyer: a new invoice number is needed, nothing is due.
+pub fn is_rejected(situation: &crate::domain::Situation) -> bool {
+    situation.transmission.state == TransmissionState::Rejected
+        || situation.transmission.chorus_status.as_deref()
+            == Some(crate::domain::situation::CHORUS_STATUS_REJECTED)
 }
 
 /// Adds the index entry (or its removal) to a transition's update.
@@ -135,5 +146,129 @@ impl Store {
             }
         }
         Ok((found, read))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::situation::{SituationIdentifiers, StatusEntry, Transmission};
+    use crate::domain::{InvoiceNumber, SiretCheck, Situation};
+    use crate::store::transmission::TransmissionRecord;
+    use time::macros::{date, datetime};
+
+    fn tracked(statuses: &[(&str, OffsetDateTime)]) -> Tracked {
+        let at = datetime!(2026-11-02 10:00 UTC);
+        let mut transmission = Transmission::not_transmitted();
+        transmission.state = TransmissionState::Integrated;
+        transmission.chorus_status = statuses.last().map(|s| s.0.to_owned());
+        transmission.status_history = statuses
+            .iter()
+            .map(|(status, at)| StatusEntry {
+                at: *at,
+                status: (*status).to_owned(),
+                comment: None,
+            })
+            .collect();
+        Tracked {
+            situation: Situation {
+                siret: Siret::parse("81234567600017", SiretCheck::Full).unwrap(),
+                market_ref: MarketRef::parse("gymnase-2026").unwrap(),
+                number: SituationNumber::new(3).unwrap(),
+                identifiers: SituationIdentifiers {
+                    invoice_number: InvoiceNumber::parse("SIT-3").unwrap(),
+                    period: None,
+                    commitment_number: None,
+                },
+                transmission,
+                previous_submissions: Vec::new(),
+                created_at: at,
+                updated_at: at,
+                revision: 4,
+            },
+            record: TransmissionRecord::default(),
+        }
+    }
+
+    const AVAILABLE: OffsetDateTime = datetime!(2026-11-17 10:00 UTC);
+    const INTEGRATED: TransmissionState = TransmissionState::Integrated;
+
+    #[test]
+    fn a_running_clock_is_indexed_at_its_due_date_and_leaves_when_done() {
+        let running = tracked(&[("DEPOSEE", AVAILABLE), ("MISE_A_DISPOSITION", AVAILABLE)]);
+        let none = Change::default();
+        assert_eq!(
+            due_entry(&running, INTEGRATED, &none),
+            Some(date!(2026 - 12 - 17))
+        );
+        // Not started: out.
+        let waiting = tracked(&[("DEPOSEE", AVAILABLE)]);
+        assert_eq!(due_entry(&waiting, INTEGRATED, &none), None);
+        // The write that starts it puts it in.
+        let starts = Change::default().history(StatusEntry {
+            at: AVAILABLE,
+            status: "MISE_A_DISPOSITION".into(),
+            comment: None,
+        });
+        assert_eq!(
+            due_entry(&waiting, INTEGRATED, &starts),
+            Some(date!(2026 - 12 - 17))
+        );
+        // The market's longer deadline, once noted, moves it.
+        let health = Change::default().buyer_category(BuyerCategory::HealthEstablishment);
+        assert_eq!(
+            due_entry(&running, INTEGRATED, &health),
+            Some(date!(2027 - 01 - 06))
+        );
+        // Paid, told, or rejected: out.
+        let paid = Change::default()
+            .chorus_status(Some("MISE_EN_PAIEMENT"))
+            .history(StatusEntry {
+                at: datetime!(2027-01-02 10:00 UTC),
+                status: "MISE_EN_PAIEMENT".into(),
+                comment: None,
+            });
+        assert_eq!(due_entry(&running, INTEGRATED, &paid), None);
+        let told = Change::default().overdue_notified(AVAILABLE);
+        assert_eq!(due_entry(&running, INTEGRATED, &told), None);
+        let rejected = Change::default().chorus_status(Some("REJETEE"));
+        assert_eq!(due_entry(&running, INTEGRATED, &rejected), None);
+    }
+
+    /// The outbox's rule, on the same situations (`store::outbox::transition_events`).
+    #[test]
+    fn only_a_change_of_state_or_status_or_the_first_overdue_mark_is_an_event() {
+        use crate::store::outbox::{PAYMENT_OVERDUE, STATUS_CHANGED, transition_events};
+        let running = tracked(&[("DEPOSEE", AVAILABLE), ("MISE_A_DISPOSITION", AVAILABLE)]);
+        let at = datetime!(2026-12-20 10:00 UTC);
+        assert!(
+            transition_events(&running, INTEGRATED, &Change::default().checks_done(3), at)
+                .is_empty()
+        );
+        let paid = Change::default().chorus_status(Some("MISE_EN_PAIEMENT"));
+        let events = transition_events(&running, INTEGRATED, &paid, at);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, STATUS_CHANGED);
+        assert_eq!(
+            events[0].detail.previous_chorus_status.as_deref(),
+            Some("MISE_A_DISPOSITION")
+        );
+        assert_eq!(
+            events[0].detail.chorus_status.as_deref(),
+            Some("MISE_EN_PAIEMENT")
+        );
+        // Stable: the same change of the same revision has the same id.
+        assert_eq!(
+            events[0].id,
+            transition_events(&running, INTEGRATED, &paid, at)[0].id
+        );
+        assert_eq!(events[0].id, "status:81234567600017:gymnase-2026:003:r5");
+        let marked = Change::default().overdue(date!(2026 - 12 - 18));
+        let events = transition_events(&running, INTEGRATED, &marked, at);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, PAYMENT_OVERDUE);
+        let mut already = running.clone();
+        already.record.overdue_since = Some(date!(2026 - 12 - 18));
+        assert!(transition_events(&already, INTEGRATED, &marked, at).is_empty());
     }
 }
