@@ -191,6 +191,34 @@ show GET "/v1/companies/$SIRET/markets/$VOIRIE/situations/1"
 bold "20. Recycle it to the right recipient: checked like a market's buyer, sent once, the invoice keeps its number"
 show POST "/v1/companies/$SIRET/markets/$VOIRIE/situations/1/transmission/recycle" '{"buyer_siret":"21380456000018","buyer_service_code":"DIRINFRA","comment":"Destinataire corrigé"}'
 
+NUMBER4="SIT-014-04-$(date +%H%M%S)"
+bold "21. A situation the buyer does not pay: made available 45 days ago, 30-day deadline, found overdue"
+show PUT "/v1/companies/$SIRET/markets/$VOIRIE/situations/3" "{\"invoice_number\":\"$NUMBER4\",\"period\":\"2027-01\"}"
+# The emulator plays Chorus Pro's own dates: available 45 days ago, then nothing (unpaid).
+curl -sS -X POST "$SANDBOX/_admin/invoices/script" -H 'Content-Type: application/json' \
+  -d "{\"numeroFacture\":\"$NUMBER4\",\"steps\":[{\"statut\":\"MISE_A_DISPOSITION\",\"datePassage\":\"$(date -u -d '-45 days' +%Y-%m-%dT%H:%M:%SZ)\"}]}"
+curl -sS -o /dev/null -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+  --data "$(printf '%s' "$BODY" | python3 -c 'import json,sys; b = json.load(sys.stdin); b["buyer"]["name"] = "COMMUNE DE VILLEURBANNE"; print(json.dumps(b))')" \
+  "$API/v1/companies/$SIRET/markets/$VOIRIE/situations/3/transmission"
+for minutes in 5 20 60 180; do
+  sleep 2
+  NOW=$(date -u -d "+$minutes minutes" +%Y-%m-%dT%H:%M:%SZ)
+  tests/stack/run_function.sh status-sync "$NOW" 2>/dev/null \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin); o=r["overdue"]; print("    status-sync: followed", len(r["actions"]), "· overdue marked", o["marked"], "· e-mailed", o["mailed"])'
+done
+bold "22. The company-wide list: the situations overdue, with their interest (and the CSV export)"
+printf '\033[36m%s %s\033[0m\n' GET "/v1/companies/$SIRET/situations?overdue=true"
+curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/situations?overdue=true" | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["situations"]:
+    p = s["payment"]
+    print("    %s n°%s %s: %s, due %s, %s days late, interest %s € at %s %%, indemnity %s €" % (
+        s["market_ref"], s["number"], s["invoice_number"], s["transmission"]["chorus_status"],
+        p["due_on"], p["days_late"], p["late_interest"], p["interest_rate"], p["fixed_indemnity"]))
+'
+printf '\033[36m%s %s\033[0m (Accept: text/csv)\n' GET "/v1/companies/$SIRET/situations"
+curl -sS -H "Authorization: Bearer $TOKEN" -H 'Accept: text/csv' "$API/v1/companies/$SIRET/situations" | cut -d';' -f1-6,12-17 | sed 's/^/    /'
+
 bold "Where things are"
 echo "  the secret:   $SECRET_PREFIX/companies/$SIRET/technical-account (Secrets Manager, moto)"
 echo "  the settings: table $TABLE_NAME, PK=COMPANY#$SIRET SK=ACCOUNT (DynamoDB, moto)"

@@ -40,6 +40,8 @@ pub struct Config {
     /// The S3 bucket of uploaded documents (`DOCUMENTS_BUCKET`); without it the documents
     /// route and `document_id` in a transmission answer 503.
     pub documents_bucket: Option<String>,
+    /// The EventBridge bus events go to (`EVENT_BUS_NAME`); unset: no event is written.
+    pub event_bus_name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,9 @@ impl Config {
             works_submission: works_submission(&text("WORKS_SUBMISSION", "pdf_api"))?,
             late_payment_rates,
             documents_bucket: lookup("DOCUMENTS_BUCKET")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            event_bus_name: lookup("EVENT_BUS_NAME")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
         })

@@ -28,10 +28,14 @@ pub struct Services {
 impl Services {
     pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
         // Nothing is built here but the handles: each client at its first use (issue 18).
+        let events = config.event_bus_name.as_ref().map(|bus| {
+            crate::store::outbox::EventSink::new(LazyClient::new(sdk, aws_sdk_eventbridge::Client::new), bus)
+        });
         let store = Store::new(
             LazyClient::new(sdk, aws_sdk_dynamodb::Client::new),
             config.table_name.clone(),
-        );
+        )
+        .with_events(events);
         let secrets = SecretStore::new(
             LazyClient::new(sdk, aws_sdk_secretsmanager::Client::new),
             config.secret_prefix.clone(),

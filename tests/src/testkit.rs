@@ -281,8 +281,8 @@ pub fn sandbox_url() -> String {
 }
 
 /// A table of the gateway's shape, for a test or the bench that needs one of its own: the
-/// one description in code of what `infra/template.yaml` declares (PK/SK, GSI1 on
-/// GSI1PK/GSI1SK, all attributes projected; `tests/infra/test_table_shape.py` checks the
+/// one description in code of what `infra/template.yaml` declares (PK/SK, GSI1 to GSI3
+/// as `TABLE_INDEXES` lists them; `tests/infra/test_table_shape.py` checks the
 /// two agree).
 pub async fn try_create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), String> {
     use aws_sdk_dynamodb::types::{
@@ -296,24 +296,26 @@ pub async fn try_create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Res
             .build()
             .map_err(|e| e.to_string())
     };
-    let index = GlobalSecondaryIndex::builder()
-        .index_name(TABLE_INDEX)
-        .key_schema(key("GSI1PK", KeyType::Hash)?)
-        .key_schema(key("GSI1SK", KeyType::Range)?)
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
     let mut create = ddb
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key("PK", KeyType::Hash)?)
-        .key_schema(key("SK", KeyType::Range)?)
-        .global_secondary_indexes(index);
+        .key_schema(key("SK", KeyType::Range)?);
+    for (index, projection, included) in TABLE_INDEXES {
+        let mut shape = Projection::builder().projection_type(ProjectionType::from(projection));
+        for attr in included {
+            shape = shape.non_key_attributes(*attr);
+        }
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(index)
+            .key_schema(key(&format!("{index}PK"), KeyType::Hash)?)
+            .key_schema(key(&format!("{index}SK"), KeyType::Range)?)
+            .projection(shape.build())
+            .build()
+            .map_err(|e| e.to_string())?;
+        create = create.global_secondary_indexes(gsi);
+    }
     for attr in TABLE_KEY_ATTRIBUTES {
         let definition = AttributeDefinition::builder()
             .attribute_name(attr)
@@ -329,9 +331,16 @@ pub async fn try_create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Res
     Ok(())
 }
 
-/// The key attributes of the table (all strings) and its one index.
-pub const TABLE_KEY_ATTRIBUTES: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
-pub const TABLE_INDEX: &str = "GSI1";
+/// The key attributes of the table (all strings) and its indexes: name, projection, the
+/// attributes an `INCLUDE` projection adds (each index keyed by `{name}PK`/`{name}SK`).
+pub const TABLE_KEY_ATTRIBUTES: [&str; 8] = [
+    "PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK",
+];
+pub const TABLE_INDEXES: [(&str, &str, &[&str]); 3] = [
+    ("GSI1", "ALL", &[]),
+    ("GSI2", "INCLUDE", &["siret", "market_ref", "situation"]),
+    ("GSI3", "KEYS_ONLY", &[]),
+];
 
 /// `try_create_table`, for tests: a failure is the test's.
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) {

@@ -25,7 +25,7 @@ try:
         TableName=table,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK")
+            {"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK")
         ],
         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
                    {"AttributeName": "SK", "KeyType": "RANGE"}],
@@ -34,6 +34,17 @@ try:
             "KeySchema": [{"AttributeName": "GSI1PK", "KeyType": "HASH"},
                           {"AttributeName": "GSI1SK", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
+        }, {
+            "IndexName": "GSI2",
+            "KeySchema": [{"AttributeName": "GSI2PK", "KeyType": "HASH"},
+                          {"AttributeName": "GSI2SK", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "INCLUDE",
+                           "NonKeyAttributes": ["siret", "market_ref", "situation"]},
+        }, {
+            "IndexName": "GSI3",
+            "KeySchema": [{"AttributeName": "GSI3PK", "KeyType": "HASH"},
+                          {"AttributeName": "GSI3SK", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "KEYS_ONLY"},
         }],
     )
     ddb.update_time_to_live(TableName=table,
@@ -75,6 +86,16 @@ if bucket:
     s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
         "AllowedMethods": ["PUT"], "AllowedOrigins": ["*"],
         "AllowedHeaders": ["content-type", "content-length"], "MaxAgeSeconds": 900}]})
+
+bus = os.environ.get("EVENT_BUS_NAME", "choruspro-gateway-local")
+events = boto3.client("events", **kw)
+try:
+    events.create_event_bus(Name=bus)
+    print(f"  event bus {bus} created")
+except ClientError as e:
+    if e.response["Error"]["Code"] != "ResourceAlreadyExistsException":
+        raise
+    print(f"  event bus {bus} exists")
 
 domain = sender.split("@", 1)[1]
 ses.create_email_identity(EmailIdentity=domain)

@@ -186,6 +186,7 @@ impl World {
             revision: 1,
             next_reminder_on: next_reminder_on_save(None, true, set_at),
             chorus_structure_id: None,
+            notify_overdue: true,
         };
         self.store
             .save_account(&account, None, &audit(set_at, "account_created"))

@@ -162,6 +162,8 @@ struct Options {
     shapes: Shapes,
     reconcile_grace_seconds: u64,
     chorus_timeout_ms: u64,
+    /// The EventBridge bus of this test's functions (the stack's when `None`).
+    event_bus: Option<String>,
 }
 
 impl Default for Options {
@@ -171,6 +173,7 @@ impl Default for Options {
             shapes: Shapes::Libraries,
             reconcile_grace_seconds: 1,
             chorus_timeout_ms: 1_500,
+            event_bus: None,
         }
     }
 }
@@ -278,14 +281,19 @@ impl Harness {
         let timeout = options.chorus_timeout_ms.to_string();
         let api = emulator.api_url();
         let token = emulator.token_url();
-        let config = stack_config(&[
-            ("TABLE_NAME", &table),
+        let bus = options.event_bus.clone().unwrap_or_default();
+        let mut overrides = vec![
+            ("TABLE_NAME", table.as_str()),
             ("CHORUS_API_URL", &api),
             ("PISTE_TOKEN_URL", &token),
             ("RECONCILE_GRACE_SECONDS", &grace),
             ("DEPOSIT_LEASE_SECONDS", "2"),
             ("CHORUS_TIMEOUT_MS", &timeout),
-        ]);
+        ];
+        if options.event_bus.is_some() {
+            overrides.push(("EVENT_BUS_NAME", &bus));
+        }
+        let config = stack_config(&overrides);
         let sdk = shared::aws::sdk_config().await;
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
         let mut sync = status_sync::State::from_sdk(config.clone(), &sdk).unwrap();
@@ -2760,5 +2768,634 @@ async fn bad_returned_invoice_input_is_400_and_nothing_is_sent() {
         assert_eq!(h.journal_count(path), 0, "{path}");
     }
     assert!(h.tracked(1).await.record.returned_action.is_none());
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 17: the company-wide list and its CSV, overdue payments, events on EventBridge
+
+const COMPANY_LIST_ROUTE: &str = "GET /v1/companies/{siret}/situations";
+
+/// `GET /v1/companies/{siret}/situations?{query}`, as JSON or CSV: status and body text.
+async fn company_list(h: &Harness, query: &str, csv: bool) -> (u16, String) {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "company-list-test".into());
+    claims.insert("companies".into(), json!([h.siret]));
+    let accept = if csv { "text/csv" } else { "application/json" };
+    let params: HashMap<String, String> = [("siret".to_owned(), h.siret.clone())].into();
+    let event = gateway_tests::local_api::build_event(
+        COMPANY_LIST_ROUTE,
+        "GET",
+        &format!("/v1/companies/{}/situations", h.siret),
+        query,
+        &[("accept".to_owned(), accept.to_owned())],
+        b"",
+        &params,
+        &claims,
+    );
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = identifiers::handle(&h.identifiers, request).await;
+    let text = match response.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    if response.status() == 200 {
+        let kind = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(kind.starts_with("text/csv"), csv, "{kind}");
+    }
+    (response.status().as_u16(), text)
+}
+
+async fn company_page(h: &Harness, query: &str) -> Value {
+    let (status, text) = company_list(h, query, false).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A bus of the test's own, a rule on it and an SQS queue the rule delivers to (as a
+/// vendor would subscribe): the queue's URL.
+async fn subscribed_queue(sdk: &shared::aws::SdkConfig, bus: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    events.create_event_bus().name(bus).send().await.unwrap();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{bus}-q"))
+        .send()
+        .await
+        .unwrap();
+    let url = queue.queue_url().unwrap().to_owned();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .unwrap();
+    events
+        .put_rule()
+        .name(format!("{bus}-all"))
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source":["choruspro-gateway"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("queue")
+        .arn(arn)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule(format!("{bus}-all"))
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// Every message waiting in the queue, as the envelopes EventBridge delivered.
+async fn drain(sdk: &shared::aws::SdkConfig, url: &str) -> Vec<Value> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages();
+        if messages.is_empty() {
+            return all;
+        }
+        for m in messages {
+            all.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Mails moto accepted whose subject names `invoice`.
+async fn mails_about(invoice: &str) -> Vec<(String, String)> {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(invoice)))
+        .map(|m| {
+            (
+                m["subject"].as_str().unwrap_or("").to_owned(),
+                m["body"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `(detail-type, state, chorus_status)` of the events about `invoice`, in order.
+fn story(events: &[Value], invoice: &str) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .filter(|e| e["detail"]["invoice_number"] == invoice)
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+            (
+                text(&e["detail-type"]),
+                text(&e["detail"]["state"]),
+                text(&e["detail"]["chorus_status"]),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_change_is_one_event()
+{
+    let bus = format!("evtest-{}", suffix().to_lowercase());
+    let h = Harness::new(Options {
+        event_bus: Some(bus.clone()),
+        ..Options::default()
+    })
+    .await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let invoice = invoice_number("LATE");
+    h.situation(1, &invoice).await;
+    // Made available 40 days ago (Chorus Pro's date): 30 days for a local authority, so the
+    // deadline passed 10 days ago. Paid at the next step.
+    let available = OffsetDateTime::now_utc() - Duration::days(40);
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: invoice.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None).on(available),
+            ScriptStep::new("MISE_EN_PAIEMENT", None).on(OffsetDateTime::now_utc()),
+        ],
+        flux_rejection: None,
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        company_page(&h, "overdue=true").await["situations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 8).await;
+    // The run that saw the deadline passed marked it and told the referent.
+    let mails = mails_about(&invoice).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (subject, body) = &mails[0];
+    assert!(subject.starts_with("Paiement en retard"), "{subject}");
+    for needed in [
+        "L2192-13",
+        "R2192-31",
+        "D2192-35",
+        "service comptable",
+        "Intérêts moratoires",
+    ] {
+        assert!(body.contains(needed), "{needed} missing: {body}");
+    }
+    let tracked = h.tracked(1).await;
+    assert!(tracked.record.overdue_since.is_some());
+    assert!(tracked.record.overdue_notified_at.is_some());
+    // More runs: nothing marked, nothing mailed again; the index no longer holds it.
+    for _ in 0..3 {
+        let report = h.sync_after(Duration::hours(7)).await;
+        assert_eq!(
+            (report.overdue.marked, report.overdue.mailed),
+            (0, 0),
+            "{report:?}"
+        );
+        assert_eq!(report.overdue.items_read, 0, "{report:?}");
+    }
+    assert_eq!(mails_about(&invoice).await.len(), 1);
+
+    // Listed as overdue, with its interest, in JSON and in CSV.
+    let page = company_page(&h, "overdue=true").await;
+    let listed = page["situations"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{page}");
+    let p = &listed[0]["payment"];
+    assert!(p["days_late"].as_i64().unwrap() >= 9, "{p}");
+    assert_ne!(p["late_interest"], Value::Null, "{p}");
+    let (status, csv) = company_list(&h, "overdue=true", true).await;
+    assert_eq!(status, 200, "{csv}");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(
+        &headers[0], "market_ref",
+        "the byte-order mark is not part of the header"
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    assert_eq!(&rows[0][column("invoice_number")], invoice);
+    assert_eq!(&rows[0][column("overdue")], "oui");
+    assert!(
+        rows[0][column("late_interest")].contains(','),
+        "{:?}",
+        rows[0]
+    );
+
+    // Paid: no longer overdue, still late for the record.
+    h.follow_until(1, &invoice, "MISE_EN_PAIEMENT", 4).await;
+    assert!(
+        company_page(&h, "overdue=true").await["situations"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let paid = company_page(&h, "overdue=false&chorus_status=MISE_EN_PAIEMENT").await;
+    assert_eq!(paid["situations"].as_array().unwrap().len(), 1, "{paid}");
+    h.sync_after(Duration::hours(7)).await;
+
+    // The events, as a subscriber's queue received them: each change once, in order.
+    let events = drain(&h.sdk, &queue).await;
+    let ids: Vec<&Value> = events.iter().map(|e| &e["resources"][0]).collect();
+    let unique: std::collections::HashSet<String> = ids.iter().map(|v| v.to_string()).collect();
+    assert_eq!(unique.len(), ids.len(), "no event twice: {ids:?}");
+    let seen = story(&events, &invoice);
+    let kinds: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|(k, s, c)| (k.as_str(), s.as_str(), c.as_str()))
+        .collect();
+    let overdue = kinds.iter().filter(|k| k.0 == "Payment overdue").count();
+    assert_eq!(overdue, 1, "{kinds:?}");
+    let states: Vec<&str> = kinds
+        .iter()
+        .filter(|k| k.0 == "Situation status changed")
+        .map(|k| k.1)
+        .collect();
+    assert!(
+        in_order(
+            &states.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            &["depositing", "deposited", "integrated"]
+        ),
+        "{kinds:?}"
+    );
+    let statuses: Vec<String> = kinds.iter().map(|k| k.2.to_owned()).collect();
+    assert!(
+        in_order(&statuses, &["MISE_A_DISPOSITION", "MISE_EN_PAIEMENT"]),
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.last().unwrap().2, "MISE_EN_PAIEMENT", "{kinds:?}");
+    let first = &events[0];
+    assert_eq!(first["source"], "choruspro-gateway");
+    let detail = first["detail"].as_object().unwrap();
+    // Every detail has exactly the fields its published JSON Schema requires.
+    for (kind, file) in [
+        ("Situation status changed", "situation-status-changed.json"),
+        ("Payment overdue", "payment-overdue.json"),
+    ] {
+        let path = format!("{}/../infra/events/{file}", env!("CARGO_MANIFEST_DIR"));
+        let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        let sample = events.iter().find(|e| e["detail-type"] == kind).unwrap();
+        let mut fields: Vec<&str> = sample["detail"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(fields, required, "{kind}");
+    }
+    assert!(detail.contains_key("next_action"));
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&h.password), "no secret in any event");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_failed_publish_stays_in_the_outbox_and_the_next_status_sync_publishes_it_once() {
+    // The functions' bus does not exist yet: every publish fails.
+    let bus = format!("evtest-{}", suffix().to_lowercase());
+    let h = Harness::new(Options {
+        event_bus: Some(bus.clone()),
+        ..Options::default()
+    })
+    .await;
+    let invoice = invoice_number("OUTBOX");
+    h.situation(1, &invoice).await;
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
+    let item = &h.items("SITUATION#").await[0];
+    let waiting = item["outbox"].as_l().unwrap().len();
+    assert_eq!(
+        waiting, 2,
+        "pending → depositing → deposited, kept: {item:?}"
+    );
+    assert!(item.contains_key("GSI3PK"), "in the outbox index");
+
+    // The bus appears; the next run publishes what waited, once, in order.
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let report = h.sync_after(Duration::minutes(5)).await;
+    assert!(report.overdue.outbox.published >= 2, "{report:?}");
+    let item = &h.items("SITUATION#").await[0];
+    assert!(
+        !item.contains_key("GSI3PK"),
+        "out of the outbox index: {item:?}"
+    );
+    assert!(item["outbox"].as_l().unwrap().is_empty());
+    h.sync_after(Duration::minutes(5)).await;
+    let events = drain(&h.sdk, &queue).await;
+    let states: Vec<String> = story(&events, &invoice).into_iter().map(|e| e.1).collect();
+    assert_eq!(&states[..2], ["depositing", "deposited"], "{states:?}");
+    let ids: std::collections::HashSet<String> = events
+        .iter()
+        .map(|e| e["resources"][0].to_string())
+        .collect();
+    assert_eq!(ids.len(), events.len(), "no event twice");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_company_list_pages_250_situations_in_3_pages_and_exports_them_as_csv() {
+    let h = Harness::new(Options::default()).await;
+    let first_market = h.market_ref.clone();
+    for n in 1..=250u16 {
+        h.situation(n, &format!("L-{}-{n}", &suffix()[..6])).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("limit=100&cursor={c}"),
+            None => "limit=100".to_owned(),
+        };
+        let page = company_page(&h, &query).await;
+        pages += 1;
+        for s in page["situations"].as_array().unwrap() {
+            seen.push((
+                s["market_ref"].as_str().unwrap().to_owned(),
+                s["number"].as_u64().unwrap(),
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.len(), 250);
+    assert_eq!(seen.first().unwrap(), &(first_market.clone(), 1));
+    assert_eq!(seen.last().unwrap(), &(first_market.clone(), 250));
+
+    let (status, csv) = company_list(&h, "", true).await;
+    assert_eq!(status, 200, "{csv}");
+    assert!(csv.starts_with('\u{feff}'), "UTF-8 with a byte-order mark");
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(csv.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    for name in [
+        "market_ref",
+        "number",
+        "invoice_number",
+        "state",
+        "chorus_status",
+        "amount_due",
+        "due_on",
+        "days_late",
+        "late_interest",
+    ] {
+        assert!(headers.iter().any(|h| h == name), "{name} in {headers:?}");
+    }
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 250, "every page");
+    assert!(rows.iter().all(|r| &r[4] == "not_transmitted"));
+    let filtered = company_page(&h, "state=not_transmitted&limit=5").await;
+    assert_eq!(filtered["situations"].as_array().unwrap().len(), 5);
+    let none = company_page(&h, "state=deposited").await;
+    assert!(none["situations"].as_array().unwrap().is_empty(), "{none}");
+    assert_eq!(none["next_cursor"], Value::Null);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn bad_company_list_input_is_400_with_the_field_and_changes_nothing() {
+    let h = Harness::new(Options::default()).await;
+    h.situation(1, &invoice_number("BAD")).await;
+    let forged = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        "c1:../../autre#1",
+    );
+    let market_cursor = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        "m1:gymnase",
+    );
+    let cases = [
+        ("state=envoyee", "state", "unknown_filter_value"),
+        (
+            "chorus_status=PAYEE",
+            "chorus_status",
+            "unknown_filter_value",
+        ),
+        ("overdue=oui", "overdue", "unknown_filter_value"),
+        ("limit=0", "limit", "invalid_limit"),
+        (
+            &format!("cursor={forged}") as &str,
+            "cursor",
+            "invalid_cursor",
+        ),
+        (
+            &format!("cursor={market_cursor}"),
+            "cursor",
+            "invalid_cursor",
+        ),
+        ("cursor=not-base64!", "cursor", "invalid_cursor"),
+    ];
+    for (query, field, code) in cases {
+        for csv in [false, true] {
+            let (status, text) = company_list(&h, query, csv).await;
+            assert_eq!(status, 400, "{query} csv={csv}: {text}");
+            let problem: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(problem["code"], "validation_failed", "{problem}");
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+            assert_eq!(problem["errors"][0]["code"], code, "{problem}");
+        }
+    }
+    // Every fault at once.
+    let (status, text) = company_list(&h, "state=x&overdue=y&limit=500", false).await;
+    assert_eq!(status, 400);
+    let problem: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(problem["errors"].as_array().unwrap().len(), 3, "{problem}");
+    // Another company's list is refused.
+    let mut claims = Map::new();
+    claims.insert("sub".into(), "intruder".into());
+    claims.insert("companies".into(), json!(["81234567600017"]));
+    let params: HashMap<String, String> = [("siret".to_owned(), h.siret.clone())].into();
+    let event = gateway_tests::local_api::build_event(
+        COMPANY_LIST_ROUTE,
+        "GET",
+        &format!("/v1/companies/{}/situations", h.siret),
+        "",
+        &[],
+        b"",
+        &params,
+        &claims,
+    );
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let (status, problem) = response_json(&identifiers::handle(&h.identifiers, request).await);
+    assert_eq!(status, 403, "{problem}");
+    assert_eq!(
+        company_page(&h, "").await["situations"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_company_that_switched_overdue_mails_off_is_marked_overdue_but_not_mailed() {
+    let h = Harness::new(Options::default()).await;
+    let put = |body: Value| {
+        let request = lambda_request(
+            ACCOUNT_ROUTE,
+            &Stack::account_path(&h.siret),
+            &[("siret", &h.siret)],
+            &[&h.siret],
+            Some(&body),
+        );
+        async { response_json(&company_settings::handle(&h.settings, request).await) }
+    };
+    let base = json!({"referent_email": "compta@entreprise-btp.fr", "technical_login": h.login, "verify": false});
+    assert_eq!(
+        h.get_account().await["notify_overdue"],
+        true,
+        "on by default"
+    );
+    // A wrong type is refused and changes nothing.
+    let mut wrong = base.clone();
+    wrong["notify_overdue"] = json!("non");
+    let (status, problem) = put(wrong).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(h.get_account().await["notify_overdue"], true);
+    let mut off = base.clone();
+    off["notify_overdue"] = json!(false);
+    let (status, answer) = put(off).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["notify_overdue"], false, "{answer}");
+    // A later save without the field keeps it.
+    let (status, answer) = put(base).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["notify_overdue"], false, "{answer}");
+
+    let invoice = invoice_number("QUIET");
+    h.situation(1, &invoice).await;
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: invoice.clone(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None)
+                .on(OffsetDateTime::now_utc() - Duration::days(45)),
+        ],
+        flux_rejection: None,
+    });
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 8).await;
+    let tracked = h.tracked(1).await;
+    assert!(
+        tracked.record.overdue_since.is_some(),
+        "marked all the same"
+    );
+    assert!(
+        tracked.record.overdue_notified_at.is_some(),
+        "and out of the index"
+    );
+    assert!(mails_about(&invoice).await.is_empty(), "no e-mail");
+    let listed = company_page(&h, "overdue=true").await;
+    assert_eq!(
+        listed["situations"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_refused_password_is_one_credentials_rejected_event_without_the_secret() {
+    let bus = format!("evtest-{}", suffix().to_lowercase());
+    let h = Harness::new(Options {
+        account: Account::Jura,
+        event_bus: Some(bus.clone()),
+        ..Options::default()
+    })
+    .await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let number = invoice_number("REFUSED");
+    h.situation(1, &number).await;
+    h.sandbox()
+        .update_account(
+            JURA_LOGIN,
+            &AccountUpdate {
+                password: None,
+                password_expires_on: Some("2025-06-30".into()),
+            },
+        )
+        .unwrap();
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["transmission"]["state"], "waiting_credentials");
+    // Held runs refuse nothing new: still one event.
+    h.sync_after(Duration::minutes(31)).await;
+    h.sync_after(Duration::minutes(31)).await;
+    let events = drain(&h.sdk, &queue).await;
+    let refused: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "Credentials rejected")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    let detail = &refused[0]["detail"];
+    assert_eq!(detail["company_siret"], h.siret.as_str());
+    assert_eq!(detail["state"], "rejected");
+    assert_eq!(detail["market_ref"], Value::Null);
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(
+        !text.contains(JURA_PASSWORD) && !text.contains(JURA_LOGIN),
+        "{text}"
+    );
+    let held: Vec<String> = story(&events, &number).into_iter().map(|e| e.1).collect();
+    assert_eq!(
+        held.last().map(String::as_str),
+        Some("waiting_credentials"),
+        "{held:?}"
+    );
     h.finish().await;
 }

@@ -29,6 +29,8 @@ struct SettingsInput {
     password_confirmation: Option<String>,
     environment: Option<String>,
     verify: bool,
+    /// `None`: as stored (on for a new account).
+    notify_overdue: Option<bool>,
     object: JsonObject,
 }
 
@@ -41,6 +43,7 @@ fn read_input(body: &Body) -> Result<SettingsInput, Problem> {
         password_confirmation: object.string("password_confirmation"),
         environment: object.string("environment"),
         verify: object.bool("verify").unwrap_or(true),
+        notify_overdue: object.bool("notify_overdue"),
         object,
     };
     Ok(input)
@@ -54,6 +57,7 @@ struct Validated {
     environment: Environment,
     password: PasswordPair,
     verify: bool,
+    notify_overdue: bool,
 }
 
 fn validate(
@@ -101,6 +105,9 @@ fn validate(
         ));
     }
     let verify = input.verify;
+    let notify_overdue = input
+        .notify_overdue
+        .unwrap_or_else(|| existing.is_none_or(|a| a.notify_overdue));
     input.object.finish(errors)?;
     match (
         siret,
@@ -122,6 +129,7 @@ fn validate(
             environment,
             password,
             verify,
+            notify_overdue,
         }),
         // `finish` answered for every missing part above.
         _ => Err(Problem::internal()),
@@ -263,6 +271,10 @@ fn changed_fields(old: Option<&CompanyAccount>, new: &Validated) -> Vec<String> 
         "environment",
     );
     note(new.password.is_new(), "password");
+    note(
+        old.is_none_or(|o| o.notify_overdue != new.notify_overdue),
+        "notify_overdue",
+    );
     fields
 }
 
@@ -478,6 +490,7 @@ fn next_account(
                 .filter(|old| old.environment == valid.environment)
                 .and_then(|old| old.chorus_structure_id)
         }),
+        notify_overdue: valid.notify_overdue,
     }
 }
 

@@ -13,6 +13,7 @@
 //! response, internal error text is logged (never a secret), never echoed.
 
 mod buyer;
+mod company;
 mod lookup;
 mod markets;
 mod paging;
@@ -37,6 +38,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
     "GET /v1/companies/{siret}/markets/{market_ref}/situations",
     "GET /v1/companies/{siret}/buyers/{buyer_siret}",
+    "GET /v1/companies/{siret}/situations",
 ];
 
 /// The path parameters of a request, raw.
@@ -89,6 +91,7 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
                 situations::list(state, &path, &request).await
             }
             "GET /v1/companies/{siret}/buyers/{buyer_siret}" => lookup::get(state, &path).await,
+            "GET /v1/companies/{siret}/situations" => company::list(state, &path, &request).await,
             _ => Err(Problem::new(
                 ProblemCode::NotFound,
                 "Cette route n'existe pas.",

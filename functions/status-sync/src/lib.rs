@@ -9,6 +9,8 @@
 //! password, an item that cannot be read) is counted and retried later with a back-off,
 //! and never stops the others.
 
+pub mod overdue;
+
 use serde::Serialize;
 use shared::chorus::{
     ChorusError, FluxOutcome, FluxReport, FluxReportRequest, InvoiceHistoryRequest, InvoiceStatus,
@@ -52,6 +54,8 @@ pub struct SyncReport {
     /// operators' alarms watch `outcome_unknown` and `waiting_credentials`.
     pub states: std::collections::BTreeMap<&'static str, usize>,
     pub actions: Vec<Action>,
+    /// The payment deadlines passed and the events published (`overdue`).
+    pub overdue: overdue::OverdueReport,
 }
 
 impl SyncReport {
@@ -150,6 +154,7 @@ pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> S
             }
         }
     }
+    report.overdue = overdue::run(state, now).await;
     report
 }
 

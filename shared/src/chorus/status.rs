@@ -15,6 +15,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every name this code knows, as Chorus Pro spells it.
+            pub const KNOWN: &'static [&'static str] = &[$($code,)+];
+
             /// The name exactly as Chorus Pro spells it.
             pub fn as_str(&self) -> &str {
                 match self {

@@ -216,6 +216,8 @@ pub struct CompanyAccount {
     /// search needs it (docs/chorus-pro.md#commitment-ej-search). `None` for an account
     /// never verified, or saved before it was kept.
     pub chorus_structure_id: Option<i64>,
+    /// Whether the referent is e-mailed when a payment becomes overdue (default on).
+    pub notify_overdue: bool,
 }
 
 impl CompanyAccount {
@@ -258,6 +260,7 @@ impl CompanyAccount {
             days_until_password_expiry: self.days_until_password_expiry(lifetime, now),
             credentials_status: self.effective_status(lifetime, now),
             verified_at: self.verified_at.map(rfc3339),
+            notify_overdue: self.notify_overdue,
             updated_at: rfc3339(self.updated_at),
         }
     }
@@ -275,6 +278,7 @@ pub struct AccountView {
     pub days_until_password_expiry: i64,
     pub credentials_status: CredentialsStatus,
     pub verified_at: Option<String>,
+    pub notify_overdue: bool,
     pub updated_at: String,
 }
 
@@ -326,6 +330,7 @@ mod tests {
             revision: 1,
             next_reminder_on: None,
             chorus_structure_id: None,
+            notify_overdue: true,
         }
     }
 

@@ -155,7 +155,7 @@ pub enum TransmissionState {
 }
 
 impl TransmissionState {
-    const ALL: [TransmissionState; 9] = [
+    pub const ALL: [TransmissionState; 9] = [
         TransmissionState::NotTransmitted,
         TransmissionState::Pending,
         TransmissionState::WaitingCredentials,

@@ -287,6 +287,82 @@ pub fn credentials_rejected(
     )
 }
 
+/// The facts of a late payment, as the overdue pass computed them.
+pub struct OverdueFacts<'a> {
+    pub situation: &'a crate::domain::Situation,
+    pub clock: &'a crate::domain::payment::PaymentClock,
+}
+
+fn amount_fr(value: Option<rust_decimal::Decimal>) -> String {
+    value.map_or_else(
+        || "non calculé".to_owned(),
+        |v| format!("{v:.2} €").replace('.', ","),
+    )
+}
+
+/// The e-mail of a payment that became late: what is due, since when, the interest so
+/// far, the legal basis, and whom to ask (docs/payment-deadline.md).
+pub fn payment_overdue(
+    to: &Email,
+    account: &CompanyAccount,
+    facts: &OverdueFacts<'_>,
+) -> MailMessage {
+    let (sit, clock) = (facts.situation, facts.clock);
+    let number = sit.identifiers.invoice_number.as_str();
+    let due_on = clock.due_on.map_or_else(String::new, date_fr);
+    let mut blocks: Vec<Block> = sandbox_banner(account).into_iter().collect();
+    blocks.push(Block::Paragraph("Bonjour,".into()));
+    blocks.push(Block::Paragraph(format!(
+        "La facture « {number} » (situation n° {} du marché « {} ») n'est pas payée alors que le délai de paiement de {} jours a expiré le {due_on}.",
+        sit.number.get(), sit.market_ref, clock.deadline_days
+    )));
+    let reference = |v: Option<String>| v.unwrap_or_else(|| "—".into());
+    blocks.push(Block::Facts(vec![
+        ("Montant à payer (TTC)", amount_fr(clock.amount_due)),
+        ("Date limite de paiement", due_on.clone()),
+        (
+            "Jours de retard",
+            clock.days_late.map_or_else(String::new, days_fr),
+        ),
+        (
+            "Intérêts moratoires à ce jour",
+            amount_fr(clock.late_interest),
+        ),
+        (
+            "Indemnité forfaitaire de recouvrement",
+            amount_fr(clock.fixed_indemnity),
+        ),
+        (
+            "Numéro de facture Chorus Pro",
+            reference(sit.transmission.chorus_invoice_id.map(|i| i.to_string())),
+        ),
+        (
+            "Numéro de flux Chorus Pro",
+            reference(sit.transmission.flux_number.clone()),
+        ),
+    ]));
+    blocks.push(Block::Heading("Ce que dit la loi".into()));
+    blocks.push(Block::Paragraph(
+        "Le retard de paiement fait courir de plein droit, dès le lendemain de la date limite, des intérêts moratoires (article L2192-13 du code de la commande publique) au taux de la BCE en vigueur au premier jour du semestre, majoré de huit points (article R2192-31), et une indemnité forfaitaire de 40 € pour frais de recouvrement (article D2192-35).".into(),
+    ));
+    blocks.push(Block::Heading("Que faire".into()));
+    blocks.push(Block::Steps(vec![
+        "Consultez le statut de la facture dans Chorus Pro (Factures émises, par son numéro) : un statut « Suspendue » ou « À recycler » appelle d'abord votre action.".into(),
+        "Sinon, contactez le service comptable de l'acheteur (ou son comptable public) en rappelant le numéro de facture et les références Chorus Pro ci-dessus, et demandez la date de mise en paiement.".into(),
+        "Les intérêts moratoires et l'indemnité sont dus sans demande préalable ; s'ils ne sont pas versés avec le principal, réclamez-les par écrit à l'acheteur.".into(),
+    ]));
+    blocks.push(footer(account));
+    message(
+        to,
+        account,
+        format!(
+            "Paiement en retard : facture {number} (SIRET {})",
+            account.siret
+        ),
+        &blocks,
+    )
+}
+
 fn message(to: &Email, account: &CompanyAccount, subject: String, blocks: &[Block]) -> MailMessage {
     let subject = match account.environment {
         Environment::Sandbox => format!("{SANDBOX_SUBJECT_MARK}{subject}"),
@@ -396,6 +472,7 @@ mod tests {
             revision: 1,
             next_reminder_on: None,
             chorus_structure_id: None,
+            notify_overdue: true,
         }
     }
 

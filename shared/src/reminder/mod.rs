@@ -194,6 +194,7 @@ mod tests {
             revision: 1,
             next_reminder_on: Some(date!(2027 - 10 - 28)),
             chorus_structure_id: None,
+            notify_overdue: true,
         };
         let now = datetime!(2027-03-01 23:30 -01:00);
         assert_eq!(

@@ -97,6 +97,10 @@ fn account_to_item(a: &CompanyAccount) -> Item {
     if let Some(id) = a.chorus_structure_id {
         item.insert("chorus_structure_id".into(), n(id));
     }
+    item.insert(
+        "notify_overdue".into(),
+        AttributeValue::Bool(a.notify_overdue),
+    );
     item
 }
 
@@ -138,6 +142,12 @@ pub(crate) fn account_from_item(item: &Item) -> Result<CompanyAccount, StoreErro
         },
         // Absent on accounts saved before it was kept.
         chorus_structure_id: r.opt_n("chorus_structure_id")?,
+        // Absent on accounts saved before the switch existed: on.
+        notify_overdue: item
+            .get("notify_overdue")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true),
     })
 }
 
@@ -257,11 +267,26 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Aws(e.to_string()))?;
-        self.transact(vec![
+        let mut writes = vec![
             TransactWriteItem::builder().update(update).build(),
             TransactWriteItem::builder().put(audit_put).build(),
-        ])
-        .await
+        ];
+        // A refusal is an event, written with it (`store::outbox`).
+        let event = (self.events.is_some() && status == CredentialsStatus::Rejected)
+            .then(|| super::outbox::rejection_event_item(siret, password_version, verified_at));
+        if let Some(item) = &event {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .build()
+                .map_err(|e| StoreError::Aws(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        self.transact(writes).await?;
+        if let Some(item) = &event {
+            self.publish_item(item).await;
+        }
+        Ok(())
     }
 
     /// Removes the account (markets, situations and history stay), with its audit entry.
@@ -371,6 +396,7 @@ mod tests {
             revision: 3,
             next_reminder_on: Some(time::macros::date!(2027 - 10 - 28)),
             chorus_structure_id: Some(26100001),
+            notify_overdue: true,
         };
         let item = account_to_item(&a);
         assert_eq!(item["chorus_structure_id"].as_n().unwrap(), "26100001");
@@ -386,6 +412,7 @@ mod tests {
         let done = CompanyAccount {
             next_reminder_on: None,
             chorus_structure_id: None,
+            notify_overdue: true,
             ..a
         };
         let item = account_to_item(&done);

@@ -11,6 +11,14 @@
 //! | (situation in follow-up) | | | `SYNC#{shard}` | `{next_check_at}#{siret}#{market_ref}#{number:03}` |
 //! | invoice file chunk | `COMPANY#{siret}` | `PAYLOAD#{owner}#{payload_id}#{chunk:03}` | | |
 //! | uploaded document | `COMPANY#{siret}` | `DOCUMENT#{document_id}` | | |
+//! | event of an account change | `COMPANY#{siret}` | `EVENT#{id}` | | |
+//!
+//! Two more sparse indexes, keyed like GSI1 (`GSI2PK`/`GSI2SK`, `GSI3PK`/`GSI3SK`):
+//!
+//! | index | who is in it | PK | SK |
+//! | --- | --- | --- | --- |
+//! | GSI2 | a situation whose payment clock runs (started, not paid, overdue mail not yet sent) | `DUE#{shard}` | `{due_on}#{siret}#{market_ref}#{number:03}` |
+//! | GSI3 | an item with events not yet published (`outbox`) | `OUTBOX#{shard}` | `{first event at}#{siret}` |
 //!
 //! Markets and situations have separate prefixes so that listing the markets reads no
 //! situation. A market reference cannot contain `#`, so `SITUATION#{market_ref}#` selects
@@ -97,6 +105,9 @@ pub fn market_sk(market_ref: &MarketRef) -> String {
     format!("{MARKET_PREFIX}{market_ref}")
 }
 
+/// The prefix of every situation SK of the company (the company-wide list).
+pub const SITUATION_PREFIX: &str = "SITUATION#";
+
 /// The prefix of every situation SK of one market.
 pub fn situations_prefix(market_ref: &MarketRef) -> String {
     format!("SITUATION#{market_ref}#")
@@ -138,6 +149,59 @@ pub fn sync_gsi1sk(
 /// Exclusive bound of what is due at `now` (RFC 3339 UTC sorts as time).
 pub fn sync_due_before(now: time::OffsetDateTime) -> String {
     format!("{}#~", crate::clock::rfc3339(now))
+}
+
+pub const GSI2: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
+
+/// The payment index is sharded like the follow-up's.
+pub fn due_gsi2pk(siret: &Siret) -> String {
+    format!("DUE#{}", sync_shard(siret))
+}
+
+pub fn due_shard_pk(shard: u8) -> String {
+    format!("DUE#{shard}")
+}
+
+pub fn due_gsi2sk(
+    due_on: time::Date,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+) -> String {
+    format!(
+        "{}#{siret}#{market_ref}#{:03}",
+        iso_date(due_on),
+        number.get()
+    )
+}
+
+/// Exclusive bound of the situations whose deadline passed before `today` (their first
+/// late day is today or earlier).
+pub fn overdue_before(today: time::Date) -> String {
+    iso_date(today)
+}
+
+pub const OUTBOX_SHARDS: u8 = REMINDER_SHARDS;
+
+pub fn outbox_shard_pk(shard: u8) -> String {
+    format!("OUTBOX#{shard}")
+}
+
+pub fn outbox_gsi3pk(siret: &Siret) -> String {
+    outbox_shard_pk(reminder_shard(siret))
+}
+
+pub fn outbox_gsi3sk(first_at: time::OffsetDateTime, siret: &Siret) -> String {
+    format!("{}#{siret}", crate::clock::rfc3339(first_at))
+}
+
+pub fn event_sk(id: &str) -> String {
+    format!("EVENT#{id}")
 }
 
 /// `owner` is the situation the file belongs to (`{market_ref}#{number:03}`).

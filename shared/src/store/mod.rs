@@ -4,9 +4,12 @@
 
 pub mod account;
 pub mod document;
+pub mod company;
 pub mod item;
 pub mod keys;
 pub mod market;
+pub mod outbox;
+pub mod overdue;
 pub mod payload;
 pub mod reminder;
 pub mod situation;
@@ -38,6 +41,8 @@ pub enum StoreError {
 pub struct Store {
     client: crate::aws::LazyClient<Client>,
     table: String,
+    /// Where the outbox's events go; without it, no event is written (`store::outbox`).
+    events: Option<outbox::EventSink>,
 }
 
 impl Store {
@@ -48,7 +53,14 @@ impl Store {
         Self {
             client: client.into(),
             table: table.into(),
+            events: None,
         }
+    }
+
+    /// Changes write their events to the outbox and publish them to `sink`.
+    pub fn with_events(mut self, sink: Option<outbox::EventSink>) -> Self {
+        self.events = sink;
+        self
     }
 
     pub fn client(&self) -> &Client {

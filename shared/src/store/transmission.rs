@@ -54,6 +54,12 @@ pub struct TransmissionRecord {
     /// How this transmission is sent and followed (`works::Route::code`); absent: an
     /// ordinary UBL flux.
     pub deposit_route: Option<String>,
+    /// The first late day the follow-up saw (`Change::overdue`), and when the referent was
+    /// told (or it was decided not to tell: `notify_overdue` off).
+    pub overdue_since: Option<time::Date>,
+    pub overdue_notified_at: Option<OffsetDateTime>,
+    /// The market's buyer category as the overdue pass last read it (`store::overdue`).
+    pub buyer_category: Option<crate::domain::payment::BuyerCategory>,
 }
 
 /// A recycle or completion of a returned invoice (`…/transmission/recycle`, `…/complete`):
@@ -233,6 +239,13 @@ fn record_from_item(item: &Item) -> Result<TransmissionRecord, StoreError> {
         returned_action: returned_action_from(item)?,
         routing_changes: routing_changes_from(item)?,
         deposit_route: opt("deposit_route"),
+        overdue_since: r
+            .opt_s("overdue_since")
+            .and_then(crate::clock::parse_iso_date),
+        overdue_notified_at: r.opt_time("overdue_notified_at")?,
+        buyer_category: r
+            .opt_s("buyer_category")
+            .and_then(crate::domain::payment::BuyerCategory::parse),
     })
 }
 
@@ -430,6 +443,22 @@ impl Change {
         )
     }
 
+    /// The payment is late since `first_late_day` (written once: the overdue event goes
+    /// with the first write).
+    pub fn overdue(self, first_late_day: time::Date) -> Self {
+        self.set("overdue_since", s(crate::clock::iso_date(first_late_day)))
+    }
+
+    /// The referent was told of the late payment (or is not to be): out of the payment index.
+    pub fn overdue_notified(self, at: OffsetDateTime) -> Self {
+        self.set("overdue_notified_at", s(rfc3339(at)))
+    }
+
+    /// The market's buyer category, which sets the deadline of the payment index.
+    pub fn buyer_category(self, category: crate::domain::payment::BuyerCategory) -> Self {
+        self.set("buyer_category", s(category.as_str()))
+    }
+
     pub fn history(mut self, entry: StatusEntry) -> Self {
         self.history.push(entry);
         self
@@ -457,6 +486,42 @@ impl Change {
         self.history.extend(then.history);
         self.due_at = then.due_at.or(self.due_at);
         self
+    }
+}
+
+/// The follow-up index entry of a transition: due at `due_at`, or out of the index.
+fn follow_up_writes(
+    sit: &Situation,
+    due_at: Option<OffsetDateTime>,
+    sets: &mut Vec<String>,
+    removes: &mut Vec<String>,
+    values: &mut Vec<(String, AttributeValue)>,
+) {
+    match due_at {
+        Some(at) => {
+            sets.push(format!("{GSI1PK} = :gsi_pk"));
+            sets.push(format!("{GSI1SK} = :gsi_sk"));
+            sets.push("next_check_at = :due".into());
+            values.push((
+                ":gsi_pk".into(),
+                s(keys::sync_gsi1pk(keys::sync_shard(&sit.siret))),
+            ));
+            values.push((
+                ":gsi_sk".into(),
+                s(keys::sync_gsi1sk(
+                    at,
+                    &sit.siret,
+                    &sit.market_ref,
+                    sit.number,
+                )),
+            ));
+            values.push((":due".into(), s(rfc3339(at))));
+        }
+        None => {
+            removes.push(GSI1PK.into());
+            removes.push(GSI1SK.into());
+            removes.push("next_check_at".into());
+        }
     }
 }
 
@@ -579,6 +644,11 @@ impl Store {
                 to: to.as_str(),
             });
         }
+        let events = match self.events {
+            Some(_) => super::outbox::transition_events(tracked, to, &change, now),
+            None => Vec::new(),
+        };
+        let due_on = super::overdue::due_entry(tracked, to, &change);
         let sit = &tracked.situation;
         let mut sets = vec![
             "transmission_state = :to".to_owned(),
@@ -611,31 +681,12 @@ impl Store {
                 AttributeValue::L(change.history.iter().map(history_entry_value).collect()),
             ));
         }
-        match change.due_at {
-            Some(at) => {
-                sets.push(format!("{GSI1PK} = :gsi_pk"));
-                sets.push(format!("{GSI1SK} = :gsi_sk"));
-                sets.push("next_check_at = :due".into());
-                values.push((
-                    ":gsi_pk".into(),
-                    s(keys::sync_gsi1pk(keys::sync_shard(&sit.siret))),
-                ));
-                values.push((
-                    ":gsi_sk".into(),
-                    s(keys::sync_gsi1sk(
-                        at,
-                        &sit.siret,
-                        &sit.market_ref,
-                        sit.number,
-                    )),
-                ));
-                values.push((":due".into(), s(rfc3339(at))));
-            }
-            None => {
-                removes.push(GSI1PK.into());
-                removes.push(GSI1SK.into());
-                removes.push("next_check_at".into());
-            }
+        follow_up_writes(sit, change.due_at, &mut sets, &mut removes, &mut values);
+        super::overdue::index_writes(tracked, due_on, &mut sets, &mut removes, &mut values);
+        if !events.is_empty() {
+            let (outbox_sets, outbox_values) = super::outbox::outbox_sets(&sit.siret, &events);
+            sets.extend(outbox_sets);
+            values.extend(outbox_values);
         }
         let mut expression = format!("SET {}", sets.join(", "));
         if !removes.is_empty() {
@@ -652,9 +703,27 @@ impl Store {
         for (k, v) in values {
             request = request.expression_attribute_values(k, v);
         }
-        match request.send().await {
+        self.written(request.send().await, !events.is_empty()).await
+    }
+
+    /// The item as a transition wrote it (its events published), or why it was not.
+    async fn written(
+        &self,
+        sent: Result<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                aws_sdk_dynamodb::config::http::HttpResponse,
+            >,
+        >,
+        with_events: bool,
+    ) -> Result<Tracked, StoreError> {
+        match sent {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
+                if with_events {
+                    self.publish_item(&item).await;
+                }
                 Ok(Tracked {
                     situation: situation_from_item(&item)?,
                     record: record_from_item(&item)?,

@@ -1479,6 +1479,7 @@ impl InProcess {
                 revision: 1,
                 next_reminder_on: Some(now.date()),
                 chorus_structure_id: None,
+                notify_overdue: true,
             };
             let audit = shared::store::AuditEntry {
                 at: set_at,

@@ -1,0 +1,274 @@
+//! The payment index (GSI2, sparse): a situation is in it while its payment clock runs —
+//! started, not paid, its overdue e-mail not yet sent — under `DUE#{shard}`, sorted by its
+//! due date. The overdue pass of status-sync reads `GSI2SK < {today}` in each shard, i.e.
+//! only the situations whose deadline has passed: nothing not due is read.
+//!
+//! The entry is written by `Store::transition` (the one place a situation's status history
+//! changes) from the history the write leaves. The due date uses the buyer category noted
+//! on the situation (`Change::buyer_category`), else the shortest deadline (30 days): an
+//! entry is never later than the real deadline; the overdue pass reads the market and, for
+//! a longer deadline, notes its category, which moves the entry to the right date.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::{Date, OffsetDateTime};
+
+use super::item::{ItemReader, s};
+use super::keys;
+use super::outbox::after_change;
+use super::transmission::{Change, Tracked};
+use super::{Store, StoreError};
+use crate::aws::error_text;
+use crate::domain::payment::{BuyerCategory, LatePaymentRates, PaymentTerms};
+use crate::domain::situation::TransmissionState;
+use crate::domain::{MarketRef, Siret, SituationNumber};
+
+fn set_value<'a>(change: &'a Change, name: &str) -> Option<&'a AttributeValue> {
+    change.set.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+}
+
+/// The due date the index holds for the situation as `change` leaves it (`None`: out).
+pub(crate) fn due_entry(tracked: &Tracked, to: TransmissionState, change: &Change) -> Option<Date> {
+    let notified = set_value(change, "overdue_notified_at").is_some()
+        || tracked.record.overdue_notified_at.is_some();
+    if notified {
+        return None;
+    }
+    let category = set_value(change, "buyer_category")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|v| BuyerCategory::parse(v))
+        .or(tracked.record.buyer_category)
+        .unwrap_or(BuyerCategory::LocalAuthority);
+    let after = after_change(&tracked.situation, to, change);
+    if is_rejected(&after) {
+        // A rejected invoice is not payable: no deadline runs for it.
+        return None;
+    }
+    let none = LatePaymentRates::default();
+    let clock = after.payment(PaymentTerms::at(
+        Some(category),
+        &none,
+        OffsetDateTime::UNIX_EPOCH,
+    ));
+    match clock.paid_on {
+        Some(_) => None,
+        None => clock.due_on,
+    }
+}
+
+/// Rejected by Chorus Pro or the buyer: a new invoice number is needed, nothing is due.
+pub fn is_rejected(situation: &crate::domain::Situation) -> bool {
+    situation.transmission.state == TransmissionState::Rejected
+        || situation.transmission.chorus_status.as_deref()
+            == Some(crate::domain::situation::CHORUS_STATUS_REJECTED)
+}
+
+/// Adds the index entry (or its removal) to a transition's update.
+pub(crate) fn index_writes(
+    tracked: &Tracked,
+    due_on: Option<Date>,
+    sets: &mut Vec<String>,
+    removes: &mut Vec<String>,
+    values: &mut Vec<(String, AttributeValue)>,
+) {
+    let sit = &tracked.situation;
+    match due_on {
+        Some(day) => {
+            sets.push(format!("{} = :due_pk", keys::GSI2PK));
+            sets.push(format!("{} = :due_sk", keys::GSI2SK));
+            values.push((":due_pk".into(), s(keys::due_gsi2pk(&sit.siret))));
+            values.push((
+                ":due_sk".into(),
+                s(keys::due_gsi2sk(
+                    day,
+                    &sit.siret,
+                    &sit.market_ref,
+                    sit.number,
+                )),
+            ));
+        }
+        None => {
+            removes.push(keys::GSI2PK.into());
+            removes.push(keys::GSI2SK.into());
+        }
+    }
+}
+
+/// A situation whose deadline passed, as the index lists it.
+pub type OverdueKey = (Siret, MarketRef, SituationNumber);
+
+impl Store {
+    /// The situations whose deadline passed before `today`, every shard (keys only: each
+    /// is read again, consistently, before anything is done with it), `limit` at most.
+    pub async fn overdue_candidates(
+        &self,
+        today: Date,
+        limit: usize,
+    ) -> Result<(Vec<OverdueKey>, usize), StoreError> {
+        let mut found = Vec::new();
+        let mut read = 0usize;
+        for shard in 0..keys::SYNC_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(keys::GSI2)
+                    .key_condition_expression("GSI2PK = :pk AND GSI2SK < :bound")
+                    .expression_attribute_values(":pk", s(keys::due_shard_pk(shard)))
+                    .expression_attribute_values(":bound", s(keys::overdue_before(today)))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::Aws(error_text(&e)))?;
+                read += usize::try_from(out.scanned_count).unwrap_or(0);
+                for item in out.items() {
+                    let r = ItemReader::new(item);
+                    let siret = r.parsed("siret", |v| {
+                        Siret::parse(v, crate::domain::SiretCheck::ShapeOnly)
+                    })?;
+                    let market_ref = r.parsed("market_ref", MarketRef::parse)?;
+                    let number = r
+                        .n("situation")
+                        .ok()
+                        .and_then(|v| u16::try_from(v).ok())
+                        .and_then(SituationNumber::new)
+                        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
+                    found.push((siret, market_ref, number));
+                    if found.len() >= limit {
+                        return Ok((found, read));
+                    }
+                }
+                start = out.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok((found, read))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::situation::{SituationIdentifiers, StatusEntry, Transmission};
+    use crate::domain::{InvoiceNumber, SiretCheck, Situation};
+    use crate::store::transmission::TransmissionRecord;
+    use time::macros::{date, datetime};
+
+    fn tracked(statuses: &[(&str, OffsetDateTime)]) -> Tracked {
+        let at = datetime!(2026-11-02 10:00 UTC);
+        let mut transmission = Transmission::not_transmitted();
+        transmission.state = TransmissionState::Integrated;
+        transmission.chorus_status = statuses.last().map(|s| s.0.to_owned());
+        transmission.status_history = statuses
+            .iter()
+            .map(|(status, at)| StatusEntry {
+                at: *at,
+                status: (*status).to_owned(),
+                comment: None,
+            })
+            .collect();
+        Tracked {
+            situation: Situation {
+                siret: Siret::parse("81234567600017", SiretCheck::Full).unwrap(),
+                market_ref: MarketRef::parse("gymnase-2026").unwrap(),
+                number: SituationNumber::new(3).unwrap(),
+                identifiers: SituationIdentifiers {
+                    invoice_number: InvoiceNumber::parse("SIT-3").unwrap(),
+                    period: None,
+                    commitment_number: None,
+                },
+                transmission,
+                previous_submissions: Vec::new(),
+                created_at: at,
+                updated_at: at,
+                revision: 4,
+            },
+            record: TransmissionRecord::default(),
+        }
+    }
+
+    const AVAILABLE: OffsetDateTime = datetime!(2026-11-17 10:00 UTC);
+    const INTEGRATED: TransmissionState = TransmissionState::Integrated;
+
+    #[test]
+    fn a_running_clock_is_indexed_at_its_due_date_and_leaves_when_done() {
+        let running = tracked(&[("DEPOSEE", AVAILABLE), ("MISE_A_DISPOSITION", AVAILABLE)]);
+        let none = Change::default();
+        assert_eq!(
+            due_entry(&running, INTEGRATED, &none),
+            Some(date!(2026 - 12 - 17))
+        );
+        // Not started: out.
+        let waiting = tracked(&[("DEPOSEE", AVAILABLE)]);
+        assert_eq!(due_entry(&waiting, INTEGRATED, &none), None);
+        // The write that starts it puts it in.
+        let starts = Change::default().history(StatusEntry {
+            at: AVAILABLE,
+            status: "MISE_A_DISPOSITION".into(),
+            comment: None,
+        });
+        assert_eq!(
+            due_entry(&waiting, INTEGRATED, &starts),
+            Some(date!(2026 - 12 - 17))
+        );
+        // The market's longer deadline, once noted, moves it.
+        let health = Change::default().buyer_category(BuyerCategory::HealthEstablishment);
+        assert_eq!(
+            due_entry(&running, INTEGRATED, &health),
+            Some(date!(2027 - 01 - 06))
+        );
+        // Paid, told, or rejected: out.
+        let paid = Change::default()
+            .chorus_status(Some("MISE_EN_PAIEMENT"))
+            .history(StatusEntry {
+                at: datetime!(2027-01-02 10:00 UTC),
+                status: "MISE_EN_PAIEMENT".into(),
+                comment: None,
+            });
+        assert_eq!(due_entry(&running, INTEGRATED, &paid), None);
+        let told = Change::default().overdue_notified(AVAILABLE);
+        assert_eq!(due_entry(&running, INTEGRATED, &told), None);
+        let rejected = Change::default().chorus_status(Some("REJETEE"));
+        assert_eq!(due_entry(&running, INTEGRATED, &rejected), None);
+    }
+
+    /// The outbox's rule, on the same situations (`store::outbox::transition_events`).
+    #[test]
+    fn only_a_change_of_state_or_status_or_the_first_overdue_mark_is_an_event() {
+        use crate::store::outbox::{PAYMENT_OVERDUE, STATUS_CHANGED, transition_events};
+        let running = tracked(&[("DEPOSEE", AVAILABLE), ("MISE_A_DISPOSITION", AVAILABLE)]);
+        let at = datetime!(2026-12-20 10:00 UTC);
+        assert!(
+            transition_events(&running, INTEGRATED, &Change::default().checks_done(3), at)
+                .is_empty()
+        );
+        let paid = Change::default().chorus_status(Some("MISE_EN_PAIEMENT"));
+        let events = transition_events(&running, INTEGRATED, &paid, at);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, STATUS_CHANGED);
+        assert_eq!(
+            events[0].detail.previous_chorus_status.as_deref(),
+            Some("MISE_A_DISPOSITION")
+        );
+        assert_eq!(
+            events[0].detail.chorus_status.as_deref(),
+            Some("MISE_EN_PAIEMENT")
+        );
+        // Stable: the same change of the same revision has the same id.
+        assert_eq!(
+            events[0].id,
+            transition_events(&running, INTEGRATED, &paid, at)[0].id
+        );
+        assert_eq!(events[0].id, "status:81234567600017:gymnase-2026:003:r5");
+        let marked = Change::default().overdue(date!(2026 - 12 - 18));
+        let events = transition_events(&running, INTEGRATED, &marked, at);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].detail_type, PAYMENT_OVERDUE);
+        let mut already = running.clone();
+        already.record.overdue_since = Some(date!(2026 - 12 - 18));
+        assert!(transition_events(&already, INTEGRATED, &marked, at).is_empty());
+    }
+}
