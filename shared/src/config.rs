@@ -34,6 +34,8 @@ pub struct Config {
     /// docs/payment-deadline.md): the ECB rate changes, the law does not, so it is a
     /// dated setting rather than code.
     pub late_payment_rates: LatePaymentRates,
+    /// status-sync's cadence, concurrency and rate limit (`crate::follow_settings`).
+    pub follow: crate::follow_settings::FollowSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +91,7 @@ impl Config {
             name: "LATE_PAYMENT_RATES",
             problem: e.to_string(),
         })?;
+        let follow = crate::follow_settings::FollowSettings::from_lookup(&lookup)?;
         let table_name = text("TABLE_NAME", "");
         if table_name.is_empty() {
             return Err(ConfigError {
@@ -123,6 +126,7 @@ impl Config {
             deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
             flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
             late_payment_rates,
+            follow,
         })
     }
 }

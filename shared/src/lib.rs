@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod deposit;
 pub mod domain;
+pub mod follow_settings;
 pub mod http;
 pub mod mail;
 pub mod reminder;

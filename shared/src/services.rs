@@ -91,6 +91,24 @@ pub fn chorus_client(
     Ok(Arc::new(ChorusClient::new(http, chorus, Arc::new(source))))
 }
 
+/// The client of the follow-up, whose calls wait for a shared rate limit
+/// (`CHORUS_RATE_PER_SECOND`). Every client pauses all its calls after a `429`.
+pub fn paced_chorus_client(
+    config: &Config,
+    secrets: SecretStore,
+) -> Result<Arc<ChorusClient>, ChorusError> {
+    let chorus = chorus_config(config);
+    let http = ChorusClient::build_http_client(&chorus)?;
+    let source = SecretPisteCredentials {
+        secrets,
+        name: config.piste_credentials_secret.clone(),
+    };
+    let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
+    Ok(Arc::new(
+        ChorusClient::new(http, chorus, Arc::new(source)).with_pacer(Arc::new(pacer)),
+    ))
+}
+
 /// The gateway's PISTE application credentials, from one JSON secret
 /// `{"client_id": "…", "client_secret": "…"}`.
 struct SecretPisteCredentials {
@@ -136,20 +154,31 @@ pub struct DepositingState {
 impl DepositingState {
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
         let services = Services::from_sdk(&config, sdk)?;
+        Ok(Self::from_services(config, services, sdk))
+    }
+
+    /// The follow-up's state: its Chorus Pro calls paced (`paced_chorus_client`).
+    pub fn paced(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        let mut services = Services::from_sdk(&config, sdk)?;
+        services.chorus = paced_chorus_client(&config, services.secrets.clone())?;
+        Ok(Self::from_services(config, services, sdk))
+    }
+
+    fn from_services(config: Config, services: Services, sdk: &aws_config::SdkConfig) -> Self {
         let depositor = crate::deposit::Depositor::from_services(&services, &config, sdk);
         let Services {
             store,
             secrets,
             chorus,
         } = services;
-        Ok(DepositingState {
+        DepositingState {
             config,
             store,
             secrets,
             chorus,
             depositor,
             clock: Arc::new(crate::clock::SystemClock),
-        })
+        }
     }
 }
 

@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let state = Arc::new(State::from_sdk(config, &sdk)?);
+    let state = Arc::new(State::paced(config, &sdk)?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move {

@@ -67,6 +67,8 @@ pub struct ChorusClient {
     // A tokio Mutex, held across the token request, so that concurrent calls wait for one
     // renewal instead of each asking PISTE.
     session: Mutex<PisteSession>,
+    /// The rate limit and the `429` pause every call of this client waits for.
+    pacer: Arc<super::pacing::Pacer>,
 }
 
 #[derive(Default)]
@@ -124,7 +126,19 @@ impl ChorusClient {
             config,
             credentials,
             session: Mutex::new(PisteSession::default()),
+            pacer: Arc::new(super::pacing::Pacer::unlimited()),
         }
+    }
+
+    /// The same client, its calls paced by `pacer` (status-sync's shared rate limit).
+    pub fn with_pacer(mut self, pacer: Arc<super::pacing::Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The pacer every call waits for.
+    pub fn pacer(&self) -> &super::pacing::Pacer {
+        &self.pacer
     }
 
     /// The `reqwest::Client` to build once per cold start, with both timeouts set.
@@ -384,6 +398,7 @@ impl ChorusClient {
         loop {
             attempt += 1;
             let token = self.bearer().await?;
+            self.pacer.wait_turn().await;
             let started = Instant::now();
             let sent = self
                 .http
@@ -411,6 +426,9 @@ impl ChorusClient {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = retry_after(response.headers());
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.pacer.slow_down(retry_after);
+                    }
                     let verdict = match response.bytes().await {
                         Ok(bytes) => classify(status, &bytes, retry_after),
                         // The status came, the body did not: the request was processed.

@@ -43,6 +43,7 @@ mod client;
 mod error;
 mod factures;
 pub mod lenient;
+mod pacing;
 mod returned;
 mod status;
 mod structures;
@@ -54,6 +55,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use client::{ChorusClient, Probe};
+pub use pacing::Pacer;
 
 /// The paths of the calls, relative to the API base.
 pub mod paths {

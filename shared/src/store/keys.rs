@@ -10,6 +10,7 @@
 //! | invoice number guard | `COMPANY#{siret}` | `INVOICE_NUMBER#{NUMBER IN CAPITALS}` | | |
 //! | (situation in follow-up) | | | `SYNC#{shard}` | `{next_check_at}#{siret}#{market_ref}#{number:03}` |
 //! | invoice file chunk | `COMPANY#{siret}` | `PAYLOAD#{owner}#{payload_id}#{chunk:03}` | | |
+//! | company follow-up (lease, watermark, open invoices) | `COMPANY#{siret}` | `FOLLOW` | `FOLLOW#{shard}` | `{next_look_at}#{siret}` |
 //!
 //! Markets and situations have separate prefixes so that listing the markets reads no
 //! situation. A market reference cannot contain `#`, so `SITUATION#{market_ref}#` selects
@@ -132,6 +133,29 @@ pub fn sync_gsi1sk(
 /// Exclusive bound of what is due at `now` (RFC 3339 UTC sorts as time).
 pub fn sync_due_before(now: time::OffsetDateTime) -> String {
     format!("{}#~", crate::clock::rfc3339(now))
+}
+
+/// The company follow-up item (`store::follow`): one per company that status-sync visited.
+pub const FOLLOW_SK: &str = "FOLLOW";
+
+/// Companies to search for changes are spread over more keys than the situations: every
+/// run reads each of them (one small query each), and 8 keys keep a month-end's looks
+/// well below one partition's limits.
+pub const FOLLOW_SHARDS: u8 = 8;
+
+pub fn follow_shard(siret: &Siret) -> u8 {
+    let hash = siret.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    u8::try_from(hash % u32::from(FOLLOW_SHARDS)).unwrap_or(0)
+}
+
+pub fn follow_gsi1pk(shard: u8) -> String {
+    format!("FOLLOW#{shard}")
+}
+
+pub fn follow_gsi1sk(next_look_at: time::OffsetDateTime, siret: &Siret) -> String {
+    format!("{}#{siret}", crate::clock::rfc3339(next_look_at))
 }
 
 /// `owner` is the situation the file belongs to (`{market_ref}#{number:03}`).

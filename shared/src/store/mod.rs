@@ -3,6 +3,7 @@
 //! console. Writes are conditional: nothing is overwritten that was not read.
 
 pub mod account;
+pub mod follow;
 pub mod item;
 pub mod keys;
 pub mod market;

@@ -10,6 +10,7 @@
 //! 4. Peak memory (VmHWM) after 50 events.
 //! 5. The month-end burst through the local API.
 //! 6. The reminder run over 100,000 companies (the password-reminder engineer's test).
+//! 7. The follow-up at scale: change searches against each invoice consulted (`follow`).
 //!
 //! Expects the stack's environment (`eval "$(tests/stack/stack.sh env)"`, `make up`). It
 //! starts a moto of its own (the stack's `tests/stack/moto_server.py` on a free port), its
@@ -19,12 +20,13 @@
 //!
 //! Knobs: `BENCH_CALLS` (200), `BENCH_WARMUPS` (20), `BENCH_COLD_EVENTS` (50),
 //! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
-//! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4), `BENCH_RESULTS`
-//! (where to write the table).
+//! `BENCH_SECTIONS` (`1,3,5,6,7`: which to run, 1 being 1-2 and 3 being 3-4), `BENCH_RESULTS`
+//! (where to write the table), `BENCH_FOLLOW_COMPANIES` (1000: section 7's companies).
 
 mod burst;
 mod coldstart;
 mod fixtures;
+mod follow;
 mod inprocess;
 mod offthread;
 mod reminder;
@@ -264,7 +266,7 @@ fn bench() -> Result<(), String> {
     let companies = env_usize("BENCH_COMPANIES", 200);
     let per_company = env_usize("BENCH_SITUATIONS", 10);
     let callers = env_usize("BENCH_CALLERS", 32);
-    let sections = env_or("BENCH_SECTIONS", "1,3,5,6");
+    let sections = env_or("BENCH_SECTIONS", "1,3,5,6,7");
     let section = |n: &str| sections.split(',').any(|s| s.trim() == n);
     let logs = root().join(".local/logs");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
@@ -460,7 +462,26 @@ fn bench() -> Result<(), String> {
         lap(&mut results, "6");
     }
 
-    let report = render(
+    // 7 -------------------------------------------------------------------------------------
+    let follow_section = section("7").then(|| {
+        let companies = env_usize("BENCH_FOLLOW_COMPANIES", 1000);
+        eprintln!(
+            "7. follow-up at scale: {companies} companies (cargo test … {} --ignored)",
+            follow::TEST
+        );
+        let outcome = start_moto(&logs).and_then(|(moto, port)| {
+            let outcome = follow::run(&format!("http://127.0.0.1:{port}"), companies);
+            drop(moto);
+            outcome
+        });
+        if let Err(e) = &outcome {
+            eprintln!("  follow-up run failed: {e}");
+        }
+        lap(&mut results, "7");
+        follow::render(&outcome)
+    });
+
+    let mut report = render(
         &machine,
         &results,
         started.elapsed(),
@@ -468,6 +489,7 @@ fn bench() -> Result<(), String> {
         warmups,
         cold_events,
     );
+    report.push_str(&follow_section.unwrap_or_default());
     println!("{report}");
     let path = std::env::var("BENCH_RESULTS")
         .map(PathBuf::from)
