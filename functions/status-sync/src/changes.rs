@@ -18,6 +18,7 @@ use shared::mail::render::RejectionSource;
 use shared::store::follow::{CompanyFollow, FollowRelease, OpenInvoice};
 use shared::store::transmission::Tracked;
 use time::OffsetDateTime;
+use tracing::Instrument;
 
 use crate::{State, Step, SyncReport, Trigger, follow_keeping, out_of_time, record, schedule};
 
@@ -92,7 +93,11 @@ pub(crate) async fn visit_companies(
     }
     let mut visits = futures_util::stream::iter(companies)
         .map(|(siret, due)| async move {
-            let visit = visit(state, &siret, due, now, deadline).await;
+            // A span per visit, not entered across awaits: visits interleave.
+            let span = tracing::info_span!("company", siret = %siret);
+            let visit = visit(state, &siret, due, now, deadline)
+                .instrument(span)
+                .await;
             (siret, visit)
         })
         .buffer_unordered(state.config.follow.concurrency);
@@ -112,7 +117,9 @@ fn merge(report: &mut SyncReport, siret: &Siret, visit: Visit) {
     companies.windows_repeated += usize::from(visit.window_repeated);
     report.failed += visit.failed;
     report.postponed += visit.postponed;
+    let _company = tracing::info_span!("company", siret = %siret).entered();
     for (market_ref, number, result) in visit.outcomes {
+        let _situation = situation_span(&market_ref, number).entered();
         record(report, siret, &market_ref, number, result);
     }
 }
@@ -179,9 +186,12 @@ async fn visit(
     now: OffsetDateTime,
     deadline: Option<std::time::Instant>,
 ) -> Visit {
-    let span = tracing::info_span!("company", siret = %siret);
-    let _entered = span.enter();
     let mut visit = Visit::default();
+    if out_of_time(state, deadline) {
+        // Not even taken: the next run finds it due as it is.
+        visit.postponed += due.len();
+        return visit;
+    }
     let settings = &state.config.follow;
     let held = match state
         .store
@@ -208,7 +218,10 @@ async fn visit(
             complete = false;
             continue;
         }
-        let result = follow_keeping(state, siret, &market_ref, number, now, Trigger::Due).await;
+        let span = situation_span(&market_ref, number);
+        let result = follow_keeping(state, siret, &market_ref, number, now, Trigger::Due)
+            .instrument(span)
+            .await;
         keep(&mut visit, &mut learnt, market_ref, number, result, now);
     }
     let look_due = !held.open.is_empty() && held.next_look_at.is_none_or(|at| at <= now);
@@ -222,6 +235,11 @@ async fn visit(
         visit.failed += 1;
     }
     visit
+}
+
+/// The log context of one situation (inside its company's span).
+fn situation_span(market_ref: &MarketRef, number: SituationNumber) -> tracing::Span {
+    tracing::info_span!("situation", market_ref = %market_ref, situation = number.get())
 }
 
 /// Records one follow-up's outcome in the visit and what it learnt.
@@ -396,6 +414,7 @@ async fn follow_change(
         now,
         Trigger::Changed,
     )
+    .instrument(situation_span(&open.market_ref, open.number))
     .await;
     // A Chorus Pro failure is recorded on the situation as a back-off (`last_error`), not
     // returned: either way the change was not read, and the window is searched again.

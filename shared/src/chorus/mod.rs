@@ -70,7 +70,7 @@ pub use factures::{
     FluxDeposit, FluxDepositResponse, FluxFormat, FluxFormats, FluxReport, FluxReportRequest,
     HistoryPaging, InvoiceError, InvoiceHistory, InvoiceHistoryRequest, MAX_FLUX_BYTES,
     SYNTAX_UBL_INVOICE, StatusHistory, StatusHistoryEntry, SupplierInvoice, SupplierInvoiceSearch,
-    SupplierInvoiceSearchResponse, TechnicalError,
+    SupplierInvoiceSearchResponse, TechnicalError, search_datetime,
 };
 pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use returned::{

@@ -470,7 +470,16 @@ fn bench() -> Result<(), String> {
             follow::TEST
         );
         let outcome = start_moto(&logs).and_then(|(moto, port)| {
-            let outcome = follow::run(&format!("http://127.0.0.1:{port}"), companies);
+            // The PISTE credentials secret the functions read, as in every section's moto.
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let sdk = io.block_on(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(&endpoint)
+                    .load(),
+            );
+            let outcome = io
+                .block_on(init_aws(&sdk, &config))
+                .and_then(|()| follow::run(&endpoint, companies));
             drop(moto);
             outcome
         });
