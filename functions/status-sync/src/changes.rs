@@ -14,6 +14,7 @@ use shared::chorus::{ChorusError, InvoiceStatus, SupplierInvoiceSearch, parse_ch
 use shared::deposit::DepositError;
 use shared::domain::transmission::TransmissionState;
 use shared::domain::{CompanyAccount, MarketRef, Siret, SituationNumber};
+use shared::follow_settings::FollowSettings;
 use shared::mail::render::RejectionSource;
 use shared::store::follow::{CompanyFollow, FollowRelease, OpenInvoice};
 use shared::store::transmission::Tracked;
@@ -229,7 +230,7 @@ async fn visit(
     if look_due && complete && !out_of_time(state, deadline) {
         looked = Some(look(state, &held, &mut learnt, &mut visit, now).await);
     }
-    let release = release_for(state, &held, learnt, looked, now);
+    let release = release_for(settings, &held, learnt, looked, now);
     if let Err(e) = state.store.release_company(&held, &release).await {
         tracing::warn!(error = %e, "could not record the look; its window is searched again");
         visit.failed += 1;
@@ -263,13 +264,12 @@ fn keep(
 /// What to write back: the watermark moves on only after a complete look (to the latest
 /// change seen, never past `now`); a failed look is tried again soon.
 fn release_for(
-    state: &State,
+    settings: &FollowSettings,
     held: &CompanyFollow,
     learnt: Learnt,
     looked: Option<Result<Option<OffsetDateTime>, ()>>,
     now: OffsetDateTime,
 ) -> FollowRelease {
-    let settings = &state.config.follow;
     let by_cadence = schedule::next_look(settings, &learnt.open, now);
     let (watermark, next_look_at) = match looked {
         Some(Ok(seen)) => {
@@ -421,4 +421,80 @@ async fn follow_change(
     let handled = matches!(&result, Ok((_, Some(left))) if left.record.last_error.is_none());
     keep(visit, learnt, open.market_ref, open.number, result, now);
     handled
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::SiretCheck;
+    use time::Duration;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-03 10:00 UTC);
+    const MARK: OffsetDateTime = datetime!(2026-12-03 08:00 UTC);
+
+    fn open(status: &str) -> BTreeMap<i64, OpenInvoice> {
+        let invoice = OpenInvoice {
+            market_ref: MarketRef::parse("M-1").unwrap(),
+            number: SituationNumber::new(1).unwrap(),
+            status: status.to_owned(),
+        };
+        BTreeMap::from([(7, invoice)])
+    }
+
+    fn held(status: &str, next: Option<OffsetDateTime>) -> CompanyFollow {
+        CompanyFollow {
+            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
+            lease_id: "lease".into(),
+            watermark: Some(MARK),
+            next_look_at: next,
+            open: open(status),
+        }
+    }
+
+    fn release(
+        held: &CompanyFollow,
+        looked: Option<Result<Option<OffsetDateTime>, ()>>,
+    ) -> FollowRelease {
+        let learnt = Learnt::new(held);
+        release_for(&FollowSettings::default(), held, learnt, looked, NOW)
+    }
+
+    #[test]
+    fn a_complete_look_moves_the_watermark_to_the_latest_change_seen() {
+        let company = held("MISE_A_DISPOSITION", Some(NOW));
+        let seen = NOW - Duration::minutes(3);
+        let done = release(&company, Some(Ok(Some(seen))));
+        assert_eq!(done.watermark, Some(seen));
+        assert_eq!(done.next_look_at, Some(NOW + Duration::minutes(60)));
+        // Never past the gateway's clock (a status dated in the future).
+        let ahead = release(&company, Some(Ok(Some(NOW + Duration::days(30)))));
+        assert_eq!(ahead.watermark, Some(NOW));
+        // Nothing seen: the watermark stays.
+        assert_eq!(release(&company, Some(Ok(None))).watermark, Some(MARK));
+    }
+
+    #[test]
+    fn a_failed_look_keeps_its_window_and_is_tried_again_soon() {
+        let company = held("SERVICE_FAIT", Some(NOW));
+        let failed = release(&company, Some(Err(())));
+        assert_eq!(failed.watermark, Some(MARK));
+        assert_eq!(failed.next_look_at, Some(NOW + schedule::LOOK_RETRY));
+    }
+
+    #[test]
+    fn without_a_look_the_next_one_keeps_its_time_and_an_empty_company_leaves() {
+        let later = NOW + Duration::hours(20);
+        let kept = release(&held("SERVICE_FAIT", Some(later)), None);
+        assert_eq!(
+            (kept.watermark, kept.next_look_at),
+            (Some(MARK), Some(later))
+        );
+        // A look further than the cadence of what is open is brought forward.
+        let sooner = release(&held("MISE_A_DISPOSITION", Some(later)), None);
+        assert_eq!(sooner.next_look_at, Some(NOW + Duration::minutes(60)));
+        let mut empty = held("SERVICE_FAIT", Some(later));
+        empty.open.clear();
+        assert_eq!(release(&empty, None).next_look_at, None);
+    }
 }
