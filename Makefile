@@ -50,7 +50,7 @@ lint:
 bench: venv build
 	cargo build --release --bin company-settings --bin identifiers --bin transmit-invoice \
 		--bin status-sync --bin password-reminder --bin hello-world --bin bench
-	cargo test -p gateway-tests --test password_reminder --no-run
+	cargo test -p gateway-tests --test password_reminder --test follow_changes --no-run
 	@$(STACK) up
 	@eval "$$($(STACK) env)" && target/release/bench
 

@@ -42,6 +42,8 @@ pub struct Config {
     pub documents_bucket: Option<String>,
     /// The EventBridge bus events go to (`EVENT_BUS_NAME`); unset: no event is written.
     pub event_bus_name: Option<String>,
+    /// status-sync's cadence, concurrency and rate limit (`crate::follow_settings`).
+    pub follow: crate::follow_settings::FollowSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +99,7 @@ impl Config {
             name: "LATE_PAYMENT_RATES",
             problem: e.to_string(),
         })?;
+        let follow = crate::follow_settings::FollowSettings::from_lookup(&lookup)?;
         let table_name = text("TABLE_NAME", "");
         if table_name.is_empty() {
             return Err(ConfigError {
@@ -138,6 +141,7 @@ impl Config {
             event_bus_name: lookup("EVENT_BUS_NAME")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
+            follow,
         })
     }
 }

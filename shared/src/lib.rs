@@ -12,6 +12,7 @@ pub mod deposit;
 #[cfg(feature = "documents")]
 pub mod documents;
 pub mod domain;
+pub mod follow_settings;
 pub mod http;
 pub mod init;
 pub mod mail;

@@ -29,7 +29,10 @@ impl Services {
     pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
         // Nothing is built here but the handles: each client at its first use (issue 18).
         let events = config.event_bus_name.as_ref().map(|bus| {
-            crate::store::outbox::EventSink::new(LazyClient::new(sdk, aws_sdk_eventbridge::Client::new), bus)
+            crate::store::outbox::EventSink::new(
+                LazyClient::new(sdk, aws_sdk_eventbridge::Client::new),
+                bus,
+            )
         });
         let store = Store::new(
             LazyClient::new(sdk, aws_sdk_dynamodb::Client::new),
@@ -99,6 +102,24 @@ pub fn chorus_client(
     Ok(Arc::new(ChorusClient::lazy(chorus, Arc::new(source))))
 }
 
+/// The client of the follow-up, whose calls wait for a shared rate limit
+/// (`CHORUS_RATE_PER_SECOND`). Every client pauses all its calls after a `429`.
+pub fn paced_chorus_client(
+    config: &Config,
+    secrets: SecretStore,
+) -> Result<Arc<ChorusClient>, ChorusError> {
+    let chorus = chorus_config(config);
+    let source = SecretPisteCredentials {
+        secrets,
+        name: config.piste_credentials_secret.clone(),
+    };
+    let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
+    // Lazy like every client: its HTTP client (and TLS roots) at the first call.
+    Ok(Arc::new(
+        ChorusClient::lazy(chorus, Arc::new(source)).with_pacer(Arc::new(pacer)),
+    ))
+}
+
 /// The gateway's PISTE application credentials, from one JSON secret
 /// `{"client_id": "…", "client_secret": "…"}`.
 struct SecretPisteCredentials {
@@ -144,20 +165,31 @@ pub struct DepositingState {
 impl DepositingState {
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
         let services = Services::from_sdk(&config, sdk)?;
+        Ok(Self::from_services(config, services, sdk))
+    }
+
+    /// The follow-up's state: its Chorus Pro calls paced (`paced_chorus_client`).
+    pub fn paced(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+        let mut services = Services::from_sdk(&config, sdk)?;
+        services.chorus = paced_chorus_client(&config, services.secrets.clone())?;
+        Ok(Self::from_services(config, services, sdk))
+    }
+
+    fn from_services(config: Config, services: Services, sdk: &aws_config::SdkConfig) -> Self {
         let depositor = crate::deposit::Depositor::from_services(&services, &config, sdk);
         let Services {
             store,
             secrets,
             chorus,
         } = services;
-        Ok(DepositingState {
+        DepositingState {
             config,
             store,
             secrets,
             chorus,
             depositor,
             clock: Arc::new(crate::clock::SystemClock),
-        })
+        }
     }
 }
 

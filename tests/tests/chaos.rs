@@ -556,6 +556,9 @@ async fn heal(world: &World) {
             answer_doubts(world, c).await;
         }
     }
+    // A day later every company's look is due, whatever its cadence (change-driven
+    // follow-up: an invoice waiting for payment is searched daily).
+    world.sync(25 * 60).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -583,6 +586,10 @@ async fn invariants(world: &World) -> Vec<Check> {
     };
     let mut settled = Check {
         name: "every situation ends integrated and attached to its invoice",
+        failures: Vec::new(),
+    };
+    let mut followed = Check {
+        name: "every situation shows its invoice's status in Chorus Pro (change searches)",
         failures: Vec::new(),
     };
     for c in &world.companies {
@@ -620,6 +627,16 @@ async fn invariants(world: &World) -> Vec<Check> {
                 .iter()
                 .find(|i| i.numero_facture == invoice)
                 .map(|i| i.identifiant_facture_cpp);
+            let in_chorus = invoices
+                .iter()
+                .find(|i| i.numero_facture == invoice)
+                .map(|i| i.statut.as_str());
+            let shown = view["transmission"]["chorus_status"].as_str();
+            if in_chorus.is_some() && shown != in_chorus {
+                followed
+                    .failures
+                    .push(format!("{invoice}: {shown:?}, Chorus Pro {in_chorus:?}"));
+            }
             if state != "integrated"
                 || view["transmission"]["chorus_invoice_id"].as_i64() != attached
             {
@@ -641,7 +658,7 @@ async fn invariants(world: &World) -> Vec<Check> {
             secrets.failures.push(format!("{}…", &password[..6]));
         }
     }
-    vec![once, no_new_number, released, settled, secrets]
+    vec![once, no_new_number, released, settled, followed, secrets]
 }
 
 // ---------------------------------------------------------------------------------------

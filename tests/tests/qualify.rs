@@ -77,6 +77,8 @@ async fn every_mandatory_check_passes_against_the_emulator_and_nothing_secret_is
     ] {
         assert_eq!(status(&outcome, id), Status::Pass, "check {id}:\n{printed}");
     }
+    // The change search (optional): the emulator honours the period, as the follow-up needs.
+    assert_eq!(status(&outcome, "6.c"), Status::Pass, "{printed}");
     // The guessed E4 syntax is unknown to the emulator: that alternative fails, visibly.
     assert_eq!(status(&outcome, "7.1"), Status::Fail, "{printed}");
     assert!(printed.contains("FAIL [optional]  7.1"), "{printed}");

@@ -512,3 +512,81 @@ fn seed_file_is_the_embedded_one_and_its_sirets_are_valid() {
         assert!(requirements.contains(&wanted), "no buyer with {wanted:?}");
     }
 }
+
+/// `rechercher/fournisseur` with `periodeDateHeureEtatCourantDu`/`Au` (docs/chorus-pro.md,
+/// "Change-driven follow-up"): the invoices whose current status was set in the period, a
+/// page at a time; a malformed bound is refused.
+#[tokio::test]
+async fn the_supplier_search_finds_what_changed_in_a_period() {
+    let sandbox = spawn(SandboxConfig {
+        progress: Progress::Manual,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let token = token(&sandbox).await;
+    for n in 1..=3 {
+        deposit(&sandbox, &token, &format!("WINDOW-{n}")).await;
+    }
+    sandbox.sandbox().advance(None, None);
+    let search = |body: Value| {
+        let (sandbox, token) = (&sandbox, token.clone());
+        async move {
+            let (status, text, _) = cpro(
+                sandbox,
+                "factures/v1/rechercher/fournisseur",
+                Some(&token),
+                Some(RHONE),
+                &body,
+            )
+            .await;
+            (status, serde_json::from_str::<Value>(&text).unwrap())
+        }
+    };
+    let stamp = |at: time::OffsetDateTime| shared::chorus::search_datetime(at);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let since = time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sandbox
+        .sandbox()
+        .force_invoice_status("WINDOW-2", "SERVICE_FAIT", None);
+    // Since `since`: only the invoice that changed.
+    let (status, found) = search(json!({"periodeDateHeureEtatCourantDu": stamp(since)})).await;
+    assert_eq!(status, 200, "{found}");
+    let numbers: Vec<&str> = found["listeFactures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["numeroFacture"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, ["WINDOW-2"]);
+    let changed_at = found["listeFactures"][0]["dateHeureEtatCourant"]
+        .as_str()
+        .unwrap();
+    assert!(shared::chorus::parse_chorus_datetime(changed_at).unwrap() >= since);
+    // Up to `since`: the two others, one per page.
+    let (_, first) = search(json!({"periodeDateHeureEtatCourantAu": stamp(since),
+        "rechercheFactureParFournisseur": {"nbResultatsParPage": 1, "pageResultatDemandee": 2}}))
+    .await;
+    assert_eq!(
+        first["listeFactures"].as_array().unwrap().len(),
+        1,
+        "{first}"
+    );
+    assert_eq!(first["listeFactures"][0]["numeroFacture"], "WINDOW-3");
+    assert_eq!(first["parametresRetour"]["pages"], 2);
+    assert_eq!(first["parametresRetour"]["pageCourante"], 2);
+    // A period that ended before anything: no result (codeRetour 20000).
+    let (_, none) =
+        search(json!({"periodeDateHeureEtatCourantAu": "2020-01-01T00:00:00.000Z"})).await;
+    assert_eq!(none["codeRetour"], 20000, "{none}");
+    // A malformed bound: refused, nothing answered.
+    let (status, refused) = search(json!({"periodeDateHeureEtatCourantDu": "hier"})).await;
+    assert_ne!(status, 200, "{refused}");
+    assert!(
+        refused["libelle"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("periodeDateHeureEtatCourantDu"),
+        "{refused}"
+    );
+}

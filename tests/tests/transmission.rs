@@ -904,10 +904,15 @@ async fn calls_per_transmission_on_a_warm_function() {
     );
     assert_eq!(count("oauth/token"), 0);
     assert_eq!(reports, 1, "the flux is read until integrated");
-    assert_eq!(searches, 1, "the invoice is found once by its flux");
+    // Change-driven follow-up (docs/chorus-pro.md#change-driven-follow-up): the invoice is
+    // found once by its flux and its history read once when integrated; then each look of
+    // the company is one search (hourly at its buyer, daily once accepted: the runs here
+    // are 7 hours apart), and a history read only when the search shows it changed — two
+    // steps made between two looks cost one read.
+    assert_eq!(searches, 4, "found by its flux, then three looks");
     assert_eq!(
-        histories, 4,
-        "one history read per status after DEPOSEE (found with the invoice)"
+        histories, 3,
+        "one history read at integration, then one per look that found a change"
     );
     assert_eq!(journal.len(), reports + searches + histories);
     h.finish().await;

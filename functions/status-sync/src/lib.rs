@@ -20,10 +20,13 @@ use shared::deposit::{DepositError, deposited_number};
 use shared::domain::situation::StatusEntry;
 use shared::domain::transmission::{TransmissionState, follow_up_delay};
 use shared::domain::{CompanyAccount, CredentialsStatus, MarketRef, Siret, SituationNumber};
+use shared::follow_settings::FollowMode;
 use shared::mail::render::RejectionSource;
 use shared::store::transmission::{Change, Tracked};
 use time::{Duration, OffsetDateTime};
 
+mod changes;
+pub mod schedule;
 mod works;
 
 /// At most this many situations per run; the rest stay due for the next run.
@@ -56,6 +59,8 @@ pub struct SyncReport {
     pub actions: Vec<Action>,
     /// The payment deadlines passed and the events published (`overdue`).
     pub overdue: overdue::OverdueReport,
+    /// The change-driven part of the run (`changes`).
+    pub companies: changes::CompaniesReport,
 }
 
 impl SyncReport {
@@ -108,8 +113,9 @@ pub async fn run_once(state: &State) -> SyncReport {
 
 /// Stops taking new situations once `deadline` is near (the Lambda's own deadline less a
 /// margin for the slowest Chorus Pro call): what is left stays due for the next run.
+/// `FOLLOW_MODE=changes` (the default) visits companies (`changes`), several at once;
+/// `full` follows each due situation on its own, one after the other, as before.
 pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> SyncReport {
-    let margin = state.config.chorus_request_timeout * 2 + std::time::Duration::from_secs(5);
     let now = state.clock.now();
     let mut report = SyncReport {
         now: shared::clock::rfc3339(now),
@@ -125,37 +131,71 @@ pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> S
     };
     report.items_read = read;
     report.due = due.len();
+    match state.config.follow.mode {
+        FollowMode::Full => follow_each(state, due, now, deadline, &mut report).await,
+        FollowMode::Changes => {
+            changes::visit_companies(state, due, now, deadline, &mut report).await
+        }
+    }
+    report.overdue = overdue::run(state, now).await;
+    report
+}
+
+/// Whether the run must stop taking work.
+fn out_of_time(state: &State, deadline: Option<std::time::Instant>) -> bool {
+    let margin = state.config.chorus_request_timeout * 2 + std::time::Duration::from_secs(5);
+    deadline.is_some_and(|d| std::time::Instant::now() + margin >= d)
+}
+
+/// The path before change-driven follow-up: each due situation on its own, in turn.
+async fn follow_each(
+    state: &State,
+    due: Vec<(Siret, MarketRef, SituationNumber)>,
+    now: OffsetDateTime,
+    deadline: Option<std::time::Instant>,
+    report: &mut SyncReport,
+) {
     for (siret, market_ref, number) in due {
-        if deadline.is_some_and(|d| std::time::Instant::now() + margin >= d) {
+        if out_of_time(state, deadline) {
             tracing::warn!("time is running out: the rest waits for the next run");
             report.postponed += 1;
             continue;
         }
         let span = tracing::info_span!("situation", siret = %siret, market_ref = %market_ref, situation = number.get());
         let _entered = span.enter();
-        match follow(state, &siret, &market_ref, number, now).await {
-            Ok(Some((from, to, note))) => {
-                tally(&mut report, from, to, &note);
-                *report.states.entry(to.as_str()).or_default() += 1;
-                tracing::info!(from = from.as_str(), to = to.as_str(), note = %note, "followed");
-                report.actions.push(Action {
-                    siret: siret.to_string(),
-                    market_ref: market_ref.to_string(),
-                    number: number.get(),
-                    from: from.as_str(),
-                    to: to.as_str(),
-                    note,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "follow-up failed; retried next run");
-                report.failed += 1;
-            }
+        let result = follow(state, &siret, &market_ref, number, now).await;
+        record(report, &siret, &market_ref, number, result);
+    }
+}
+
+/// One situation's outcome in the run's report.
+fn record(
+    report: &mut SyncReport,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+    result: Result<Step, DepositError>,
+) {
+    match result {
+        Ok(Some((from, to, note))) => {
+            tally(report, from, to, &note);
+            *report.states.entry(to.as_str()).or_default() += 1;
+            tracing::info!(from = from.as_str(), to = to.as_str(), note = %note, "followed");
+            report.actions.push(Action {
+                siret: siret.to_string(),
+                market_ref: market_ref.to_string(),
+                number: number.get(),
+                from: from.as_str(),
+                to: to.as_str(),
+                note,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "follow-up failed; retried next run");
+            report.failed += 1;
         }
     }
-    report.overdue = overdue::run(state, now).await;
-    report
 }
 
 fn tally(report: &mut SyncReport, from: TransmissionState, to: TransmissionState, note: &str) {
@@ -180,12 +220,37 @@ async fn follow(
     number: SituationNumber,
     now: OffsetDateTime,
 ) -> Result<Step, DepositError> {
+    Ok(
+        follow_keeping(state, siret, market_ref, number, now, Trigger::Due)
+            .await?
+            .0,
+    )
+}
+
+/// Why a situation is followed now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// It is due in the follow-up index.
+    Due,
+    /// The change search found its invoice changed: followed whenever it is due.
+    Changed,
+}
+
+/// `follow`, also giving the situation as it was left (when it was written).
+pub(crate) async fn follow_keeping(
+    state: &State,
+    siret: &Siret,
+    market_ref: &MarketRef,
+    number: SituationNumber,
+    now: OffsetDateTime,
+    trigger: Trigger,
+) -> Result<(Step, Option<Tracked>), DepositError> {
     let Some(tracked) = state.store.get_tracked(siret, market_ref, number).await? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     // The index may lag the item: only what is due by the item itself is handled.
-    if tracked.record.next_check_at.is_some_and(|at| at > now) {
-        return Ok(None);
+    if trigger == Trigger::Due && tracked.record.next_check_at.is_some_and(|at| at > now) {
+        return Ok((None, None));
     }
     let from = tracked.situation.transmission.state;
     let Some(account) = state.store.get_account(siret).await? else {
@@ -200,11 +265,12 @@ async fn follow(
                 now,
             )
             .await?;
-        return Ok(Some((
+        let step = (
             from,
             left.situation.transmission.state,
             "compte supprimé, suivi arrêté".into(),
-        )));
+        );
+        return Ok((Some(step), Some(left)));
     };
     use TransmissionState::*;
     let left = match from {
@@ -220,11 +286,12 @@ async fn follow(
                         now,
                     )
                     .await?;
-                return Ok(Some((
+                let step = (
                     from,
                     from,
                     "en attente d'un nouveau mot de passe valide".into(),
-                )));
+                );
+                return Ok((Some(step), None));
             }
             state.depositor.attempt(tracked, &account, now).await?
         }
@@ -251,7 +318,7 @@ async fn follow(
         .last()
         .map(|e| format!("statut {}", e.status))
         .unwrap_or_default();
-    Ok(Some((from, to, note)))
+    Ok((Some((from, to, note)), Some(left)))
 }
 
 /// Whether a transmission held for its credentials may go. A hold marks the account
@@ -551,7 +618,7 @@ async fn follow_invoice(
         let checks = if fresh { 0 } else { checks };
         change = change
             .checks_done(checks)
-            .due(now + follow_up_delay(checks));
+            .due(now + schedule::invoice_recheck(&state.config.follow, checks));
     }
     Ok(state
         .store

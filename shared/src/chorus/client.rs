@@ -86,6 +86,8 @@ pub struct ChorusClient {
     // A tokio Mutex, held across the token request, so that concurrent calls wait for one
     // renewal instead of each asking PISTE.
     session: Mutex<PisteSession>,
+    /// The rate limit and the `429` pause every call of this client waits for.
+    pacer: Arc<super::pacing::Pacer>,
 }
 
 #[derive(Default)]
@@ -152,6 +154,7 @@ impl ChorusClient {
             config,
             credentials,
             session: Mutex::new(PisteSession::default()),
+            pacer: Arc::new(super::pacing::Pacer::unlimited()),
         }
     }
 
@@ -168,6 +171,17 @@ impl ChorusClient {
     /// Whether the HTTP client has been built yet (what a cold start leaves unbuilt).
     pub fn http_client_built(&self) -> bool {
         self.http.get().is_some()
+    }
+
+    /// The same client, its calls paced by `pacer` (status-sync's shared rate limit).
+    pub fn with_pacer(mut self, pacer: Arc<super::pacing::Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The pacer every call waits for.
+    pub fn pacer(&self) -> &super::pacing::Pacer {
+        &self.pacer
     }
 
     /// The `reqwest::Client`: both timeouts set, Mozilla's roots compiled in (`crate::tls`).
@@ -485,6 +499,7 @@ impl ChorusClient {
         loop {
             attempt += 1;
             let token = self.bearer().await?;
+            self.pacer.wait_turn().await;
             let started = Instant::now();
             let sent = self
                 .http()?
@@ -512,6 +527,9 @@ impl ChorusClient {
                 Ok(response) => {
                     let status = response.status();
                     let hints = hints(response.headers());
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        self.pacer.slow_down(hints.retry_after);
+                    }
                     let verdict = match response.bytes().await {
                         Ok(bytes) => classify(status, &bytes, hints),
                         // The status came, the body did not: the request was processed.

@@ -230,6 +230,13 @@ pub struct SupplierInvoiceSearch {
     pub statut_courant: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recherche_facture_par_fournisseur: Option<Paging>,
+    /// Invoices whose current status was set from this time on (docs/chorus-pro.md,
+    /// "Change-driven follow-up": go-choruspro's `RechercherFactureParFournisseurOptions`,
+    /// Pastell's search of "factures ayant changé de statut").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periode_date_heure_etat_courant_du: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periode_date_heure_etat_courant_au: Option<String>,
 }
 
 impl SupplierInvoiceSearch {
@@ -240,12 +247,44 @@ impl SupplierInvoiceSearch {
         }
     }
 
+    /// Page `page` (from 1) of the invoices whose current status was set between `from`
+    /// and `to`, both included, `per_page` at a time.
+    pub fn changed_between(
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+        page: u32,
+        per_page: u32,
+    ) -> Self {
+        SupplierInvoiceSearch {
+            periode_date_heure_etat_courant_du: Some(search_datetime(from)),
+            periode_date_heure_etat_courant_au: Some(search_datetime(to)),
+            recherche_facture_par_fournisseur: Some(Paging {
+                nb_resultats_par_page: Some(per_page),
+                page_resultat_demandee: Some(page),
+                tri_colonne: None,
+                tri_sens: None,
+            }),
+            ..SupplierInvoiceSearch::default()
+        }
+    }
+
     pub fn by_invoice_number(numero_facture: impl Into<String>) -> Self {
         SupplierInvoiceSearch {
             numero_facture: Some(numero_facture.into()),
             ..SupplierInvoiceSearch::default()
         }
     }
+}
+
+/// A date-time bound of a search, in UTC with milliseconds: `2022-01-07T10:11:47.823Z`,
+/// the form Pastell notes beside `periodeDateHeureEtatCourantAu` (and what go-choruspro's
+/// `time.Time` encodes).
+pub fn search_datetime(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -44,6 +44,7 @@ mod client;
 mod error;
 mod factures;
 pub mod lenient;
+mod pacing;
 mod returned;
 mod status;
 mod structures;
@@ -56,6 +57,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use client::{ChorusClient, Probe};
+pub use pacing::Pacer;
 
 /// The paths of the calls, relative to the API base.
 pub mod paths {
@@ -73,7 +75,7 @@ pub use factures::{
     FluxDeposit, FluxDepositResponse, FluxFile, FluxFormat, FluxFormats, FluxReport,
     FluxReportRequest, HistoryPaging, InvoiceError, InvoiceHistory, InvoiceHistoryRequest,
     MAX_FLUX_BYTES, SYNTAX_UBL_INVOICE, StatusHistory, StatusHistoryEntry, SupplierInvoice,
-    SupplierInvoiceSearch, SupplierInvoiceSearchResponse, TechnicalError,
+    SupplierInvoiceSearch, SupplierInvoiceSearchResponse, TechnicalError, search_datetime,
 };
 pub use lenient::parse_datetime as parse_chorus_datetime;
 pub use returned::{

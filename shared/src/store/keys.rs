@@ -12,6 +12,7 @@
 //! | invoice file chunk | `COMPANY#{siret}` | `PAYLOAD#{owner}#{payload_id}#{chunk:03}` | | |
 //! | uploaded document | `COMPANY#{siret}` | `DOCUMENT#{document_id}` | | |
 //! | event of an account change | `COMPANY#{siret}` | `EVENT#{id}` | | |
+//! | company follow-up (lease, watermark, open invoices) | `COMPANY#{siret}` | `FOLLOW` | `FOLLOW#{shard}` | `{next_look_at}#{siret}` |
 //!
 //! Two more sparse indexes, keyed like GSI1 (`GSI2PK`/`GSI2SK`, `GSI3PK`/`GSI3SK`):
 //!
@@ -202,6 +203,29 @@ pub fn outbox_gsi3sk(first_at: time::OffsetDateTime, siret: &Siret) -> String {
 
 pub fn event_sk(id: &str) -> String {
     format!("EVENT#{id}")
+}
+
+/// The company follow-up item (`store::follow`): one per company that status-sync visited.
+pub const FOLLOW_SK: &str = "FOLLOW";
+
+/// Companies to search for changes are spread over more keys than the situations: every
+/// run reads each of them (one small query each), and 8 keys keep a month-end's looks
+/// well below one partition's limits.
+pub const FOLLOW_SHARDS: u8 = 8;
+
+pub fn follow_shard(siret: &Siret) -> u8 {
+    let hash = siret.as_str().bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    u8::try_from(hash % u32::from(FOLLOW_SHARDS)).unwrap_or(0)
+}
+
+pub fn follow_gsi1pk(shard: u8) -> String {
+    format!("FOLLOW#{shard}")
+}
+
+pub fn follow_gsi1sk(next_look_at: time::OffsetDateTime, siret: &Siret) -> String {
+    format!("{}#{siret}", crate::clock::rfc3339(next_look_at))
 }
 
 /// `owner` is the situation the file belongs to (`{market_ref}#{number:03}`).

@@ -3,8 +3,9 @@
 //! console. Writes are conditional: nothing is overwritten that was not read.
 
 pub mod account;
-pub mod document;
 pub mod company;
+pub mod document;
+pub mod follow;
 pub mod item;
 pub mod keys;
 pub mod market;

@@ -9,6 +9,7 @@
 //! hold the exchanges, bodies elided ([`report::elide`]) and secrets removed
 //! ([`report::Redactor`]).
 
+mod changes;
 mod checks;
 mod deposits;
 pub mod report;
@@ -64,6 +65,8 @@ pub async fn run(settings: &Settings, out: &mut dyn Write) -> Result<Outcome, St
     let check = checks::moe(&mut run).await;
     run.record(check);
     let check = deposits::ordinary(&mut run).await;
+    run.record(check);
+    let check = changes::change_search(&mut run).await;
     run.record(check);
     for check in deposits::works(&mut run).await {
         run.record(check);

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::seed::{SeedCommitment, SeedStructure};
 use super::state::{Flux, Invoice, Shapes, State, chorus_datetime};
@@ -101,6 +102,68 @@ fn no_result() -> Answer {
         StatusCode::OK,
         json!({"codeRetour": NO_RESULT, "libelle": "TRA_MSG_00.015"}),
     )
+}
+
+/// `periodeDateHeureEtatCourantDu` / `Au` of a supplier search: the invoices whose
+/// current status was set within the period, both ends included (go-choruspro
+/// `RechercherFactureParFournisseurOptions`; Pastell sends `2022-01-07T10:11:47.823Z`, or a
+/// date; docs/chorus-pro.md#change-driven-follow-up).
+struct ChangeWindow {
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+}
+
+impl ChangeWindow {
+    fn read(body: &Value) -> Result<ChangeWindow, String> {
+        let bound = |name: &str| -> Result<Option<OffsetDateTime>, String> {
+            match text_field(body, name) {
+                None => Ok(None),
+                Some(text) => shared::chorus::parse_chorus_datetime(text)
+                    .map(Some)
+                    .ok_or_else(|| format!("{name} : date et heure invalides ({text})")),
+            }
+        };
+        Ok(ChangeWindow {
+            from: bound("periodeDateHeureEtatCourantDu")?,
+            to: bound("periodeDateHeureEtatCourantAu")?,
+        })
+    }
+
+    fn contains(&self, at: Option<OffsetDateTime>) -> bool {
+        if self.from.is_none() && self.to.is_none() {
+            return true;
+        }
+        at.is_some_and(|at| {
+            self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at <= to)
+        })
+    }
+}
+
+/// The page asked for (`pageResultatDemandee`, from 1, of `nbResultatsParPage`), in the
+/// order of the invoices' identifiers, and its `parametresRetour`.
+fn one_page(found: Vec<Value>, asked: Option<&Value>) -> (Vec<Value>, Value) {
+    let total = found.len();
+    let size = asked
+        .and_then(|p| id_field(p, &["nbResultatsParPage"]))
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| n > 0);
+    let Some(size) = size else {
+        return (found, paging(total));
+    };
+    let pages = total.div_ceil(size).max(1);
+    let page = asked
+        .and_then(|p| id_field(p, &["pageResultatDemandee"]))
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let slice = found
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    let parametres =
+        json!({"pageCourante": page, "pages": pages, "nbResultatsParPage": size, "total": total});
+    (slice, parametres)
 }
 
 fn paging(total: usize) -> Value {
@@ -556,6 +619,10 @@ impl State {
                     .collect()
             })
             .unwrap_or_default();
+        let changed = match ChangeWindow::read(body) {
+            Ok(window) => window,
+            Err(message) => return refusal(MALFORMED_REQUEST, &message),
+        };
         let found: Vec<Value> = self
             .invoices
             .iter()
@@ -566,6 +633,7 @@ impl State {
             .filter(|i| {
                 statuses.is_empty() || i.current().is_some_and(|h| statuses.contains(&h.statut))
             })
+            .filter(|i| changed.contains(i.current().map(|h| h.recorded_at)))
             .map(|i| self.invoice_summary(i))
             .collect();
         // A search is a poll of the fluxes it names: a pending one is integrated after.
@@ -585,8 +653,8 @@ impl State {
         if found.is_empty() {
             return no_result();
         }
-        let total = found.len();
-        ok(json!({"listeFactures": found, "parametresRetour": paging(total)}))
+        let (page, parametres) = one_page(found, body.get("rechercheFactureParFournisseur"));
+        ok(json!({"listeFactures": page, "parametresRetour": parametres}))
     }
 
     fn invoice_summary(&self, invoice: &Invoice) -> Value {
@@ -599,7 +667,7 @@ impl State {
             "numeroFacture": invoice.numero,
             "statut": current.map(|h| h.statut.clone()),
             "commentaireEtatCourant": current.and_then(|h| h.commentaire.clone()),
-            "dateHeureEtatCourant": current.map(|h| chorus_datetime(h.at)),
+            "dateHeureEtatCourant": current.map(|h| chorus_datetime(h.recorded_at)),
             "numeroFluxDepot": invoice.numero_flux,
             "dateDepot": invoice.deposited_at.date().to_string(),
             "dateFacture": data.issue_date,

@@ -283,6 +283,16 @@ impl Sandbox {
             .force_status(numero_facture, statut, commentaire.map(str::to_owned))
     }
 
+    /// Copies a supplier structure's invoices to another (bench seeding); (old, new) ids.
+    pub fn copy_invoices(&self, from_structure: i64, to_structure: i64) -> Vec<(i64, i64)> {
+        self.lock().copy_invoices(from_structure, to_structure)
+    }
+
+    /// Puts the invoices with these Chorus Pro identifiers in `statut`; number changed.
+    pub fn force_status_of(&self, ids: &[i64], statut: &str) -> usize {
+        self.lock().force_status_of(ids, statut)
+    }
+
     /// One step for what matches (everything when both are `None`); number moved.
     pub fn advance(&self, numero_flux_depot: Option<&str>, numero_facture: Option<&str>) -> usize {
         self.lock().advance(numero_flux_depot, numero_facture)

@@ -202,6 +202,10 @@ pub(super) struct HistoryEntry {
     pub statut: String,
     pub commentaire: Option<String>,
     pub at: OffsetDateTime,
+    /// When the emulator recorded the status (a scripted step may date `at` otherwise):
+    /// the `dateHeureEtatCourant` the supplier search shows and filters on
+    /// (docs/chorus-pro.md#change-driven-follow-up).
+    pub recorded_at: OffsetDateTime,
 }
 
 #[derive(Debug, Clone)]
@@ -646,11 +650,13 @@ impl State {
     ) -> HistoryEntry {
         let id = self.next_history;
         self.next_history += 1;
+        let now = OffsetDateTime::now_utc();
         HistoryEntry {
             id,
             statut: statut.to_owned(),
             commentaire,
-            at: OffsetDateTime::now_utc(),
+            at: now,
+            recorded_at: now,
         }
     }
 
@@ -721,6 +727,44 @@ impl State {
             invoice.pending = script.steps.iter().cloned().collect();
         }
         self.scripts.insert(script.numero_facture.clone(), script);
+    }
+
+    /// Copies every invoice of the supplier structure `from` to the structure `to`, with
+    /// new identifiers (the bench's many companies); the pairs (old id, new id).
+    pub fn copy_invoices(&mut self, from: i64, to: i64) -> Vec<(i64, i64)> {
+        let copies: Vec<Invoice> = self
+            .invoices
+            .iter()
+            .filter(|i| i.supplier_id == from)
+            .cloned()
+            .collect();
+        let mut pairs = Vec::with_capacity(copies.len());
+        for mut invoice in copies {
+            let old = invoice.id;
+            invoice.id = self.next_invoice;
+            self.next_invoice += 1;
+            invoice.supplier_id = to;
+            pairs.push((old, invoice.id));
+            self.invoices.push(invoice);
+        }
+        pairs
+    }
+
+    /// Puts the invoices with these identifiers in `statut` now (numbers repeat between
+    /// suppliers; identifiers do not).
+    pub fn force_status_of(&mut self, ids: &[i64], statut: &str) -> usize {
+        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let indexes: Vec<usize> = (0..self.invoices.len())
+            .filter(|&i| wanted.contains(&self.invoices[i].id))
+            .collect();
+        for &index in &indexes {
+            let entry = self.history_entry(statut, None);
+            let invoice = &mut self.invoices[index];
+            invoice.pending.clear();
+            invoice.history.push(entry);
+            invoice.last_step = Instant::now();
+        }
+        indexes.len()
     }
 
     /// Puts every invoice with this number in `statut` now; what was still to come is

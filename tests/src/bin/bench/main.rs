@@ -11,6 +11,7 @@
 //! 4. Peak memory (VmHWM) after 50 events.
 //! 5. The month-end burst through the local API.
 //! 6. The reminder run over 100,000 companies (the password-reminder engineer's test).
+//! 7. The follow-up at scale: change searches against each invoice consulted (`follow`).
 //!
 //! Expects the stack's environment (`eval "$(tests/stack/stack.sh env)"`, `make up`). It
 //! starts a moto of its own (the stack's `tests/stack/moto_server.py` on a free port), its
@@ -20,15 +21,17 @@
 //!
 //! Knobs: `BENCH_CALLS` (200), `BENCH_WARMUPS` (20), `BENCH_COLD_EVENTS` (50),
 //! `BENCH_COMPANIES` (200), `BENCH_SITUATIONS` (10 per company), `BENCH_CALLERS` (32),
-//! `BENCH_SECTIONS` (`1,3,5,6`: which to run, 1 being 1-2 and 3 being 3-4; `starts` for
+//! `BENCH_SECTIONS` (`1,3,5,6,7`: which to run, 1 being 1-2 and 3 being 3-4; `starts` for
 //! section 3's starts alone), `BENCH_STARTS` (30: cold starts of each binary, interleaved
 //! with the hello world's), `BENCH_BEFORE_DIR` (earlier release binaries, started in the
-//! same rounds for a before/after comparison), `BENCH_RESULTS` (where to write the table).
+//! same rounds for a before/after comparison), `BENCH_RESULTS` (where to write the table),
+//! `BENCH_FOLLOW_COMPANIES` (1000: section 7's companies).
 
 mod burst;
 mod cgroup;
 mod coldstart;
 mod fixtures;
+mod follow;
 mod initsteps;
 mod inprocess;
 mod offthread;
@@ -290,7 +293,7 @@ fn bench() -> Result<(), String> {
     let companies = env_usize("BENCH_COMPANIES", 200);
     let per_company = env_usize("BENCH_SITUATIONS", 10);
     let callers = env_usize("BENCH_CALLERS", 32);
-    let sections = env_or("BENCH_SECTIONS", "1,3,5,6");
+    let sections = env_or("BENCH_SECTIONS", "1,3,5,6,7");
     let section = |n: &str| sections.split(',').any(|s| s.trim() == n);
     let logs = root().join(".local/logs");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
@@ -513,7 +516,35 @@ fn bench() -> Result<(), String> {
         lap(&mut results, "6");
     }
 
-    let report = render(
+    // 7 -------------------------------------------------------------------------------------
+    let follow_section = section("7").then(|| {
+        let companies = env_usize("BENCH_FOLLOW_COMPANIES", 1000);
+        eprintln!(
+            "7. follow-up at scale: {companies} companies (cargo test … {} --ignored)",
+            follow::TEST
+        );
+        let outcome = start_moto(&logs).and_then(|(moto, port)| {
+            // The PISTE credentials secret the functions read, as in every section's moto.
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let sdk = io.block_on(
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .endpoint_url(&endpoint)
+                    .load(),
+            );
+            let outcome = io
+                .block_on(init_aws(&sdk, &config))
+                .and_then(|()| follow::run(&endpoint, companies));
+            drop(moto);
+            outcome
+        });
+        if let Err(e) = &outcome {
+            eprintln!("  follow-up run failed: {e}");
+        }
+        lap(&mut results, "7");
+        follow::render(&outcome)
+    });
+
+    let mut report = render(
         &machine,
         &results,
         started.elapsed(),
@@ -521,6 +552,7 @@ fn bench() -> Result<(), String> {
         warmups,
         cold_events,
     );
+    report.push_str(&follow_section.unwrap_or_default());
     println!("{report}");
     let path = std::env::var("BENCH_RESULTS")
         .map(PathBuf::from)

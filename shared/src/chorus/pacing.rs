@@ -1,0 +1,110 @@
+//! The manners of one warm function towards Chorus Pro: a shared rate limit on every call
+//! (a GCRA from the `governor` crate, so a burst cannot exceed it), and a shared pause when
+//! Chorus Pro answers `429`: every call of the function waits for it, not only the one that
+//! was refused, so a storm of refusals slows the whole run down instead of feeding itself.
+//! No published quota exists (docs/chorus-pro.md#limits): the rate is a setting.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+/// How long everyone waits after a `429` that named no `Retry-After`.
+pub const PAUSE_WITHOUT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Longest pause a `Retry-After` may impose on the whole function.
+pub const LONGEST_PAUSE: Duration = Duration::from_secs(60);
+
+pub struct Pacer {
+    limiter: Option<DefaultDirectRateLimiter>,
+    paused_until: Mutex<Option<Instant>>,
+    pauses: AtomicU64,
+}
+
+impl Pacer {
+    /// No limit (a function that makes a handful of calls per request).
+    pub fn unlimited() -> Pacer {
+        Pacer {
+            limiter: None,
+            paused_until: Mutex::new(None),
+            pauses: AtomicU64::new(0),
+        }
+    }
+
+    /// At most `calls` calls per second, evenly spaced (a burst of one).
+    pub fn per_second(calls: NonZeroU32) -> Pacer {
+        let quota = Quota::per_second(calls).allow_burst(NonZeroU32::MIN);
+        Pacer {
+            limiter: Some(RateLimiter::direct(quota)),
+            ..Pacer::unlimited()
+        }
+    }
+
+    /// Waits for the end of any pause, then for a slot of the rate limit.
+    pub async fn wait_turn(&self) {
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            match until {
+                Some(until) if until > Instant::now() => {
+                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                }
+                _ => break,
+            }
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+    }
+
+    /// Chorus Pro answered `429`: every call waits `asked` (or a second), at most a minute.
+    pub fn slow_down(&self, asked: Option<Duration>) {
+        let pause = asked
+            .unwrap_or(PAUSE_WITHOUT_RETRY_AFTER)
+            .min(LONGEST_PAUSE);
+        let until = Instant::now() + pause;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *paused = Some(paused.map_or(until, |p| p.max(until)));
+        self.pauses.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many `429` answers paused the function since it started.
+    pub fn pauses(&self) -> u64 {
+        self.pauses.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_rate_holds_across_callers() {
+        let pacer = Pacer::per_second(NonZeroU32::new(20).unwrap());
+        let started = Instant::now();
+        for _ in 0..21 {
+            pacer.wait_turn().await;
+        }
+        // The first call is free, the 20 next ones take a second at 20 a second.
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_pauses_every_call() {
+        let pacer = Pacer::unlimited();
+        pacer.slow_down(Some(Duration::from_millis(300)));
+        let started = Instant::now();
+        pacer.wait_turn().await;
+        assert!(started.elapsed() >= Duration::from_millis(290));
+        assert_eq!(pacer.pauses(), 1);
+        // A long Retry-After is capped.
+        pacer.slow_down(Some(Duration::from_secs(3600)));
+        let until = pacer.paused_until.lock().unwrap().unwrap();
+        assert!(until <= Instant::now() + LONGEST_PAUSE);
+    }
+}

@@ -1,0 +1,895 @@
+//! Change-driven follow-up (issue 20, "Show"): one paged search per company of what changed
+//! since its watermark, a consultation only for what changed; a run that fails half-way
+//! repeats its window; two workers never take the same company; a `429` storm slows the
+//! run without losing anything.
+//!
+//! Like `transmission.rs`, the functions run in-process against an emulator of their own
+//! (`Progress::Manual`) and a table of their own, with a `FixedClock` moved ahead.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use gateway_tests::sandbox::{
+    Fault, FaultAction, Progress, SandboxConfig, SandboxHandle, Seed, spawn,
+};
+use gateway_tests::testkit::{
+    Stack, create_table, invoice_body, lambda_request, random_siret, response_json, stack_config,
+};
+use serde_json::{Map, json};
+use shared::clock::FixedClock;
+use shared::domain::{Siret, SiretCheck};
+use time::{Duration, OffsetDateTime};
+
+const SEARCH_PATH: &str = "/cpro/factures/v1/rechercher/fournisseur";
+const HISTORY_PATH: &str = "/cpro/factures/v1/consulter/historique";
+const VILLEURBANNE: &str = "21690123100011";
+/// The harness company's structure in its emulator.
+const TEMPLATE_STRUCTURE: i64 = 28_000_001;
+
+/// Another supplier of the scale test, made from the harness company.
+struct Other {
+    siret: String,
+    structure: i64,
+}
+
+fn suffix() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase()
+}
+
+struct Harness {
+    emulator: SandboxHandle,
+    ddb: aws_sdk_dynamodb::Client,
+    table: String,
+    config: shared::config::Config,
+    settings: company_settings::State,
+    identifiers: identifiers::State,
+    transmit: transmit_invoice::State,
+    sync: status_sync::State,
+    clock: Arc<FixedClock>,
+    last: Mutex<OffsetDateTime>,
+    siret: String,
+    login: String,
+    password: String,
+    market_ref: String,
+    /// Invoice number of each situation transmitted.
+    invoices: Mutex<HashMap<u16, String>>,
+}
+
+impl Harness {
+    async fn new(overrides: &[(&str, &str)]) -> Harness {
+        Harness::with_others(overrides, &[]).await
+    }
+
+    /// With other supplier structures, each with a technical account of its own
+    /// (`TECH_1_fc-{siret}@cpro.fr`, the same password), in the emulator.
+    async fn with_others(overrides: &[(&str, &str)], others: &[Other]) -> Harness {
+        let stack = Stack::connect().await;
+        let siret = random_siret();
+        // The SIRET in the login lets the scale test make other companies from this one.
+        let login = format!("TECH_1_fc-{siret}@cpro.fr");
+        let password = format!("Fc-Tech-{}!", suffix());
+        let mut seed = Seed::embedded();
+        seed.structures.push(
+            serde_json::from_value(json!({
+                "idStructureCPP": TEMPLATE_STRUCTURE,
+                "siret": siret, "designation": "ENTREPRISE TEST SUIVI", "public": false
+            }))
+            .unwrap(),
+        );
+        seed.technical_accounts.push(
+            serde_json::from_value(json!({
+                "login": login, "password": password,
+                "passwordExpiresOn": "2099-12-31", "structures": [siret]
+            }))
+            .unwrap(),
+        );
+        for other in others {
+            seed.structures.push(
+                serde_json::from_value(json!({
+                    "idStructureCPP": other.structure, "siret": other.siret,
+                    "designation": "ENTREPRISE BANC SUIVI", "public": false
+                }))
+                .unwrap(),
+            );
+            seed.technical_accounts.push(
+                serde_json::from_value(json!({
+                    "login": format!("TECH_1_fc-{}@cpro.fr", other.siret), "password": password,
+                    "passwordExpiresOn": "2099-12-31", "structures": [other.siret]
+                }))
+                .unwrap(),
+            );
+        }
+        let emulator = spawn(SandboxConfig {
+            seed,
+            progress: Progress::Manual,
+            ..SandboxConfig::default()
+        })
+        .await;
+        let table = format!("choruspro-gateway-fctest-{}", suffix().to_lowercase());
+        create_table(&stack.ddb, &table).await;
+        let (api, token) = (emulator.api_url(), emulator.token_url());
+        let mut settings: Vec<(&str, &str)> = vec![
+            ("TABLE_NAME", &table),
+            ("CHORUS_API_URL", &api),
+            ("PISTE_TOKEN_URL", &token),
+            ("CHORUS_RATE_PER_SECOND", "200"),
+        ];
+        settings.extend_from_slice(overrides);
+        let config = stack_config(&settings);
+        let sdk = shared::aws::sdk_config().await;
+        let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+        let mut sync = status_sync::State::paced(config.clone(), &sdk).unwrap();
+        sync.clock = clock.clone();
+        let harness = Harness {
+            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
+            transmit: transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap(),
+            sync,
+            clock,
+            last: Mutex::new(OffsetDateTime::now_utc()),
+            emulator,
+            ddb: stack.ddb.clone(),
+            table,
+            config,
+            siret,
+            login,
+            password,
+            market_ref: format!("m-{}", suffix().to_lowercase()),
+            invoices: Mutex::new(HashMap::new()),
+        };
+        harness.set_up_company().await;
+        harness
+    }
+
+    fn sandbox(&self) -> &gateway_tests::sandbox::Sandbox {
+        self.emulator.sandbox()
+    }
+
+    async fn set_up_company(&self) {
+        let request = lambda_request(
+            "PUT /v1/companies/{siret}/chorus-account",
+            &Stack::account_path(&self.siret),
+            &[("siret", &self.siret)],
+            &[&self.siret],
+            Some(&json!({
+                "referent_email": "compta@entreprise-btp.fr", "technical_login": self.login,
+                "password": self.password, "password_confirmation": self.password, "verify": true
+            })),
+        );
+        let (status, answer) =
+            response_json(&company_settings::handle(&self.settings, request).await);
+        assert_eq!(status, 201, "{answer}");
+        let path = format!("/v1/companies/{}/markets/{}", self.siret, self.market_ref);
+        let request = lambda_request(
+            "PUT /v1/companies/{siret}/markets/{market_ref}",
+            &path,
+            &[("siret", &self.siret), ("market_ref", &self.market_ref)],
+            &[&self.siret],
+            Some(
+                &json!({"market_number": format!("2026-FC-{}", suffix()), "buyer_siret": VILLEURBANNE, "label": "Voirie"}),
+            ),
+        );
+        let (status, answer) =
+            response_json(&identifiers::handle(&self.identifiers, request).await);
+        assert_eq!(status, 201, "{answer}");
+    }
+
+    fn situation_path(&self, number: u16) -> String {
+        format!(
+            "/v1/companies/{}/markets/{}/situations/{number}",
+            self.siret, self.market_ref
+        )
+    }
+
+    fn params(&self, number: &str) -> HashMap<String, String> {
+        [
+            ("siret", self.siret.as_str()),
+            ("market_ref", self.market_ref.as_str()),
+            ("number", number),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    /// Situation `number` registered and transmitted (deposited).
+    async fn transmit(&self, number: u16) {
+        let invoice = format!("FC-{number}-{}", suffix());
+        let n = number.to_string();
+        let params = [
+            ("siret", self.siret.as_str()),
+            ("market_ref", self.market_ref.as_str()),
+            ("number", n.as_str()),
+        ];
+        let request = lambda_request(
+            "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+            &self.situation_path(number),
+            &params,
+            &[&self.siret],
+            Some(&json!({"invoice_number": invoice, "period": "2026-11"})),
+        );
+        let (status, answer) =
+            response_json(&identifiers::handle(&self.identifiers, request).await);
+        assert_eq!(status, 201, "{answer}");
+        let body = serde_json::to_vec(&invoice_body(&self.siret)).unwrap();
+        let mut claims = Map::new();
+        claims.insert("sub".into(), "follow-test".into());
+        claims.insert("companies".into(), json!([self.siret]));
+        let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        let event = gateway_tests::local_api::build_event(
+            "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission",
+            "POST",
+            &format!("{}/transmission", self.situation_path(number)),
+            "",
+            &headers,
+            &body,
+            &self.params(&n),
+            &claims,
+        );
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (status, answer) =
+            response_json(&transmit_invoice::handle(&self.transmit, request).await);
+        assert_eq!(status, 202, "{answer}");
+        self.invoices.lock().unwrap().insert(number, invoice);
+    }
+
+    fn invoice(&self, number: u16) -> String {
+        self.invoices.lock().unwrap()[&number].clone()
+    }
+
+    /// One run, its clock `ahead` past the previous run.
+    async fn sync_after(&self, ahead: Duration) -> status_sync::SyncReport {
+        self.clock.set(self.advance(ahead));
+        status_sync::run_once(&self.sync).await
+    }
+
+    fn advance(&self, ahead: Duration) -> OffsetDateTime {
+        let mut last = self.last.lock().unwrap();
+        *last = (*last).max(OffsetDateTime::now_utc()) + ahead;
+        *last
+    }
+
+    /// Situations 1..=count transmitted, integrated, followed to `MISE_A_DISPOSITION`, and
+    /// the company's first look made (its watermark set).
+    async fn open_invoices(&self, count: u16) {
+        for number in 1..=count {
+            self.transmit(number).await;
+        }
+        // Flux integrated (DEPOSEE), then MISE_A_DISPOSITION; each run follows it.
+        self.sandbox().advance(None, None);
+        self.sync_after(Duration::minutes(3)).await;
+        self.sync_after(Duration::minutes(3)).await;
+        self.sandbox().advance(None, None);
+        // The first look: the company's cadence (an hour for an invoice at its buyer).
+        let report = self.sync_after(Duration::minutes(61)).await;
+        assert_eq!(report.failed, 0, "{report:?}");
+        for number in 1..=count {
+            assert_eq!(
+                self.chorus_status(number).await,
+                "MISE_A_DISPOSITION",
+                "situation {number}"
+            );
+        }
+    }
+
+    async fn chorus_status(&self, number: u16) -> String {
+        let n = number.to_string();
+        let request = lambda_request(
+            "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+            &self.situation_path(number),
+            &[
+                ("siret", &self.siret),
+                ("market_ref", &self.market_ref),
+                ("number", &n),
+            ],
+            &[&self.siret],
+            None,
+        );
+        let (status, view) = response_json(&identifiers::handle(&self.identifiers, request).await);
+        assert_eq!(status, 200, "{view}");
+        view["transmission"]["chorus_status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn calls(&self, path: &str) -> usize {
+        self.sandbox().journal(Some(path)).len()
+    }
+
+    /// The `periodeDateHeureEtatCourantDu` of every change search so far.
+    fn windows(&self) -> Vec<String> {
+        self.sandbox()
+            .journal(Some(SEARCH_PATH))
+            .into_iter()
+            .filter_map(|e| {
+                e.body?
+                    .get("periodeDateHeureEtatCourantDu")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    fn siret(&self) -> Siret {
+        Siret::parse(&self.siret, SiretCheck::ShapeOnly).unwrap()
+    }
+
+    async fn finish(self) {
+        let _ = self.ddb.delete_table().table_name(&self.table).send().await;
+    }
+}
+
+#[tokio::test]
+async fn only_what_changed_is_consulted() {
+    let h = Harness::new(&[]).await;
+    h.open_invoices(4).await;
+    h.sandbox().clear_journal();
+    // Nothing changed: one search, no consultation.
+    let report = h.sync_after(Duration::minutes(61)).await;
+    assert_eq!(
+        (h.calls(SEARCH_PATH), h.calls(HISTORY_PATH)),
+        (1, 0),
+        "{report:?}"
+    );
+    assert_eq!(report.companies.changes_followed, 0);
+    // One invoice accepted by its buyer: one search, one consultation, for that one.
+    let changed = h.invoice(3);
+    assert_eq!(
+        h.sandbox()
+            .force_invoice_status(&changed, "SERVICE_FAIT", None),
+        1
+    );
+    h.sandbox().clear_journal();
+    let report = h.sync_after(Duration::minutes(61)).await;
+    assert_eq!(
+        (h.calls(SEARCH_PATH), h.calls(HISTORY_PATH)),
+        (1, 1),
+        "{report:?}"
+    );
+    assert_eq!(report.companies.changes_followed, 1, "{report:?}");
+    assert_eq!(h.chorus_status(3).await, "SERVICE_FAIT");
+    for other in [1, 2, 4] {
+        assert_eq!(h.chorus_status(other).await, "MISE_A_DISPOSITION");
+    }
+    // The search named its window in the published field names.
+    let search = h
+        .sandbox()
+        .journal(Some(SEARCH_PATH))
+        .pop()
+        .unwrap()
+        .body
+        .unwrap();
+    for field in [
+        "periodeDateHeureEtatCourantDu",
+        "periodeDateHeureEtatCourantAu",
+    ] {
+        let value = search[field].as_str().unwrap_or_default();
+        assert!(
+            shared::chorus::parse_chorus_datetime(value).is_some(),
+            "{field}: {search}"
+        );
+    }
+    // Not due yet (an invoice still waits for its buyer: an hour): no call at all.
+    h.sandbox().clear_journal();
+    h.sync_after(Duration::minutes(20)).await;
+    assert_eq!(h.calls("/cpro/"), 0);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_run_that_fails_half_way_repeats_its_window() {
+    let h = Harness::new(&[]).await;
+    h.open_invoices(3).await;
+    for number in [1, 2] {
+        h.sandbox()
+            .force_invoice_status(&h.invoice(number), "SERVICE_FAIT", None);
+    }
+    // The second consultation fails on every attempt (the client retries a read twice).
+    h.sandbox().clear_journal();
+    let before = h.windows();
+    h.sandbox()
+        .add_fault(Fault::times(HISTORY_PATH, 1, FaultAction::Delay { ms: 0 }));
+    h.sandbox().add_fault(Fault::times(
+        HISTORY_PATH,
+        3,
+        FaultAction::Status { status: 503 },
+    ));
+    let report = h.sync_after(Duration::minutes(61)).await;
+    assert_eq!(report.companies.windows_repeated, 1, "{report:?}");
+    assert_eq!(h.chorus_status(2).await, "MISE_A_DISPOSITION", "{report:?}");
+    let first = h.windows();
+    assert_eq!((before.len(), first.len()), (0, 1));
+    // The next run (a failed look is tried again within minutes) searches the same window
+    // and catches up.
+    h.sandbox().clear_faults();
+    let report = h.sync_after(Duration::minutes(6)).await;
+    assert_eq!(report.companies.windows_repeated, 0, "{report:?}");
+    let second = h.windows();
+    assert_eq!(second.len(), 2);
+    assert_eq!(second[0], second[1], "the window was not repeated");
+    assert_eq!(h.chorus_status(1).await, "SERVICE_FAIT");
+    assert_eq!(h.chorus_status(2).await, "SERVICE_FAIT");
+    assert_eq!(h.chorus_status(3).await, "MISE_A_DISPOSITION");
+    // Then the watermark moves on: the next window starts later.
+    h.sandbox()
+        .force_invoice_status(&h.invoice(3), "SUSPENDUE", Some("Pièce manquante"));
+    h.sync_after(Duration::minutes(61)).await;
+    let third = h.windows();
+    assert!(third[2] > third[1], "{third:?}");
+    assert_eq!(h.chorus_status(3).await, "SUSPENDUE");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn two_workers_never_take_the_same_company() {
+    let h = Harness::new(&[]).await;
+    h.open_invoices(2).await;
+    let store = &h.sync.store;
+    let siret = h.siret();
+    let now = h.advance(Duration::minutes(61));
+    // Eight workers try at once: one takes it.
+    let tries = (0..8).map(|_| store.lease_company(&siret, now + Duration::minutes(15), now));
+    let taken: Vec<_> = futures::future::join_all(tries).await;
+    let winners = taken.iter().filter(|t| matches!(t, Ok(Some(_)))).count();
+    assert_eq!(winners, 1, "{taken:?}");
+    // While it is held, a run leaves the company alone: no Chorus Pro call for it.
+    h.sandbox()
+        .force_invoice_status(&h.invoice(1), "SERVICE_FAIT", None);
+    h.sandbox().clear_journal();
+    h.clock.set(now);
+    let report = status_sync::run_once(&h.sync).await;
+    assert_eq!(report.companies.busy, 1, "{report:?}");
+    assert_eq!(h.calls("/cpro/"), 0);
+    // Its holder lets it go (here: its lease runs out): the next run takes it.
+    let report = h.sync_after(Duration::minutes(16)).await;
+    assert_eq!(
+        (report.companies.busy, report.companies.changes_followed),
+        (0, 1),
+        "{report:?}"
+    );
+    assert_eq!(h.chorus_status(1).await, "SERVICE_FAIT");
+    // Two workers running together: the company is searched once.
+    h.sandbox()
+        .force_invoice_status(&h.invoice(2), "SERVICE_FAIT", None);
+    h.sandbox().clear_journal();
+    let sdk = shared::aws::sdk_config().await;
+    let mut second = status_sync::State::paced(h.config.clone(), &sdk).unwrap();
+    second.clock = h.clock.clone();
+    h.clock.set(h.advance(Duration::minutes(61)));
+    let (a, b) = tokio::join!(
+        status_sync::run_once(&h.sync),
+        status_sync::run_once(&second)
+    );
+    assert_eq!(
+        a.companies.visited + b.companies.visited + a.companies.busy + b.companies.busy,
+        2
+    );
+    assert_eq!(h.calls(SEARCH_PATH), 1, "{a:?} {b:?}");
+    assert_eq!(h.chorus_status(2).await, "SERVICE_FAIT");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_429_storm_slows_the_run_without_losing_anything() {
+    let h = Harness::new(&[]).await;
+    h.open_invoices(5).await;
+    for number in 1..=5 {
+        h.sandbox()
+            .force_invoice_status(&h.invoice(number), "SERVICE_FAIT", None);
+    }
+    h.sandbox().clear_journal();
+    h.sandbox().add_fault(Fault::times(
+        "/cpro/",
+        4,
+        FaultAction::TooManyRequests { retry_after: 1 },
+    ));
+    let started = Instant::now();
+    let report = h.sync_after(Duration::minutes(61)).await;
+    let elapsed = started.elapsed();
+    assert!(report.companies.pauses >= 1, "{report:?}");
+    // Four refusals of a second each, every call waiting for them: at least two seconds.
+    assert!(elapsed >= std::time::Duration::from_secs(2), "{elapsed:?}");
+    // Whatever failed is searched again: after at most two more runs, nothing is lost.
+    for _ in 0..2 {
+        if count_status(&h, "SERVICE_FAIT").await == 5 {
+            break;
+        }
+        h.sync_after(Duration::minutes(6)).await;
+    }
+    assert_eq!(count_status(&h, "SERVICE_FAIT").await, 5);
+    let refused = h
+        .sandbox()
+        .journal(Some("/cpro/"))
+        .iter()
+        .filter(|e| e.status == Some(429))
+        .count();
+    assert_eq!(refused, 4);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_rate_limit_spaces_the_calls() {
+    let h = Harness::new(&[("CHORUS_RATE_PER_SECOND", "5")]).await;
+    h.open_invoices(4).await;
+    for number in 1..=4 {
+        h.sandbox()
+            .force_invoice_status(&h.invoice(number), "SERVICE_FAIT", None);
+    }
+    h.sandbox().clear_journal();
+    let started = Instant::now();
+    let report = h.sync_after(Duration::minutes(61)).await;
+    let elapsed = started.elapsed();
+    // One search and four consultations, 200 ms apart at 5 a second.
+    assert_eq!(h.calls("/cpro/"), 5, "{report:?}");
+    assert!(
+        elapsed >= std::time::Duration::from_millis(790),
+        "{elapsed:?}"
+    );
+    h.finish().await;
+}
+
+async fn count_status(h: &Harness, status: &str) -> usize {
+    let mut count = 0;
+    for number in 1..=5 {
+        count += usize::from(h.chorus_status(number).await == status);
+    }
+    count
+}
+
+// ---------------------------------------------------------------------------------------
+// The bench's follow-up section (`make bench`, tests/src/bin/bench/follow.rs): many
+// companies with 10 open invoices each, 1 % of the invoices changing between two runs.
+// Ignored in `make test` (minutes of seeding).
+
+/// The AWS operations sent through the clients it is set on, by name.
+#[derive(Clone, Debug, Default)]
+struct CallLog(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallLog {
+    fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "call-log"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let name = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or("?", |m| m.name())
+            .to_owned();
+        *self.0.lock().unwrap().entry(name).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// status-sync in `mode` with its DynamoDB and Secrets Manager calls counted in `log`.
+async fn counted_sync(h: &Harness, mode: &str, log: &CallLog) -> status_sync::State {
+    let mut config = h.config.clone();
+    config.follow.mode = match mode {
+        "full" => shared::follow_settings::FollowMode::Full,
+        _ => shared::follow_settings::FollowMode::Changes,
+    };
+    let sdk = shared::aws::sdk_config().await;
+    let ddb = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(log.clone())
+        .build();
+    let sm = aws_sdk_secretsmanager::config::Builder::from(&sdk)
+        .interceptor(log.clone())
+        .build();
+    let store = shared::store::Store::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb),
+        config.table_name.clone(),
+    );
+    let secrets = shared::secrets::SecretStore::new(
+        aws_sdk_secretsmanager::Client::from_conf(sm),
+        config.secret_prefix.clone(),
+    );
+    let chorus = shared::services::chorus_client(&config, secrets.clone()).unwrap();
+    status_sync::State {
+        depositor: shared::deposit::Depositor {
+            store: store.clone(),
+            secrets: secrets.clone(),
+            chorus: chorus.clone(),
+            mailer: None,
+            config: config.clone(),
+        },
+        config,
+        store,
+        secrets,
+        chorus,
+        clock: h.clock.clone(),
+    }
+}
+
+/// What one measured run did.
+struct Measured {
+    wall: std::time::Duration,
+    chorus: BTreeMap<String, usize>,
+    aws: BTreeMap<String, u64>,
+    report: status_sync::SyncReport,
+}
+
+impl Measured {
+    fn chorus_total(&self) -> usize {
+        self.chorus.values().sum()
+    }
+
+    fn reads(&self) -> u64 {
+        ["GetItem", "Query", "BatchGetItem"]
+            .iter()
+            .map(|op| self.aws.get(*op).copied().unwrap_or(0))
+            .sum()
+    }
+
+    fn line(&self, name: &str) -> String {
+        let r = &self.report;
+        format!(
+            "{name}: chorus {} ({:?}); dynamodb reads {} ({:?}); wall {:.2}s; situations due {}, companies visited {}, searches {}, changes followed {}, failed {}",
+            self.chorus_total(),
+            self.chorus,
+            self.reads(),
+            self.aws,
+            self.wall.as_secs_f64(),
+            r.due,
+            r.companies.visited,
+            r.companies.searches,
+            r.companies.changes_followed,
+            r.failed
+        )
+    }
+}
+
+async fn measure(
+    h: &Harness,
+    sync: &status_sync::State,
+    log: &CallLog,
+    ahead: Duration,
+) -> Measured {
+    h.clock.set(h.advance(ahead));
+    h.sandbox().clear_journal();
+    log.take();
+    let started = Instant::now();
+    let report = status_sync::run_once(sync).await;
+    let wall = started.elapsed();
+    let mut chorus = BTreeMap::new();
+    for entry in h.sandbox().journal(Some("/cpro/")) {
+        let name = entry.path.trim_start_matches("/cpro/").to_owned();
+        *chorus.entry(name).or_default() += 1;
+    }
+    Measured {
+        wall,
+        chorus,
+        aws: log.take(),
+        report,
+    }
+}
+
+/// Replaces `from` by `to` in every string of `value`, and maps Chorus Pro invoice ids.
+fn rewrite(
+    value: &AttributeValue,
+    from: &str,
+    to: &str,
+    ids: &HashMap<i64, i64>,
+    name: &str,
+) -> AttributeValue {
+    match value {
+        AttributeValue::S(text) => AttributeValue::S(text.replace(from, to)),
+        AttributeValue::N(number) if name == "chorus_invoice_id" => {
+            let old: i64 = number.parse().unwrap();
+            AttributeValue::N(ids.get(&old).copied().unwrap_or(old).to_string())
+        }
+        AttributeValue::M(map) => AttributeValue::M(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match (name, k.parse::<i64>()) {
+                        ("open_invoices", Ok(old)) => {
+                            ids.get(&old).copied().unwrap_or(old).to_string()
+                        }
+                        _ => k.replace(from, to),
+                    };
+                    (key, rewrite(v, from, to, ids, k))
+                })
+                .collect(),
+        ),
+        AttributeValue::L(list) => AttributeValue::L(
+            list.iter()
+                .map(|v| rewrite(v, from, to, ids, name))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The index key of a copied item, for the copy's own shard.
+fn reshard(item: &mut HashMap<String, AttributeValue>, siret: &Siret) {
+    let Some(AttributeValue::S(pk)) = item.get("GSI1PK").cloned() else {
+        return;
+    };
+    let shard = match pk.split('#').next() {
+        Some("SYNC") => shared::store::keys::sync_gsi1pk(shared::store::keys::sync_shard(siret)),
+        Some("FOLLOW") => {
+            shared::store::keys::follow_gsi1pk(shared::store::keys::follow_shard(siret))
+        }
+        Some("REMINDER") => {
+            shared::store::keys::reminder_gsi1pk(shared::store::keys::reminder_shard(siret))
+        }
+        _ => pk,
+    };
+    item.insert("GSI1PK".into(), AttributeValue::S(shard));
+}
+
+impl Harness {
+    /// The company's items a copy needs (not its audit, files or mail claims).
+    async fn company_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let out = self
+            .ddb
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(format!("COMPANY#{}", self.siret)),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        out.items()
+            .iter()
+            .filter(|item| {
+                let sk = item["SK"].as_s().unwrap();
+                !["AUDIT#", "PAYLOAD#", "MAIL#"]
+                    .iter()
+                    .any(|p| sk.starts_with(p))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Another company made from this one: its invoices copied in the emulator, its items
+    /// and its secret (same version id) copied in AWS.
+    async fn copy_company(
+        &self,
+        other: &Other,
+        items: &[HashMap<String, AttributeValue>],
+        sm: &aws_sdk_secretsmanager::Client,
+        secret: &(String, String),
+    ) {
+        let ids: HashMap<i64, i64> = self
+            .sandbox()
+            .copy_invoices(TEMPLATE_STRUCTURE, other.structure)
+            .into_iter()
+            .collect();
+        let siret = Siret::parse(&other.siret, SiretCheck::ShapeOnly).unwrap();
+        let copies: Vec<_> = items
+            .iter()
+            .map(|item| {
+                let mut copy: HashMap<String, AttributeValue> = item
+                    .iter()
+                    .map(|(k, v)| (k.clone(), rewrite(v, &self.siret, &other.siret, &ids, k)))
+                    .collect();
+                reshard(&mut copy, &siret);
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(copy))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        for chunk in copies.chunks(25) {
+            let mut left = chunk.to_vec();
+            while !left.is_empty() {
+                let out = self
+                    .ddb
+                    .batch_write_item()
+                    .request_items(&self.table, left)
+                    .send()
+                    .await
+                    .unwrap();
+                left = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        sm.create_secret()
+            .name(format!(
+                "{}/companies/{}/technical-account",
+                self.config.secret_prefix, other.siret
+            ))
+            .client_request_token(&secret.0)
+            .secret_string(secret.1.replace(&self.siret, &other.siret))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the bench's follow-up section (make bench): minutes of seeding"]
+async fn follow_up_at_scale() {
+    let companies: usize = std::env::var("FOLLOW_BENCH_COMPANIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+        .max(2);
+    let others: Vec<Other> = (1..companies)
+        .map(|i| Other {
+            siret: random_siret(),
+            structure: 29_000_000 + i64::try_from(i).unwrap(),
+        })
+        .collect();
+    let seeding = Instant::now();
+    // Calls unpaced, to measure the gateway; the default pace is applied to the counts.
+    let h = Harness::with_others(&[("CHORUS_RATE_PER_SECOND", "1000")], &others).await;
+    h.open_invoices(10).await;
+    let items = h.company_items().await;
+    let sdk = shared::aws::sdk_config().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let name = format!(
+        "{}/companies/{}/technical-account",
+        h.config.secret_prefix, h.siret
+    );
+    let current = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+    let secret = (
+        current.version_id().unwrap().to_owned(),
+        current.secret_string().unwrap().to_owned(),
+    );
+    for other in &others {
+        h.copy_company(other, &items, &sm, &secret).await;
+    }
+    let seeded = seeding.elapsed();
+    let log = CallLog::default();
+    let after = counted_sync(&h, "changes", &log).await;
+    // Every company's look is due an hour later; nothing changed yet.
+    let first = measure(&h, &after, &log, Duration::minutes(61)).await;
+    // 1 % of the invoices accepted by their buyer.
+    let mut ids: Vec<i64> = h
+        .sandbox()
+        .invoices()
+        .iter()
+        .map(|i| i.identifiant_facture_cpp)
+        .collect();
+    ids.sort_unstable();
+    let changed: Vec<i64> = ids.iter().copied().step_by(100).collect();
+    assert_eq!(
+        h.sandbox().force_status_of(&changed, "SERVICE_FAIT"),
+        changed.len()
+    );
+    let second = measure(&h, &after, &log, Duration::minutes(61)).await;
+    assert_eq!(
+        second.report.companies.changes_followed,
+        changed.len(),
+        "{}",
+        second.line("after")
+    );
+    assert_eq!(second.report.failed, 0);
+    // Before: each open invoice consulted on its own; its safety-net time passed, every one
+    // is due, and a run takes at most `BATCH` of them.
+    let before_sync = counted_sync(&h, "full", &log).await;
+    let before = measure(&h, &before_sync, &log, Duration::hours(73)).await;
+    println!(
+        "follow-up bench: companies {companies}, open situations {}, seeded in {:.1}s\n  {}\n  {}\n  {}",
+        ids.len(),
+        seeded.as_secs_f64(),
+        first.line("after, nothing changed"),
+        second.line("after, 1 % changed"),
+        before.line("before")
+    );
+    h.finish().await;
+}
