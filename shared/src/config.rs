@@ -60,47 +60,8 @@ impl Config {
 
     /// Reads through `lookup` so tests can give values without touching the process env.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let text = |name: &'static str, default: &str| -> String {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_owned())
-        };
-        let number = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            match lookup(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => v.trim().parse().map_err(|_| ConfigError {
-                    name,
-                    problem: format!("must be a whole number, got {v:?}"),
-                }),
-            }
-        };
-        let days = number(
-            "PASSWORD_LIFETIME_DAYS",
-            u64::from(PasswordLifetime::DEFAULT_DAYS),
-        )?;
-        let password_lifetime = u32::try_from(days)
-            .ok()
-            .and_then(PasswordLifetime::days)
-            .ok_or_else(|| ConfigError {
-                name: "PASSWORD_LIFETIME_DAYS",
-                problem: format!("must be between 1 and 3650, got {days}"),
-            })?;
-        let env_text = text("DEFAULT_ENVIRONMENT", "production");
-        let default_environment = Environment::parse(&env_text).ok_or_else(|| ConfigError {
-            name: "DEFAULT_ENVIRONMENT",
-            problem: format!("must be production or sandbox, got {env_text:?}"),
-        })?;
-        // A bad entry stops the cold start: interest computed at a wrong rate would be
-        // shown to companies as a claim on their buyer.
-        let late_payment_rates = LatePaymentRates::parse(
-            &lookup("LATE_PAYMENT_RATES").unwrap_or_default(),
-        )
-        .map_err(|e| ConfigError {
-            name: "LATE_PAYMENT_RATES",
-            problem: e.to_string(),
-        })?;
-        let follow = crate::follow_settings::FollowSettings::from_lookup(&lookup)?;
-        let table_name = text("TABLE_NAME", "");
+        let env = Env(lookup);
+        let table_name = env.text("TABLE_NAME", "");
         if table_name.is_empty() {
             return Err(ConfigError {
                 name: "TABLE_NAME",
@@ -109,41 +70,105 @@ impl Config {
         }
         Ok(Config {
             table_name,
-            secret_prefix: text("SECRET_PREFIX", "choruspro-gateway")
+            secret_prefix: env
+                .text("SECRET_PREFIX", "choruspro-gateway")
                 .trim_end_matches('/')
                 .to_owned(),
-            password_lifetime,
-            default_environment,
-            chorus_api_url: text("CHORUS_API_URL", "https://sandbox-api.piste.gouv.fr/cpro")
+            password_lifetime: password_lifetime(&env)?,
+            default_environment: default_environment(&env)?,
+            chorus_api_url: env
+                .text("CHORUS_API_URL", "https://sandbox-api.piste.gouv.fr/cpro")
                 .trim_end_matches('/')
                 .to_owned(),
-            piste_token_url: text(
+            piste_token_url: env.text(
                 "PISTE_TOKEN_URL",
                 "https://sandbox-oauth.piste.gouv.fr/api/oauth/token",
             ),
-            piste_credentials_secret: text(
+            piste_credentials_secret: env.text(
                 "PISTE_CREDENTIALS_SECRET",
                 "choruspro-gateway/piste-credentials",
             ),
-            chorus_connect_timeout: Duration::from_millis(number(
-                "CHORUS_CONNECT_TIMEOUT_MS",
-                3_000,
-            )?),
-            chorus_request_timeout: Duration::from_millis(number("CHORUS_TIMEOUT_MS", 10_000)?),
-            reconcile_grace: Duration::from_secs(number("RECONCILE_GRACE_SECONDS", 3_600)?),
-            deposit_lease: Duration::from_secs(number("DEPOSIT_LEASE_SECONDS", 120)?),
-            flux_syntax: text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
-            works_submission: works_submission(&text("WORKS_SUBMISSION", "pdf_api"))?,
-            late_payment_rates,
-            documents_bucket: lookup("DOCUMENTS_BUCKET")
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
-            event_bus_name: lookup("EVENT_BUS_NAME")
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty()),
-            follow,
+            chorus_connect_timeout: env.millis("CHORUS_CONNECT_TIMEOUT_MS", 3_000)?,
+            chorus_request_timeout: env.millis("CHORUS_TIMEOUT_MS", 10_000)?,
+            reconcile_grace: Duration::from_secs(env.number("RECONCILE_GRACE_SECONDS", 3_600)?),
+            deposit_lease: Duration::from_secs(env.number("DEPOSIT_LEASE_SECONDS", 120)?),
+            flux_syntax: env.text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
+            works_submission: works_submission(&env.text("WORKS_SUBMISSION", "pdf_api"))?,
+            late_payment_rates: late_payment_rates(&env)?,
+            documents_bucket: env.optional("DOCUMENTS_BUCKET"),
+            event_bus_name: env.optional("EVENT_BUS_NAME"),
+            follow: crate::follow_settings::FollowSettings::from_lookup(&env.0)?,
         })
     }
+}
+
+/// The environment as the configuration reads it: a blank value is an unset one.
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn text(&self, name: &'static str, default: &str) -> String {
+        (self.0)(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// Trimmed; `None` when unset or blank.
+    fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError {
+                name,
+                problem: format!("must be a whole number, got {v:?}"),
+            }),
+        }
+    }
+
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.number(name, default)?))
+    }
+}
+
+fn password_lifetime<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<PasswordLifetime, ConfigError> {
+    let name = "PASSWORD_LIFETIME_DAYS";
+    let days = env.number(name, u64::from(PasswordLifetime::DEFAULT_DAYS))?;
+    u32::try_from(days)
+        .ok()
+        .and_then(PasswordLifetime::days)
+        .ok_or_else(|| ConfigError {
+            name,
+            problem: format!("must be between 1 and 3650, got {days}"),
+        })
+}
+
+fn default_environment<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Environment, ConfigError> {
+    let raw = env.text("DEFAULT_ENVIRONMENT", "production");
+    Environment::parse(&raw).ok_or_else(|| ConfigError {
+        name: "DEFAULT_ENVIRONMENT",
+        problem: format!("must be production or sandbox, got {raw:?}"),
+    })
+}
+
+/// A bad entry stops the cold start: interest computed at a wrong rate would be shown to
+/// companies as a claim on their buyer.
+fn late_payment_rates<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<LatePaymentRates, ConfigError> {
+    LatePaymentRates::parse(&(env.0)("LATE_PAYMENT_RATES").unwrap_or_default()).map_err(|e| {
+        ConfigError {
+            name: "LATE_PAYMENT_RATES",
+            problem: e.to_string(),
+        }
+    })
 }
 
 /// `WORKS_SUBMISSION`: a value other than `pdf_api` or `ubl_flux` stops the cold start.

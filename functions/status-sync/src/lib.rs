@@ -132,12 +132,19 @@ pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> S
     report.items_read = read;
     report.due = due.len();
     match state.config.follow.mode {
-        FollowMode::Full => follow_each(state, due, now, deadline, &mut report).await,
+        FollowMode::Full => Box::pin(follow_each(state, due, now, deadline, &mut report)).await,
         FollowMode::Changes => {
-            changes::visit_companies(state, due, now, deadline, &mut report).await
+            Box::pin(changes::visit_companies(
+                state,
+                due,
+                now,
+                deadline,
+                &mut report,
+            ))
+            .await
         }
     }
-    report.overdue = overdue::run(state, now).await;
+    report.overdue = Box::pin(overdue::run(state, now)).await;
     report
 }
 
@@ -293,15 +300,20 @@ pub(crate) async fn follow_keeping(
                 );
                 return Ok((Some(step), None));
             }
-            state.depositor.attempt(tracked, &account, now).await?
+            Box::pin(state.depositor.attempt(tracked, &account, now)).await?
         }
-        Pending | FailedRetrying => state.depositor.attempt(tracked, &account, now).await?,
-        Depositing | OutcomeUnknown => state.depositor.reconcile(tracked, &account, now).await?,
-        Deposited => follow_flux(state, tracked, &account, now).await?,
+        // Each step's future boxed: together they outgrow a 2 MiB stack in debug builds.
+        Pending | FailedRetrying => {
+            Box::pin(state.depositor.attempt(tracked, &account, now)).await?
+        }
+        Depositing | OutcomeUnknown => {
+            Box::pin(state.depositor.reconcile(tracked, &account, now)).await?
+        }
+        Deposited => Box::pin(follow_flux(state, tracked, &account, now)).await?,
         Integrated if works::is_works(&tracked) => {
-            works::follow(state, tracked, &account, now).await?
+            Box::pin(works::follow(state, tracked, &account, now)).await?
         }
-        Integrated => follow_invoice(state, tracked, &account, now).await?,
+        Integrated => Box::pin(follow_invoice(state, tracked, &account, now)).await?,
         Rejected | NotTransmitted => {
             // Nothing to follow: out of the index.
             state

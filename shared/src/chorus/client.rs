@@ -113,6 +113,14 @@ enum CallKind {
     Deposit,
 }
 
+/// One request as every attempt sends it (the body shared, not copied).
+struct Outgoing<'a> {
+    url: &'a str,
+    path: &'static str,
+    body: &'a bytes::Bytes,
+    cpro_account: &'a HeaderValue,
+}
+
 /// What one answer means for the call.
 enum Verdict {
     Answer(Value),
@@ -493,61 +501,19 @@ impl ChorusClient {
         // Shared by the attempts, not copied for each (a deposit's body is megabytes).
         let body = bytes::Bytes::from(body);
         let cpro_account = cpro_account_header(account)?;
+        let outgoing = Outgoing {
+            url: &url,
+            path,
+            body: &body,
+            cpro_account: &cpro_account,
+        };
         let mut attempt: u32 = 0;
         let mut retries: u32 = 0;
         let mut token_renewed = false;
         loop {
             attempt += 1;
             let token = self.bearer().await?;
-            self.pacer.wait_turn().await;
-            let started = Instant::now();
-            let sent = self
-                .http()?
-                .post(&url)
-                .timeout(self.config.request_timeout)
-                .header(AUTHORIZATION, token.header.clone())
-                .header("cpro-account", cpro_account.clone())
-                .header(CONTENT_TYPE, JSON_UTF8)
-                .header(ACCEPT, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let (status, verdict) = match sent {
-                Err(error) => {
-                    log_transport_error(path, attempt, started, &error);
-                    (
-                        None,
-                        Verdict::Transient {
-                            // Refused before anything was written: Chorus Pro saw nothing.
-                            may_have_reached_chorus: !error.is_connect(),
-                            retry_after: None,
-                        },
-                    )
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let hints = hints(response.headers());
-                    if status == StatusCode::TOO_MANY_REQUESTS {
-                        self.pacer.slow_down(hints.retry_after);
-                    }
-                    let verdict = match response.bytes().await {
-                        Ok(bytes) => classify(status, &bytes, hints),
-                        // The status came, the body did not: the request was processed.
-                        Err(_) => Verdict::Transient {
-                            may_have_reached_chorus: true,
-                            retry_after: None,
-                        },
-                    };
-                    tracing::debug!(
-                        path,
-                        attempt,
-                        status = status.as_u16(),
-                        duration_ms = millis(started.elapsed()),
-                        "Chorus Pro call"
-                    );
-                    (Some(status.as_u16()), verdict)
-                }
-            };
+            let (status, verdict) = self.send_once(&outgoing, &token, attempt).await;
             match verdict {
                 Verdict::Answer(answer) => return Ok((status.unwrap_or(200), answer)),
                 Verdict::Failed(error) => return Err(error),
@@ -576,6 +542,71 @@ impl ChorusClient {
                     tokio::time::sleep(delay).await;
                 }
             }
+        }
+    }
+
+    /// One attempt: paced, sent, read into a verdict (with the status when one came).
+    async fn send_once(
+        &self,
+        outgoing: &Outgoing<'_>,
+        token: &CachedToken,
+        attempt: u32,
+    ) -> (Option<u16>, Verdict) {
+        self.pacer.wait_turn().await;
+        let started = Instant::now();
+        let http = match self.http() {
+            Ok(http) => http,
+            Err(error) => return (None, Verdict::Failed(error)),
+        };
+        let sent = http
+            .post(outgoing.url)
+            .timeout(self.config.request_timeout)
+            .header(AUTHORIZATION, token.header.clone())
+            .header("cpro-account", outgoing.cpro_account.clone())
+            .header(CONTENT_TYPE, JSON_UTF8)
+            .header(ACCEPT, "application/json")
+            .body(outgoing.body.clone())
+            .send()
+            .await;
+        match sent {
+            Err(error) => {
+                log_transport_error(outgoing.path, attempt, started, &error);
+                let verdict = Verdict::Transient {
+                    // Refused before anything was written: Chorus Pro saw nothing.
+                    may_have_reached_chorus: !error.is_connect(),
+                    retry_after: None,
+                };
+                (None, verdict)
+            }
+            Ok(response) => {
+                let status = response.status();
+                let verdict = self.read_response(response).await;
+                tracing::debug!(
+                    path = outgoing.path,
+                    attempt,
+                    status = status.as_u16(),
+                    duration_ms = millis(started.elapsed()),
+                    "Chorus Pro call"
+                );
+                (Some(status.as_u16()), verdict)
+            }
+        }
+    }
+
+    /// What an answer means; a `429` also slows every call of this client down.
+    async fn read_response(&self, response: reqwest::Response) -> Verdict {
+        let status = response.status();
+        let hints = hints(response.headers());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.pacer.slow_down(hints.retry_after);
+        }
+        match response.bytes().await {
+            Ok(bytes) => classify(status, &bytes, hints),
+            // The status came, the body did not: the request was processed.
+            Err(_) => Verdict::Transient {
+                may_have_reached_chorus: true,
+                retry_after: None,
+            },
         }
     }
 
