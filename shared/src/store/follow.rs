@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::item::{Item, ItemReader, n, s};
 use super::keys::{self, GSI1PK, GSI1SK, PK, SK};
+use super::sharded::{BelowBound, company_of};
 use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
@@ -206,40 +207,14 @@ impl Store {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<(Vec<Siret>, usize), StoreError> {
-        let mut found = Vec::new();
-        let mut read = 0usize;
-        let bound = keys::sync_due_before(now);
-        for shard in 0..keys::FOLLOW_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :bound")
-                    .expression_attribute_values(":pk", s(keys::follow_gsi1pk(shard)))
-                    .expression_attribute_values(":bound", s(bound.clone()))
-                    .projection_expression("siret")
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Aws(error_text(&e)))?;
-                read += usize::try_from(out.scanned_count).unwrap_or(0);
-                for item in out.items() {
-                    let r = ItemReader::new(item);
-                    found.push(r.parsed("siret", |v| Siret::parse(v, SiretCheck::ShapeOnly))?);
-                    if found.len() >= limit {
-                        return Ok((found, read));
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok((found, read))
+        let query = BelowBound {
+            index: keys::GSI1,
+            shard_pks: (0..keys::FOLLOW_SHARDS).map(keys::follow_gsi1pk).collect(),
+            bound: keys::sync_due_before(now),
+            projection: Some("siret"),
+            limit,
+        };
+        self.query_below(query, company_of).await
     }
 }
 

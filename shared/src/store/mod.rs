@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod overdue;
 pub mod payload;
 pub mod reminder;
+mod sharded;
 pub mod situation;
 pub mod transmission;
 

@@ -12,12 +12,12 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::{Date, OffsetDateTime};
 
-use super::item::{ItemReader, s};
+use super::item::s;
 use super::keys;
 use super::outbox::after_change;
+use super::sharded::{BelowBound, situation_of};
 use super::transmission::{Change, Tracked};
 use super::{Store, StoreError};
-use crate::aws::error_text;
 use crate::domain::payment::{BuyerCategory, LatePaymentRates, PaymentTerms};
 use crate::domain::situation::TransmissionState;
 use crate::domain::{MarketRef, Siret, SituationNumber};
@@ -104,48 +104,14 @@ impl Store {
         today: Date,
         limit: usize,
     ) -> Result<(Vec<OverdueKey>, usize), StoreError> {
-        let mut found = Vec::new();
-        let mut read = 0usize;
-        for shard in 0..keys::SYNC_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI2)
-                    .key_condition_expression("GSI2PK = :pk AND GSI2SK < :bound")
-                    .expression_attribute_values(":pk", s(keys::due_shard_pk(shard)))
-                    .expression_attribute_values(":bound", s(keys::overdue_before(today)))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Aws(error_text(&e)))?;
-                read += usize::try_from(out.scanned_count).unwrap_or(0);
-                for item in out.items() {
-                    let r = ItemReader::new(item);
-                    let siret = r.parsed("siret", |v| {
-                        Siret::parse(v, crate::domain::SiretCheck::ShapeOnly)
-                    })?;
-                    let market_ref = r.parsed("market_ref", MarketRef::parse)?;
-                    let number = r
-                        .n("situation")
-                        .ok()
-                        .and_then(|v| u16::try_from(v).ok())
-                        .and_then(SituationNumber::new)
-                        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
-                    found.push((siret, market_ref, number));
-                    if found.len() >= limit {
-                        return Ok((found, read));
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok((found, read))
+        let query = BelowBound {
+            index: keys::GSI2,
+            shard_pks: (0..keys::SYNC_SHARDS).map(keys::due_shard_pk).collect(),
+            bound: keys::overdue_before(today),
+            projection: None,
+            limit,
+        };
+        self.query_below(query, situation_of).await
     }
 }
 

@@ -14,6 +14,7 @@ use super::account::{account_from_item, account_key};
 use super::item::{Item, ItemReader, n, s};
 use super::keys::{self, GSI1PK, GSI1SK, SK};
 use super::market::{build_error, market_from_item, market_key};
+use super::sharded::{BelowBound, situation_of};
 use super::situation::{situation_from_item, situation_key};
 use super::{Store, StoreError};
 use crate::aws::error_text;
@@ -747,49 +748,14 @@ impl Store {
         now: OffsetDateTime,
         limit: usize,
     ) -> Result<(Vec<(Siret, MarketRef, SituationNumber)>, usize), StoreError> {
-        let mut found = Vec::new();
-        let mut read = 0usize;
-        let bound = keys::sync_due_before(now);
-        for shard in 0..keys::SYNC_SHARDS {
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(keys::GSI1)
-                    .key_condition_expression("GSI1PK = :pk AND GSI1SK < :bound")
-                    .expression_attribute_values(":pk", s(keys::sync_gsi1pk(shard)))
-                    .expression_attribute_values(":bound", s(bound.clone()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::Aws(error_text(&e)))?;
-                read += usize::try_from(out.scanned_count).unwrap_or(0);
-                for item in out.items() {
-                    let r = ItemReader::new(item);
-                    let siret = r.parsed("siret", |v| {
-                        Siret::parse(v, crate::domain::SiretCheck::ShapeOnly)
-                    })?;
-                    let market_ref = r.parsed("market_ref", MarketRef::parse)?;
-                    let number = r
-                        .n("situation")
-                        .ok()
-                        .and_then(|v| u16::try_from(v).ok())
-                        .and_then(SituationNumber::new)
-                        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
-                    found.push((siret, market_ref, number));
-                    if found.len() >= limit {
-                        return Ok((found, read));
-                    }
-                }
-                start = out.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        Ok((found, read))
+        let query = BelowBound {
+            index: keys::GSI1,
+            shard_pks: (0..keys::SYNC_SHARDS).map(keys::sync_gsi1pk).collect(),
+            bound: keys::sync_due_before(now),
+            projection: None,
+            limit,
+        };
+        self.query_below(query, situation_of).await
     }
 }
 
