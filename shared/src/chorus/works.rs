@@ -117,22 +117,10 @@ pub struct MainAttachment {
     pub piece_jointe_principale_id: i64,
 }
 
-/// What `soumettre` answers (GO `SoumettreFactureResponse`).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct InvoiceSubmissionResponse {
-    #[serde(
-        rename = "identifiantFactureCPP",
-        deserialize_with = "lenient::opt_number"
-    )]
-    pub identifiant_facture_cpp: Option<i64>,
-    #[serde(deserialize_with = "lenient::opt_text")]
-    pub numero_facture: Option<String>,
-    #[serde(deserialize_with = "lenient::opt_text")]
-    pub statut_facture: Option<String>,
-    #[serde(deserialize_with = "lenient::opt_date")]
-    pub date_depot: Option<String>,
-}
+/// What `soumettre` answers (GO `SoumettreFactureResponse`): the same four fields as a
+/// recycle's answer (`identifiantFactureCPP`, `numeroFacture`, `statutFacture`,
+/// `dateDepot`), read by the same type.
+pub type InvoiceSubmissionResponse = super::returned::InvoiceRecycleResponse;
 
 // ---------------------------------------------------------------------------
 // facturesTravaux/v1/rechercher
