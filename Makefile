@@ -49,7 +49,7 @@ lint:
 # Not part of `make test`; the release builds (LTO) take several minutes the first time.
 bench: venv build
 	cargo build --release --bin company-settings --bin identifiers --bin transmit-invoice \
-		--bin status-sync --bin password-reminder --bin hello-world --bin bench
+		--bin status-sync --bin password-reminder --bin documents --bin hello-world --bin bench
 	cargo test -p gateway-tests --test password_reminder --test follow_changes --no-run
 	@$(STACK) up
 	@eval "$$($(STACK) env)" && target/release/bench

@@ -11,9 +11,44 @@ use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    config_loader().load().await
+}
+
+/// aws-config's loader as every function (and the tests' clients) use it: the HTTPS client
+/// below and, where the environment holds them, the region and the credentials taken from
+/// it directly. Lambda always sets `AWS_REGION` and the execution role's
+/// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` (AWS Lambda Developer
+/// Guide, "Defined runtime environment variables"), which are what the default chains would
+/// find first anyway (environment, then profile, web identity, ECS, IMDS); building those
+/// chains constructs IMDS and ECS clients, and with them the HTTPS connector and the system's
+/// TLS roots, before the first event (issue 18). Without these variables the default
+/// chains are used, as before.
+pub fn config_loader() -> aws_config::ConfigLoader {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client());
+    if let Ok(region) = std::env::var("AWS_REGION") {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some()
+        && std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some()
+    {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    loader
+}
+
+/// The SDK's HTTPS client: its hyper and rustls client with ring, the crypto provider the
+/// Chorus Pro client uses too, so that each binary links one crypto library (the SDK's
+/// default, aws-lc, is not enabled anywhere: see the workspace's Cargo.toml). Its trust store
+/// is the SDK's default, the system's roots, read once per process when the first client is
+/// initialised.
+pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 type Build<C> = Box<dyn FnOnce() -> C + Send>;

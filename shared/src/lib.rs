@@ -15,6 +15,7 @@ pub mod domain;
 pub mod follow_settings;
 pub mod http;
 pub mod init;
+pub mod logging;
 pub mod mail;
 pub mod reminder;
 pub mod secrets;

@@ -64,7 +64,7 @@ impl Stack {
                 "the local API does not answer at {api}: start the stack with `make up` (make test does it)"
             );
         }
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let sdk = shared::aws::config_loader()
             .endpoint_url(env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
             .region(aws_config::Region::new(env_or("AWS_REGION", "eu-west-3")))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

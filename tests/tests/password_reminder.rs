@@ -47,7 +47,7 @@ fn sender() -> String {
 }
 
 async fn sdk() -> shared::aws::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    shared::aws::config_loader()
         .endpoint_url(endpoint())
         .region(aws_config::Region::new(env_or("AWS_REGION", "eu-west-3")))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

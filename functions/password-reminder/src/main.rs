@@ -9,7 +9,7 @@ use shared::reminder::ReminderConfig;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let state = Arc::new(
         shared::init::cold_start(|config, sdk| {
             Ok(State::from_sdk(config, ReminderConfig::from_env()?, sdk))

@@ -8,7 +8,7 @@ use status_sync::State;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    shared::logging::init();
     let state =
         Arc::new(shared::init::cold_start(|config, sdk| Ok(State::paced(config, sdk)?)).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {

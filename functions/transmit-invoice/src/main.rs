@@ -7,7 +7,7 @@ use transmit_invoice::State;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let state =
         Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk)?)).await?);
     run(service_fn(move |request: Request| {

@@ -12,7 +12,7 @@ use shared::reminder::ReminderConfig;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    shared::logging::init_with_writer(std::io::stderr);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let clock: Arc<dyn Clock> = match args.as_slice() {
         [] => Arc::new(SystemClock),

@@ -16,8 +16,12 @@ pub const STEPS: &[(&str, &str)] = &[
         "Config::from_env: the environment, read once into the typed configuration",
     ),
     (
+        "aws_config_chains",
+        "aws-config's load as before issue 18's second pass: the default region and credentials chains built (IMDS, ECS, profile, web identity clients, and with them the HTTPS connector and the system's TLS roots)",
+    ),
+    (
         "aws_config",
-        "shared::aws::sdk_config: region, credentials chain, profile files (aws-config load)",
+        "shared::aws::sdk_config as now: aws-config's load, the region and credentials taken from the environment Lambda sets (no chain, no client, no TLS roots before the first event)",
     ),
     (
         "dynamodb_client",
@@ -38,7 +42,7 @@ pub const STEPS: &[(&str, &str)] = &[
     ),
     (
         "native_roots",
-        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK does once per process, inside the aws_config step (its HTTP client loads them when a client is first initialised)",
+        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK's HTTPS client does once per process, when its first client is initialised (since issue 18's second pass, at the first event that calls AWS)",
     ),
 ];
 
@@ -65,6 +69,13 @@ async fn time_step(step: &str) -> Result<Duration, String> {
             started = Instant::now();
             shared::aws::sdk_config().await;
         }
+        "aws_config_chains" => {
+            started = Instant::now();
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(shared::aws::http_client())
+                .load()
+                .await;
+        }
         "dynamodb_client" | "secretsmanager_client" | "sesv2_client" => {
             let sdk = shared::aws::sdk_config().await;
             started = Instant::now();
@@ -76,6 +87,8 @@ async fn time_step(step: &str) -> Result<Duration, String> {
         }
         "chorus_http_platform_roots" => {
             let chorus = shared::services::chorus_config(&config()?);
+            // reqwest has no crypto provider of its own since issue 18 (one per binary).
+            let _ = rustls::crypto::ring::default_provider().install_default();
             started = Instant::now();
             reqwest::Client::builder()
                 .connect_timeout(chorus.connect_timeout)

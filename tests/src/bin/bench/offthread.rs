@@ -24,13 +24,9 @@ pub struct OffThread {
 }
 
 impl OffThread {
-    /// The SDK's default HTTPS client, polled on `io`.
+    /// The functions' SDK HTTPS client (`shared::aws::http_client`), polled on `io`.
     pub fn default_client(io: Handle) -> SharedHttpClient {
-        let inner = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .build_https();
+        let inner = shared::aws::http_client();
         SharedHttpClient::new(OffThread { inner, io })
     }
 }
