@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::domain::market::{
-    BuyerCheck, CommitmentNumber, MarketLabel, MarketNumber, ProjectManager, ServiceCode,
+    BuyerCheck, CommitmentNumber, MarketLabel, MarketNumber, ProjectManager, ServiceCode, TextError,
 };
 use shared::domain::payment::BuyerCategory;
 use shared::domain::{
@@ -98,15 +98,13 @@ fn market_number(raw: Option<&str>, errors: &mut Vec<FieldError>) -> Option<Mark
         ));
         return None;
     };
-    MarketNumber::parse(raw)
-        .map_err(|e| {
-            errors.push(FieldError::new(
-                "market_number",
-                e.code(),
-                e.message_fr("Le numéro de marché", raw),
-            ));
-        })
-        .ok()
+    text_field(
+        "market_number",
+        "Le numéro de marché",
+        raw,
+        MarketNumber::parse,
+        errors,
+    )
 }
 
 /// The buyer's SIRET, required: the invoice's recipient in Chorus Pro.
@@ -140,15 +138,16 @@ fn service_code(
         .ok()
 }
 
-fn commitment_number(raw: &str, errors: &mut Vec<FieldError>) -> Option<CommitmentNumber> {
-    CommitmentNumber::parse(raw)
-        .map_err(|e| {
-            errors.push(FieldError::new(
-                "commitment_number",
-                e.code(),
-                e.message_fr("Le numéro d'engagement juridique", raw),
-            ));
-        })
+/// A text identifier given in `field` (`what` names it in the French message).
+fn text_field<T>(
+    field: &str,
+    what: &str,
+    raw: &str,
+    parse: fn(&str) -> Result<T, TextError>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    parse(raw)
+        .map_err(|e| errors.push(FieldError::new(field, e.code(), e.message_fr(what, raw))))
         .ok()
 }
 
@@ -223,18 +222,6 @@ fn project_manager(
     }
 }
 
-fn label(raw: &str, errors: &mut Vec<FieldError>) -> Option<MarketLabel> {
-    MarketLabel::parse(raw)
-        .map_err(|e| {
-            errors.push(FieldError::new(
-                "label",
-                e.code(),
-                e.message_fr("Le libellé du marché", raw),
-            ))
-        })
-        .ok()
-}
-
 /// The buyer's category, the default one when none is given (or a wrong one, reported).
 fn buyer_category(raw: Option<&str>, errors: &mut Vec<FieldError>) -> BuyerCategory {
     let Some(raw) = raw else {
@@ -294,11 +281,16 @@ fn validate(
             e,
         )
     });
-    let commitment_number =
-        (input.commitment_number.as_deref()).and_then(|raw| commitment_number(raw, e));
+    let commitment_number = input.commitment_number.as_deref().and_then(|raw| {
+        let what = "Le numéro d'engagement juridique";
+        text_field("commitment_number", what, raw, CommitmentNumber::parse, e)
+    });
     let framework = framework(input.framework.as_deref(), e);
     let project_manager = project_manager(input.project_manager, check, e);
-    let label = input.label.as_deref().and_then(|raw| label(raw, e));
+    let label = input
+        .label
+        .as_deref()
+        .and_then(|raw| text_field("label", "Le libellé du marché", raw, MarketLabel::parse, e));
     let buyer_category = buyer_category(input.buyer_category.as_deref(), e);
     if let Some(framework) = framework {
         check_project_manager_fits(framework, &project_manager, e);
