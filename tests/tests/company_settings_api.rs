@@ -1,7 +1,7 @@
 //! The company settings routes through the local API, against moto: answers, what is
 //! stored where, and that bad input changes nothing.
 
-use gateway_tests::testkit::{Stack, random_siret, test_password};
+use gateway_tests::testkit::{Response, Stack, random_siret, test_password};
 use serde_json::{Value, json};
 
 fn body(v: &Value) -> Option<Vec<u8>> {
@@ -457,61 +457,67 @@ async fn la_poste_siret_is_accepted_and_sandbox_checks_shape_only() {
     assert_eq!(accepted.json["environment"], "sandbox");
 }
 
-/// Each bad input: its status, code and field errors, and nothing written.
-#[tokio::test]
-async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
-    let stack = Stack::connect().await;
-    let password = test_password();
-    let good = settings(&password);
+/// A bad account `PUT`: its body (none: an empty one), the answer's status and code, and
+/// its field errors (field, code) in order.
+struct BadInput {
+    name: &'static str,
+    body: Option<Vec<u8>>,
+    status: u16,
+    code: &'static str,
+    errors: Vec<(&'static str, &'static str)>,
+}
+
+/// A `400` case.
+fn refused(
+    name: &'static str,
+    body: Option<Vec<u8>>,
+    code: &'static str,
+    errors: Vec<(&'static str, &'static str)>,
+) -> BadInput {
+    BadInput {
+        name,
+        body,
+        status: 400,
+        code,
+        errors,
+    }
+}
+
+fn bad_inputs(good: &Value) -> Vec<BadInput> {
     let with = |f: &dyn Fn(&mut Value)| {
         let mut v = good.clone();
         f(&mut v);
         body(&v)
     };
-    type Case<'a> = (
-        &'a str,
-        Option<Vec<u8>>,
-        u16,
-        &'a str,
-        Vec<(&'a str, &'a str)>,
-    );
-    let cases: Vec<Case> = vec![
-        (
+    let (malformed, invalid) = ("malformed_json", "validation_failed");
+    vec![
+        refused(
             "malformed JSON",
             Some(b"{\"referent_email\": ".to_vec()),
-            400,
-            "malformed_json",
+            malformed,
             vec![],
         ),
-        (
-            "not an object",
-            Some(b"[1, 2]".to_vec()),
-            400,
-            "malformed_json",
-            vec![],
-        ),
-        ("empty body", None, 400, "malformed_json", vec![]),
-        (
+        refused("not an object", Some(b"[1, 2]".to_vec()), malformed, vec![]),
+        refused("empty body", None, malformed, vec![]),
+        refused(
             "wrong types",
             with(&|v| {
                 v["referent_email"] = json!(42);
                 v["verify"] = json!("yes");
             }),
-            400,
-            "malformed_json",
+            malformed,
             vec![
                 ("referent_email", "invalid_type"),
                 ("verify", "invalid_type"),
             ],
         ),
-        (
+        refused(
             "unknown fields",
             with(&|v| v["passwd"] = json!("x")),
-            400,
-            "validation_failed",
+            invalid,
             vec![("passwd", "unknown_field")],
         ),
-        (
+        refused(
             "empty strings",
             with(&|v| {
                 v["referent_email"] = json!("");
@@ -519,58 +525,52 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
                 v["password"] = json!("");
                 v["password_confirmation"] = json!("");
             }),
-            400,
-            "validation_failed",
+            invalid,
             vec![
                 ("referent_email", "required"),
                 ("technical_login", "required"),
                 ("password", "required"),
             ],
         ),
-        (
+        refused(
             "e-mail without domain",
             with(&|v| v["referent_email"] = json!("compta@")),
-            400,
-            "validation_failed",
+            invalid,
             vec![("referent_email", "invalid_email")],
         ),
-        (
+        refused(
             "mismatched confirmation",
             with(&|v| v["password_confirmation"] = json!("autre-chose")),
-            400,
-            "validation_failed",
+            invalid,
             vec![("password_confirmation", "password_mismatch")],
         ),
-        (
+        refused(
             "confirmation without password",
             with(&|v| {
                 v.as_object_mut().unwrap().remove("password");
             }),
-            400,
-            "validation_failed",
+            invalid,
             vec![("password", "required")],
         ),
-        (
+        refused(
             "no password on first save",
             with(&|v| {
                 v.as_object_mut().unwrap().remove("password");
                 v.as_object_mut().unwrap().remove("password_confirmation");
             }),
-            400,
-            "validation_failed",
+            invalid,
             vec![
                 ("password", "required"),
                 ("password_confirmation", "required"),
             ],
         ),
-        (
+        refused(
             "unknown environment",
             with(&|v| v["environment"] = json!("prod")),
-            400,
-            "validation_failed",
+            invalid,
             vec![("environment", "invalid_value")],
         ),
-        (
+        refused(
             "every fault at once",
             with(&|v| {
                 v["referent_email"] = json!("compta");
@@ -578,8 +578,7 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
                 v["password_confirmation"] = json!("autre");
                 v["extra"] = json!(1);
             }),
-            400,
-            "validation_failed",
+            invalid,
             vec![
                 ("referent_email", "invalid_email"),
                 ("technical_login", "invalid_login"),
@@ -587,45 +586,65 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
                 ("extra", "unknown_field"),
             ],
         ),
-        (
-            "10 MB body",
-            Some(vec![b' '; 10 * 1024 * 1024]),
-            413,
-            "payload_too_large",
-            vec![],
-        ),
-    ];
-    for (name, payload, status, code, fields) in cases {
+        BadInput {
+            name: "10 MB body",
+            body: Some(vec![b' '; 10 * 1024 * 1024]),
+            status: 413,
+            code: "payload_too_large",
+            errors: vec![],
+        },
+    ]
+}
+
+/// The answer is the case's problem+json: status, code, a title and a detail, its field
+/// errors each with a message, and never the password.
+fn assert_clear_refusal(case: &BadInput, r: &Response, password: &str) {
+    let name = case.name;
+    assert_eq!(r.status, case.status, "{name}: {}", r.text);
+    assert_eq!(r.content_type, "application/problem+json", "{name}");
+    assert_eq!(r.json["code"], case.code, "{name}: {}", r.text);
+    assert_eq!(r.json["status"], case.status, "{name}");
+    assert!(
+        r.json["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{name}"
+    );
+    assert!(
+        r.json["detail"].as_str().is_some_and(|t| !t.is_empty()),
+        "{name}"
+    );
+    let got = error_codes(&r.json);
+    let want: Vec<(String, String)> = case
+        .errors
+        .iter()
+        .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
+        .collect();
+    assert_eq!(got, want, "{name}: {}", r.text);
+    for e in r.json["errors"].as_array().into_iter().flatten() {
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{name}: message"
+        );
+    }
+    assert!(!r.text.contains(password), "{name}: password echoed");
+}
+
+/// Each bad input: its status, code and field errors, and nothing written.
+#[tokio::test]
+async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
+    let stack = Stack::connect().await;
+    let password = test_password();
+    for case in bad_inputs(&settings(&password)) {
         let siret = random_siret();
         let token = stack.token(&[&siret]);
         let r = stack
-            .call("PUT", &Stack::account_path(&siret), Some(&token), payload)
+            .call(
+                "PUT",
+                &Stack::account_path(&siret),
+                Some(&token),
+                case.body.clone(),
+            )
             .await;
-        assert_eq!(r.status, status, "{name}: {}", r.text);
-        assert_eq!(r.content_type, "application/problem+json", "{name}");
-        assert_eq!(r.json["code"], code, "{name}: {}", r.text);
-        assert_eq!(r.json["status"], status, "{name}");
-        assert!(
-            r.json["title"].as_str().is_some_and(|t| !t.is_empty()),
-            "{name}"
-        );
-        assert!(
-            r.json["detail"].as_str().is_some_and(|t| !t.is_empty()),
-            "{name}"
-        );
-        let got = error_codes(&r.json);
-        let want: Vec<(String, String)> = fields
-            .iter()
-            .map(|(f, c)| ((*f).to_owned(), (*c).to_owned()))
-            .collect();
-        assert_eq!(got, want, "{name}: {}", r.text);
-        for e in r.json["errors"].as_array().into_iter().flatten() {
-            assert!(
-                e["message"].as_str().is_some_and(|m| !m.is_empty()),
-                "{name}: message"
-            );
-        }
-        assert!(!r.text.contains(&password), "{name}: password echoed");
+        assert_clear_refusal(&case, &r, &password);
         assert_nothing_written(&stack, &siret).await;
     }
 }

@@ -152,18 +152,35 @@ async fn assert_refused_unchanged(
     status: u16,
     code: &str,
 ) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(r.content_type, "application/problem+json", "{}", r.text);
-    assert_eq!(r.json["code"], code, "{}", r.text);
+    assert_case_refused_unchanged(stack, siret, before, "refusal", r, status, code).await;
+}
+
+/// `assert_refused_unchanged` for the case `name` of a table, which its messages name.
+async fn assert_case_refused_unchanged(
+    stack: &Stack,
+    siret: &str,
+    before: &[Item],
+    name: &str,
+    r: &Response,
+    status: u16,
+    code: &str,
+) {
+    assert_eq!(r.status, status, "{name}: {}", r.text);
+    assert_eq!(
+        r.content_type, "application/problem+json",
+        "{name}: {}",
+        r.text
+    );
+    assert_eq!(r.json["code"], code, "{name}: {}", r.text);
     assert!(
         !r.json["detail"].as_str().unwrap_or("").is_empty(),
-        "{}",
+        "{name}: {}",
         r.text
     );
     assert_eq!(
         snapshot(stack, siret).await,
         before,
-        "something was written after: {}",
+        "{name}: something was written after: {}",
         r.text
     );
 }
@@ -579,181 +596,377 @@ async fn company_without_settings_gets_an_unchecked_market_checked_once_configur
 // ---------------------------------------------------------------------------------------
 // Bad input: a clear answer, nothing written
 
-#[tokio::test]
-async fn bad_market_input_gets_a_clear_answer_and_changes_nothing() {
-    let stack = Stack::connect().await;
-    let (siret, token) = configured_company(&stack).await;
-    let before = snapshot(&stack, &siret).await;
+/// What a bad `PUT` must be answered.
+enum Expected {
+    /// `400 validation_failed` with, among its errors, this field's code and words of its
+    /// message.
+    Fault {
+        field: &'static str,
+        code: &'static str,
+        words: &'static str,
+    },
+    /// `400 validation_failed` with this one error: its field, its code, words of its
+    /// message.
+    Only {
+        field: &'static str,
+        code: &'static str,
+        words: &'static str,
+    },
+    /// `400 validation_failed` naming exactly these fields, in this order.
+    Fields(&'static [&'static str]),
+    /// Another refusal: its status and code.
+    Refused(u16, &'static str),
+}
+
+fn fault(field: &'static str, code: &'static str, words: &'static str) -> Expected {
+    Expected::Fault { field, code, words }
+}
+
+/// A bad market `PUT`: its path's market reference, its body, its answer.
+struct MarketCase {
+    name: &'static str,
+    market_ref: String,
+    body: Vec<u8>,
+    expected: Expected,
+}
+
+fn market_case(
+    name: &'static str,
+    market_ref: &str,
+    body: Value,
+    expected: Expected,
+) -> MarketCase {
+    MarketCase {
+        name,
+        market_ref: market_ref.to_owned(),
+        body: serde_json::to_vec(&body).unwrap(),
+        expected,
+    }
+}
+
+fn bad_market_cases() -> Vec<MarketCase> {
     let good = json!({"market_number": "M-1", "buyer_siret": VILLEURBANNE});
     let with = |field: &str, value: Value| {
         let mut body = good.clone();
         body[field] = value;
         body
     };
-    let long_ref = "a".repeat(65);
-    let cases: Vec<(&str, Value, &str, &str, &str)> = vec![
-        // (market_ref, body, field, field code, words of the message)
-        (
+    let case = market_case;
+    vec![
+        case(
+            "encoded slash in the reference",
             "lot%2F2",
             good.clone(),
-            "market_ref",
-            "invalid_characters",
-            "« / »",
+            fault("market_ref", "invalid_characters", "« / »"),
         ),
-        (
-            long_ref.as_str(),
+        case(
+            "reference too long",
+            &"a".repeat(65),
             good.clone(),
-            "market_ref",
-            "too_long",
-            "65 caractères",
+            fault("market_ref", "too_long", "65 caractères"),
         ),
-        (
+        case(
+            "framework M1",
             "m1",
             with("framework", json!("M1")),
-            "framework",
-            "unknown_framework",
-            "réforme",
+            fault("framework", "unknown_framework", "réforme"),
         ),
-        (
+        case(
+            "framework B1",
             "m1",
             with("framework", json!("B1")),
-            "framework",
-            "unknown_framework",
-            "réforme",
+            fault("framework", "unknown_framework", "réforme"),
         ),
-        (
+        case(
+            "framework A15",
             "m1",
             with("framework", json!("A15")),
-            "framework",
-            "unknown_framework",
-            "maîtrise d'œuvre",
+            fault("framework", "unknown_framework", "maîtrise d'œuvre"),
         ),
-        (
+        case(
+            "works framework without MOE",
             "m1",
             with("framework", json!("A4")),
-            "project_manager",
-            "required",
-            "maître d'œuvre",
+            fault("project_manager", "required", "maître d'œuvre"),
         ),
-        (
+        case(
+            "MOE outside works",
             "m1",
             with("project_manager", json!({"siret": MOE})),
-            "project_manager",
-            "not_applicable",
-            "cadres de travaux",
+            fault("project_manager", "not_applicable", "cadres de travaux"),
         ),
-        (
+        case(
+            "buyer SIRET with a wrong key",
             "m1",
             with("buyer_siret", json!("21690123100012")),
-            "buyer_siret",
-            "invalid_siret",
-            "clé de contrôle",
+            fault("buyer_siret", "invalid_siret", "clé de contrôle"),
         ),
-        (
+        case(
+            "buyer SIRET of 13 digits",
             "m1",
             with("buyer_siret", json!("2169012310001")),
-            "buyer_siret",
-            "invalid_siret",
-            "14 chiffres",
+            fault("buyer_siret", "invalid_siret", "14 chiffres"),
         ),
-        (
+        case(
+            "no market number",
             "m1",
             json!({"buyer_siret": VILLEURBANNE}),
-            "market_number",
-            "required",
-            "obligatoire",
+            fault("market_number", "required", "obligatoire"),
         ),
-        (
+        case(
+            "market number too long",
             "m1",
             with("market_number", json!("x".repeat(51))),
-            "market_number",
-            "too_long",
-            "51 caractères",
+            fault("market_number", "too_long", "51 caractères"),
         ),
-        (
+        case(
+            "commitment number too long",
             "m1",
             with("commitment_number", json!("1".repeat(51))),
-            "commitment_number",
-            "too_long",
-            "50 au plus",
+            fault("commitment_number", "too_long", "50 au plus"),
         ),
-        (
+        case(
+            "commitment number with a space",
             "m1",
             with("commitment_number", json!(" 130001")),
-            "commitment_number",
-            "invalid_characters",
-            "espace",
+            fault("commitment_number", "invalid_characters", "espace"),
         ),
-        (
+        case(
+            "MOE SIRET with a wrong key",
             "m1",
             json!({"market_number": "M-1", "buyer_siret": VILLEURBANNE, "framework": "A4",
                    "project_manager": {"siret": "79876543400014"}}),
-            "project_manager.siret",
-            "invalid_siret",
-            "Maître d'œuvre",
+            fault("project_manager.siret", "invalid_siret", "Maître d'œuvre"),
         ),
-        (
+        case(
+            "unknown field",
             "m1",
             with("colour", json!("blue")),
-            "colour",
-            "unknown_field",
-            "n'est pas reconnu",
+            fault("colour", "unknown_field", "n'est pas reconnu"),
         ),
-    ];
-    for (market_ref, body, field, code, words) in cases {
-        let r = put_market(&stack, &siret, &token, market_ref, body).await;
-        assert_refused_unchanged(&stack, &siret, &before, &r, 400, "validation_failed").await;
-        let error = r.json["errors"]
-            .as_array()
-            .and_then(|e| e.iter().find(|e| e["field"] == field))
-            .unwrap_or_else(|| panic!("no error on {field}: {}", r.text));
-        assert_eq!(error["code"], code, "{}", r.text);
-        assert!(
-            error["message"].as_str().unwrap().contains(words),
-            "{field}: {}",
-            r.text
-        );
+        case(
+            "every fault at once",
+            "m1",
+            json!({"buyer_siret": "123", "framework": "S1", "label": "\tGymnase"}),
+            Expected::Fields(&["market_number", "buyer_siret", "framework", "label"]),
+        ),
+        case(
+            "wrong type",
+            "m1",
+            json!({"market_number": 12, "buyer_siret": VILLEURBANNE}),
+            Expected::Refused(400, "malformed_json"),
+        ),
+        MarketCase {
+            name: "broken JSON",
+            market_ref: "m1".to_owned(),
+            body: b"{\"market_number\":".to_vec(),
+            expected: Expected::Refused(400, "malformed_json"),
+        },
+        // A raw "/" makes another path, which is no route.
+        case(
+            "raw slash in the reference",
+            "lot/2",
+            good.clone(),
+            Expected::Refused(404, "not_found"),
+        ),
+    ]
+}
+
+/// The answer says what `expected` says, naming the case when it does not.
+fn assert_answer(name: &str, r: &Response, expected: &Expected) {
+    match expected {
+        Expected::Fault { field, code, words } => {
+            let error = r.json["errors"]
+                .as_array()
+                .and_then(|e| e.iter().find(|e| e["field"] == *field))
+                .unwrap_or_else(|| panic!("{name}: no error on {field}: {}", r.text));
+            assert_eq!(error["code"], *code, "{name}: {}", r.text);
+            assert!(
+                error["message"].as_str().unwrap().contains(words),
+                "{name}: {field}: {}",
+                r.text
+            );
+        }
+        Expected::Only { field, code, words } => {
+            assert_eq!(
+                field_codes(r),
+                vec![((*field).to_owned(), (*code).to_owned())],
+                "{name}: {}",
+                r.text
+            );
+            assert!(
+                r.json["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(words),
+                "{name}: {}",
+                r.text
+            );
+        }
+        Expected::Fields(fields) => {
+            let got: Vec<String> = field_codes(r).into_iter().map(|(f, _)| f).collect();
+            assert_eq!(got, *fields, "{name}: {}", r.text);
+        }
+        Expected::Refused(..) => {}
     }
+}
 
-    // Every fault at once.
-    let r = put_market(
-        &stack,
-        &siret,
-        &token,
-        "m1",
-        json!({"buyer_siret": "123", "framework": "S1", "label": "\tGymnase"}),
-    )
-    .await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 400, "validation_failed").await;
-    let fields: Vec<String> = field_codes(&r).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(
-        fields,
-        vec!["market_number", "buyer_siret", "framework", "label"]
-    );
+impl Expected {
+    fn status_and_code(&self) -> (u16, &'static str) {
+        match self {
+            Expected::Fault { .. } | Expected::Only { .. } | Expected::Fields(_) => {
+                (400, "validation_failed")
+            }
+            Expected::Refused(status, code) => (*status, code),
+        }
+    }
+}
 
-    // Wrong types and broken JSON.
-    let r = put_market(
-        &stack,
-        &siret,
-        &token,
-        "m1",
-        json!({"market_number": 12, "buyer_siret": VILLEURBANNE}),
-    )
-    .await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 400, "malformed_json").await;
-    let r = stack
-        .call(
-            "PUT",
-            &market_path(&siret, "m1"),
-            Some(&token),
-            Some(b"{\"market_number\":".to_vec()),
-        )
-        .await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 400, "malformed_json").await;
+#[tokio::test]
+async fn bad_market_input_gets_a_clear_answer_and_changes_nothing() {
+    let stack = Stack::connect().await;
+    let (siret, token) = configured_company(&stack).await;
+    let before = snapshot(&stack, &siret).await;
+    for case in bad_market_cases() {
+        let r = stack
+            .call(
+                "PUT",
+                &market_path(&siret, &case.market_ref),
+                Some(&token),
+                Some(case.body),
+            )
+            .await;
+        let (status, code) = case.expected.status_and_code();
+        assert_case_refused_unchanged(&stack, &siret, &before, case.name, &r, status, code).await;
+        assert_answer(case.name, &r, &case.expected);
+    }
+}
 
-    // A raw "/" makes another path, which is no route.
-    let r = put_market(&stack, &siret, &token, "lot/2", good.clone()).await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 404, "not_found").await;
+/// A bad situation `PUT`, on the market `m1` unless said: its path, its body, its answer.
+struct SituationCase {
+    name: &'static str,
+    market_ref: &'static str,
+    number: &'static str,
+    body: Value,
+    expected: Expected,
+}
+
+fn situation_case(
+    name: &'static str,
+    number: &'static str,
+    body: Value,
+    expected: Expected,
+) -> SituationCase {
+    SituationCase {
+        name,
+        market_ref: "m1",
+        number,
+        body,
+        expected,
+    }
+}
+
+fn only(field: &'static str, code: &'static str, words: &'static str) -> Expected {
+    Expected::Only { field, code, words }
+}
+
+fn bad_situation_cases() -> Vec<SituationCase> {
+    let case = situation_case;
+    let invoice = |number: &str| json!({"invoice_number": number});
+    vec![
+        case(
+            "invoice number too long",
+            "3",
+            invoice("SIT-2026-00014-03-BIS"),
+            only("invoice_number", "too_long", "21 caractères"),
+        ),
+        case(
+            "accented letter",
+            "3",
+            invoice("SITUATION-é"),
+            only("invoice_number", "invalid_characters", "« é »"),
+        ),
+        case(
+            "hash",
+            "3",
+            invoice("SIT#3"),
+            only("invoice_number", "invalid_characters", "« # »"),
+        ),
+        case(
+            "semicolon",
+            "3",
+            invoice("SIT;3"),
+            only("invoice_number", "invalid_characters", "« ; »"),
+        ),
+        case(
+            "leading space",
+            "3",
+            invoice(" SIT-3"),
+            only("invoice_number", "invalid_characters", "espace"),
+        ),
+        case(
+            "trailing space",
+            "3",
+            invoice("SIT-3 "),
+            only("invoice_number", "invalid_characters", "espace"),
+        ),
+        case(
+            "empty invoice number",
+            "3",
+            invoice(""),
+            only("invoice_number", "required", "obligatoire"),
+        ),
+        case(
+            "no invoice number",
+            "3",
+            json!({}),
+            only("invoice_number", "required", "obligatoire"),
+        ),
+        case(
+            "situation 0",
+            "0",
+            invoice("SIT-3"),
+            only("number", "out_of_range", "entre 1 et 999"),
+        ),
+        case(
+            "situation 1000",
+            "1000",
+            invoice("SIT-3"),
+            only("number", "out_of_range", "entre 1 et 999"),
+        ),
+        case(
+            "situation not a number",
+            "abc",
+            invoice("SIT-3"),
+            only("number", "invalid_number", "« abc »"),
+        ),
+        case(
+            "month 13",
+            "3",
+            json!({"invoice_number": "SIT-3", "period": "2026-13"}),
+            only("period", "invalid_period", "AAAA-MM"),
+        ),
+        case(
+            "commitment number too long",
+            "3",
+            json!({"invoice_number": "SIT-3", "commitment_number": "9".repeat(51)}),
+            only("commitment_number", "too_long", "51 caractères"),
+        ),
+        SituationCase {
+            name: "path and body faults together",
+            market_ref: "lot%2F2",
+            number: "0",
+            body: invoice("é"),
+            expected: Expected::Fields(&["market_ref", "number", "invoice_number"]),
+        },
+        SituationCase {
+            name: "no such market",
+            market_ref: "m2",
+            number: "1",
+            body: invoice("SIT-1"),
+            expected: Expected::Refused(404, "market_not_found"),
+        },
+    ]
 }
 
 #[tokio::test]
@@ -770,135 +983,20 @@ async fn bad_situation_input_gets_a_clear_answer_and_changes_nothing() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let before = snapshot(&stack, &siret).await;
-    let cases: Vec<(&str, Value, &str, &str, &str)> = vec![
-        (
-            "3",
-            json!({"invoice_number": "SIT-2026-00014-03-BIS"}),
-            "invoice_number",
-            "too_long",
-            "21 caractères",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SITUATION-é"}),
-            "invoice_number",
-            "invalid_characters",
-            "« é »",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SIT#3"}),
-            "invoice_number",
-            "invalid_characters",
-            "« # »",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SIT;3"}),
-            "invoice_number",
-            "invalid_characters",
-            "« ; »",
-        ),
-        (
-            "3",
-            json!({"invoice_number": " SIT-3"}),
-            "invoice_number",
-            "invalid_characters",
-            "espace",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SIT-3 "}),
-            "invoice_number",
-            "invalid_characters",
-            "espace",
-        ),
-        (
-            "3",
-            json!({"invoice_number": ""}),
-            "invoice_number",
-            "required",
-            "obligatoire",
-        ),
-        ("3", json!({}), "invoice_number", "required", "obligatoire"),
-        (
-            "0",
-            json!({"invoice_number": "SIT-3"}),
-            "number",
-            "out_of_range",
-            "entre 1 et 999",
-        ),
-        (
-            "1000",
-            json!({"invoice_number": "SIT-3"}),
-            "number",
-            "out_of_range",
-            "entre 1 et 999",
-        ),
-        (
-            "abc",
-            json!({"invoice_number": "SIT-3"}),
-            "number",
-            "invalid_number",
-            "« abc »",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SIT-3", "period": "2026-13"}),
-            "period",
-            "invalid_period",
-            "AAAA-MM",
-        ),
-        (
-            "3",
-            json!({"invoice_number": "SIT-3", "commitment_number": "9".repeat(51)}),
-            "commitment_number",
-            "too_long",
-            "51 caractères",
-        ),
-    ];
-    for (number, body, field, code, words) in cases {
-        let r = put_situation(&stack, &siret, &token, "m1", number, body).await;
-        assert_refused_unchanged(&stack, &siret, &before, &r, 400, "validation_failed").await;
-        assert_eq!(
-            field_codes(&r),
-            vec![(field.to_owned(), code.to_owned())],
-            "{}",
-            r.text
-        );
-        assert!(
-            r.json["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains(words),
-            "{}",
-            r.text
-        );
+    for case in bad_situation_cases() {
+        let r = put_situation(
+            &stack,
+            &siret,
+            &token,
+            case.market_ref,
+            case.number,
+            case.body,
+        )
+        .await;
+        let (status, code) = case.expected.status_and_code();
+        assert_case_refused_unchanged(&stack, &siret, &before, case.name, &r, status, code).await;
+        assert_answer(case.name, &r, &case.expected);
     }
-    // Path and body faults together.
-    let r = put_situation(
-        &stack,
-        &siret,
-        &token,
-        "lot%2F2",
-        "0",
-        json!({"invoice_number": "é"}),
-    )
-    .await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 400, "validation_failed").await;
-    let fields: Vec<String> = field_codes(&r).into_iter().map(|(f, _)| f).collect();
-    assert_eq!(fields, vec!["market_ref", "number", "invoice_number"]);
-    // No such market.
-    let r = put_situation(
-        &stack,
-        &siret,
-        &token,
-        "m2",
-        "1",
-        json!({"invoice_number": "SIT-1"}),
-    )
-    .await;
-    assert_refused_unchanged(&stack, &siret, &before, &r, 404, "market_not_found").await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@
 
 use lambda_http::{Body, Request, Response};
 use shared::domain::market::CommitmentNumber;
-use shared::domain::situation::{Period, Registration, SituationView, plan_registration};
+use shared::domain::payment::PaymentTerms;
+use shared::domain::situation::{
+    InvoiceNumberHolder, Period, Registration, SituationView, plan_registration,
+};
 use shared::domain::{
     InvoiceNumber, MarketRef, Siret, Situation, SituationIdentifiers, SituationNumber,
 };
@@ -12,6 +15,7 @@ use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_re
 use shared::services::payment_terms;
 use shared::store::AuditEntry;
 use shared::store::situation::{GuardWrite, SaveSituationError};
+use time::OffsetDateTime;
 
 use shared::http::{path_siret, store_problem};
 
@@ -93,97 +97,136 @@ fn validate(body: &Body, mut errors: Vec<FieldError>) -> Result<SituationIdentif
     })
 }
 
-pub async fn put(
-    state: &State,
-    caller: &Caller,
-    path: &PathParams,
-    body: &Body,
-) -> Result<Response<Body>, Problem> {
-    let siret = path_siret(&path.siret)?;
-    let mut errors = Vec::new();
-    let market_ref = market_ref_error(&path.market_ref, &mut errors);
-    let number = number_error(&path.number, &mut errors);
-    let wanted = validate(body, errors)?;
-    let (Some(market_ref), Some(number)) = (market_ref, number) else {
-        return Err(Problem::internal());
-    };
+/// The situation a `PUT` registers: its key and the identifiers wanted.
+struct SituationPut {
+    siret: Siret,
+    market_ref: MarketRef,
+    number: SituationNumber,
+    wanted: SituationIdentifiers,
+}
 
-    let (market, mut existing) = tokio::try_join!(
-        state.store.get_market(&siret, &market_ref),
-        state.store.get_situation(&siret, &market_ref, number)
-    )
-    .map_err(|e| store_problem(&e))?;
-    let Some(market) = market else {
-        return Err(market_not_found(market_ref.as_str()));
-    };
-    let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
+impl SituationPut {
+    /// The path and the body, every fault in one answer.
+    fn read(path: &PathParams, body: &Body) -> Result<Self, Problem> {
+        let siret = path_siret(&path.siret)?;
+        let mut errors = Vec::new();
+        let market_ref = market_ref_error(&path.market_ref, &mut errors);
+        let number = number_error(&path.number, &mut errors);
+        let wanted = validate(body, errors)?;
+        let (Some(market_ref), Some(number)) = (market_ref, number) else {
+            return Err(Problem::internal());
+        };
+        Ok(Self {
+            siret,
+            market_ref,
+            number,
+            wanted,
+        })
+    }
 
-    for attempt in 1..=SAVE_ATTEMPTS {
-        let registration = plan_registration(existing.as_ref(), &wanted).map_err(|refusal| {
+    /// How to register the identifiers over what is stored: `None` when they are stored
+    /// already (a retry), else the registration and the guard it writes.
+    fn plan(
+        &self,
+        existing: Option<&Situation>,
+    ) -> Result<Option<(Registration, GuardWrite)>, Problem> {
+        let registration = plan_registration(existing, &self.wanted).map_err(|refusal| {
             tracing::info!(?refusal, "situation identifiers frozen");
             Problem::new(
                 ProblemCode::AlreadyTransmitted,
-                refusal.message_fr(number, &market_ref),
+                refusal.message_fr(self.number, &self.market_ref),
             )
         })?;
-        let guards = match registration {
-            Registration::Unchanged => {
-                // A retry of what is stored: nothing to write.
-                let current = existing.as_ref().ok_or_else(Problem::internal)?;
-                return Ok(json_response(200, &current.view(terms)));
-            }
-            Registration::Create => GuardWrite::Take,
-            Registration::Update { number, .. } => GuardWrite::Change(number),
-        };
-        let now = state.clock.now();
-        let new = Situation::registered(
-            existing.as_ref(),
-            &siret,
-            &market_ref,
-            number,
-            wanted.clone(),
+        Ok(match registration {
+            Registration::Unchanged => None,
+            Registration::Create => Some((registration, GuardWrite::Take)),
+            Registration::Update { number, .. } => Some((registration, GuardWrite::Change(number))),
+        })
+    }
+
+    fn registered(
+        &self,
+        existing: Option<&Situation>,
+        registration: Registration,
+        now: OffsetDateTime,
+    ) -> Situation {
+        Situation::registered(
+            existing,
+            &self.siret,
+            &self.market_ref,
+            self.number,
+            self.wanted.clone(),
             registration,
             now,
-        );
-        let fields = wanted.changed_fields(existing.as_ref().map(|s| &s.identifiers));
+        )
+    }
+
+    /// The audit entry of the save: what changed, and what was done.
+    fn audit(
+        &self,
+        caller: &Caller,
+        existing: Option<&Situation>,
+        registration: Registration,
+        now: OffsetDateTime,
+    ) -> AuditEntry {
         let action = match registration {
             Registration::Update { reopen: true, .. } => "situation_renumbered_after_rejection",
             Registration::Update { .. } => "situation_updated",
             _ => "situation_created",
         };
-        let audit = AuditEntry {
+        AuditEntry {
             at: now,
             actor: caller.sub.clone(),
             action: action.into(),
-            fields: fields.clone(),
+            fields: self.wanted.changed_fields(existing.map(|s| &s.identifiers)),
+        }
+    }
+}
+
+/// `409 invoice_number_taken`, naming the situation that holds the number.
+fn number_taken(holder: &InvoiceNumberHolder, wanted: &InvoiceNumber) -> Problem {
+    tracing::info!(
+        holder_market_ref = %holder.market_ref,
+        holder_situation = holder.situation,
+        retired = holder.retired,
+        "invoice number taken"
+    );
+    let message = holder.message_fr(wanted);
+    Problem::new(ProblemCode::InvoiceNumberTaken, message.clone()).with_errors(vec![
+        FieldError::new("invoice_number", "invoice_number_taken", message),
+    ])
+}
+
+/// Registers the identifiers over what was read; a concurrent save makes it read again
+/// and decide again, a few times at most.
+async fn save(
+    state: &State,
+    caller: &Caller,
+    put: &SituationPut,
+    mut existing: Option<Situation>,
+    terms: PaymentTerms<'_>,
+) -> Result<Response<Body>, Problem> {
+    for attempt in 1..=SAVE_ATTEMPTS {
+        let Some((registration, guards)) = put.plan(existing.as_ref())? else {
+            // A retry of what is stored: nothing to write.
+            let current = existing.as_ref().ok_or_else(Problem::internal)?;
+            return Ok(json_response(200, &current.view(terms)));
         };
-        match state
+        let now = state.clock.now();
+        let new = put.registered(existing.as_ref(), registration, now);
+        let audit = put.audit(caller, existing.as_ref(), registration, now);
+        let saved = state
             .store
             .save_situation(&new, existing.as_ref(), guards, &audit)
-            .await
-        {
+            .await;
+        match saved {
             Ok(()) => {
-                tracing::info!(action, fields = ?fields, "situation saved");
+                tracing::info!(action = audit.action.as_str(), fields = ?audit.fields, "situation saved");
                 let status = if existing.is_some() { 200 } else { 201 };
                 return Ok(json_response(status, &new.view(terms)));
             }
             Err(SaveSituationError::NumberTaken(holder)) => {
-                tracing::info!(
-                    holder_market_ref = %holder.market_ref,
-                    holder_situation = holder.situation,
-                    retired = holder.retired,
-                    "invoice number taken"
-                );
-                let message = holder.message_fr(&wanted.invoice_number);
-                return Err(
-                    Problem::new(ProblemCode::InvoiceNumberTaken, message.clone()).with_errors(
-                        vec![FieldError::new(
-                            "invoice_number",
-                            "invoice_number_taken",
-                            message,
-                        )],
-                    ),
-                );
+                return Err(number_taken(&holder, &put.wanted.invoice_number));
             }
             Err(SaveSituationError::Conflict) if attempt < SAVE_ATTEMPTS => {
                 tracing::warn!(
@@ -192,7 +235,7 @@ pub async fn put(
                 );
                 existing = state
                     .store
-                    .get_situation(&siret, &market_ref, number)
+                    .get_situation(&put.siret, &put.market_ref, put.number)
                     .await
                     .map_err(|e| store_problem(&e))?;
             }
@@ -204,6 +247,27 @@ pub async fn put(
         ProblemCode::Conflict,
         "La situation a été modifiée en même temps par une autre requête ; rechargez-la puis réessayez.",
     ))
+}
+
+pub async fn put(
+    state: &State,
+    caller: &Caller,
+    path: &PathParams,
+    body: &Body,
+) -> Result<Response<Body>, Problem> {
+    let put = SituationPut::read(path, body)?;
+    let (market, existing) = tokio::try_join!(
+        state.store.get_market(&put.siret, &put.market_ref),
+        state
+            .store
+            .get_situation(&put.siret, &put.market_ref, put.number)
+    )
+    .map_err(|e| store_problem(&e))?;
+    let Some(market) = market else {
+        return Err(market_not_found(put.market_ref.as_str()));
+    };
+    let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
+    save(state, caller, &put, existing, terms).await
 }
 
 fn path_values(

@@ -18,11 +18,12 @@ use serde_json::Value;
 use shared::aws::LazyClient;
 use shared::clock::{Clock, SystemClock, iso_date, rfc3339};
 use shared::config::Config;
+use shared::domain::CompanyAccount;
 use shared::mail::{Mailer, SesMailer};
 use shared::reminder::ReminderConfig;
 use shared::store::keys::REMINDER_SHARDS;
 use shared::store::{Store, StoreError};
-use time::UtcOffset;
+use time::{OffsetDateTime, UtcOffset};
 use tokio::task::JoinSet;
 
 /// Built once per cold start and shared by every invocation.
@@ -173,85 +174,139 @@ pub async fn handle(state: Arc<State>, event: LambdaEvent<Value>) -> Result<RunR
 /// One run at the state's clock. `deadline`: when to stop taking new companies.
 pub async fn run_once(state: Arc<State>, deadline: Option<Instant>) -> Result<RunReport, RunError> {
     let now = state.clock.now().to_offset(UtcOffset::UTC);
-    let today = now.date();
-    let mut report = RunReport {
-        now: rfc3339(now),
-        today: iso_date(today),
-        companies: 0,
-        items_read: 0,
-        sent: 0,
-        skipped: 0,
-        failed: 0,
-        complete: true,
-        actions: Vec::new(),
-    };
-    let mut tasks: JoinSet<Vec<Action>> = JoinSet::new();
-    let mut unreadable = 0;
-    'shards: for shard in 0..REMINDER_SHARDS {
+    let mut run = Run::new(state, now, deadline);
+    for shard in 0..REMINDER_SHARDS {
+        if let Budget::Spent = run.read_shard(shard).await {
+            break;
+        }
+    }
+    run.finish().await
+}
+
+/// Whether the run may take more companies.
+enum Budget {
+    Left,
+    Spent,
+}
+
+/// A run under way: its report so far, the companies being reminded.
+struct Run {
+    state: Arc<State>,
+    now: OffsetDateTime,
+    deadline: Option<Instant>,
+    report: RunReport,
+    tasks: JoinSet<Vec<Action>>,
+    /// Shards of the index that could not be read.
+    unreadable: usize,
+}
+
+impl Run {
+    fn new(state: Arc<State>, now: OffsetDateTime, deadline: Option<Instant>) -> Self {
+        let report = RunReport {
+            now: rfc3339(now),
+            today: iso_date(now.date()),
+            companies: 0,
+            items_read: 0,
+            sent: 0,
+            skipped: 0,
+            failed: 0,
+            complete: true,
+            actions: Vec::new(),
+        };
+        Self {
+            state,
+            now,
+            deadline,
+            report,
+            tasks: JoinSet::new(),
+            unreadable: 0,
+        }
+    }
+
+    /// Every page of one shard of the index; an unreadable shard is counted and left for
+    /// the next run.
+    async fn read_shard(&mut self, shard: u8) -> Budget {
         let mut page = None;
         loop {
-            let due = match state.store.due_accounts(shard, today, page.take()).await {
+            let read = self
+                .state
+                .store
+                .due_accounts(shard, self.now.date(), page.take());
+            let due = match read.await {
                 Ok(due) => due,
                 Err(e) => {
                     tracing::error!(shard, error = %e, "reminder index unreadable");
-                    unreadable += 1;
-                    continue 'shards;
+                    self.unreadable += 1;
+                    return Budget::Left;
                 }
             };
-            report.items_read += due.items_read;
-            for entry in due.accounts {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    tracing::warn!(
-                        "time budget spent: the remaining accounts wait for the next run"
-                    );
-                    report.complete = false;
-                    break 'shards;
-                }
-                let account = match entry {
-                    Ok(account) => account,
-                    Err(e) => {
-                        tracing::error!(error = %e, "unreadable account in the reminder index");
-                        report.record(unreadable_account(&e));
-                        continue;
-                    }
-                };
-                report.companies += 1;
-                while tasks.len() >= state.reminders.concurrency {
-                    collect(&mut report, tasks.join_next().await);
-                }
-                let state = Arc::clone(&state);
-                tasks.spawn(async move { remind::remind(&state, account, now).await });
+            self.report.items_read += due.items_read;
+            if let Budget::Spent = self.dispatch(due.accounts).await {
+                return Budget::Spent;
             }
             match due.next_page {
                 Some(next) => page = Some(next),
-                None => break,
+                None => return Budget::Left,
             }
         }
     }
-    while let Some(done) = tasks.join_next().await {
-        collect(&mut report, Some(done));
+
+    /// Hands each account of a page to a task, a few at once, until the time budget is
+    /// spent; an unreadable account is reported failed.
+    async fn dispatch(&mut self, accounts: Vec<Result<CompanyAccount, StoreError>>) -> Budget {
+        for entry in accounts {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                tracing::warn!("time budget spent: the remaining accounts wait for the next run");
+                self.report.complete = false;
+                return Budget::Spent;
+            }
+            let account = match entry {
+                Ok(account) => account,
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable account in the reminder index");
+                    self.report.record(unreadable_account(&e));
+                    continue;
+                }
+            };
+            self.report.companies += 1;
+            while self.tasks.len() >= self.state.reminders.concurrency {
+                collect(&mut self.report, self.tasks.join_next().await);
+            }
+            let (state, now) = (Arc::clone(&self.state), self.now);
+            self.tasks
+                .spawn(async move { remind::remind(&state, account, now).await });
+        }
+        Budget::Left
     }
-    report
-        .actions
-        .sort_by(|a, b| (&a.siret, a.mail).cmp(&(&b.siret, b.mail)));
-    tracing::info!(
-        today = %report.today,
-        companies = report.companies,
-        items_read = report.items_read,
-        sent = report.sent,
-        skipped = report.skipped,
-        failed = report.failed,
-        complete = report.complete,
-        "password reminder run finished"
-    );
-    if unreadable > 0 {
-        report.complete = false;
-        return Err(RunError::IndexUnreadable {
-            unreadable,
-            report: Box::new(report),
-        });
+
+    /// Waits for the tasks left, then the report (an error when shards were unreadable).
+    async fn finish(mut self) -> Result<RunReport, RunError> {
+        while let Some(done) = self.tasks.join_next().await {
+            collect(&mut self.report, Some(done));
+        }
+        let mut report = self.report;
+        report
+            .actions
+            .sort_by(|a, b| (&a.siret, a.mail).cmp(&(&b.siret, b.mail)));
+        tracing::info!(
+            today = %report.today,
+            companies = report.companies,
+            items_read = report.items_read,
+            sent = report.sent,
+            skipped = report.skipped,
+            failed = report.failed,
+            complete = report.complete,
+            "password reminder run finished"
+        );
+        if self.unreadable > 0 {
+            report.complete = false;
+            return Err(RunError::IndexUnreadable {
+                unreadable: self.unreadable,
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
     }
-    Ok(report)
 }
 
 fn collect(report: &mut RunReport, done: Option<Result<Vec<Action>, tokio::task::JoinError>>) {

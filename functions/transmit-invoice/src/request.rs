@@ -192,13 +192,7 @@ impl RawCompletion {
     /// The files, or every fault of their names and contents.
     pub fn files(self) -> Result<(Option<String>, Vec<EmbeddedFile>), Problem> {
         let mut c = Collector(Vec::new());
-        let files = self
-            .attachments
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .filter_map(|(i, a)| c.file(Some(a), &format!("attachments[{i}]")))
-            .collect();
+        let files = c.attachments(self.attachments);
         if c.0.is_empty() {
             Ok((self.comment, files))
         } else {
@@ -423,6 +417,84 @@ fn both_given(field: &str) -> FieldError {
     )
 }
 
+impl Collector {
+    /// The seller: the request's name, address and bank account, the company's SIRET.
+    fn seller(&mut self, s: RawSeller, ctx: &Context<'_>) -> ubl::Seller {
+        ubl::Seller {
+            name: self.text(s.name, "seller.name"),
+            siret: ctx.seller_siret.to_owned(),
+            vat_id: s.vat_id,
+            address: self.address(s.address, "seller.address"),
+            iban: self.text(s.iban, "seller.iban"),
+            bic: s.bic,
+        }
+    }
+
+    /// The buyer: the request's name and address, the market's buyer SIRET.
+    fn buyer(&mut self, b: RawBuyer, ctx: &Context<'_>) -> ubl::Buyer {
+        ubl::Buyer {
+            name: self.text(b.name, "buyer.name"),
+            siret: ctx.buyer_siret.to_owned(),
+            vat_id: b.vat_id,
+            address: self.address(b.address, "buyer.address"),
+        }
+    }
+
+    /// Line `i` (`lines[i]`); the unit is C62 (one) when none is given.
+    fn line(&mut self, i: usize, l: RawLine) -> ubl::Line {
+        let f = |name: &str| format!("lines[{i}].{name}");
+        ubl::Line {
+            id: self.text(l.id, &f("id")),
+            description: self.text(l.description, &f("description")),
+            quantity: self.amount(l.quantity, &f("quantity")),
+            unit_code: l.unit.unwrap_or_else(|| "C62".to_owned()),
+            unit_price: self.amount(l.unit_price, &f("unit_price")),
+            vat_category: self.category(l.vat_category, &f("vat_category")),
+            vat_rate: self.amount(l.vat_rate, &f("vat_rate")),
+        }
+    }
+
+    /// The lines, at least the list (required).
+    fn lines(&mut self, raw: Option<Vec<RawLine>>) -> Vec<ubl::Line> {
+        let raw_lines = self.required(raw, "lines").unwrap_or_default();
+        raw_lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| self.line(i, l))
+            .collect()
+    }
+
+    /// Document-level allowances and charges (`allowances_charges[i]`), none by default.
+    fn allowances_charges(
+        &mut self,
+        raw: Option<Vec<RawAllowanceCharge>>,
+    ) -> Vec<ubl::AllowanceCharge> {
+        raw.unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let f = |name: &str| format!("allowances_charges[{i}].{name}");
+                ubl::AllowanceCharge {
+                    charge: self.required(a.charge, &f("charge")).unwrap_or(false),
+                    amount: self.amount(a.amount, &f("amount")),
+                    reason: self.text(a.reason, &f("reason")),
+                    vat_category: self.category(a.vat_category, &f("vat_category")),
+                    vat_rate: self.amount(a.vat_rate, &f("vat_rate")),
+                }
+            })
+            .collect()
+    }
+
+    /// The attached files (`attachments[i]`), none by default.
+    fn attachments(&mut self, raw: Option<Vec<RawFile>>) -> Vec<EmbeddedFile> {
+        raw.unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| self.file(Some(a), &format!("attachments[{i}]")))
+            .collect()
+    }
+}
+
 /// The invoice the request describes, or every fault at once.
 pub fn to_invoice(raw: RawTransmission, ctx: &Context<'_>) -> Result<ubl::Invoice, Problem> {
     let mut c = Collector(Vec::new());
@@ -430,65 +502,16 @@ pub fn to_invoice(raw: RawTransmission, ctx: &Context<'_>) -> Result<ubl::Invoic
     let due_date = c.date(raw.due_date, "due_date");
     let seller = c.required(raw.seller, "seller");
     let buyer = c.required(raw.buyer, "buyer");
-    let seller = seller.map(|s| ubl::Seller {
-        name: c.text(s.name, "seller.name"),
-        siret: ctx.seller_siret.to_owned(),
-        vat_id: s.vat_id,
-        address: c.address(s.address, "seller.address"),
-        iban: c.text(s.iban, "seller.iban"),
-        bic: s.bic,
-    });
-    let buyer = buyer.map(|b| ubl::Buyer {
-        name: c.text(b.name, "buyer.name"),
-        siret: ctx.buyer_siret.to_owned(),
-        vat_id: b.vat_id,
-        address: c.address(b.address, "buyer.address"),
-    });
-    let raw_lines = c.required(raw.lines, "lines").unwrap_or_default();
-    let lines: Vec<ubl::Line> = raw_lines
-        .into_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let f = |name: &str| format!("lines[{i}].{name}");
-            ubl::Line {
-                id: c.text(l.id, &f("id")),
-                description: c.text(l.description, &f("description")),
-                quantity: c.amount(l.quantity, &f("quantity")),
-                unit_code: l.unit.unwrap_or_else(|| "C62".to_owned()),
-                unit_price: c.amount(l.unit_price, &f("unit_price")),
-                vat_category: c.category(l.vat_category, &f("vat_category")),
-                vat_rate: c.amount(l.vat_rate, &f("vat_rate")),
-            }
-        })
-        .collect();
-    let allowances_charges: Vec<ubl::AllowanceCharge> = raw
-        .allowances_charges
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let f = |name: &str| format!("allowances_charges[{i}].{name}");
-            ubl::AllowanceCharge {
-                charge: c.required(a.charge, &f("charge")).unwrap_or(false),
-                amount: c.amount(a.amount, &f("amount")),
-                reason: c.text(a.reason, &f("reason")),
-                vat_category: c.category(a.vat_category, &f("vat_category")),
-                vat_rate: c.amount(a.vat_rate, &f("vat_rate")),
-            }
-        })
-        .collect();
+    let seller = seller.map(|s| c.seller(s, ctx));
+    let buyer = buyer.map(|b| c.buyer(b, ctx));
+    let lines = c.lines(raw.lines);
+    let allowances_charges = c.allowances_charges(raw.allowances_charges);
     let prepaid_amount = match raw.prepaid_amount {
         None => Decimal::ZERO,
         some => c.amount(some, "prepaid_amount"),
     };
     let document = c.file(raw.document, "document");
-    let attachments: Vec<EmbeddedFile> = raw
-        .attachments
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, a)| c.file(Some(a), &format!("attachments[{i}]")))
-        .collect();
+    let attachments = c.attachments(raw.attachments);
 
     let (Some(seller), Some(buyer), Some(document), true) =
         (seller, buyer, document, c.0.is_empty())

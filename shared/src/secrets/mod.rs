@@ -80,6 +80,15 @@ impl StagedVersion {
     }
 }
 
+/// One version to write: the company's secret, the version id (the request token), and
+/// the JSON value. No `Debug`: the value holds the password.
+struct NewVersion<'a> {
+    siret: &'a Siret,
+    name: String,
+    version: String,
+    value: String,
+}
+
 #[derive(Clone, Debug)]
 pub struct SecretStore {
     client: crate::aws::LazyClient<Client>,
@@ -111,33 +120,20 @@ impl SecretStore {
         password: &SecretString,
         secret_may_exist: bool,
     ) -> Result<StagedVersion, SecretsError> {
-        let name = self.company_secret_name(siret);
-        let version = uuid::Uuid::new_v4().to_string();
         let value = serde_json::to_string(&SecretValue {
             login: login.as_str(),
             password: password.expose_secret(),
         })
         .map_err(|e| SecretsError::Unreadable(e.to_string()))?;
-
+        let new = NewVersion {
+            siret,
+            name: self.company_secret_name(siret),
+            version: uuid::Uuid::new_v4().to_string(),
+            value,
+        };
         if !secret_may_exist {
-            let created = self
-                .client
-                .create_secret()
-                .name(&name)
-                .client_request_token(&version)
-                .secret_string(&value)
-                .description(format!("Chorus Pro technical account of SIRET {siret}"))
-                .tags(Tag::builder().key("siret").value(siret.as_str()).build())
-                .tags(
-                    Tag::builder()
-                        .key("application")
-                        .value("choruspro-gateway")
-                        .build(),
-                )
-                .send()
-                .await;
-            match created {
-                Ok(_) => return Ok(StagedVersion::current(version)),
+            match self.create_secret(&new).await {
+                Ok(()) => return Ok(StagedVersion::current(new.version)),
                 // Left by an earlier save that failed before its account item was written,
                 // or by a deleted company (then scheduled for deletion: restore it, which is
                 // a no-op on a live secret), and given a new version below.
@@ -147,52 +143,75 @@ impl SecretStore {
                         Some("ResourceExistsException") | Some("InvalidRequestException")
                     ) =>
                 {
-                    self.client
-                        .restore_secret()
-                        .secret_id(&name)
-                        .send()
-                        .await
-                        .map_err(|e| aws_error(&e))?;
+                    self.restore(&new.name).await?
                 }
                 Err(e) => return Err(aws_error(&e)),
             }
         }
+        self.stage_pending(new).await
+    }
 
-        match self.put_pending(&name, &version, &value).await {
-            Ok(()) => Ok(StagedVersion::pending(version)),
+    /// The new version of an existing secret, staged `AWSPENDING`; a secret scheduled for
+    /// deletion is restored first, a secret gone is created with it as its current one.
+    async fn stage_pending(&self, new: NewVersion<'_>) -> Result<StagedVersion, SecretsError> {
+        match self.put_pending(&new.name, &new.version, &new.value).await {
+            Ok(()) => Ok(StagedVersion::pending(new.version)),
             Err(e) if error_code(&e) == Some("InvalidRequestException") => {
                 // Scheduled for deletion (company deleted, then configured again).
-                self.client
-                    .restore_secret()
-                    .secret_id(&name)
-                    .send()
+                self.restore(&new.name).await?;
+                self.put_pending(&new.name, &new.version, &new.value)
                     .await
                     .map_err(|e| aws_error(&e))?;
-                self.put_pending(&name, &version, &value)
-                    .await
-                    .map_err(|e| aws_error(&e))?;
-                Ok(StagedVersion::pending(version))
+                Ok(StagedVersion::pending(new.version))
             }
             Err(e) if error_code(&e) == Some("ResourceNotFoundException") => {
-                self.client
-                    .create_secret()
-                    .name(&name)
-                    .client_request_token(&version)
-                    .secret_string(&value)
-                    .tags(Tag::builder().key("siret").value(siret.as_str()).build())
-                    .tags(
-                        Tag::builder()
-                            .key("application")
-                            .value("choruspro-gateway")
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| aws_error(&e))?;
-                Ok(StagedVersion::current(version))
+                self.create_secret(&new).await.map_err(|e| aws_error(&e))?;
+                Ok(StagedVersion::current(new.version))
             }
             Err(e) => Err(aws_error(&e)),
         }
+    }
+
+    /// A company's secret, created with its first version (current at once), tagged with
+    /// the SIRET and the application.
+    async fn create_secret(
+        &self,
+        new: &NewVersion<'_>,
+    ) -> Result<
+        (),
+        SdkError<
+            aws_sdk_secretsmanager::operation::create_secret::CreateSecretError,
+            aws_sdk_secretsmanager::config::http::HttpResponse,
+        >,
+    > {
+        let siret = new.siret;
+        self.client
+            .create_secret()
+            .name(&new.name)
+            .client_request_token(&new.version)
+            .secret_string(&new.value)
+            .description(format!("Chorus Pro technical account of SIRET {siret}"))
+            .tags(Tag::builder().key("siret").value(siret.as_str()).build())
+            .tags(
+                Tag::builder()
+                    .key("application")
+                    .value("choruspro-gateway")
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// Cancels a scheduled deletion (a no-op on a live secret).
+    async fn restore(&self, name: &str) -> Result<(), SecretsError> {
+        self.client
+            .restore_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| aws_error(&e))
     }
 
     async fn put_pending(
