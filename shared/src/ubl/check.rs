@@ -735,41 +735,7 @@ impl Checker {
 
     fn files(&mut self, inv: &Invoice, options: &CheckOptions) {
         let document = &inv.document;
-        let mut total: u64 = 0;
-        if content_is_empty(&document.content) {
-            self.push(
-                "CPRO-PDF-01",
-                "Le document PDF de la situation est obligatoire : joignez-le à la transmission."
-                    .to_owned(),
-            );
-        } else {
-            // The main document must be the PDF itself: one message, not the generic format ones.
-            let is_pdf = extension_of(&document.filename).as_deref() == Some("pdf")
-                && document.mime_code == "application/pdf";
-            if !is_pdf {
-                self.push(
-                    "CPRO-PDF-02",
-                    format!(
-                        "Le document principal « {} » doit être un PDF (extension .pdf).",
-                        document.filename
-                    ),
-                );
-            }
-            // Named .pdf is not enough: Chorus Pro shows this file to the buyer as the invoice.
-            if is_pdf && !starts_like_pdf(&document.content) {
-                self.push(
-                    "CPRO-PDF-03",
-                    format!(
-                        "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le PDF de la situation.",
-                        document.filename
-                    ),
-                );
-            }
-            if let Some(size) = self.file(document, is_pdf) {
-                total = size;
-            }
-        }
-
+        let mut total = self.main_document(document).unwrap_or(0);
         let mut names: HashSet<&str> = HashSet::with_capacity(inv.attachments.len() + 1);
         names.insert(document.filename.as_str());
         for file in &inv.attachments {
@@ -799,9 +765,54 @@ impl Checker {
         }
     }
 
+    /// The situation PDF, Chorus Pro's main document: present, and a PDF by its name, its
+    /// type and its content. Returns its size when it could be read.
+    fn main_document(&mut self, document: &EmbeddedFile) -> Option<u64> {
+        if content_is_empty(&document.content) {
+            self.push(
+                "CPRO-PDF-01",
+                "Le document PDF de la situation est obligatoire : joignez-le à la transmission."
+                    .to_owned(),
+            );
+            return None;
+        }
+        // The main document must be the PDF itself: one message, not the generic format ones.
+        let is_pdf = extension_of(&document.filename).as_deref() == Some("pdf")
+            && document.mime_code == "application/pdf";
+        if !is_pdf {
+            self.push(
+                "CPRO-PDF-02",
+                format!(
+                    "Le document principal « {} » doit être un PDF (extension .pdf).",
+                    document.filename
+                ),
+            );
+        }
+        // Named .pdf is not enough: Chorus Pro shows this file to the buyer as the invoice.
+        if is_pdf && !starts_like_pdf(&document.content) {
+            self.push(
+                "CPRO-PDF-03",
+                format!(
+                    "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le PDF de la situation.",
+                    document.filename
+                ),
+            );
+        }
+        self.file(document, is_pdf)
+    }
+
     /// Checks one file; returns its decoded size when it could be read.
     fn file(&mut self, file: &EmbeddedFile, check_type: bool) -> Option<u64> {
         let name = file.filename.as_str();
+        self.file_name(name);
+        if check_type {
+            self.file_type(file);
+        }
+        self.file_size(file)
+    }
+
+    /// A name, of at most 50 characters, XML-safe.
+    fn file_name(&mut self, name: &str) {
         self.text("Le nom de fichier", name);
         if name.trim().is_empty() {
             self.push(
@@ -814,8 +825,13 @@ impl Checker {
                 format!("Le nom de fichier « {name} » dépasse 50 caractères (extension comprise) : raccourcissez-le."),
             );
         }
-        match extension_of(name).filter(|_| check_type) {
-            None if check_type && !name.trim().is_empty() => self.push(
+    }
+
+    /// An extension Chorus Pro takes, a type EN 16931 takes, and the two agreeing.
+    fn file_type(&mut self, file: &EmbeddedFile) {
+        let name = file.filename.as_str();
+        match extension_of(name) {
+            None if !name.trim().is_empty() => self.push(
                 "CPRO-PJ-03",
                 format!("Le fichier « {name} » n'a pas d'extension : Chorus Pro l'exige (par exemple .pdf)."),
             ),
@@ -823,33 +839,34 @@ impl Checker {
                 "CPRO-PJ-03",
                 format!("Le format .{ext} du fichier « {name} » n'est pas accepté par Chorus Pro : convertissez-le en PDF."),
             ),
-            Some(ext) => {
-                if !is_en16931_mime(&file.mime_code) {
-                    let hint = if mime_code_for(name).is_none() {
-                        format!("une facture UBL ne peut pas embarquer de fichier .{ext}")
-                    } else {
-                        format!("type « {} » inconnu", file.mime_code)
-                    };
-                    self.push(
-                        "BR-CL-24",
-                        format!(
-                            "Le fichier « {name} » : {hint} ; formats possibles : PDF, PNG, JPEG, CSV, XLSX, ODS \
-                             (convertissez-le en PDF)."
-                        ),
-                    );
-                } else if mime_code_for(name) != Some(file.mime_code.as_str()) {
-                    self.push(
-                        "CPRO-PJ-07",
-                        format!(
-                            "Le fichier « {name} » est déclaré « {} », ce qui ne correspond pas à son extension .{ext}.",
-                            file.mime_code
-                        ),
-                    );
-                }
+            Some(ext) if !is_en16931_mime(&file.mime_code) => {
+                let hint = if mime_code_for(name).is_none() {
+                    format!("une facture UBL ne peut pas embarquer de fichier .{ext}")
+                } else {
+                    format!("type « {} » inconnu", file.mime_code)
+                };
+                self.push(
+                    "BR-CL-24",
+                    format!(
+                        "Le fichier « {name} » : {hint} ; formats possibles : PDF, PNG, JPEG, CSV, XLSX, ODS \
+                         (convertissez-le en PDF)."
+                    ),
+                );
             }
-            None => {}
+            Some(ext) if mime_code_for(name) != Some(file.mime_code.as_str()) => self.push(
+                "CPRO-PJ-07",
+                format!(
+                    "Le fichier « {name} » est déclaré « {} », ce qui ne correspond pas à son extension .{ext}.",
+                    file.mime_code
+                ),
+            ),
+            _ => {}
         }
+    }
 
+    /// Readable content, not empty, at most 10 MB; returns its decoded size when readable.
+    fn file_size(&mut self, file: &EmbeddedFile) -> Option<u64> {
+        let name = file.filename.as_str();
         let size = match &file.content {
             FileContent::Bytes(bytes) => Some(bytes.len() as u64),
             FileContent::Base64(text) => base64_decoded_len(text),
