@@ -429,25 +429,60 @@ async fn a_year_of_daily_runs_sends_exactly_the_expected_reminders() {
     world.drop_table().await;
 }
 
+/// Three companies saved on the same day, each with its own referent.
+struct Three {
+    a: CompanyAccount,
+    b: CompanyAccount,
+    c: CompanyAccount,
+    to_a: Email,
+    to_b: Email,
+    to_c: Email,
+}
+
+/// J-30 and J-14 of a password saved on 2026-11-02 (expiry 2027-11-02).
+const J30: Date = date!(2027 - 10 - 03);
+const J14: Date = date!(2027 - 10 - 19);
+
 #[tokio::test]
 async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_twice() {
     let world = World::new(365).await;
     let set_at = datetime!(2026-11-02 09:00 UTC);
     let (to_a, to_b, to_c) = (referent(), referent(), referent());
-    let a = world.seed(&to_a, Environment::Production, set_at).await;
-    let b = world.seed(&to_b, Environment::Production, set_at).await;
-    let c = world.seed(&to_c, Environment::Production, set_at).await;
-    let j30 = date!(2027 - 10 - 03);
-    let j14 = date!(2027 - 10 - 19);
+    let t = Three {
+        a: world.seed(&to_a, Environment::Production, set_at).await,
+        b: world.seed(&to_b, Environment::Production, set_at).await,
+        c: world.seed(&to_c, Environment::Production, set_at).await,
+        to_a,
+        to_b,
+        to_c,
+    };
+    the_day_after_the_saves_nothing_is_due_and_each_moves_to_its_j30(&world, &t).await;
+    // A's address is refused by SES; B's J-30 was claimed by a run that crashed before
+    // sending (its lock runs until 06:14).
+    world.mailer.refuse(&t.to_a, true);
+    claim_as_a_run_that_crashed(&world, &t.b).await;
+    the_j30_run_sends_c_only_and_leaves_a_and_b_due(&world, &t).await;
+    a_retry_while_a_is_refused_and_b_locked_sends_nothing(&world).await;
+    // SES accepts A again, B's lock has expired: both go out, once.
+    world.mailer.refuse(&t.to_a, false);
+    a_and_b_go_out_once_and_the_evening_run_finds_nothing(&world, &t).await;
+    a_stale_index_entry_does_not_send_c_twice(&world, &t.c).await;
+    the_claims_tell_the_story(&world, &t).await;
+    the_next_step_goes_out_once_for_all_three(&world, &t).await;
+    world.drop_table().await;
+}
 
-    // The day after the saves: nothing due, each moved to its J-30.
+async fn the_day_after_the_saves_nothing_is_due_and_each_moves_to_its_j30(
+    world: &World,
+    t: &Three,
+) {
     let r = world.run_at(datetime!(2026-11-03 06:00 UTC)).await;
     assert_eq!(
         (r.companies, r.items_read, r.sent, r.skipped, r.failed),
         (3, 3, 0, 3, 0),
         "{r:#?}"
     );
-    for account in [&a, &b, &c] {
+    for account in [&t.a, &t.b, &t.c] {
         let action = reminder_of(&r, &account.siret);
         assert_eq!(action.outcome, Outcome::NothingDue);
         assert_eq!(action.next_reminder_on.as_deref(), Some("2027-10-03"));
@@ -457,17 +492,17 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
                 .await
                 .unwrap()
                 .next_reminder_on,
-            Some(j30)
+            Some(J30)
         );
     }
+}
 
-    // A's address is refused by SES; B's J-30 was claimed by a run that crashed before
-    // sending (its lock runs until 06:14).
-    world.mailer.refuse(&to_a, true);
+/// The J-30 claim a run took at 05:59 before it crashed, its e-mail unsent.
+async fn claim_as_a_run_that_crashed(world: &World, b: &CompanyAccount) {
     let crashed = reminder_claim(
-        &b,
+        b,
         ReminderStep::Before(30),
-        Some(j14),
+        Some(J14),
         datetime!(2027-10-03 05:59 UTC),
     );
     assert!(matches!(
@@ -478,7 +513,10 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
             .unwrap(),
         ClaimOutcome::Claimed { .. }
     ));
+}
 
+async fn the_j30_run_sends_c_only_and_leaves_a_and_b_due(world: &World, t: &Three) {
+    let Three { a, b, c, .. } = t;
     let r = world.run_at(datetime!(2027-10-03 06:00 UTC)).await;
     assert_eq!(
         (r.companies, r.sent, r.skipped, r.failed),
@@ -499,43 +537,45 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
     // Undone work stays due; done work moves on.
     assert_eq!(
         world.account(&a.siret).await.unwrap().next_reminder_on,
-        Some(j30)
+        Some(J30)
     );
     assert_eq!(
         world.account(&b.siret).await.unwrap().next_reminder_on,
-        Some(j30)
+        Some(J30)
     );
     assert_eq!(
         world.account(&c.siret).await.unwrap().next_reminder_on,
-        Some(j14)
+        Some(J14)
     );
     assert_eq!(
         (
-            mails_to(&to_a).await.len(),
-            mails_to(&to_b).await.len(),
-            mails_to(&to_c).await.len()
+            mails_to(&t.to_a).await.len(),
+            mails_to(&t.to_b).await.len(),
+            mails_to(&t.to_c).await.len()
         ),
         (0, 0, 1)
     );
+}
 
-    // A retry a few minutes later (the scheduler's): A still refused, B still locked.
+/// A retry a few minutes later (the scheduler's): A still refused, B still locked.
+async fn a_retry_while_a_is_refused_and_b_locked_sends_nothing(world: &World) {
     let r = world.run_at(datetime!(2027-10-03 06:05 UTC)).await;
     assert_eq!(
         (r.companies, r.items_read, r.sent, r.skipped, r.failed),
         (2, 2, 0, 1, 1),
         "{r:#?}"
     );
+}
 
-    // SES accepts A again, B's lock has expired: both go out, once.
-    world.mailer.refuse(&to_a, false);
+async fn a_and_b_go_out_once_and_the_evening_run_finds_nothing(world: &World, t: &Three) {
     let r = world.run_at(datetime!(2027-10-03 06:20 UTC)).await;
     assert_eq!(
         (r.companies, r.sent, r.skipped, r.failed),
         (2, 2, 0, 0),
         "{r:#?}"
     );
-    assert_eq!(reminder_of(&r, &a.siret).outcome, Outcome::Sent);
-    assert_eq!(reminder_of(&r, &b.siret).outcome, Outcome::Sent);
+    assert_eq!(reminder_of(&r, &t.a.siret).outcome, Outcome::Sent);
+    assert_eq!(reminder_of(&r, &t.b.siret).outcome, Outcome::Sent);
 
     // Evening run: nothing due any more.
     let r = world.run_at(datetime!(2027-10-03 18:00 UTC)).await;
@@ -544,12 +584,14 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
         (0, 0, 0, 0),
         "{r:#?}"
     );
+}
 
-    // A stale index entry (an eventually consistent read, a racing settings save) puts C
-    // back on today: the claim stops a second e-mail, and C moves on again.
+/// A stale index entry (an eventually consistent read, a racing settings save) puts C
+/// back on today: the claim stops a second e-mail, and C moves on again.
+async fn a_stale_index_entry_does_not_send_c_twice(world: &World, c: &CompanyAccount) {
     world
         .store
-        .reschedule_reminder(&c.siret, &c.password_version, Some(j30))
+        .reschedule_reminder(&c.siret, &c.password_version, Some(J30))
         .await
         .unwrap();
     let r = world.run_at(datetime!(2027-10-03 18:05 UTC)).await;
@@ -561,36 +603,39 @@ async fn failed_sends_and_a_crash_after_the_claim_lose_nothing_and_send_nothing_
     assert_eq!(reminder_of(&r, &c.siret).outcome, Outcome::AlreadySent);
     assert_eq!(
         world.account(&c.siret).await.unwrap().next_reminder_on,
-        Some(j14)
+        Some(J14)
     );
+}
 
-    // The claims tell the story.
+/// The claims tell the story: A sent at its third attempt, B at its second, C at once.
+async fn the_claims_tell_the_story(world: &World, t: &Three) {
     let claim = |account: &CompanyAccount| {
         reminder_claim(
             account,
             ReminderStep::Before(30),
-            Some(j14),
+            Some(J14),
             datetime!(2027-10-03 06:00 UTC),
         )
     };
-    let record_a = world.store.mail_claim(&claim(&a)).await.unwrap().unwrap();
+    let record_a = world.store.mail_claim(&claim(&t.a)).await.unwrap().unwrap();
     assert_eq!((record_a.status.as_str(), record_a.attempts), ("sent", 3));
     assert!(record_a.message_id.is_some() && record_a.last_error.is_none());
-    let record_b = world.store.mail_claim(&claim(&b)).await.unwrap().unwrap();
+    let record_b = world.store.mail_claim(&claim(&t.b)).await.unwrap().unwrap();
     assert_eq!((record_b.status.as_str(), record_b.attempts), ("sent", 2));
-    let record_c = world.store.mail_claim(&claim(&c)).await.unwrap().unwrap();
+    let record_c = world.store.mail_claim(&claim(&t.c)).await.unwrap().unwrap();
     assert_eq!((record_c.status.as_str(), record_c.attempts), ("sent", 1));
+}
 
-    // The next step, for all three, once.
-    let r = world.run_at(at_six(j14)).await;
+/// The next step, for all three, once.
+async fn the_next_step_goes_out_once_for_all_three(world: &World, t: &Three) {
+    let r = world.run_at(at_six(J14)).await;
     assert_eq!((r.sent, r.skipped, r.failed), (3, 0, 0), "{r:#?}");
-    for to in [&to_a, &to_b, &to_c] {
+    for to in [&t.to_a, &t.to_b, &t.to_c] {
         let subjects: Vec<String> = mails_to(to).await.into_iter().map(|(s, _)| s).collect();
         assert_eq!(subjects.len(), 2, "{to}: {subjects:?}");
         assert!(subjects[0].contains("expire dans 30 jours"), "{subjects:?}");
         assert!(subjects[1].contains("expire dans 14 jours"), "{subjects:?}");
     }
-    world.drop_table().await;
 }
 
 /// The settings function of the stack, in-process, on this test's table and clock.
@@ -762,85 +807,135 @@ async fn a_new_password_starts_a_new_cycle_and_deleting_the_settings_stops_it() 
     world.drop_table().await;
 }
 
+impl World {
+    /// Chorus Pro refused this password at `at`, as a verification records it.
+    async fn reject(&self, account: &CompanyAccount, at: OffsetDateTime) -> CompanyAccount {
+        self.store
+            .record_verification(
+                &account.siret,
+                &account.password_version,
+                None,
+                CredentialsStatus::Rejected.into(),
+                at,
+                &audit(at, "credentials_rejected"),
+            )
+            .await
+            .unwrap();
+        self.store
+            .get_account(&account.siret)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// The credentials-rejected alert, as a function that met the refusal sends it.
+    async fn notify(
+        &self,
+        account: &CompanyAccount,
+        source: RejectionSource,
+        at: OffsetDateTime,
+    ) -> Delivery {
+        let lifetime = self.state.config.password_lifetime;
+        notify_credentials_rejected(
+            &self.store,
+            self.mailer.as_ref(),
+            account,
+            lifetime,
+            source,
+            at,
+        )
+        .await
+    }
+
+    /// Saves `renewed`, a new password of `old`'s company, as the settings function does.
+    async fn save_renewed(
+        &self,
+        renewed: &CompanyAccount,
+        old: &CompanyAccount,
+        now: OffsetDateTime,
+    ) {
+        self.store
+            .save_account(renewed, Some(old.revision), &audit(now, "account_updated"))
+            .await
+            .unwrap();
+    }
+}
+
+/// `account` with a new password saved at `now`, not verified yet.
+fn with_new_password(account: &CompanyAccount, now: OffsetDateTime) -> CompanyAccount {
+    CompanyAccount {
+        password_version: uuid::Uuid::new_v4().to_string(),
+        password_set_at: now,
+        credentials_status: CredentialsStatus::Unverified,
+        updated_at: now,
+        revision: account.revision + 1,
+        next_reminder_on: next_reminder_on_save(Some(account), true, now),
+        ..account.clone()
+    }
+}
+
 #[tokio::test]
 async fn a_rejected_password_sends_one_alert_per_password() {
     let world = World::new(365).await;
-    let lifetime = world.state.config.password_lifetime;
     let (to_a, to_b) = (referent(), referent());
-    let a = world
-        .seed(
-            &to_a,
-            Environment::Production,
-            datetime!(2027-01-10 09:00 UTC),
-        )
-        .await;
-    let b = world
-        .seed(&to_b, Environment::Sandbox, datetime!(2027-01-10 09:00 UTC))
-        .await;
-    let reject = |account: &CompanyAccount, at: OffsetDateTime| {
-        let store = world.store.clone();
-        let account = account.clone();
-        async move {
-            store
-                .record_verification(
-                    &account.siret,
-                    &account.password_version,
-                    None,
-                    CredentialsStatus::Rejected.into(),
-                    at,
-                    &audit(at, "credentials_rejected"),
-                )
-                .await
-                .unwrap();
-            store.get_account(&account.siret).await.unwrap().unwrap()
-        }
-    };
-    let notify = |account: &CompanyAccount, source: RejectionSource, at: OffsetDateTime| {
-        let world = &world;
-        let account = account.clone();
-        async move {
-            notify_credentials_rejected(
-                &world.store,
-                world.mailer.as_ref(),
-                &account,
-                lifetime,
-                source,
-                at,
-            )
-            .await
-        }
-    };
+    let saved_at = datetime!(2027-01-10 09:00 UTC);
+    let a = world.seed(&to_a, Environment::Production, saved_at).await;
+    let b = world.seed(&to_b, Environment::Sandbox, saved_at).await;
 
-    // A: refused on a deposit, then on every call after it: one alert.
-    let a = reject(&a, datetime!(2027-03-01 09:00 UTC)).await;
+    let a = a_refused_on_every_call_is_alerted_once(&world, &a, &to_a).await;
+    let b = b_alert_that_failed_is_left_due(&world, &b, &to_b).await;
+    the_next_run_sends_b_alert_and_both_go_back_to_their_first_reminder(&world, &a, &b).await;
+    b_alert_went_once_in_the_sandbox_wording(&world, &b, &to_b).await;
+    let mails = a_new_password_refused_too_gets_a_new_alert(&world, &a, &to_a).await;
+    c_renewed_before_its_alert_gets_none(&world).await;
+    assert!(
+        mails[1]
+            .1
+            .contains("lors du suivi de l&#39;état des factures déposées"),
+        "{}",
+        mails[1].1
+    );
+    world.drop_table().await;
+}
+
+/// A: refused on a deposit, then on every call after it: one alert.
+async fn a_refused_on_every_call_is_alerted_once(
+    world: &World,
+    a: &CompanyAccount,
+    to_a: &Email,
+) -> CompanyAccount {
+    let a = world.reject(a, datetime!(2027-03-01 09:00 UTC)).await;
     assert!(matches!(
-        notify(
-            &a,
-            RejectionSource::Transmission,
-            datetime!(2027-03-01 09:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &a,
+                RejectionSource::Transmission,
+                datetime!(2027-03-01 09:00 UTC)
+            )
+            .await,
         Delivery::Sent { .. }
     ));
     assert_eq!(
-        notify(
-            &a,
-            RejectionSource::Transmission,
-            datetime!(2027-03-01 09:01 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &a,
+                RejectionSource::Transmission,
+                datetime!(2027-03-01 09:01 UTC)
+            )
+            .await,
         Delivery::AlreadySent
     );
     assert_eq!(
-        notify(
-            &a,
-            RejectionSource::StatusSync,
-            datetime!(2027-03-01 11:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &a,
+                RejectionSource::StatusSync,
+                datetime!(2027-03-01 11:00 UTC)
+            )
+            .await,
         Delivery::AlreadySent
     );
-    let mails = mails_to(&to_a).await;
+    let mails = mails_to(to_a).await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0]
@@ -867,25 +962,40 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             .1
             .contains("Réinitialisation du mot de passe d&#39;un compte technique")
     );
+    a
+}
 
-    // B: the alert's send fails; the account is left due, and the next daily run sends it.
-    world.mailer.refuse(&to_b, true);
-    let b = reject(&b, datetime!(2027-03-01 10:00 UTC)).await;
+/// B: the alert's send fails; the account is left due (for the next daily run).
+async fn b_alert_that_failed_is_left_due(
+    world: &World,
+    b: &CompanyAccount,
+    to_b: &Email,
+) -> CompanyAccount {
+    world.mailer.refuse(to_b, true);
+    let b = world.reject(b, datetime!(2027-03-01 10:00 UTC)).await;
     assert!(matches!(
-        notify(
-            &b,
-            RejectionSource::Verification,
-            datetime!(2027-03-01 10:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &b,
+                RejectionSource::Verification,
+                datetime!(2027-03-01 10:00 UTC)
+            )
+            .await,
         Delivery::Failed { .. }
     ));
     assert_eq!(
         world.account(&b.siret).await.unwrap().next_reminder_on,
         Some(date!(2027 - 03 - 01))
     );
-    world.mailer.refuse(&to_b, false);
+    world.mailer.refuse(to_b, false);
+    b
+}
 
+async fn the_next_run_sends_b_alert_and_both_go_back_to_their_first_reminder(
+    world: &World,
+    a: &CompanyAccount,
+    b: &CompanyAccount,
+) {
     let r = world.run_at(datetime!(2027-03-02 06:00 UTC)).await;
     assert_eq!(
         (r.companies, r.sent, r.skipped, r.failed),
@@ -899,21 +1009,21 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             .collect()
     };
     assert_eq!(
-        outcomes(&a),
+        outcomes(a),
         vec![
             ("credentials_rejected", Outcome::AlreadySent),
             ("reminder", Outcome::NothingDue)
         ]
     );
     assert_eq!(
-        outcomes(&b),
+        outcomes(b),
         vec![
             ("credentials_rejected", Outcome::Sent),
             ("reminder", Outcome::NothingDue)
         ]
     );
     // Both back to their first reminder (expiry 2028-01-10, J-30 2027-12-11).
-    for account in [&a, &b] {
+    for account in [a, b] {
         assert_eq!(
             world
                 .account(&account.siret)
@@ -923,16 +1033,20 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             Some(date!(2027 - 12 - 11))
         );
     }
+}
+
+async fn b_alert_went_once_in_the_sandbox_wording(world: &World, b: &CompanyAccount, to_b: &Email) {
     assert_eq!(
-        notify(
-            &b,
-            RejectionSource::Transmission,
-            datetime!(2027-03-02 08:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                b,
+                RejectionSource::Transmission,
+                datetime!(2027-03-02 08:00 UTC)
+            )
+            .await,
         Delivery::AlreadySent
     );
-    let mails = mails_to(&to_b).await;
+    let mails = mails_to(to_b).await;
     assert_eq!(mails.len(), 1);
     assert!(
         mails[0]
@@ -941,63 +1055,67 @@ async fn a_rejected_password_sends_one_alert_per_password() {
         "{}",
         mails[0].0
     );
+}
 
-    // A new password for A: a new cycle, and a new alert if that one is refused too. The
-    // old password's alert no longer applies.
+/// A new password for A: a new cycle, and a new alert if that one is refused too. The
+/// old password's alert no longer applies. Gives A's two alerts.
+async fn a_new_password_refused_too_gets_a_new_alert(
+    world: &World,
+    a: &CompanyAccount,
+    to_a: &Email,
+) -> Vec<(String, String)> {
     let now = datetime!(2027-03-03 10:00 UTC);
     let renewed = CompanyAccount {
-        password_version: uuid::Uuid::new_v4().to_string(),
-        password_set_at: now,
-        credentials_status: CredentialsStatus::Unverified,
         verified_at: None,
-        updated_at: now,
-        revision: a.revision + 1,
-        next_reminder_on: next_reminder_on_save(Some(&a), true, now),
-        ..a.clone()
+        ..with_new_password(a, now)
     };
-    world
-        .store
-        .save_account(&renewed, Some(a.revision), &audit(now, "account_updated"))
-        .await
-        .unwrap();
+    world.save_renewed(&renewed, a, now).await;
     // The old password's alert went out already; calls about it change nothing.
     assert_eq!(
-        notify(
-            &a,
-            RejectionSource::Transmission,
-            datetime!(2027-03-03 11:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                a,
+                RejectionSource::Transmission,
+                datetime!(2027-03-03 11:00 UTC)
+            )
+            .await,
         Delivery::AlreadySent
     );
     assert_eq!(
         world.account(&a.siret).await.unwrap().next_reminder_on,
         Some(date!(2027 - 03 - 03))
     );
-    let renewed = reject(&renewed, datetime!(2027-03-04 09:00 UTC)).await;
+    let renewed = world
+        .reject(&renewed, datetime!(2027-03-04 09:00 UTC))
+        .await;
     assert!(matches!(
-        notify(
-            &renewed,
-            RejectionSource::StatusSync,
-            datetime!(2027-03-04 09:00 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &renewed,
+                RejectionSource::StatusSync,
+                datetime!(2027-03-04 09:00 UTC)
+            )
+            .await,
         Delivery::Sent { .. }
     ));
     assert_eq!(
-        notify(
-            &renewed,
-            RejectionSource::StatusSync,
-            datetime!(2027-03-04 09:30 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &renewed,
+                RejectionSource::StatusSync,
+                datetime!(2027-03-04 09:30 UTC)
+            )
+            .await,
         Delivery::AlreadySent
     );
-    let mails = mails_to(&to_a).await;
+    let mails = mails_to(to_a).await;
     assert_eq!(mails.len(), 2);
+    mails
+}
 
-    // C: refused, but renewed before the alert could go: the alert about the old
-    // password is moot, and nothing is written for it.
+/// C: refused, but renewed before the alert could go: the alert about the old
+/// password is moot, and nothing is written for it.
+async fn c_renewed_before_its_alert_gets_none(world: &World) {
     let to_c = referent();
     let c = world
         .seed(
@@ -1006,29 +1124,19 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             datetime!(2027-01-10 09:00 UTC),
         )
         .await;
-    let c = reject(&c, datetime!(2027-03-05 09:00 UTC)).await;
+    let c = world.reject(&c, datetime!(2027-03-05 09:00 UTC)).await;
     let now = datetime!(2027-03-05 09:30 UTC);
-    let c_renewed = CompanyAccount {
-        password_version: uuid::Uuid::new_v4().to_string(),
-        password_set_at: now,
-        credentials_status: CredentialsStatus::Unverified,
-        updated_at: now,
-        revision: c.revision + 1,
-        next_reminder_on: next_reminder_on_save(Some(&c), true, now),
-        ..c.clone()
-    };
     world
-        .store
-        .save_account(&c_renewed, Some(c.revision), &audit(now, "account_updated"))
-        .await
-        .unwrap();
+        .save_renewed(&with_new_password(&c, now), &c, now)
+        .await;
     assert_eq!(
-        notify(
-            &c,
-            RejectionSource::Transmission,
-            datetime!(2027-03-05 09:31 UTC)
-        )
-        .await,
+        world
+            .notify(
+                &c,
+                RejectionSource::Transmission,
+                datetime!(2027-03-05 09:31 UTC)
+            )
+            .await,
         Delivery::Superseded
     );
     assert!(
@@ -1040,14 +1148,6 @@ async fn a_rejected_password_sends_one_alert_per_password() {
             .is_none()
     );
     assert!(mails_to(&to_c).await.is_empty());
-    assert!(
-        mails[1]
-            .1
-            .contains("lors du suivi de l&#39;état des factures déposées"),
-        "{}",
-        mails[1].1
-    );
-    world.drop_table().await;
 }
 
 /// `cargo test -p gateway-tests --test password_reminder -- --ignored --nocapture`:

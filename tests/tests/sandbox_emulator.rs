@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use gateway_tests::sandbox::{EMBEDDED_SEED, Progress, SandboxConfig, SandboxHandle, Seed, spawn};
+use reqwest::Method;
 use serde_json::{Value, json};
 use shared::domain::siret::{Siret, SiretCheck};
 
@@ -214,12 +215,20 @@ async fn piste_and_chorus_refusals_are_told_apart() {
 #[tokio::test]
 async fn admin_api_over_http() {
     let sandbox = spawn(SandboxConfig::default()).await;
-    use reqwest::Method;
     assert_eq!(admin(&sandbox, Method::GET, "health", None).await.0, 200);
+    let token = settings_set_the_token_lifetime_and_manual_progress(&sandbox).await;
+    manual_progress_moves_only_on_advance(&sandbox, &token).await;
+    a_script_and_a_forced_status_drive_the_invoice(&sandbox).await;
+    a_fault_set_through_json_answers_once(&sandbox, &token).await;
+    the_journal_filters_by_path_and_keeps_headers(&sandbox).await;
+    accounts_are_patched_and_a_new_password_refuses_the_old(&sandbox, &token).await;
+    reset_restores_the_seed_password_deposits_and_settings(&sandbox).await;
+}
 
-    // Settings: token lifetime and manual progress.
+/// Settings: token lifetime and manual progress. Gives a token of that lifetime.
+async fn settings_set_the_token_lifetime_and_manual_progress(sandbox: &SandboxHandle) -> String {
     let (status, settings) = admin(
-        &sandbox,
+        sandbox,
         Method::PUT,
         "settings",
         Some(json!({"tokenLifetimeSeconds": 7, "progress": "manual"})),
@@ -228,7 +237,7 @@ async fn admin_api_over_http() {
     assert_eq!(status, 200);
     assert_eq!(settings["progress"], "manual");
     let (_, body) = token_request(
-        &sandbox,
+        sandbox,
         "grant_type=client_credentials&client_id=gateway-local&client_secret=gateway-local-secret",
     )
     .await;
@@ -237,7 +246,7 @@ async fn admin_api_over_http() {
     let token = body["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         admin(
-            &sandbox,
+            sandbox,
             Method::PUT,
             "settings",
             Some(json!({"progress": "sometimes"}))
@@ -246,54 +255,62 @@ async fn admin_api_over_http() {
         .0,
         400
     );
+    token
+}
 
-    // Manual: reads do not move the flux; /_admin/advance does.
-    let numero = deposit(&sandbox, &token, "ADMIN-1").await;
+/// Manual: reads do not move the flux; `/_admin/advance` does.
+async fn manual_progress_moves_only_on_advance(sandbox: &SandboxHandle, token: &str) {
+    let numero = deposit(sandbox, token, "ADMIN-1").await;
     for _ in 0..2 {
         assert_eq!(
-            flux_state(&sandbox, &token, &numero).await,
+            flux_state(sandbox, token, &numero).await,
             "IN_DEPOT_PORTAIL_EN_ATTENTE_TRAITEMENT_SE_CPP"
         );
     }
     let (_, moved) = admin(
-        &sandbox,
+        sandbox,
         Method::POST,
         "advance",
         Some(json!({"numeroFluxDepot": numero})),
     )
     .await;
     assert_eq!(moved["moved"], 1);
-    assert_eq!(flux_state(&sandbox, &token, &numero).await, "IN_INTEGRE");
+    assert_eq!(flux_state(sandbox, token, &numero).await, "IN_INTEGRE");
+}
 
-    // Script and forced status.
+/// Script and forced status: a scripted rejection keeps its comment; forcing the status of
+/// an unknown invoice is a 404.
+async fn a_script_and_a_forced_status_drive_the_invoice(sandbox: &SandboxHandle) {
     let (status, _) = admin(
-        &sandbox,
+        sandbox,
         Method::POST,
         "invoices/script",
         Some(json!({"numeroFacture": "ADMIN-1", "steps": [{"statut": "REJETEE", "commentaire": "Montant errone"}]})),
     )
     .await;
     assert_eq!(status, 204);
-    admin(&sandbox, Method::POST, "advance", Some(json!({}))).await;
-    let (_, invoices) = admin(&sandbox, Method::GET, "invoices", None).await;
+    admin(sandbox, Method::POST, "advance", Some(json!({}))).await;
+    let (_, invoices) = admin(sandbox, Method::GET, "invoices", None).await;
     let invoice = &invoices["invoices"][0];
     assert_eq!(invoice["statut"], "REJETEE");
     assert_eq!(invoice["historique"][1]["commentaire"], "Montant errone");
     let (status, _) = admin(
-        &sandbox,
+        sandbox,
         Method::POST,
         "invoices/status",
         Some(json!({"numeroFacture": "NOPE", "statut": "SUSPENDUE"})),
     )
     .await;
     assert_eq!(status, 404);
-    let (_, deposits) = admin(&sandbox, Method::GET, "deposits", None).await;
+    let (_, deposits) = admin(sandbox, Method::GET, "deposits", None).await;
     assert_eq!(deposits["deposits"][0]["etat"], "IN_INTEGRE");
     assert_eq!(deposits["deposits"][0]["numeroFacture"], "ADMIN-1");
+}
 
-    // Faults through JSON.
+/// Faults through JSON: a 502 set for one call answers that call, then is gone.
+async fn a_fault_set_through_json_answers_once(sandbox: &SandboxHandle, token: &str) {
     let (status, _) = admin(
-        &sandbox,
+        sandbox,
         Method::POST,
         "faults",
         Some(json!({"path": "/cpro/structures/", "kind": "status", "status": 502, "times": 1})),
@@ -301,25 +318,27 @@ async fn admin_api_over_http() {
     .await;
     assert_eq!(status, 201);
     assert_eq!(
-        admin(&sandbox, Method::GET, "faults", None).await.1["faults"][0]["status"],
+        admin(sandbox, Method::GET, "faults", None).await.1["faults"][0]["status"],
         502
     );
     let (status, _, _) = cpro(
-        &sandbox,
+        sandbox,
         "structures/v1/rechercher",
-        Some(&token),
+        Some(token),
         Some(RHONE),
         &json!({}),
     )
     .await;
     assert_eq!(status, 502);
     assert_eq!(
-        admin(&sandbox, Method::GET, "faults", None).await.1["faults"],
+        admin(sandbox, Method::GET, "faults", None).await.1["faults"],
         json!([])
     );
+}
 
-    // Journal, filtered by path, with headers.
-    let (_, journal) = admin(&sandbox, Method::GET, "journal?path=/cpro/structures", None).await;
+/// Journal, filtered by path, with headers; emptied by a DELETE.
+async fn the_journal_filters_by_path_and_keeps_headers(sandbox: &SandboxHandle) {
+    let (_, journal) = admin(sandbox, Method::GET, "journal?path=/cpro/structures", None).await;
     let entries = journal["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["status"], 502);
@@ -328,19 +347,22 @@ async fn admin_api_over_http() {
         entries[0]["headers"]["cpro-account"],
         BASE64.encode(format!("{}:{}", RHONE.0, RHONE.1))
     );
+    assert_eq!(admin(sandbox, Method::DELETE, "journal", None).await.0, 204);
     assert_eq!(
-        admin(&sandbox, Method::DELETE, "journal", None).await.0,
-        204
-    );
-    assert_eq!(
-        admin(&sandbox, Method::GET, "journal", None).await.1["entries"],
+        admin(sandbox, Method::GET, "journal", None).await.1["entries"],
         json!([])
     );
+}
 
-    // Accounts.
+/// Accounts: an unknown one is a 404, an unknown field a 400; a new password makes the
+/// old one refused.
+async fn accounts_are_patched_and_a_new_password_refuses_the_old(
+    sandbox: &SandboxHandle,
+    token: &str,
+) {
     assert_eq!(
         admin(
-            &sandbox,
+            sandbox,
             Method::PATCH,
             "accounts/TECH_1_nobody@cpro.fr",
             Some(json!({"password": "x"}))
@@ -351,7 +373,7 @@ async fn admin_api_over_http() {
     );
     assert_eq!(
         admin(
-            &sandbox,
+            sandbox,
             Method::PATCH,
             &format!("accounts/{}", RHONE.0),
             Some(json!({"passwordExpiresOn": "31/12/2027"}))
@@ -362,7 +384,7 @@ async fn admin_api_over_http() {
     );
     assert_eq!(
         admin(
-            &sandbox,
+            sandbox,
             Method::PATCH,
             &format!("accounts/{}", RHONE.0),
             Some(json!({"password": "Nouveau-2027!"}))
@@ -372,28 +394,30 @@ async fn admin_api_over_http() {
         204
     );
     let (status, _, _) = cpro(
-        &sandbox,
+        sandbox,
         "transverses/v1/recuperer/structures/actives/fournisseur",
-        Some(&token),
+        Some(token),
         Some(RHONE),
         &json!({}),
     )
     .await;
     assert_eq!(status, 401);
+}
 
-    // Reset: seed password, no deposits, starting settings.
-    assert_eq!(admin(&sandbox, Method::POST, "reset", None).await.0, 204);
+/// Reset: seed password, no deposits, starting settings.
+async fn reset_restores_the_seed_password_deposits_and_settings(sandbox: &SandboxHandle) {
+    assert_eq!(admin(sandbox, Method::POST, "reset", None).await.0, 204);
     assert_eq!(
-        admin(&sandbox, Method::GET, "deposits", None).await.1["deposits"],
+        admin(sandbox, Method::GET, "deposits", None).await.1["deposits"],
         json!([])
     );
     assert_eq!(
-        admin(&sandbox, Method::GET, "settings", None).await.1["progress"],
+        admin(sandbox, Method::GET, "settings", None).await.1["progress"],
         "poll"
     );
-    let token = self::token(&sandbox).await;
+    let token = self::token(sandbox).await;
     let (status, _, _) = cpro(
-        &sandbox,
+        sandbox,
         "transverses/v1/recuperer/structures/actives/fournisseur",
         Some(&token),
         Some(RHONE),

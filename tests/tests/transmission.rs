@@ -573,14 +573,36 @@ async fn happy_path_to_payment_through_the_local_api() {
     let stack = Stack::connect().await;
     let siret = ALPES_SIRET;
     let token = stack.token(&[siret]);
-    let bytes = |v: Value| Some(serde_json::to_vec(&v).unwrap());
+    save_the_account_through_the_api(&stack, &token, siret).await;
+    let market_ref = format!("tx-gymnase-{}", suffix().to_lowercase());
+    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
+    let situation = format!("{market}/situations/3");
+    let number = invoice_number("API");
+    create_the_market_and_situation_through_the_api(&stack, &token, &market, &number).await;
+    let flux = transmit_through_the_api(&stack, &token, &situation, &number).await;
 
+    let tracked = follow_in_process_until_paid(siret, &market_ref).await;
+    assert_eq!(
+        tracked.record.next_check_at, None,
+        "a final status ends the follow-up"
+    );
+    the_api_shows_the_situation_paid(&stack, &token, &situation, &flux).await;
+    the_emulator_holds_one_deposit(&number, &flux).await;
+}
+
+/// A JSON body for `Stack::call`.
+fn json_bytes(v: Value) -> Option<Vec<u8>> {
+    Some(serde_json::to_vec(&v).unwrap())
+}
+
+/// The seeded Alpes technical account, saved and verified.
+async fn save_the_account_through_the_api(stack: &Stack, token: &str, siret: &str) {
     let r = stack
         .call(
             "PUT",
             &Stack::account_path(siret),
-            Some(&token),
-            bytes(json!({
+            Some(token),
+            json_bytes(json!({
                 "referent_email": "compta@charpentes-alpes.fr",
                 "technical_login": ALPES_LOGIN,
                 "password": ALPES_PASSWORD,
@@ -590,15 +612,21 @@ async fn happy_path_to_payment_through_the_local_api() {
         .await;
     assert!(r.status == 200 || r.status == 201, "{}", r.text);
     assert_eq!(r.json["credentials_status"], "valid", "{}", r.text);
+}
 
-    let market_ref = format!("tx-gymnase-{}", suffix().to_lowercase());
-    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
+/// A market with the Isère department (service code required), and its situation 3.
+async fn create_the_market_and_situation_through_the_api(
+    stack: &Stack,
+    token: &str,
+    market: &str,
+    number: &str,
+) {
     let r = stack
         .call(
             "PUT",
-            &market,
-            Some(&token),
-            bytes(json!({
+            market,
+            Some(token),
+            json_bytes(json!({
                 "market_number": format!("2026-TRV-{}", suffix()),
                 "buyer_siret": ISERE,
                 "buyer_service_code": "DIRINFRA",
@@ -609,24 +637,30 @@ async fn happy_path_to_payment_through_the_local_api() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
-    let number = invoice_number("API");
-    let situation = format!("{market}/situations/3");
     let r = stack
         .call(
             "PUT",
-            &situation,
-            Some(&token),
-            bytes(json!({"invoice_number": number, "period": "2026-11"})),
+            &format!("{market}/situations/3"),
+            Some(token),
+            json_bytes(json!({"invoice_number": number, "period": "2026-11"})),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+}
 
-    let mut body = invoice_body(siret);
+/// The transmission, deposited at once; gives its flux number.
+async fn transmit_through_the_api(
+    stack: &Stack,
+    token: &str,
+    situation: &str,
+    number: &str,
+) -> String {
+    let mut body = invoice_body(ALPES_SIRET);
     body["buyer"]["name"] = json!("DEPARTEMENT DE L'ISERE TEST");
     let r = stack
         .http
         .post(format!("{}{situation}/transmission", stack.api))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .header("Idempotency-Key", format!("key-{number}"))
         .json(&body)
         .send()
@@ -640,9 +674,12 @@ async fn happy_path_to_payment_through_the_local_api() {
         .expect("a flux number")
         .to_owned();
     assert_eq!(statuses(&answer), ["DEPOSE"], "{answer}");
+    flux
+}
 
-    // The follow-up, in-process against the stack, its clock moved to when this situation
-    // is due (the stack's emulator moves one step a second, in real time).
+/// The follow-up, in-process against the stack, its clock moved to when this situation
+/// is due (the stack's emulator moves one step a second, in real time).
+async fn follow_in_process_until_paid(siret: &str, market_ref: &str) -> Tracked {
     let config = stack_config(&[]);
     let sdk = shared::aws::sdk_config().await;
     let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
@@ -650,10 +687,9 @@ async fn happy_path_to_payment_through_the_local_api() {
     sync.clock = clock.clone();
     let key = (
         Siret::parse(siret, SiretCheck::ShapeOnly).unwrap(),
-        MarketRef::parse(&market_ref).unwrap(),
+        MarketRef::parse(market_ref).unwrap(),
         SituationNumber::new(3).unwrap(),
     );
-    let mut reached = None;
     for _ in 0..40 {
         tokio::time::sleep(StdDuration::from_millis(700)).await;
         let tracked = sync
@@ -663,8 +699,7 @@ async fn happy_path_to_payment_through_the_local_api() {
             .unwrap()
             .unwrap();
         if tracked.situation.transmission.chorus_status.as_deref() == Some("MISE_EN_PAIEMENT") {
-            reached = Some(tracked);
-            break;
+            return tracked;
         }
         let due = tracked
             .record
@@ -680,18 +715,17 @@ async fn happy_path_to_payment_through_the_local_api() {
             "this situation was due and not followed: {report:?}"
         );
     }
-    let tracked = reached.expect("MISE_EN_PAIEMENT within 40 runs");
-    assert_eq!(
-        tracked.record.next_check_at, None,
-        "a final status ends the follow-up"
-    );
+    panic!("MISE_EN_PAIEMENT within 40 runs");
+}
 
-    let r = stack.call("GET", &situation, Some(&token), None).await;
+/// Integrated, paid, every Chorus Pro status in order and each once, nothing left to do.
+async fn the_api_shows_the_situation_paid(stack: &Stack, token: &str, situation: &str, flux: &str) {
+    let r = stack.call("GET", situation, Some(token), None).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let view = r.json;
     assert_eq!(view["transmission"]["state"], "integrated", "{view}");
     assert_eq!(view["transmission"]["chorus_status"], "MISE_EN_PAIEMENT");
-    assert_eq!(view["transmission"]["flux_number"], flux.as_str());
+    assert_eq!(view["transmission"]["flux_number"], flux);
     assert!(view["transmission"]["chorus_invoice_id"].is_i64(), "{view}");
     assert_eq!(view["next_action"], Value::Null, "{view}");
     let seen = statuses(&view);
@@ -715,7 +749,10 @@ async fn happy_path_to_payment_through_the_local_api() {
         1,
         "each Chorus Pro status is recorded once: {seen:?}"
     );
+}
 
+/// The stack's emulator received this invoice once, in that flux, integrated.
+async fn the_emulator_holds_one_deposit(number: &str, flux: &str) {
     let deposits: Value = reqwest::get(format!("{}/_admin/deposits", sandbox_url()))
         .await
         .unwrap()
@@ -726,10 +763,10 @@ async fn happy_path_to_payment_through_the_local_api() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| d["numeroFacture"] == number.as_str())
+        .filter(|d| d["numeroFacture"] == number)
         .collect();
     assert_eq!(mine.len(), 1, "{mine:?}");
-    assert_eq!(mine[0]["numeroFluxDepot"], flux.as_str());
+    assert_eq!(mine[0]["numeroFluxDepot"], flux);
     assert_eq!(mine[0]["etat"], "IN_INTEGRE");
 }
 
@@ -2956,17 +2993,7 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
     let queue = subscribed_queue(&h.sdk, &bus).await;
     let invoice = invoice_number("LATE");
     h.situation(1, &invoice).await;
-    // Made available 40 days ago (Chorus Pro's date): 30 days for a local authority, so the
-    // deadline passed 10 days ago. Paid at the next step.
-    let available = OffsetDateTime::now_utc() - Duration::days(40);
-    h.sandbox().script_invoice(InvoiceScript {
-        numero_facture: invoice.clone(),
-        steps: vec![
-            ScriptStep::new("MISE_A_DISPOSITION", None).on(available),
-            ScriptStep::new("MISE_EN_PAIEMENT", None).on(OffsetDateTime::now_utc()),
-        ],
-        flux_rejection: None,
-    });
+    script_made_available_40_days_ago_then_paid(&h, &invoice);
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     assert!(
@@ -2977,8 +3004,37 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
     );
 
     h.follow_until(1, &invoice, "MISE_A_DISPOSITION", 8).await;
-    // The run that saw the deadline passed marked it and told the referent.
-    let mails = mails_about(&invoice).await;
+    the_late_payment_is_marked_and_mailed_once(&h, &invoice).await;
+    the_late_payment_is_listed_with_its_interest_in_json_and_csv(&h, &invoice).await;
+    once_paid_it_is_no_longer_overdue(&h, &invoice).await;
+
+    // The events, as a subscriber's queue received them: each change once, in order.
+    let events = drain(&h.sdk, &queue).await;
+    every_change_is_one_event_in_order(&events, &invoice);
+    every_event_detail_has_its_schema_fields(&events);
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&h.password), "no secret in any event");
+    h.finish().await;
+}
+
+/// Made available 40 days ago (Chorus Pro's date): 30 days for a local authority, so the
+/// deadline passed 10 days ago. Paid at the next step.
+fn script_made_available_40_days_ago_then_paid(h: &Harness, invoice: &str) {
+    let available = OffsetDateTime::now_utc() - Duration::days(40);
+    h.sandbox().script_invoice(InvoiceScript {
+        numero_facture: invoice.to_owned(),
+        steps: vec![
+            ScriptStep::new("MISE_A_DISPOSITION", None).on(available),
+            ScriptStep::new("MISE_EN_PAIEMENT", None).on(OffsetDateTime::now_utc()),
+        ],
+        flux_rejection: None,
+    });
+}
+
+/// The run that saw the deadline passed marked it and told the referent; more runs mark
+/// nothing, mail nothing, and read nothing (the index no longer holds it).
+async fn the_late_payment_is_marked_and_mailed_once(h: &Harness, invoice: &str) {
+    let mails = mails_about(invoice).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     let (subject, body) = &mails[0];
     assert!(subject.starts_with("Paiement en retard"), "{subject}");
@@ -2994,7 +3050,6 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
     let tracked = h.tracked(1).await;
     assert!(tracked.record.overdue_since.is_some());
     assert!(tracked.record.overdue_notified_at.is_some());
-    // More runs: nothing marked, nothing mailed again; the index no longer holds it.
     for _ in 0..3 {
         let report = h.sync_after(Duration::hours(7)).await;
         assert_eq!(
@@ -3004,16 +3059,17 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
         );
         assert_eq!(report.overdue.items_read, 0, "{report:?}");
     }
-    assert_eq!(mails_about(&invoice).await.len(), 1);
+    assert_eq!(mails_about(invoice).await.len(), 1);
+}
 
-    // Listed as overdue, with its interest, in JSON and in CSV.
-    let page = company_page(&h, "overdue=true").await;
+async fn the_late_payment_is_listed_with_its_interest_in_json_and_csv(h: &Harness, invoice: &str) {
+    let page = company_page(h, "overdue=true").await;
     let listed = page["situations"].as_array().unwrap();
     assert_eq!(listed.len(), 1, "{page}");
     let p = &listed[0]["payment"];
     assert!(p["days_late"].as_i64().unwrap() >= 9, "{p}");
     assert_ne!(p["late_interest"], Value::Null, "{p}");
-    let (status, csv) = company_list(&h, "overdue=true", true).await;
+    let (status, csv) = company_list(h, "overdue=true", true).await;
     assert_eq!(status, 200, "{csv}");
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b';')
@@ -3033,25 +3089,29 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
         "{:?}",
         rows[0]
     );
+}
 
-    // Paid: no longer overdue, still late for the record.
-    h.follow_until(1, &invoice, "MISE_EN_PAIEMENT", 4).await;
+/// Paid: no longer overdue, still late for the record.
+async fn once_paid_it_is_no_longer_overdue(h: &Harness, invoice: &str) {
+    h.follow_until(1, invoice, "MISE_EN_PAIEMENT", 4).await;
     assert!(
-        company_page(&h, "overdue=true").await["situations"]
+        company_page(h, "overdue=true").await["situations"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    let paid = company_page(&h, "overdue=false&chorus_status=MISE_EN_PAIEMENT").await;
+    let paid = company_page(h, "overdue=false&chorus_status=MISE_EN_PAIEMENT").await;
     assert_eq!(paid["situations"].as_array().unwrap().len(), 1, "{paid}");
     h.sync_after(Duration::hours(7)).await;
+}
 
-    // The events, as a subscriber's queue received them: each change once, in order.
-    let events = drain(&h.sdk, &queue).await;
+/// No event twice; one `Payment overdue`; the states and the Chorus Pro statuses in order,
+/// the payment last.
+fn every_change_is_one_event_in_order(events: &[Value], invoice: &str) {
     let ids: Vec<&Value> = events.iter().map(|e| &e["resources"][0]).collect();
     let unique: std::collections::HashSet<String> = ids.iter().map(|v| v.to_string()).collect();
     assert_eq!(unique.len(), ids.len(), "no event twice: {ids:?}");
-    let seen = story(&events, &invoice);
+    let seen = story(events, invoice);
     let kinds: Vec<(&str, &str, &str)> = seen
         .iter()
         .map(|(k, s, c)| (k.as_str(), s.as_str(), c.as_str()))
@@ -3076,10 +3136,13 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
         "{kinds:?}"
     );
     assert_eq!(kinds.last().unwrap().2, "MISE_EN_PAIEMENT", "{kinds:?}");
+}
+
+/// Every detail has exactly the fields its published JSON Schema requires.
+fn every_event_detail_has_its_schema_fields(events: &[Value]) {
     let first = &events[0];
     assert_eq!(first["source"], "choruspro-gateway");
     let detail = first["detail"].as_object().unwrap();
-    // Every detail has exactly the fields its published JSON Schema requires.
     for (kind, file) in [
         ("Situation status changed", "situation-status-changed.json"),
         ("Payment overdue", "payment-overdue.json"),
@@ -3104,9 +3167,6 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
         assert_eq!(fields, required, "{kind}");
     }
     assert!(detail.contains_key("next_action"));
-    let text = serde_json::to_string(&events).unwrap();
-    assert!(!text.contains(&h.password), "no secret in any event");
-    h.finish().await;
 }
 
 #[tokio::test]

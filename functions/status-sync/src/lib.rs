@@ -261,67 +261,12 @@ pub(crate) async fn follow_keeping(
     }
     let from = tracked.situation.transmission.state;
     let Some(account) = state.store.get_account(siret).await? else {
-        // No settings any more: nothing can be asked of Chorus Pro for this company.
-        let left = state
-            .store
-            .transition(
-                &tracked,
-                from,
-                from,
-                Change::default().last_error("Compte Chorus Pro supprimé : suivi arrêté"),
-                now,
-            )
-            .await?;
-        let step = (
-            from,
-            left.situation.transmission.state,
-            "compte supprimé, suivi arrêté".into(),
-        );
-        return Ok((Some(step), Some(left)));
+        return stop_following(state, &tracked, now).await;
     };
-    use TransmissionState::*;
-    let left = match from {
-        WaitingCredentials => {
-            if !credentials_renewed(state, &account, now) {
-                state
-                    .store
-                    .transition(
-                        &tracked,
-                        from,
-                        from,
-                        Change::default().due(now + Duration::minutes(30)),
-                        now,
-                    )
-                    .await?;
-                let step = (
-                    from,
-                    from,
-                    "en attente d'un nouveau mot de passe valide".into(),
-                );
-                return Ok((Some(step), None));
-            }
-            Box::pin(state.depositor.attempt(tracked, &account, now)).await?
-        }
-        // Each step's future boxed: together they outgrow a 2 MiB stack in debug builds.
-        Pending | FailedRetrying => {
-            Box::pin(state.depositor.attempt(tracked, &account, now)).await?
-        }
-        Depositing | OutcomeUnknown => {
-            Box::pin(state.depositor.reconcile(tracked, &account, now)).await?
-        }
-        Deposited => Box::pin(follow_flux(state, tracked, &account, now)).await?,
-        Integrated if works::is_works(&tracked) => {
-            Box::pin(works::follow(state, tracked, &account, now)).await?
-        }
-        Integrated => Box::pin(follow_invoice(state, tracked, &account, now)).await?,
-        Rejected | NotTransmitted => {
-            // Nothing to follow: out of the index.
-            state
-                .store
-                .transition(&tracked, from, from, Change::default(), now)
-                .await?
-        }
-    };
+    if from == TransmissionState::WaitingCredentials && !credentials_renewed(state, &account, now) {
+        return keep_holding(state, &tracked, now).await;
+    }
+    let left = advance(state, tracked, &account, now).await?;
     let to = left.situation.transmission.state;
     let note = left
         .situation
@@ -331,6 +276,78 @@ pub(crate) async fn follow_keeping(
         .map(|e| format!("statut {}", e.status))
         .unwrap_or_default();
     Ok((Some((from, to, note)), Some(left)))
+}
+
+/// No settings any more: nothing can be asked of Chorus Pro for this company.
+async fn stop_following(
+    state: &State,
+    tracked: &Tracked,
+    now: OffsetDateTime,
+) -> Result<(Step, Option<Tracked>), DepositError> {
+    let from = tracked.situation.transmission.state;
+    let change = Change::default().last_error("Compte Chorus Pro supprimé : suivi arrêté");
+    let left = state
+        .store
+        .transition(tracked, from, from, change, now)
+        .await?;
+    let step = (
+        from,
+        left.situation.transmission.state,
+        "compte supprimé, suivi arrêté".into(),
+    );
+    Ok((Some(step), Some(left)))
+}
+
+/// Held for its credentials, still no valid password: looked at again in 30 minutes.
+async fn keep_holding(
+    state: &State,
+    tracked: &Tracked,
+    now: OffsetDateTime,
+) -> Result<(Step, Option<Tracked>), DepositError> {
+    let from = tracked.situation.transmission.state;
+    let change = Change::default().due(now + Duration::minutes(30));
+    state
+        .store
+        .transition(tracked, from, from, change, now)
+        .await?;
+    let step = (
+        from,
+        from,
+        "en attente d'un nouveau mot de passe valide".into(),
+    );
+    Ok((Some(step), None))
+}
+
+/// The one step a transmission's state calls for (a held one's credentials are valid).
+async fn advance(
+    state: &State,
+    tracked: Tracked,
+    account: &CompanyAccount,
+    now: OffsetDateTime,
+) -> Result<Tracked, DepositError> {
+    use TransmissionState::*;
+    let from = tracked.situation.transmission.state;
+    // Each step's future boxed: together they outgrow a 2 MiB stack in debug builds.
+    Ok(match from {
+        WaitingCredentials | Pending | FailedRetrying => {
+            Box::pin(state.depositor.attempt(tracked, account, now)).await?
+        }
+        Depositing | OutcomeUnknown => {
+            Box::pin(state.depositor.reconcile(tracked, account, now)).await?
+        }
+        Deposited => Box::pin(follow_flux(state, tracked, account, now)).await?,
+        Integrated if works::is_works(&tracked) => {
+            Box::pin(works::follow(state, tracked, account, now)).await?
+        }
+        Integrated => Box::pin(follow_invoice(state, tracked, account, now)).await?,
+        Rejected | NotTransmitted => {
+            // Nothing to follow: out of the index.
+            state
+                .store
+                .transition(&tracked, from, from, Change::default(), now)
+                .await?
+        }
+    })
 }
 
 /// Whether a transmission held for its credentials may go. A hold marks the account

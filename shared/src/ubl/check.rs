@@ -11,8 +11,8 @@ use time::Date;
 
 use super::codes;
 use super::model::{
-    AllowanceCharge, CHORUS_EXTENSIONS, EmbeddedFile, FileContent, Invoice, Line, VatCategory,
-    extension_of, is_en16931_mime, mime_code_for,
+    AllowanceCharge, Buyer, CHORUS_EXTENSIONS, EmbeddedFile, FileContent, Invoice, Line,
+    ProjectManager, Seller, VatCategory, extension_of, is_en16931_mime, mime_code_for,
 };
 use super::totals::Totals;
 use super::writer::is_xml_char;
@@ -176,7 +176,26 @@ impl Checker {
     }
 
     fn header(&mut self, inv: &Invoice, options: &CheckOptions) {
-        let number = inv.number.as_str();
+        self.invoice_number(&inv.number);
+        self.dates(inv, options);
+        if !codes::contains(codes::CURRENCIES, &inv.currency) {
+            self.push(
+                "BR-CL-04",
+                format!(
+                    "La devise « {} » n'est pas un code ISO 4217 (par exemple EUR).",
+                    inv.currency
+                ),
+            );
+        }
+        self.framework(inv);
+        self.market_and_commitment(inv);
+        self.buyer_service_code(&inv.buyer_service_code);
+        self.optional_text("La note de la facture", &inv.note);
+        self.optional_text("Le motif d'exonération de TVA", &inv.vat_exemption_reason);
+    }
+
+    /// BR-02, and what Chorus Pro takes as an invoice number.
+    fn invoice_number(&mut self, number: &str) {
         if number.trim().is_empty() {
             self.push("BR-02", "Le numéro de facture est obligatoire.".to_owned());
         } else if number.chars().count() > MAX_INVOICE_NUMBER_CHARS
@@ -192,7 +211,10 @@ impl Checker {
                 ),
             );
         }
+    }
 
+    /// The due date after the issue date, the issue date not in the future.
+    fn dates(&mut self, inv: &Invoice, options: &CheckOptions) {
         if inv.due_date < inv.issue_date {
             self.push(
                 "CPRO-DATE-01",
@@ -213,17 +235,10 @@ impl Checker {
                 ),
             );
         }
+    }
 
-        if !codes::contains(codes::CURRENCIES, &inv.currency) {
-            self.push(
-                "BR-CL-04",
-                format!(
-                    "La devise « {} » n'est pas un code ISO 4217 (par exemple EUR).",
-                    inv.currency
-                ),
-            );
-        }
-
+    /// An accepted framework, and the project manager a works one needs.
+    fn framework(&mut self, inv: &Invoice) {
         // The accepted frameworks and the works ones are the domain's (`Framework`).
         let framework = inv.framework.as_str();
         let known = Framework::ACCEPTED.iter().find(|f| f.code() == framework);
@@ -246,7 +261,10 @@ impl Checker {
                 ),
             );
         }
+    }
 
+    /// The market number (required) and the legal commitment number (optional).
+    fn market_and_commitment(&mut self, inv: &Invoice) {
         let market = inv.market_number.trim();
         if market.is_empty() || inv.market_number.chars().count() > MAX_REFERENCE_CHARS {
             self.push(
@@ -266,7 +284,11 @@ impl Checker {
             );
         }
         self.optional_text("Le numéro d'engagement juridique", &inv.commitment_number);
-        if let Some(service) = &inv.buyer_service_code {
+    }
+
+    /// When given, a buyer service code that is neither blank nor the reserved one.
+    fn buyer_service_code(&mut self, service_code: &Option<String>) {
+        if let Some(service) = service_code {
             if service.trim().is_empty() {
                 self.push(
                     "CPRO-SERVICE-01",
@@ -282,9 +304,7 @@ impl Checker {
                 );
             }
         }
-        self.optional_text("Le code service de l'acheteur", &inv.buyer_service_code);
-        self.optional_text("La note de la facture", &inv.note);
-        self.optional_text("Le motif d'exonération de TVA", &inv.vat_exemption_reason);
+        self.optional_text("Le code service de l'acheteur", service_code);
     }
 
     fn siret(&mut self, rule_id: &'static str, who: &str, raw: &str, check: SiretCheck) {
@@ -294,7 +314,16 @@ impl Checker {
     }
 
     fn parties(&mut self, inv: &Invoice, options: &CheckOptions) {
-        let seller = &inv.seller;
+        self.seller(&inv.seller, options.siret_check);
+        self.payment_account(&inv.seller);
+        self.buyer(&inv.buyer, options.siret_check);
+        if let Some(pm) = &inv.project_manager {
+            self.project_manager(pm, options.siret_check);
+        }
+    }
+
+    /// BG-4: name (BR-06), SIRET, address (BR-09), VAT identifier.
+    fn seller(&mut self, seller: &Seller, siret_check: SiretCheck) {
         if seller.name.trim().is_empty() {
             self.push(
                 "BR-06",
@@ -306,13 +335,16 @@ impl Checker {
             "CPRO-SIRET-01",
             "SIRET du vendeur",
             &seller.siret,
-            options.siret_check,
+            siret_check,
         );
         self.address("BR-09", "du vendeur", &seller.address);
         if let Some(vat) = &seller.vat_id {
             self.vat_id("du vendeur", vat, &seller.siret);
         }
+    }
 
+    /// BG-17: an IBAN (BR-61, credit transfer only) and, when given, a well-formed BIC.
+    fn payment_account(&mut self, seller: &Seller) {
         let iban: String = seller.iban.chars().filter(|c| !c.is_whitespace()).collect();
         if iban.is_empty() {
             self.push(
@@ -339,8 +371,10 @@ impl Checker {
                 );
             }
         }
+    }
 
-        let buyer = &inv.buyer;
+    /// BG-7: name (BR-07), SIRET, address (BR-11), VAT identifier.
+    fn buyer(&mut self, buyer: &Buyer, siret_check: SiretCheck) {
         if buyer.name.trim().is_empty() {
             self.push(
                 "BR-07",
@@ -352,30 +386,31 @@ impl Checker {
             "CPRO-SIRET-02",
             "SIRET de l'acheteur",
             &buyer.siret,
-            options.siret_check,
+            siret_check,
         );
         self.address("BR-11", "de l'acheteur", &buyer.address);
         if let Some(vat) = &buyer.vat_id {
             self.vat_id("de l'acheteur", vat, &buyer.siret);
         }
+    }
 
-        if let Some(pm) = &inv.project_manager {
-            self.siret(
-                "CPRO-MOE-02",
-                "SIRET du maître d'œuvre",
-                &pm.siret,
-                options.siret_check,
-            );
-            if let Some(service) = &pm.service_code {
-                if service.trim().is_empty() {
-                    self.push(
-                        "CPRO-MOE-03",
-                        "Le code service du maître d'œuvre est vide : renseignez-le ou retirez-le."
-                            .to_owned(),
-                    );
-                }
-                self.text("Le code service du maître d'œuvre", service);
+    /// The *maître d'œuvre* of a works statement: its SIRET, and a service code not blank.
+    fn project_manager(&mut self, pm: &ProjectManager, siret_check: SiretCheck) {
+        self.siret(
+            "CPRO-MOE-02",
+            "SIRET du maître d'œuvre",
+            &pm.siret,
+            siret_check,
+        );
+        if let Some(service) = &pm.service_code {
+            if service.trim().is_empty() {
+                self.push(
+                    "CPRO-MOE-03",
+                    "Le code service du maître d'œuvre est vide : renseignez-le ou retirez-le."
+                        .to_owned(),
+                );
             }
+            self.text("Le code service du maître d'œuvre", service);
         }
     }
 
@@ -598,131 +633,109 @@ impl Checker {
     }
 
     fn vat(&mut self, inv: &Invoice) {
-        let line_categories = || inv.lines.iter().map(|l| l.vat_category);
-        let all_categories =
-            || line_categories().chain(inv.allowances_charges.iter().map(|ac| ac.vat_category));
+        self.out_of_scope_alone(inv);
+        self.seller_vat_id_required(inv);
+        self.exemption_reason_required(inv);
+    }
 
-        // BR-O-11…14: "not subject to VAT" cannot be mixed with anything else.
-        let has_o = all_categories().any(|c| c == VatCategory::O);
-        if has_o && all_categories().any(|c| c != VatCategory::O) {
-            let rule = if line_categories().any(|c| c != VatCategory::O) {
-                "BR-O-11"
-            } else if inv
-                .allowances_charges
-                .iter()
-                .any(|ac| !ac.charge && ac.vat_category != VatCategory::O)
-            {
-                "BR-O-13"
-            } else {
-                "BR-O-14"
-            };
-            self.push(
-                rule,
-                "Une facture hors champ de TVA (catégorie O) ne peut contenir que des lignes, remises et frais en \
-                 catégorie O : faites deux factures."
-                    .to_owned(),
-            );
+    /// BR-O-11…14: "not subject to VAT" cannot be mixed with anything else.
+    fn out_of_scope_alone(&mut self, inv: &Invoice) {
+        let has_o = inv.vat_categories().any(|c| c == VatCategory::O);
+        if !(has_o && inv.vat_categories().any(|c| c != VatCategory::O)) {
+            return;
         }
+        let rule = if inv.lines.iter().any(|l| l.vat_category != VatCategory::O) {
+            "BR-O-11"
+        } else if inv
+            .allowances_charges
+            .iter()
+            .any(|ac| !ac.charge && ac.vat_category != VatCategory::O)
+        {
+            "BR-O-13"
+        } else {
+            "BR-O-14"
+        };
+        self.push(
+            rule,
+            "Une facture hors champ de TVA (catégorie O) ne peut contenir que des lignes, remises et frais en \
+             catégorie O : faites deux factures."
+                .to_owned(),
+        );
+    }
 
-        // BR-S-02, BR-Z-02, BR-E-02, BR-AE-02…04: the seller's VAT identifier. One message:
-        // one fix, whichever categories ask for it.
+    /// BR-S-02, BR-Z-02, BR-E-02, BR-AE-02…04: the seller's VAT identifier. One message:
+    /// one fix, whichever categories ask for it.
+    fn seller_vat_id_required(&mut self, inv: &Invoice) {
         let seller_vat_missing = inv
             .seller
             .vat_id
             .as_deref()
             .is_none_or(|v| v.trim().is_empty());
-        if seller_vat_missing {
-            let rule = line_categories()
-                .find_map(|c| match c {
-                    VatCategory::S => Some("BR-S-02"),
-                    VatCategory::Z => Some("BR-Z-02"),
-                    VatCategory::E => Some("BR-E-02"),
-                    VatCategory::AE => Some("BR-AE-02"),
-                    VatCategory::O => None,
-                })
-                .or_else(|| {
-                    inv.allowances_charges
-                        .iter()
-                        .find(|ac| ac.vat_category == VatCategory::AE)
-                        .map(|ac| if ac.charge { "BR-AE-04" } else { "BR-AE-03" })
-                });
-            if let Some(rule) = rule {
-                self.push(
-                    rule,
-                    "Le numéro de TVA intracommunautaire du vendeur est obligatoire pour une facture soumise à la TVA \
-                     (y compris en autoliquidation ou exonération)."
-                        .to_owned(),
-                );
-            }
+        if !seller_vat_missing {
+            return;
         }
-
-        // BR-AE-10, BR-E-10, BR-O-10: the breakdown of these categories needs a reason.
-        let reason_missing = inv
-            .vat_exemption_reason
-            .as_deref()
-            .is_none_or(|r| r.trim().is_empty());
-        if reason_missing
-            && let Some(category) = all_categories().find(|c| c.needs_exemption_reason())
-        {
-            let (rule, hint) = match category {
-                VatCategory::AE => (
-                    "BR-AE-10",
-                    "pour l'autoliquidation, la mention « Autoliquidation » (article 283-2 nonies du CGI pour la \
-                     sous-traitance de travaux)",
-                ),
-                VatCategory::E => (
-                    "BR-E-10",
-                    "pour une exonération, l'article du CGI qui la prévoit",
-                ),
-                _ => (
-                    "BR-O-10",
-                    "pour une opération hors champ, la mention « TVA non applicable » et son motif",
-                ),
-            };
+        let rule = inv
+            .lines
+            .iter()
+            .find_map(|l| match l.vat_category {
+                VatCategory::S => Some("BR-S-02"),
+                VatCategory::Z => Some("BR-Z-02"),
+                VatCategory::E => Some("BR-E-02"),
+                VatCategory::AE => Some("BR-AE-02"),
+                VatCategory::O => None,
+            })
+            .or_else(|| {
+                inv.allowances_charges
+                    .iter()
+                    .find(|ac| ac.vat_category == VatCategory::AE)
+                    .map(|ac| if ac.charge { "BR-AE-04" } else { "BR-AE-03" })
+            });
+        if let Some(rule) = rule {
             self.push(
                 rule,
-                format!("Le motif d'exonération de TVA est obligatoire : indiquez {hint}."),
+                "Le numéro de TVA intracommunautaire du vendeur est obligatoire pour une facture soumise à la TVA \
+                 (y compris en autoliquidation ou exonération)."
+                    .to_owned(),
             );
         }
     }
 
+    /// BR-AE-10, BR-E-10, BR-O-10: the breakdown of these categories needs a reason.
+    fn exemption_reason_required(&mut self, inv: &Invoice) {
+        let reason_missing = inv
+            .vat_exemption_reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty());
+        if !reason_missing {
+            return;
+        }
+        let Some(category) = inv.vat_categories().find(|c| c.needs_exemption_reason()) else {
+            return;
+        };
+        let (rule, hint) = match category {
+            VatCategory::AE => (
+                "BR-AE-10",
+                "pour l'autoliquidation, la mention « Autoliquidation » (article 283-2 nonies du CGI pour la \
+                 sous-traitance de travaux)",
+            ),
+            VatCategory::E => (
+                "BR-E-10",
+                "pour une exonération, l'article du CGI qui la prévoit",
+            ),
+            _ => (
+                "BR-O-10",
+                "pour une opération hors champ, la mention « TVA non applicable » et son motif",
+            ),
+        };
+        self.push(
+            rule,
+            format!("Le motif d'exonération de TVA est obligatoire : indiquez {hint}."),
+        );
+    }
+
     fn files(&mut self, inv: &Invoice, options: &CheckOptions) {
         let document = &inv.document;
-        let mut total: u64 = 0;
-        if content_is_empty(&document.content) {
-            self.push(
-                "CPRO-PDF-01",
-                "Le document PDF de la situation est obligatoire : joignez-le à la transmission."
-                    .to_owned(),
-            );
-        } else {
-            // The main document must be the PDF itself: one message, not the generic format ones.
-            let is_pdf = extension_of(&document.filename).as_deref() == Some("pdf")
-                && document.mime_code == "application/pdf";
-            if !is_pdf {
-                self.push(
-                    "CPRO-PDF-02",
-                    format!(
-                        "Le document principal « {} » doit être un PDF (extension .pdf).",
-                        document.filename
-                    ),
-                );
-            }
-            // Named .pdf is not enough: Chorus Pro shows this file to the buyer as the invoice.
-            if is_pdf && !starts_like_pdf(&document.content) {
-                self.push(
-                    "CPRO-PDF-03",
-                    format!(
-                        "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le PDF de la situation.",
-                        document.filename
-                    ),
-                );
-            }
-            if let Some(size) = self.file(document, is_pdf) {
-                total = size;
-            }
-        }
-
+        let mut total = self.main_document(document).unwrap_or(0);
         let mut names: HashSet<&str> = HashSet::with_capacity(inv.attachments.len() + 1);
         names.insert(document.filename.as_str());
         for file in &inv.attachments {
@@ -752,9 +765,54 @@ impl Checker {
         }
     }
 
+    /// The situation PDF, Chorus Pro's main document: present, and a PDF by its name, its
+    /// type and its content. Returns its size when it could be read.
+    fn main_document(&mut self, document: &EmbeddedFile) -> Option<u64> {
+        if content_is_empty(&document.content) {
+            self.push(
+                "CPRO-PDF-01",
+                "Le document PDF de la situation est obligatoire : joignez-le à la transmission."
+                    .to_owned(),
+            );
+            return None;
+        }
+        // The main document must be the PDF itself: one message, not the generic format ones.
+        let is_pdf = extension_of(&document.filename).as_deref() == Some("pdf")
+            && document.mime_code == "application/pdf";
+        if !is_pdf {
+            self.push(
+                "CPRO-PDF-02",
+                format!(
+                    "Le document principal « {} » doit être un PDF (extension .pdf).",
+                    document.filename
+                ),
+            );
+        }
+        // Named .pdf is not enough: Chorus Pro shows this file to the buyer as the invoice.
+        if is_pdf && !starts_like_pdf(&document.content) {
+            self.push(
+                "CPRO-PDF-03",
+                format!(
+                    "Le fichier « {} » n'est pas un PDF (son contenu ne commence pas par %PDF-) : joignez le PDF de la situation.",
+                    document.filename
+                ),
+            );
+        }
+        self.file(document, is_pdf)
+    }
+
     /// Checks one file; returns its decoded size when it could be read.
     fn file(&mut self, file: &EmbeddedFile, check_type: bool) -> Option<u64> {
         let name = file.filename.as_str();
+        self.file_name(name);
+        if check_type {
+            self.file_type(file);
+        }
+        self.file_size(file)
+    }
+
+    /// A name, of at most 50 characters, XML-safe.
+    fn file_name(&mut self, name: &str) {
         self.text("Le nom de fichier", name);
         if name.trim().is_empty() {
             self.push(
@@ -767,8 +825,13 @@ impl Checker {
                 format!("Le nom de fichier « {name} » dépasse 50 caractères (extension comprise) : raccourcissez-le."),
             );
         }
-        match extension_of(name).filter(|_| check_type) {
-            None if check_type && !name.trim().is_empty() => self.push(
+    }
+
+    /// An extension Chorus Pro takes, a type EN 16931 takes, and the two agreeing.
+    fn file_type(&mut self, file: &EmbeddedFile) {
+        let name = file.filename.as_str();
+        match extension_of(name) {
+            None if !name.trim().is_empty() => self.push(
                 "CPRO-PJ-03",
                 format!("Le fichier « {name} » n'a pas d'extension : Chorus Pro l'exige (par exemple .pdf)."),
             ),
@@ -776,33 +839,34 @@ impl Checker {
                 "CPRO-PJ-03",
                 format!("Le format .{ext} du fichier « {name} » n'est pas accepté par Chorus Pro : convertissez-le en PDF."),
             ),
-            Some(ext) => {
-                if !is_en16931_mime(&file.mime_code) {
-                    let hint = if mime_code_for(name).is_none() {
-                        format!("une facture UBL ne peut pas embarquer de fichier .{ext}")
-                    } else {
-                        format!("type « {} » inconnu", file.mime_code)
-                    };
-                    self.push(
-                        "BR-CL-24",
-                        format!(
-                            "Le fichier « {name} » : {hint} ; formats possibles : PDF, PNG, JPEG, CSV, XLSX, ODS \
-                             (convertissez-le en PDF)."
-                        ),
-                    );
-                } else if mime_code_for(name) != Some(file.mime_code.as_str()) {
-                    self.push(
-                        "CPRO-PJ-07",
-                        format!(
-                            "Le fichier « {name} » est déclaré « {} », ce qui ne correspond pas à son extension .{ext}.",
-                            file.mime_code
-                        ),
-                    );
-                }
+            Some(ext) if !is_en16931_mime(&file.mime_code) => {
+                let hint = if mime_code_for(name).is_none() {
+                    format!("une facture UBL ne peut pas embarquer de fichier .{ext}")
+                } else {
+                    format!("type « {} » inconnu", file.mime_code)
+                };
+                self.push(
+                    "BR-CL-24",
+                    format!(
+                        "Le fichier « {name} » : {hint} ; formats possibles : PDF, PNG, JPEG, CSV, XLSX, ODS \
+                         (convertissez-le en PDF)."
+                    ),
+                );
             }
-            None => {}
+            Some(ext) if mime_code_for(name) != Some(file.mime_code.as_str()) => self.push(
+                "CPRO-PJ-07",
+                format!(
+                    "Le fichier « {name} » est déclaré « {} », ce qui ne correspond pas à son extension .{ext}.",
+                    file.mime_code
+                ),
+            ),
+            _ => {}
         }
+    }
 
+    /// Readable content, not empty, at most 10 MB; returns its decoded size when readable.
+    fn file_size(&mut self, file: &EmbeddedFile) -> Option<u64> {
+        let name = file.filename.as_str();
         let size = match &file.content {
             FileContent::Bytes(bytes) => Some(bytes.len() as u64),
             FileContent::Base64(text) => base64_decoded_len(text),

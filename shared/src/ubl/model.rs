@@ -45,6 +45,16 @@ pub struct Invoice {
     pub attachments: Vec<EmbeddedFile>,
 }
 
+impl Invoice {
+    /// The VAT categories of the lines, then of the allowances and charges.
+    pub(crate) fn vat_categories(&self) -> impl Iterator<Item = VatCategory> + '_ {
+        self.lines
+            .iter()
+            .map(|l| l.vat_category)
+            .chain(self.allowances_charges.iter().map(|ac| ac.vat_category))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct Address {
     pub line1: String,

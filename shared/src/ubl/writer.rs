@@ -7,7 +7,7 @@ use base64::Engine as _;
 use rust_decimal::Decimal;
 
 use super::model::{
-    Address, AllowanceCharge, EmbeddedFile, FileContent, Invoice, ProjectManager, VatCategory,
+    Address, AllowanceCharge, EmbeddedFile, FileContent, Invoice, Line, ProjectManager, VatCategory,
 };
 use super::totals::{Totals, VatBreakdown, round2};
 
@@ -28,14 +28,6 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
     let mut out = String::with_capacity(estimated_len(invoice));
     let w = &mut out;
     let cur = invoice.currency.as_str();
-    // BR-O-02…04: an invoice out of the scope of VAT may carry no VAT identifier at all.
-    let out_of_scope = invoice
-        .lines
-        .iter()
-        .map(|l| l.vat_category)
-        .chain(invoice.allowances_charges.iter().map(|ac| ac.vat_category))
-        .any(|c| c == VatCategory::O);
-
     w.push_str(concat!(
         r#"<?xml version="1.0" encoding="UTF-8"?>"#,
         "\n",
@@ -44,6 +36,32 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
         r#" xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">"#,
         "\n"
     ));
+    write_header(w, invoice);
+    write_references(w, invoice);
+    write_documents(w, invoice);
+    let out_of_scope = is_out_of_scope(invoice);
+    write_seller(w, invoice, out_of_scope);
+    write_buyer(w, invoice, out_of_scope);
+    write_payment_means(w, invoice);
+    for ac in &invoice.allowances_charges {
+        write_allowance_charge(w, ac, cur);
+    }
+    write_tax_total(w, invoice, totals);
+    write_monetary_total(w, invoice, totals);
+    for (line, net) in invoice.lines.iter().zip(&totals.line_nets) {
+        write_line(w, line, *net, cur);
+    }
+    w.push_str("</Invoice>\n");
+    out
+}
+
+/// BR-O-02…04: an invoice out of the scope of VAT may carry no VAT identifier at all.
+fn is_out_of_scope(invoice: &Invoice) -> bool {
+    invoice.vat_categories().any(|c| c == VatCategory::O)
+}
+
+/// BT-24, BT-23, BT-1, BT-2, BT-9, BT-3, BT-22, BT-5.
+fn write_header(w: &mut String, invoice: &Invoice) {
     el(w, "cbc:CustomizationID", CUSTOMIZATION_ID);
     el(w, "cbc:ProfileID", &invoice.framework);
     el(w, "cbc:ID", &invoice.number);
@@ -53,7 +71,11 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
     if let Some(note) = non_blank(&invoice.note) {
         el(w, "cbc:Note", note);
     }
-    el(w, "cbc:DocumentCurrencyCode", cur);
+    el(w, "cbc:DocumentCurrencyCode", invoice.currency.as_str());
+}
+
+/// BT-10 buyer reference (service code), BT-13 order (commitment), BT-12 contract (market).
+fn write_references(w: &mut String, invoice: &Invoice) {
     if let Some(service) = non_blank(&invoice.buyer_service_code) {
         el(w, "cbc:BuyerReference", service);
     }
@@ -65,12 +87,18 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
     w.push_str("<cac:ContractDocumentReference>");
     el(w, "cbc:ID", &invoice.market_number);
     w.push_str("</cac:ContractDocumentReference>\n");
+}
+
+/// BG-24: the main document first, then the attachments.
+fn write_documents(w: &mut String, invoice: &Invoice) {
     write_embedded(w, &invoice.document, Some(MAIN_DOCUMENT_DESCRIPTION));
     for file in &invoice.attachments {
         write_embedded(w, file, None);
     }
+}
 
-    // BG-4 seller.
+/// BG-4 seller.
+fn write_seller(w: &mut String, invoice: &Invoice, out_of_scope: bool) {
     w.push_str("<cac:AccountingSupplierParty><cac:Party>\n");
     siret_identification(w, &invoice.seller.siret);
     write_address(w, &invoice.seller.address);
@@ -79,8 +107,10 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
     }
     write_legal_entity(w, &invoice.seller.name, &invoice.seller.siret);
     w.push_str("</cac:Party></cac:AccountingSupplierParty>\n");
+}
 
-    // BG-7 buyer: the public body Chorus Pro delivers to, even on a works statement.
+/// BG-7 buyer: the public body Chorus Pro delivers to, even on a works statement.
+fn write_buyer(w: &mut String, invoice: &Invoice, out_of_scope: bool) {
     w.push_str("<cac:AccountingCustomerParty><cac:Party>\n");
     siret_identification(w, &invoice.buyer.siret);
     write_address(w, &invoice.buyer.address);
@@ -93,8 +123,10 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
         write_project_manager(w, pm);
     }
     w.push_str("</cac:Party></cac:AccountingCustomerParty>\n");
+}
 
-    // BG-16/BG-17 payment instructions.
+/// BG-16/BG-17 payment instructions.
+fn write_payment_means(w: &mut String, invoice: &Invoice) {
     w.push_str("<cac:PaymentMeans>");
     el(w, "cbc:PaymentMeansCode", PAYMENT_MEANS_CREDIT_TRANSFER);
     w.push_str("<cac:PayeeFinancialAccount><cbc:ID>");
@@ -108,12 +140,11 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
         w.push_str("</cac:FinancialInstitutionBranch>");
     }
     w.push_str("</cac:PayeeFinancialAccount></cac:PaymentMeans>\n");
+}
 
-    for ac in &invoice.allowances_charges {
-        write_allowance_charge(w, ac, cur);
-    }
-
-    // BG-23, inside the one TaxTotal in the invoice currency (BR-CO-15).
+/// BG-23, inside the one TaxTotal in the invoice currency (BR-CO-15).
+fn write_tax_total(w: &mut String, invoice: &Invoice, totals: &Totals) {
+    let cur = invoice.currency.as_str();
     w.push_str("<cac:TaxTotal>");
     amount_el(w, "cbc:TaxAmount", cur, totals.vat_total);
     w.push('\n');
@@ -121,8 +152,11 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
         write_breakdown(w, b, invoice, cur);
     }
     w.push_str("</cac:TaxTotal>\n");
+}
 
-    // BG-22.
+/// BG-22.
+fn write_monetary_total(w: &mut String, invoice: &Invoice, totals: &Totals) {
+    let cur = invoice.currency.as_str();
     w.push_str("<cac:LegalMonetaryTotal>");
     amount_el(w, "cbc:LineExtensionAmount", cur, totals.line_total);
     amount_el(w, "cbc:TaxExclusiveAmount", cur, totals.tax_exclusive);
@@ -138,30 +172,27 @@ pub(crate) fn write_invoice(invoice: &Invoice, totals: &Totals) -> String {
     }
     amount_el(w, "cbc:PayableAmount", cur, totals.payable);
     w.push_str("</cac:LegalMonetaryTotal>\n");
+}
 
-    for (line, net) in invoice.lines.iter().zip(&totals.line_nets) {
-        w.push_str("<cac:InvoiceLine>");
-        el(w, "cbc:ID", &line.id);
-        w.push_str("<cbc:InvoicedQuantity unitCode=\"");
-        push_text(w, &line.unit_code);
-        w.push_str("\">");
-        push_decimal(w, line.quantity);
-        w.push_str("</cbc:InvoicedQuantity>");
-        amount_el(w, "cbc:LineExtensionAmount", cur, *net);
-        w.push_str("<cac:Item>");
-        el(w, "cbc:Name", &line.description);
-        w.push_str("<cac:ClassifiedTaxCategory>");
-        tax_category_body(w, line.vat_category, line.vat_rate);
-        w.push_str(
-            "</cac:ClassifiedTaxCategory></cac:Item><cac:Price><cbc:PriceAmount currencyID=\"",
-        );
-        push_text(w, cur);
-        w.push_str("\">");
-        push_decimal(w, line.unit_price);
-        w.push_str("</cbc:PriceAmount></cac:Price></cac:InvoiceLine>\n");
-    }
-    w.push_str("</Invoice>\n");
-    out
+/// BG-25, with its net amount (BT-131) as `Totals` computed it.
+fn write_line(w: &mut String, line: &Line, net: Decimal, cur: &str) {
+    w.push_str("<cac:InvoiceLine>");
+    el(w, "cbc:ID", &line.id);
+    w.push_str("<cbc:InvoicedQuantity unitCode=\"");
+    push_text(w, &line.unit_code);
+    w.push_str("\">");
+    push_decimal(w, line.quantity);
+    w.push_str("</cbc:InvoicedQuantity>");
+    amount_el(w, "cbc:LineExtensionAmount", cur, net);
+    w.push_str("<cac:Item>");
+    el(w, "cbc:Name", &line.description);
+    w.push_str("<cac:ClassifiedTaxCategory>");
+    tax_category_body(w, line.vat_category, line.vat_rate);
+    w.push_str("</cac:ClassifiedTaxCategory></cac:Item><cac:Price><cbc:PriceAmount currencyID=\"");
+    push_text(w, cur);
+    w.push_str("\">");
+    push_decimal(w, line.unit_price);
+    w.push_str("</cbc:PriceAmount></cac:Price></cac:InvoiceLine>\n");
 }
 
 /// Where the *maître d'œuvre* ("valideur" in Chorus Pro) goes. Its UBL place is not
