@@ -58,7 +58,7 @@ impl Stack {
     pub async fn connect() -> Stack {
         require_stack();
         let api = format!("http://127.0.0.1:{}", env_or("LOCAL_API_PORT", "3000"));
-        let http = reqwest::Client::new();
+        let http = http_client();
         if http.get(format!("{api}/")).send().await.is_err() {
             panic!(
                 "the local API does not answer at {api}: start the stack with `make up` (make test does it)"
@@ -503,4 +503,17 @@ pub fn clients_with_faults(
             config.secret_prefix.clone(),
         ),
     )
+}
+
+/// A reqwest client for the tests' own HTTP calls (the local API, the emulator's admin).
+/// The workspace's reqwest has no crypto provider of its own (issue 18: the functions give
+/// theirs, ring, through `shared::tls`), so ring is first made the process's default.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("reqwest client")
+}
+
+/// The same, to configure (timeouts, pool) before building.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }

@@ -95,7 +95,7 @@ impl Company {
             emulator,
             siret,
             market_ref: format!("m-{}", suffix().to_lowercase()),
-            http: reqwest::Client::new(),
+            http: gateway_tests::testkit::http_client(),
             env: vec![
                 ("TABLE_NAME", table.clone()),
                 ("CHORUS_API_URL", api.clone()),

@@ -215,7 +215,9 @@ fn audit(at: OffsetDateTime, action: &str) -> AuditEntry {
 
 /// `(subject, html body)` of every e-mail moto accepted for `to`, in sending order.
 async fn mails_to(to: &Email) -> Vec<(String, String)> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", endpoint()))
+    let data: Value = gateway_tests::testkit::http_client()
+        .get(format!("{}/moto-api/data.json", endpoint()))
+        .send()
         .await
         .unwrap()
         .json()

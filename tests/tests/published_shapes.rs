@@ -374,7 +374,7 @@ struct Raw {
 
 impl Raw {
     async fn new(sandbox: &SandboxHandle) -> Raw {
-        let http = reqwest::Client::new();
+        let http = gateway_tests::testkit::http_client();
         let token: Value = http
             .post(sandbox.token_url())
             .header("content-type", "application/x-www-form-urlencoded")
@@ -545,7 +545,7 @@ async fn the_emulator_answers_with_the_published_key_sets_in_library_shapes() {
 #[tokio::test]
 async fn the_shapes_switch_is_an_admin_setting_that_a_reset_restores() {
     let (sandbox, _client) = emulator(Shapes::Libraries).await;
-    let http = reqwest::Client::new();
+    let http = gateway_tests::testkit::http_client();
     let url = format!("{}/_admin/settings", sandbox.base_url());
     let settings: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(settings["shapes"], "libraries");

@@ -167,7 +167,7 @@ fn assert_no_secret(sandbox: &SandboxHandle, texts: &[&str]) {
 async fn a_syntax_the_emulator_refuses_fails_the_formats_and_the_deposit() {
     let sandbox = spawn(SandboxConfig::default()).await;
     // Through the admin API, as a developer would: E1 UBL is no longer accepted.
-    let answer = reqwest::Client::new()
+    let answer = gateway_tests::testkit::http_client()
         .put(format!("{}/_admin/settings", sandbox.base_url()))
         .json(&serde_json::json!({"acceptedSyntaxes": ["IN_DP_E2_UBL_INVOICE_MIN"]}))
         .send()

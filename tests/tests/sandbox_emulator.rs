@@ -16,7 +16,7 @@ const FORM: &str = "application/x-www-form-urlencoded";
 const RHONE: (&str, &str) = ("TECH_1_batiments-rhone@cpro.fr", "Rhone-Tech-2026!");
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    gateway_tests::testkit::http_client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()

@@ -753,7 +753,9 @@ async fn the_api_shows_the_situation_paid(stack: &Stack, token: &str, situation:
 
 /// The stack's emulator received this invoice once, in that flux, integrated.
 async fn the_emulator_holds_one_deposit(number: &str, flux: &str) {
-    let deposits: Value = reqwest::get(format!("{}/_admin/deposits", sandbox_url()))
+    let deposits: Value = gateway_tests::testkit::http_client()
+        .get(format!("{}/_admin/deposits", sandbox_url()))
+        .send()
         .await
         .unwrap()
         .json()
@@ -2710,7 +2712,7 @@ async fn a_completion_sends_an_uploaded_document_and_refuses_an_unknown_one() {
     let (status, created) =
         response_json(&documents::handle(&documents, announce(pdf.len())).await);
     assert_eq!(status, 201, "{created}");
-    let put = reqwest::Client::new()
+    let put = gateway_tests::testkit::http_client()
         .put(created["upload_url"].as_str().unwrap())
         .header("content-type", "application/pdf")
         .body(pdf.clone())
@@ -2944,7 +2946,9 @@ async fn drain(sdk: &shared::aws::SdkConfig, url: &str) -> Vec<Value> {
 /// Mails moto accepted whose subject names `invoice`.
 async fn mails_about(invoice: &str) -> Vec<(String, String)> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+    let data: Value = gateway_tests::testkit::http_client()
+        .get(format!("{endpoint}/moto-api/data.json"))
+        .send()
         .await
         .unwrap()
         .json()

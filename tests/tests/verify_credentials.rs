@@ -44,7 +44,7 @@ async fn fresh(stack: &Stack, siret: &str) -> String {
 }
 
 async fn set_sandbox_password(login: &str, password: &str) {
-    let r = reqwest::Client::new()
+    let r = gateway_tests::testkit::http_client()
         .patch(format!("{}/_admin/accounts/{login}", sandbox_url()))
         .json(&json!({"password": password}))
         .send()
@@ -262,7 +262,7 @@ async fn verify_false_saves_unverified() {
 async fn chorus_pro_down_saves_nothing() {
     let _ = Stack::connect().await;
     let sandbox = spawn(SandboxConfig::default()).await;
-    let admin = reqwest::Client::new();
+    let admin = gateway_tests::testkit::http_client();
     let fault = admin
         .post(format!("{}/_admin/faults", sandbox.base_url()))
         .json(&json!({"path": "/cpro/transverses/v1/recuperer/structures/actives/fournisseur", "kind": "status", "status": 503}))

@@ -118,7 +118,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let http = reqwest::Client::builder()
+    let http = gateway_tests::testkit::http_client_builder()
         .pool_max_idle_per_host(callers)
         .timeout(Duration::from_secs(60))
         .build()

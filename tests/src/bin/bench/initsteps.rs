@@ -87,10 +87,9 @@ async fn time_step(step: &str) -> Result<Duration, String> {
         }
         "chorus_http_platform_roots" => {
             let chorus = shared::services::chorus_config(&config()?);
-            // reqwest has no crypto provider of its own since issue 18 (one per binary).
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            let builder = gateway_tests::testkit::http_client_builder();
             started = Instant::now();
-            reqwest::Client::builder()
+            builder
                 .connect_timeout(chorus.connect_timeout)
                 .timeout(chorus.request_timeout)
                 .build()

@@ -402,7 +402,7 @@ impl InProcess {
             rt,
             aws_http: crate::offthread::OffThread::default_client(io.handle().clone()),
             _io: io,
-            http: reqwest::Client::new(),
+            http: gateway_tests::testkit::http_client(),
             emulator: emulator.to_owned(),
             sdk: sdk.clone(),
             config: config.clone(),

@@ -1,0 +1,40 @@
+"""What issue 18 took out of every function's binary stays out: a second crypto library
+(aws-lc, brought by the AWS SDK's or reqwest's default TLS features) and the ICU tables of
+`url`'s IDNA back end. Read from Cargo.lock, so a dependency change that brings them back
+fails here rather than in `make bench`'s size row.
+
+    .venv/bin/python -m unittest discover -s tests/infra -p 'test_build_shape.py' -v
+"""
+
+from __future__ import annotations
+
+import tomllib
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def locked_packages() -> dict[str, list[str]]:
+    lock = tomllib.loads((ROOT / "Cargo.lock").read_text())
+    packages: dict[str, list[str]] = {}
+    for package in lock["package"]:
+        packages.setdefault(package["name"], []).append(package["version"])
+    return packages
+
+
+class BuildShape(unittest.TestCase):
+    def test_one_crypto_library_ring(self) -> None:
+        packages = locked_packages()
+        self.assertIn("ring", packages)
+        for name in ("aws-lc-rs", "aws-lc-sys", "aws-lc-fips-sys"):
+            self.assertNotIn(name, packages, f"{name} is back: a default TLS feature of the SDK or reqwest")
+
+    def test_no_idna_unicode_back_end(self) -> None:
+        packages = locked_packages()
+        self.assertEqual(packages.get("idna_adapter"), ["1.0.0"])
+        self.assertNotIn("icu_normalizer", packages)
+
+
+if __name__ == "__main__":
+    unittest.main()
