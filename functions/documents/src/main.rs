@@ -1,18 +1,12 @@
 //! Lambda entry point: pre-signed uploads of large documents.
 
-use std::sync::Arc;
-
-use documents::State;
-use lambda_http::{Error, Request, run, service_fn};
+use documents::{State, handle};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let state =
-        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk))).await?);
-    run(service_fn(move |request: Request| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, Error>(documents::handle(&state, request).await) }
-    }))
+async fn main() -> Result<(), lambda_http::Error> {
+    shared::http::serve(
+        |config, sdk| Ok(State::from_sdk(config, sdk)),
+        |state, request| async move { handle(&state, request).await },
+    )
     .await
 }

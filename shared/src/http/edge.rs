@@ -1,9 +1,18 @@
-//! What every HTTP function does the same way at its edge: the route it was called by, the
-//! company SIRET of the path, and the answer when the gateway's own storage fails.
+//! What every HTTP function does the same way at its edge: its Lambda entry point, the
+//! route it was called by, the path parameters, the company SIRET of the path, the answer
+//! of every outcome (logged with its status) and the answer when the gateway's own storage
+//! fails.
 
-use lambda_http::{Request, RequestExt};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use super::{FieldError, Problem};
+use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
+
+use super::{FieldError, Problem, ProblemCode};
+use crate::aws::SdkConfig;
+use crate::config::Config;
 use crate::domain::{Siret, SiretCheck};
 use crate::store::StoreError;
 
@@ -15,6 +24,61 @@ pub fn route_key(request: &Request) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// The Lambda entry point of an HTTP function: tracing, the cold start (`build` makes the
+/// state from the configuration, see `crate::init`), then every event answered by `handle`
+/// with the state kept warm.
+pub async fn serve<S, F>(
+    build: impl FnOnce(Config, &SdkConfig) -> Result<S, crate::init::InitError>,
+    handle: impl Fn(Arc<S>, Request) -> F,
+) -> Result<(), lambda_http::Error>
+where
+    S: Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send,
+{
+    lambda_http::tracing::init_default_subscriber();
+    let state = Arc::new(crate::init::cold_start(build).await?);
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let answer = handle(Arc::clone(&state), request);
+        async move { Ok::<_, lambda_http::Error>(answer.await) }
+    }))
+    .await
+}
+
+/// A path parameter of the request as it came, empty when the route has none of that name.
+pub fn path_param(request: &Request, name: &str) -> String {
+    request
+        .path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The answer to a key of no route (API Gateway itself answers unknown paths; this is for a
+/// route key a function does not serve).
+pub fn unknown_route() -> Problem {
+    Problem::new(ProblemCode::NotFound, "Cette route n'existe pas.")
+}
+
+/// Runs a request's `outcome` in its `span`: a problem becomes its problem+json answer, and
+/// the status of the answer is logged (`answered`) in the span. The outcome comes boxed: a
+/// handler's future is large, and held inline it would be copied from frame to frame (a
+/// debug build's 2 MiB test thread overflows).
+pub async fn answer_in(
+    span: tracing::Span,
+    outcome: Pin<Box<impl Future<Output = Result<Response<Body>, Problem>>>>,
+) -> Response<Body> {
+    async {
+        let response = match outcome.await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(),
+        };
+        tracing::info!(status = response.status().as_u16(), "answered");
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 /// The company's SIRET from the path. The token already vouches for it, and sandbox SIRETs
