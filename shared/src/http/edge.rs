@@ -13,8 +13,8 @@ use tracing::Instrument;
 use super::{FieldError, Problem, ProblemCode};
 use crate::aws::SdkConfig;
 use crate::config::Config;
-use crate::domain::{Siret, SiretCheck};
-use crate::store::StoreError;
+use crate::domain::{CompanyAccount, Siret, SiretCheck};
+use crate::store::{Store, StoreError};
 
 /// `METHOD /path/{param}` as API Gateway names the route (`requestContext.routeKey`).
 pub fn route_key(request: &Request) -> String {
@@ -87,6 +87,22 @@ pub fn path_siret(raw: &str) -> Result<Siret, Problem> {
     Siret::parse(raw, SiretCheck::ShapeOnly).map_err(|e| {
         Problem::validation(vec![FieldError::new("siret", e.code(), e.message_fr(raw))])
     })
+}
+
+/// The path's SIRET and the company's account, `missing()` when the company has none (each
+/// route says in its own words what the company must do first).
+pub async fn path_account(
+    store: &Store,
+    raw_siret: &str,
+    missing: impl FnOnce() -> Problem,
+) -> Result<(Siret, CompanyAccount), Problem> {
+    let siret = path_siret(raw_siret)?;
+    let account = store
+        .get_account(&siret)
+        .await
+        .map_err(|e| store_problem(&e))?
+        .ok_or_else(missing)?;
+    Ok((siret, account))
 }
 
 /// DynamoDB or Secrets Manager failed: logged, answered `503 service_unavailable`.

@@ -10,7 +10,9 @@ pub mod route;
 
 pub use chorus::chorus_problem;
 pub use claims::Caller;
-pub use edge::{answer_in, path_param, path_siret, route_key, serve, store_problem, unknown_route};
+pub use edge::{
+    answer_in, path_account, path_param, path_siret, route_key, serve, store_problem, unknown_route,
+};
 pub use json::{JsonObject, json_response};
 pub use problem::{FieldError, Problem, ProblemCode};
 pub use route::{Function, Route};
