@@ -283,16 +283,7 @@ pub(crate) async fn follow_keeping(
     let left = match from {
         WaitingCredentials => {
             if !credentials_renewed(state, &account, now) {
-                state
-                    .store
-                    .transition(
-                        &tracked,
-                        from,
-                        from,
-                        Change::default().due(now + Duration::minutes(30)),
-                        now,
-                    )
-                    .await?;
+                state.depositor.still_held(&tracked, now).await?;
                 let step = (
                     from,
                     from,
