@@ -1,12 +1,5 @@
-//! Lambda entry point: pre-signed uploads of large documents.
+//! Lambda entry point: pre-signed uploads of large documents (a state built without fail).
 
-use documents::{State, handle};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(
-        |config, sdk| Ok(State::from_sdk(config, sdk)),
-        |state, request| async move { handle(&state, request).await },
-    )
-    .await
-}
+shared::http_main!(documents, |config, sdk| Ok(documents::State::from_sdk(
+    config, sdk
+)));

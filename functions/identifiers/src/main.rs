@@ -1,12 +1,3 @@
 //! Lambda entry point: market and situation identifiers.
 
-use identifiers::{State, handle};
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::http::serve(
-        |config, sdk| Ok(State::from_sdk(config, sdk)?),
-        |state, request| async move { handle(&state, request).await },
-    )
-    .await
-}
+shared::http_main!(identifiers);

@@ -46,6 +46,28 @@ where
     .await
 }
 
+/// The `main` of an HTTP function crate, in one line: `shared::http_main!(identifiers);`
+/// serves `identifiers::handle` with the state `identifiers::State::from_sdk` makes (through
+/// `serve`); a state whose `from_sdk` cannot fail is built by the closure given after the
+/// crate's name.
+#[macro_export]
+macro_rules! http_main {
+    ($function:ident) => {
+        $crate::http_main!($function, |config, sdk| Ok($function::State::from_sdk(
+            config, sdk
+        )?));
+    };
+    ($function:ident, $build:expr) => {
+        #[tokio::main]
+        async fn main() -> Result<(), lambda_http::Error> {
+            $crate::http::serve($build, |state, request| async move {
+                $function::handle(&state, request).await
+            })
+            .await
+        }
+    };
+}
+
 /// A path parameter of the request as it came, empty when the route has none of that name.
 pub fn path_param(request: &Request, name: &str) -> String {
     request
