@@ -202,6 +202,25 @@ fn dur(d: std::time::Duration) -> Duration {
 }
 
 impl Depositor {
+    /// A transmission held for its credentials (`waiting_credentials`) that still cannot
+    /// go: looked at again in 30 minutes (cheap: one read of the account).
+    pub async fn still_held(
+        &self,
+        tracked: &Tracked,
+        now: OffsetDateTime,
+    ) -> Result<Tracked, StoreError> {
+        let from = tracked.situation.transmission.state;
+        self.store
+            .transition(
+                tracked,
+                from,
+                from,
+                Change::default().due(now + Duration::minutes(30)),
+                now,
+            )
+            .await
+    }
+
     /// Deposits now if the transmission may be deposited (`pending`, `failed_retrying`,
     /// or `waiting_credentials` once the credentials are good again). Returns the record
     /// as left. A conflict means another attempt moved it: the caller re-reads.
@@ -214,17 +233,7 @@ impl Depositor {
         let from = tracked.situation.transmission.state;
         if let Some(why) = self.refusal(account, now) {
             if from == TransmissionState::WaitingCredentials {
-                // Still held: look again later (cheap: one read of the account).
-                return Ok(self
-                    .store
-                    .transition(
-                        &tracked,
-                        from,
-                        from,
-                        Change::default().due(now + Duration::minutes(30)),
-                        now,
-                    )
-                    .await?);
+                return Ok(self.still_held(&tracked, now).await?);
             }
             return self
                 .hold(&tracked, from, Change::default(), why, account, now)

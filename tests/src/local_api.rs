@@ -11,6 +11,7 @@ use axum::body::{Body as AxumBody, to_bytes};
 use axum::http::{HeaderValue, Request as AxumRequest, Response as AxumResponse, StatusCode};
 use base64::Engine;
 use serde_json::{Map, Value, json};
+use shared::http::{Function, Route, unknown_route};
 use shared::http::{Problem, ProblemCode};
 
 use crate::jwt;
@@ -19,31 +20,10 @@ use crate::jwt;
 /// functions enforce their own smaller limits.
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Function {
-    CompanySettings,
-    Identifiers,
-    TransmitInvoice,
-    Documents,
-}
-
-/// Every route of the local API with the function that serves it.
-pub fn routes() -> Vec<(Function, &'static str)> {
-    company_settings::ROUTES
-        .iter()
-        .map(|r| (Function::CompanySettings, *r))
-        .chain(
-            identifiers::ROUTES
-                .iter()
-                .map(|r| (Function::Identifiers, *r)),
-        )
-        .chain(
-            transmit_invoice::ROUTES
-                .iter()
-                .map(|r| (Function::TransmitInvoice, *r)),
-        )
-        .chain(documents::ROUTES.iter().map(|r| (Function::Documents, *r)))
-        .collect()
+/// Every route of the local API, with the function that serves it: the API's one route
+/// table, `shared::http::Route`.
+pub fn routes() -> &'static [Route] {
+    Route::ALL
 }
 
 pub struct LocalApi {
@@ -196,14 +176,11 @@ impl LocalApi {
                     .map(|v| (k.as_str().to_owned(), v.to_owned()))
             })
             .collect();
-        let Some((function, route_key, params)) = routes()
-            .into_iter()
-            .find_map(|(f, key)| match_route(key, &method, &path).map(|p| (f, key, p)))
+        let Some((route, params)) = routes()
+            .iter()
+            .find_map(|route| match_route(route.key(), &method, &path).map(|p| (*route, p)))
         else {
-            return problem_response(Problem::new(
-                ProblemCode::NotFound,
-                "Cette route n'existe pas.",
-            ));
+            return problem_response(unknown_route());
         };
         let token = headers
             .iter()
@@ -227,7 +204,14 @@ impl LocalApi {
             }
         };
         let event = build_event(
-            route_key, &method, &path, &query, &headers, &body, &params, &claims,
+            route.key(),
+            &method,
+            &path,
+            &query,
+            &headers,
+            &body,
+            &params,
+            &claims,
         );
         let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
@@ -236,7 +220,7 @@ impl LocalApi {
                 return problem_response(Problem::internal());
             }
         };
-        let response = match function {
+        let response = match route.function() {
             Function::CompanySettings => {
                 company_settings::handle(&self.company_settings, lambda_request).await
             }

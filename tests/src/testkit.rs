@@ -478,6 +478,38 @@ impl aws_sdk_dynamodb::config::Intercept for AwsFaults {
     }
 }
 
+/// Counts the AWS calls sent through the SDK clients it is set on (as an `interceptor` of
+/// their configuration), by operation name (`GetItem`, `GetSecretValue`…): one count per
+/// attempt sent, retries included. Used by the tests that count a path's calls and by the
+/// bench's calls section.
+#[derive(Clone, Debug, Default)]
+pub struct CallCounter(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    /// The counts since the last `take`, by operation name; the counter starts again at zero.
+    pub fn take(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut *lock(&self.0))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        use aws_smithy_runtime_api::client::orchestrator::Metadata;
+        let name = cfg.load::<Metadata>().map_or("?", |m| m.name()).to_owned();
+        *lock(&self.0).entry(name).or_default() += 1;
+        Ok(())
+    }
+}
+
 /// A store and a secret store whose calls go through `faults`, with no SDK retries (a
 /// fault is a fault).
 pub fn clients_with_faults(

@@ -15,7 +15,8 @@ use gateway_tests::sandbox::{
     Fault, FaultAction, Progress, SandboxConfig, SandboxHandle, Seed, spawn,
 };
 use gateway_tests::testkit::{
-    Stack, create_table, invoice_body, lambda_request, random_siret, response_json, stack_config,
+    CallCounter, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
+    stack_config,
 };
 use serde_json::{Map, json};
 use shared::clock::FixedClock;
@@ -547,38 +548,8 @@ async fn count_status(h: &Harness, status: &str) -> usize {
 // companies with 10 open invoices each, 1 % of the invoices changing between two runs.
 // Ignored in `make test` (minutes of seeding).
 
-/// The AWS operations sent through the clients it is set on, by name.
-#[derive(Clone, Debug, Default)]
-struct CallLog(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl CallLog {
-    fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl aws_sdk_dynamodb::config::Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "call-log"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let name = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map_or("?", |m| m.name())
-            .to_owned();
-        *self.0.lock().unwrap().entry(name).or_default() += 1;
-        Ok(())
-    }
-}
-
 /// status-sync in `mode` with its DynamoDB and Secrets Manager calls counted in `log`.
-async fn counted_sync(h: &Harness, mode: &str, log: &CallLog) -> status_sync::State {
+async fn counted_sync(h: &Harness, mode: &str, log: &CallCounter) -> status_sync::State {
     let mut config = h.config.clone();
     config.follow.mode = match mode {
         "full" => shared::follow_settings::FollowMode::Full,
@@ -657,7 +628,7 @@ impl Measured {
 async fn measure(
     h: &Harness,
     sync: &status_sync::State,
-    log: &CallLog,
+    log: &CallCounter,
     ahead: Duration,
 ) -> Measured {
     h.clock.set(h.advance(ahead));
@@ -857,7 +828,7 @@ async fn follow_up_at_scale() {
         h.copy_company(other, &items, &sm, &secret).await;
     }
     let seeded = seeding.elapsed();
-    let log = CallLog::default();
+    let log = CallCounter::default();
     let after = counted_sync(&h, "changes", &log).await;
     // Every company's look is due an hour later; nothing changed yet.
     let first = measure(&h, &after, &log, Duration::minutes(61)).await;

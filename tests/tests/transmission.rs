@@ -22,8 +22,8 @@ use gateway_tests::sandbox::{
     SandboxConfig, SandboxHandle, ScriptStep, Seed, Shapes, spawn,
 };
 use gateway_tests::testkit::{
-    PDF, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
-    sandbox_url, stack_config,
+    CallCounter, PDF, Stack, create_table, invoice_body, lambda_request, random_siret,
+    response_json, sandbox_url, stack_config,
 };
 use serde_json::{Map, Value, json};
 use shared::clock::FixedClock;
@@ -196,36 +196,6 @@ struct Harness {
     login: String,
     password: String,
     market_ref: String,
-}
-
-/// The AWS operations sent through the clients it is set on, by name.
-#[derive(Clone, Debug, Default)]
-struct CallLog(Arc<Mutex<std::collections::BTreeMap<String, u32>>>);
-
-impl CallLog {
-    fn take(&self) -> std::collections::BTreeMap<String, u32> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl aws_sdk_dynamodb::config::Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "call-log"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
-        cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let name = cfg
-            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
-            .map_or("?", |m| m.name())
-            .to_owned();
-        *self.0.lock().unwrap().entry(name).or_default() += 1;
-        Ok(())
-    }
 }
 
 impl Harness {
@@ -853,7 +823,7 @@ async fn calls_per_transmission_on_a_warm_function() {
     h.situation(1, &warm_up).await;
     h.situation(2, &number).await;
     // The transmission function with its AWS calls counted (the same clients otherwise).
-    let calls = CallLog::default();
+    let calls = CallCounter::default();
     let ddb = aws_sdk_dynamodb::config::Builder::from(&h.sdk)
         .interceptor(calls.clone())
         .build();

@@ -8,10 +8,8 @@
 mod settings;
 mod verify;
 
-use lambda_http::{Body, Request, RequestExt, Response};
-use shared::http::route_key;
-use shared::http::{Caller, Problem, ProblemCode};
-use tracing::Instrument;
+use lambda_http::{Body, Request, Response};
+use shared::http::{Caller, Route, answer_in, path_param, route_key, unknown_route};
 
 /// Built once per cold start and shared by every invocation.
 pub type State = shared::services::HttpState;
@@ -19,49 +17,22 @@ pub type State = shared::services::HttpState;
 /// Request bodies of this route are small; anything bigger is refused before parsing.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-pub const ROUTES: &[&str] = &[
-    "PUT /v1/companies/{siret}/chorus-account",
-    "GET /v1/companies/{siret}/chorus-account",
-    "DELETE /v1/companies/{siret}/chorus-account",
-    "POST /v1/companies/{siret}/chorus-account/verify",
-];
-
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
     let route = route_key(&request);
-    let path_siret = request
-        .path_parameters_ref()
-        .and_then(|p| p.first("siret"))
-        .unwrap_or_default()
-        .to_owned();
+    let path_siret = path_param(&request, "siret");
     let span = tracing::info_span!("request", route = %route, siret = %path_siret);
-    let outcome = async {
+    let outcome = Box::pin(async {
         let caller = Caller::from_request(&request)?;
         caller.authorise(&path_siret)?;
-        match route.as_str() {
-            "PUT /v1/companies/{siret}/chorus-account" => {
+        match Route::from_key(&route) {
+            Some(Route::PutChorusAccount) => {
                 settings::put(state, &caller, &path_siret, request.body()).await
             }
-            "GET /v1/companies/{siret}/chorus-account" => settings::get(state, &path_siret).await,
-            "DELETE /v1/companies/{siret}/chorus-account" => {
-                settings::delete(state, &caller, &path_siret).await
-            }
-            "POST /v1/companies/{siret}/chorus-account/verify" => {
-                settings::verify(state, &caller, &path_siret).await
-            }
-            _ => Err(Problem::new(
-                ProblemCode::NotFound,
-                "Cette route n'existe pas.",
-            )),
+            Some(Route::GetChorusAccount) => settings::get(state, &path_siret).await,
+            Some(Route::DeleteChorusAccount) => settings::delete(state, &caller, &path_siret).await,
+            Some(Route::VerifyChorusAccount) => settings::verify(state, &caller, &path_siret).await,
+            _ => Err(unknown_route()),
         }
-    };
-    async {
-        let response = match outcome.await {
-            Ok(response) => response,
-            Err(problem) => problem.into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+    });
+    answer_in(span, outcome).await
 }

@@ -8,8 +8,8 @@ use shared::domain::{
     TechnicalLogin,
 };
 use shared::http::json::{body_bytes, empty_response};
-use shared::http::store_problem;
 use shared::http::{Caller, FieldError, JsonObject, Problem, ProblemCode, json_response};
+use shared::http::{path_account, store_problem};
 use shared::secrets::StagedVersion;
 use shared::store::{AuditEntry, StoreError, Verification};
 
@@ -635,13 +635,7 @@ fn not_configured() -> Problem {
 }
 
 pub async fn get(state: &State, path_siret: &str) -> Result<Response<Body>, Problem> {
-    let siret = shared::http::path_siret(path_siret)?;
-    let account = state
-        .store
-        .get_account(&siret)
-        .await
-        .map_err(|e| store_problem(&e))?
-        .ok_or_else(not_configured)?;
+    let (_, account) = path_account(&state.store, path_siret, not_configured).await?;
     Ok(json_response(
         200,
         &account.view(state.config.password_lifetime, state.clock.now()),
@@ -702,13 +696,7 @@ pub async fn verify(
     caller: &Caller,
     path_siret: &str,
 ) -> Result<Response<Body>, Problem> {
-    let siret = shared::http::path_siret(path_siret)?;
-    let account = state
-        .store
-        .get_account(&siret)
-        .await
-        .map_err(|e| store_problem(&e))?
-        .ok_or_else(not_configured)?;
+    let (siret, account) = path_account(&state.store, path_siret, not_configured).await?;
     let password = stored_password(state, &account).await?;
     match test_credentials(
         &state.chorus,

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::clock::{Clock, SystemClock, rfc3339};
 use shared::config::Config;
@@ -18,13 +18,10 @@ use shared::domain::Siret;
 use shared::domain::document::{Announced, Document};
 use shared::http::json::body_bytes;
 use shared::http::{
-    Caller, FieldError, JsonObject, Problem, json_response, path_siret, store_problem,
+    Caller, FieldError, JsonObject, Problem, answer_in, json_response, path_param, path_siret,
+    store_problem,
 };
 use shared::store::Store;
-use tracing::Instrument;
-
-const CREATE: &str = "POST /v1/companies/{siret}/documents";
-pub const ROUTES: &[&str] = &[CREATE];
 
 /// The announcement is a few hundred bytes.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -64,28 +61,16 @@ struct Created {
     expires_at: String,
 }
 
+/// Its one route (`Route::CreateDocument`): any key is answered by it.
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
-    let siret = request
-        .path_parameters()
-        .first("siret")
-        .unwrap_or_default()
-        .to_owned();
+    let siret = path_param(&request, "siret");
     let span = tracing::info_span!("request", siret = %siret);
-    async {
-        let outcome = async {
-            let caller = Caller::from_request(&request)?;
-            caller.authorise(&siret)?;
-            create(state, &siret, request.body()).await
-        };
-        let response = match outcome.await {
-            Ok(r) => r,
-            Err(p) => p.into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+    let outcome = Box::pin(async {
+        let caller = Caller::from_request(&request)?;
+        caller.authorise(&siret)?;
+        create(state, &siret, request.body()).await
+    });
+    answer_in(span, outcome).await
 }
 
 /// Checks the announcement, signs the upload, records the document, then answers: a URL

@@ -1,18 +1,5 @@
-//! Lambda entry point: pre-signed uploads of large documents.
+//! Lambda entry point: pre-signed uploads of large documents (a state built without fail).
 
-use std::sync::Arc;
-
-use documents::State;
-use lambda_http::{Error, Request, run, service_fn};
-
-#[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::logging::init();
-    let state =
-        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk))).await?);
-    run(service_fn(move |request: Request| {
-        let state = Arc::clone(&state);
-        async move { Ok::<_, Error>(documents::handle(&state, request).await) }
-    }))
-    .await
-}
+shared::http_main!(documents, |config, sdk| Ok(documents::State::from_sdk(
+    config, sdk
+)));

@@ -12,6 +12,7 @@ use shared::chorus::InvoiceStatus;
 use shared::domain::payment::{BuyerCategory, PaymentClock, PaymentTerms};
 use shared::domain::situation::{SituationView, TransmissionState};
 use shared::domain::{MarketRef, Siret, SituationNumber};
+use shared::http::json::text_response;
 use shared::http::{FieldError, Problem, json_response, path_siret, store_problem};
 use shared::store::company::{CompanyCursor, SituationFilter};
 
@@ -96,12 +97,6 @@ fn wants_csv(request: &Request) -> bool {
         .any(|v| v.to_ascii_lowercase().contains("text/csv"))
 }
 
-#[derive(serde::Serialize)]
-struct CompanySituations {
-    situations: Vec<SituationView>,
-    next_cursor: Option<String>,
-}
-
 /// The route: the filters, the page, then JSON or CSV.
 pub async fn list(
     state: &State,
@@ -145,7 +140,7 @@ pub async fn list(
         .map_err(|e| store_problem(&e))?;
     Ok(json_response(
         200,
-        &CompanySituations {
+        &paging::SituationPage {
             situations: found.items.iter().map(|s| rows.view(s)).collect(),
             next_cursor: found
                 .next_after
@@ -292,21 +287,17 @@ fn csv_response(views: &[SituationView]) -> Result<Response<Body>, Problem> {
         Problem::internal()
     })?;
     let text = String::from_utf8(bytes).map_err(|_| Problem::internal())?;
-    let mut response = Response::new(Body::Text(text));
-    let headers = response.headers_mut();
-    headers.insert(
-        "content-type",
-        lambda_http::http::HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        "content-disposition",
-        lambda_http::http::HeaderValue::from_static("attachment; filename=\"situations.csv\""),
-    );
-    headers.insert(
-        "cache-control",
-        lambda_http::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    Ok(text_response(
+        lambda_http::http::StatusCode::OK,
+        text,
+        &[
+            ("content-type", "text/csv; charset=utf-8"),
+            (
+                "content-disposition",
+                "attachment; filename=\"situations.csv\"",
+            ),
+        ],
+    ))
 }
 
 #[cfg(test)]

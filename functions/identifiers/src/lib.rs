@@ -20,26 +20,14 @@ mod paging;
 mod situations;
 mod structure;
 
-use lambda_http::{Body, Request, RequestExt, Response};
-use shared::http::{Caller, Problem, ProblemCode, route_key};
-use tracing::Instrument;
+use lambda_http::{Body, Request, Response};
+use shared::http::{Caller, Problem, ProblemCode, Route, answer_in, path_param, route_key};
 
 /// Built once per cold start and shared by every invocation.
 pub type State = shared::services::HttpState;
 
 /// Bodies of these routes are a few hundred bytes; anything bigger is refused unread.
 pub const BODY_LIMIT: usize = 16 * 1024;
-
-pub const ROUTES: &[&str] = &[
-    "PUT /v1/companies/{siret}/markets/{market_ref}",
-    "GET /v1/companies/{siret}/markets/{market_ref}",
-    "GET /v1/companies/{siret}/markets",
-    "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
-    "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
-    "GET /v1/companies/{siret}/markets/{market_ref}/situations",
-    "GET /v1/companies/{siret}/buyers/{buyer_siret}",
-    "GET /v1/companies/{siret}/situations",
-];
 
 /// The path parameters of a request, raw.
 pub(crate) struct PathParams {
@@ -49,21 +37,20 @@ pub(crate) struct PathParams {
     pub buyer_siret: String,
 }
 
+impl PathParams {
+    fn of(request: &Request) -> PathParams {
+        PathParams {
+            siret: path_param(request, "siret"),
+            market_ref: path_param(request, "market_ref"),
+            number: path_param(request, "number"),
+            buyer_siret: path_param(request, "buyer_siret"),
+        }
+    }
+}
+
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
     let route = route_key(&request);
-    let param = |name: &str| {
-        request
-            .path_parameters_ref()
-            .and_then(|p| p.first(name))
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let path = PathParams {
-        siret: param("siret"),
-        market_ref: param("market_ref"),
-        number: param("number"),
-        buyer_siret: param("buyer_siret"),
-    };
+    let path = PathParams::of(&request);
     let span = tracing::info_span!(
         "request",
         route = %route,
@@ -72,42 +59,33 @@ pub async fn handle(state: &State, request: Request) -> Response<Body> {
         situation = %path.number,
         buyer_siret = %path.buyer_siret,
     );
-    let outcome = async {
+    let outcome = Box::pin(async {
         let caller = Caller::from_request(&request)?;
         caller.authorise(&path.siret)?;
-        match route.as_str() {
-            "PUT /v1/companies/{siret}/markets/{market_ref}" => {
-                markets::put(state, &caller, &path, request.body()).await
-            }
-            "GET /v1/companies/{siret}/markets/{market_ref}" => markets::get(state, &path).await,
-            "GET /v1/companies/{siret}/markets" => markets::list(state, &path, &request).await,
-            "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}" => {
-                situations::put(state, &caller, &path, request.body()).await
-            }
-            "GET /v1/companies/{siret}/markets/{market_ref}/situations/{number}" => {
-                situations::get(state, &path).await
-            }
-            "GET /v1/companies/{siret}/markets/{market_ref}/situations" => {
-                situations::list(state, &path, &request).await
-            }
-            "GET /v1/companies/{siret}/buyers/{buyer_siret}" => lookup::get(state, &path).await,
-            "GET /v1/companies/{siret}/situations" => company::list(state, &path, &request).await,
-            _ => Err(Problem::new(
-                ProblemCode::NotFound,
-                "Cette route n'existe pas.",
-            )),
-        }
-    };
-    async {
-        let response = match outcome.await {
-            Ok(response) => response,
-            Err(problem) => problem.into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "answered");
-        response
+        dispatch(state, &caller, &path, &request, Route::from_key(&route)).await
+    });
+    answer_in(span, outcome).await
+}
+
+/// The handler of the route.
+async fn dispatch(
+    state: &State,
+    caller: &Caller,
+    path: &PathParams,
+    request: &Request,
+    route: Option<Route>,
+) -> Result<Response<Body>, Problem> {
+    match route {
+        Some(Route::PutMarket) => markets::put(state, caller, path, request.body()).await,
+        Some(Route::GetMarket) => markets::get(state, path).await,
+        Some(Route::ListMarkets) => markets::list(state, path, request).await,
+        Some(Route::PutSituation) => situations::put(state, caller, path, request.body()).await,
+        Some(Route::GetSituation) => situations::get(state, path).await,
+        Some(Route::ListMarketSituations) => situations::list(state, path, request).await,
+        Some(Route::GetBuyer) => lookup::get(state, path).await,
+        Some(Route::ListCompanySituations) => company::list(state, path, request).await,
+        _ => Err(shared::http::unknown_route()),
     }
-    .instrument(span)
-    .await
 }
 
 pub(crate) fn market_not_found(market_ref: &str) -> Problem {

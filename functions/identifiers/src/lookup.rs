@@ -9,7 +9,7 @@ use shared::domain::{Siret, market::BuyerRule};
 use shared::http::{FieldError, Problem, ProblemCode, json_response};
 
 use crate::structure::{self, Lookup};
-use shared::http::{path_siret, store_problem};
+use shared::http::path_account;
 
 use crate::{PathParams, State};
 
@@ -53,13 +53,7 @@ fn not_found(siret: &str) -> Problem {
 }
 
 pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Problem> {
-    let siret = path_siret(&path.siret)?;
-    let account = state
-        .store
-        .get_account(&siret)
-        .await
-        .map_err(|e| store_problem(&e))?
-        .ok_or_else(not_configured)?;
+    let (_, account) = path_account(&state.store, &path.siret, not_configured).await?;
     let raw = path.buyer_siret.as_str();
     // Sandbox accounts look up qualification SIRETs, which may fail the Luhn key.
     let buyer_siret = Siret::parse(raw, account.environment.siret_check()).map_err(|e| {

@@ -8,10 +8,18 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::{Request, RequestExt};
+use shared::domain::situation::SituationView;
 use shared::http::FieldError;
 
 pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 100;
+
+/// A page of situations, of a market or of the whole company.
+#[derive(serde::Serialize)]
+pub struct SituationPage {
+    pub situations: Vec<SituationView>,
+    pub next_cursor: Option<String>,
+}
 
 /// What a list request asks for: how many, and after which key (still raw).
 pub struct PageRequest {

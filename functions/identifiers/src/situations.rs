@@ -4,9 +4,7 @@
 use lambda_http::{Body, Request, Response};
 use shared::domain::market::CommitmentNumber;
 use shared::domain::payment::PaymentTerms;
-use shared::domain::situation::{
-    InvoiceNumberHolder, Period, Registration, SituationView, plan_registration,
-};
+use shared::domain::situation::{InvoiceNumberHolder, Period, Registration, plan_registration};
 use shared::domain::{
     InvoiceNumber, MarketRef, Siret, Situation, SituationIdentifiers, SituationNumber,
 };
@@ -317,12 +315,6 @@ pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Pro
     }
 }
 
-#[derive(serde::Serialize)]
-struct SituationList {
-    situations: Vec<SituationView>,
-    next_cursor: Option<String>,
-}
-
 pub async fn list(
     state: &State,
     path: &PathParams,
@@ -350,7 +342,7 @@ pub async fn list(
     let terms = payment_terms(&state.config, state.clock.as_ref(), Some(&market));
     Ok(json_response(
         200,
-        &SituationList {
+        &paging::SituationPage {
             situations: found.items.iter().map(|s| s.view(terms)).collect(),
             next_cursor: found
                 .next_after

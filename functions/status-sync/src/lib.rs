@@ -305,11 +305,7 @@ async fn keep_holding(
     now: OffsetDateTime,
 ) -> Result<(Step, Option<Tracked>), DepositError> {
     let from = tracked.situation.transmission.state;
-    let change = Change::default().due(now + Duration::minutes(30));
-    state
-        .store
-        .transition(tracked, from, from, change, now)
-        .await?;
+    state.depositor.still_held(tracked, now).await?;
     let step = (
         from,
         from,

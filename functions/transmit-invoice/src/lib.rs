@@ -15,7 +15,7 @@ mod works;
 
 use std::time::Duration as StdDuration;
 
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
 use shared::deposit::{DepositError, payload_owner};
 use shared::documents::DocumentBucket;
@@ -25,23 +25,12 @@ use shared::domain::{
 };
 use shared::http::json::body_bytes;
 use shared::http::{Caller, FieldError, Problem, ProblemCode, json_response};
-use shared::http::{route_key, store_problem};
+use shared::http::{Route, answer_in, path_param, store_problem};
 use shared::services::DepositingState;
 use shared::services::payment_terms;
 use shared::store::StoreError;
 use shared::store::transmission::{Change, Claim, Tracked};
 use shared::ubl::{self, CheckOptions};
-use tracing::Instrument;
-
-const TRANSMIT: &str =
-    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
-const RESOLVE: &str =
-    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/resolve";
-const RECYCLE: &str =
-    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/recycle";
-const COMPLETE: &str =
-    "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission/complete";
-pub const ROUTES: &[&str] = &[TRANSMIT, RESOLVE, RECYCLE, COMPLETE];
 
 /// API Gateway hands a Lambda at most 6 MB: the whole request, PDF included, must fit.
 pub const BODY_LIMIT: usize = 6 * 1024 * 1024;
@@ -88,48 +77,39 @@ impl std::ops::DerefMut for State {
 }
 
 pub async fn handle(state: &State, request: Request) -> Response<Body> {
-    let params = request.path_parameters();
-    let siret = params.first("siret").unwrap_or_default().to_owned();
-    let market_ref = params.first("market_ref").unwrap_or_default().to_owned();
-    let number = params.first("number").unwrap_or_default().to_owned();
+    let siret = path_param(&request, "siret");
+    let market_ref = path_param(&request, "market_ref");
+    let number = path_param(&request, "number");
     let span = tracing::info_span!("request", siret = %siret, market_ref = %market_ref, situation = %number);
-    async {
-        let outcome = async {
-            let caller = Caller::from_request(&request)?;
-            caller.authorise(&siret)?;
-            // A value that is not visible ASCII is kept (lossily) so that it is refused,
-            // never mistaken for no key at all.
-            let key = request
-                .headers()
-                .get("idempotency-key")
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
-            match route_key(&request).as_str() {
-                RESOLVE => {
-                    let path = SituationPath::parse(&siret, &market_ref, &number, None)?;
-                    resolve::resolve(state, &caller, &path, request.body()).await
-                }
-                route @ (RECYCLE | COMPLETE) => {
-                    let kind = if route == RECYCLE {
-                        returned::Kind::Recycle
-                    } else {
-                        returned::Kind::Complete
-                    };
-                    let path = SituationPath::parse(&siret, &market_ref, &number, key.as_deref())?;
-                    let asked = returned::Asked { kind, key };
-                    returned::handle(state, &caller, &path, asked, request.body()).await
-                }
-                _ => transmit(state, &siret, &market_ref, &number, key, request.body()).await,
+    let outcome = Box::pin(async {
+        let caller = Caller::from_request(&request)?;
+        caller.authorise(&siret)?;
+        // A value that is not visible ASCII is kept (lossily) so that it is refused,
+        // never mistaken for no key at all.
+        let key = request
+            .headers()
+            .get("idempotency-key")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned());
+        match Route::of(&request) {
+            Some(Route::ResolveTransmission) => {
+                let path = SituationPath::parse(&siret, &market_ref, &number, None)?;
+                resolve::resolve(state, &caller, &path, request.body()).await
             }
-        };
-        let response = match outcome.await {
-            Ok(r) => r,
-            Err(p) => p.into_response(),
-        };
-        tracing::info!(status = response.status().as_u16(), "answered");
-        response
-    }
-    .instrument(span)
-    .await
+            Some(route @ (Route::RecycleTransmission | Route::CompleteTransmission)) => {
+                let kind = if route == Route::RecycleTransmission {
+                    returned::Kind::Recycle
+                } else {
+                    returned::Kind::Complete
+                };
+                let path = SituationPath::parse(&siret, &market_ref, &number, key.as_deref())?;
+                let asked = returned::Asked { kind, key };
+                returned::handle(state, &caller, &path, asked, request.body()).await
+            }
+            // `Transmit`, and (as always) any other key.
+            _ => transmit(state, &siret, &market_ref, &number, key, request.body()).await,
+        }
+    });
+    answer_in(span, outcome).await
 }
 
 /// The situation a request is about, from its path.

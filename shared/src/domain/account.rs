@@ -220,6 +220,32 @@ pub struct CompanyAccount {
     pub notify_overdue: bool,
 }
 
+/// An account for the unit tests: a valid public SIRET, saved on 2026-11-27 at 10:00 UTC
+/// (revision 1, password `v1`, valid, never verified, no reminder due); each test changes
+/// what it is about.
+#[cfg(test)]
+impl CompanyAccount {
+    pub(crate) fn sample(technical_login: &str, environment: Environment) -> CompanyAccount {
+        use time::macros::datetime;
+        CompanyAccount {
+            siret: Siret::parse("21750001600019", super::SiretCheck::Full).unwrap(),
+            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
+            technical_login: TechnicalLogin::parse(technical_login).unwrap(),
+            environment,
+            password_set_at: datetime!(2026-11-27 10:00 UTC),
+            password_version: "v1".into(),
+            credentials_status: CredentialsStatus::Valid,
+            verified_at: None,
+            created_at: datetime!(2026-11-27 10:00 UTC),
+            updated_at: datetime!(2026-11-27 10:00 UTC),
+            revision: 1,
+            next_reminder_on: None,
+            chorus_structure_id: None,
+            notify_overdue: true,
+        }
+    }
+}
+
 impl CompanyAccount {
     pub fn password_expires_at(&self, lifetime: PasswordLifetime) -> OffsetDateTime {
         self.password_set_at + lifetime.duration()

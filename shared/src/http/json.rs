@@ -1,5 +1,6 @@
 //! Reading a JSON object field by field, collecting every fault for one answer.
 
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -8,23 +9,29 @@ use super::{FieldError, Problem, ProblemCode};
 
 pub fn json_response<T: Serialize>(status: u16, value: &T) -> Response<Body> {
     match serde_json::to_string(value) {
-        Ok(text) => {
-            let mut response = Response::new(Body::Text(text));
-            *response.status_mut() = lambda_http::http::StatusCode::from_u16(status)
-                .unwrap_or(lambda_http::http::StatusCode::OK);
-            let headers = response.headers_mut();
-            headers.insert(
-                "content-type",
-                lambda_http::http::HeaderValue::from_static("application/json"),
-            );
-            headers.insert(
-                "cache-control",
-                lambda_http::http::HeaderValue::from_static("no-store"),
-            );
-            response
-        }
+        Ok(text) => text_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            text,
+            &[("content-type", "application/json")],
+        ),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// An answer of `status` with `text`, these headers in this order, then
+/// `cache-control: no-store`: how every JSON, problem+json and CSV answer is made.
+pub fn text_response(
+    status: StatusCode,
+    text: String,
+    headers: &[(&'static str, &'static str)],
+) -> Response<Body> {
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    let map = response.headers_mut();
+    for (name, value) in headers.iter().chain(&[("cache-control", "no-store")]) {
+        map.insert(*name, HeaderValue::from_static(value));
+    }
+    response
 }
 
 pub fn empty_response(status: u16) -> Response<Body> {

@@ -262,19 +262,12 @@ impl Problem {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let mut response = Response::new(Body::Text(self.to_json()));
-        *response.status_mut() = lambda_http::http::StatusCode::from_u16(self.status())
-            .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
-        let headers = response.headers_mut();
-        headers.insert(
-            "content-type",
-            lambda_http::http::HeaderValue::from_static("application/problem+json"),
-        );
-        headers.insert(
-            "cache-control",
-            lambda_http::http::HeaderValue::from_static("no-store"),
-        );
-        response
+        super::json::text_response(
+            lambda_http::http::StatusCode::from_u16(self.status())
+                .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR),
+            self.to_json(),
+            &[("content-type", "application/problem+json")],
+        )
     }
 }
 

@@ -454,26 +454,11 @@ fn to_html(subject: &str, blocks: &[Block]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{CredentialsStatus, Siret, SiretCheck, TechnicalLogin};
+    use crate::domain::TechnicalLogin;
     use time::macros::{date, datetime};
 
     fn account(environment: Environment) -> CompanyAccount {
-        CompanyAccount {
-            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
-            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
-            technical_login: TechnicalLogin::parse("TECH_00000000018259@cpp2017.fr").unwrap(),
-            environment,
-            password_set_at: datetime!(2026-11-27 10:00 UTC),
-            password_version: "v1".into(),
-            credentials_status: CredentialsStatus::Valid,
-            verified_at: None,
-            created_at: datetime!(2026-11-27 10:00 UTC),
-            updated_at: datetime!(2026-11-27 10:00 UTC),
-            revision: 1,
-            next_reminder_on: None,
-            chorus_structure_id: None,
-            notify_overdue: true,
-        }
+        CompanyAccount::sample("TECH_00000000018259@cpp2017.fr", environment)
     }
 
     fn to() -> Email {

@@ -125,16 +125,8 @@ pub fn reminder_claim(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::config::tests::lookup;
     use time::macros::{date, datetime};
-
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
 
     #[test]
     fn config_defaults_and_overrides() {
@@ -179,22 +171,10 @@ mod tests {
 
     #[test]
     fn a_new_password_starts_a_new_cycle_today() {
-        use crate::domain::{CredentialsStatus, Environment, Siret, SiretCheck, TechnicalLogin};
+        use crate::domain::Environment;
         let old = CompanyAccount {
-            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
-            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
-            technical_login: TechnicalLogin::parse("TECH_1@cpp2017.fr").unwrap(),
-            environment: Environment::Production,
-            password_set_at: datetime!(2026-11-27 10:00 UTC),
-            password_version: "v1".into(),
-            credentials_status: CredentialsStatus::Valid,
-            verified_at: None,
-            created_at: datetime!(2026-11-27 10:00 UTC),
-            updated_at: datetime!(2026-11-27 10:00 UTC),
-            revision: 1,
             next_reminder_on: Some(date!(2027 - 10 - 28)),
-            chorus_structure_id: None,
-            notify_overdue: true,
+            ..CompanyAccount::sample("TECH_1@cpp2017.fr", Environment::Production)
         };
         let now = datetime!(2027-03-01 23:30 -01:00);
         assert_eq!(

@@ -166,16 +166,10 @@ fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata, R>(
 impl Store {
     /// Strongly consistent: a save is visible to the next read.
     pub async fn get_account(&self, siret: &Siret) -> Result<Option<CompanyAccount>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(siret).into_iter().collect()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item.as_ref().map(account_from_item).transpose()
+        let item = self
+            .read_item(account_key(siret).into_iter().collect())
+            .await?;
+        item.as_ref().map(account_from_item).transpose()
     }
 
     /// Writes the account and its audit entry in one transaction, on condition that the
@@ -383,20 +377,12 @@ mod tests {
     #[test]
     fn item_round_trip_and_no_password() {
         let a = CompanyAccount {
-            siret: Siret::parse("21750001600019", SiretCheck::Full).unwrap(),
-            referent_email: Email::parse("compta@entreprise-btp.fr").unwrap(),
-            technical_login: TechnicalLogin::parse("TECH_1@cpp2017.fr").unwrap(),
-            environment: Environment::Sandbox,
-            password_set_at: datetime!(2026-11-27 10:00 UTC),
             password_version: "0b6a".into(),
-            credentials_status: CredentialsStatus::Valid,
             verified_at: Some(datetime!(2026-11-27 10:00 UTC)),
-            created_at: datetime!(2026-11-27 10:00 UTC),
-            updated_at: datetime!(2026-11-27 10:00 UTC),
             revision: 3,
             next_reminder_on: Some(time::macros::date!(2027 - 10 - 28)),
             chorus_structure_id: Some(26100001),
-            notify_overdue: true,
+            ..CompanyAccount::sample("TECH_1@cpp2017.fr", Environment::Sandbox)
         };
         let item = account_to_item(&a);
         assert_eq!(item["chorus_structure_id"].as_n().unwrap(), "26100001");

@@ -47,18 +47,10 @@ impl Store {
         siret: &Siret,
         id: &DocumentId,
     ) -> Result<Option<Document>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::company_pk(siret)))
-            .key(SK, s(keys::document_sk(id.as_str())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item
-            .as_ref()
+        let item = self
+            .read_item(keys::company_item(siret, keys::document_sk(id.as_str())))
+            .await?;
+        item.as_ref()
             .map(|item| document_from_item(siret, id, item))
             .transpose()
     }

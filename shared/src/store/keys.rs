@@ -42,6 +42,15 @@ use crate::domain::{InvoiceNumber, MarketRef, Siret, SituationNumber};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
+
+/// The key of a company's item: `PK` the company, `SK` the item's.
+pub(crate) fn company_item(siret: &Siret, sk: String) -> super::item::Item {
+    [
+        (PK.to_owned(), super::item::s(company_pk(siret))),
+        (SK.to_owned(), super::item::s(sk)),
+    ]
+    .into()
+}
 pub const GSI1: &str = "GSI1";
 pub const GSI1PK: &str = "GSI1PK";
 pub const GSI1SK: &str = "GSI1SK";

@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::item::{Item, ItemReader, n, s};
-use super::keys::{self, PK, SK};
+use super::keys;
 use super::{AuditEntry, Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
@@ -23,12 +23,7 @@ pub struct Page<T, C> {
 }
 
 pub(crate) fn market_key(siret: &Siret, market_ref: &MarketRef) -> Item {
-    [
-        (PK.to_owned(), s(keys::company_pk(siret))),
-        (SK.to_owned(), s(keys::market_sk(market_ref))),
-    ]
-    .into_iter()
-    .collect()
+    keys::company_item(siret, keys::market_sk(market_ref))
 }
 
 fn market_to_item(m: &Market) -> Item {
@@ -151,16 +146,8 @@ impl Store {
         siret: &Siret,
         market_ref: &MarketRef,
     ) -> Result<Option<Market>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(market_key(siret, market_ref)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item.as_ref().map(market_from_item).transpose()
+        let item = self.read_item(market_key(siret, market_ref)).await?;
+        item.as_ref().map(market_from_item).transpose()
     }
 
     /// Writes the market and its audit entry in one transaction, on condition that the

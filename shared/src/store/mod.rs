@@ -72,4 +72,21 @@ impl Store {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The item of this key, read strongly consistent: a write is visible to the next read.
+    pub(crate) async fn read_item(
+        &self,
+        key: item::Item,
+    ) -> Result<Option<item::Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Aws(crate::aws::error_text(&e)))?;
+        Ok(out.item)
+    }
 }

@@ -469,18 +469,10 @@ impl Store {
             .into_iter()
             .filter_map(|k| item.get(k).map(|v| (k.to_owned(), v.clone())))
             .collect();
-        match self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-        {
-            Ok(out) => out.item,
+        match self.read_item(key).await {
+            Ok(item) => item,
             Err(e) => {
-                tracing::warn!(error = %error_text(&e), "outbox item not read");
+                tracing::warn!(error = %e, "outbox item not read");
                 None
             }
         }

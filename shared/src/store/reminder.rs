@@ -17,7 +17,7 @@ use time::{Date, Duration, OffsetDateTime};
 
 use super::account::{account_from_item, account_key, reminder_index};
 use super::item::{Item, ItemReader, n, s};
-use super::keys::{self, PK, SK};
+use super::keys;
 use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
@@ -36,15 +36,10 @@ pub struct MailClaim {
 
 impl MailClaim {
     fn key(&self) -> Item {
-        [
-            (PK.to_owned(), s(keys::company_pk(&self.siret))),
-            (
-                SK.to_owned(),
-                s(keys::mail_claim_sk(&self.password_version, &self.mail)),
-            ),
-        ]
-        .into_iter()
-        .collect()
+        keys::company_item(
+            &self.siret,
+            keys::mail_claim_sk(&self.password_version, &self.mail),
+        )
     }
 }
 
@@ -292,16 +287,8 @@ impl Store {
         &self,
         claim: &MailClaim,
     ) -> Result<Option<MailClaimRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(claim.key()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item()
+        let item = self.read_item(claim.key()).await?;
+        item.as_ref()
             .map(|item| {
                 let r = ItemReader::new(item);
                 Ok(MailClaimRecord {

@@ -67,12 +67,7 @@ pub(crate) fn situation_of(
 ) -> Result<(Siret, MarketRef, SituationNumber), StoreError> {
     let siret = r.parsed("siret", |v| Siret::parse(v, SiretCheck::ShapeOnly))?;
     let market_ref = r.parsed("market_ref", MarketRef::parse)?;
-    let number = r
-        .n("situation")
-        .ok()
-        .and_then(|v| u16::try_from(v).ok())
-        .and_then(SituationNumber::new)
-        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
+    let number = super::situation::situation_number(r)?;
     Ok((siret, market_ref, number))
 }
 

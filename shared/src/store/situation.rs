@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::item::{Item, ItemReader, n, s};
-use super::keys::{self, PK, SK};
+use super::keys;
 use super::market::{Page, build_error, page};
 use super::{AuditEntry, Store, StoreError};
 use crate::aws::error_text;
@@ -57,25 +57,16 @@ pub enum GuardWrite {
     Change(NumberChange),
 }
 
-fn key(siret: &Siret, sk: String) -> Item {
-    [
-        (PK.to_owned(), s(keys::company_pk(siret))),
-        (SK.to_owned(), s(sk)),
-    ]
-    .into_iter()
-    .collect()
-}
-
 pub(crate) fn situation_key(
     siret: &Siret,
     market_ref: &MarketRef,
     number: SituationNumber,
 ) -> Item {
-    key(siret, keys::situation_sk(market_ref, number))
+    keys::company_item(siret, keys::situation_sk(market_ref, number))
 }
 
 fn guard_key(siret: &Siret, number: &InvoiceNumber) -> Item {
-    key(siret, keys::invoice_number_sk(number))
+    keys::company_item(siret, keys::invoice_number_sk(number))
 }
 
 fn guard_item(situation: &Situation) -> Item {
@@ -199,14 +190,18 @@ fn list_of_maps<'a>(item: &'a Item, name: &str) -> Vec<&'a Item> {
         .unwrap_or_default()
 }
 
-pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> {
-    let r = ItemReader::new(item);
-    let number = r
-        .n("situation")
+/// The situation's number an item holds (`situation`).
+pub(crate) fn situation_number(r: &ItemReader) -> Result<SituationNumber, StoreError> {
+    r.n("situation")
         .ok()
         .and_then(|v| u16::try_from(v).ok())
         .and_then(SituationNumber::new)
-        .ok_or_else(|| r.corrupt("invalid value in situation"))?;
+        .ok_or_else(|| r.corrupt("invalid value in situation"))
+}
+
+pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> {
+    let r = ItemReader::new(item);
+    let number = situation_number(&r)?;
     let state = |reader: &ItemReader<'_>| {
         reader.parsed("transmission_state", |v| {
             TransmissionState::parse(v).ok_or(())
@@ -364,16 +359,10 @@ impl Store {
         market_ref: &MarketRef,
         number: SituationNumber,
     ) -> Result<Option<Situation>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(situation_key(siret, market_ref, number)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item.as_ref().map(situation_from_item).transpose()
+        let item = self
+            .read_item(situation_key(siret, market_ref, number))
+            .await?;
+        item.as_ref().map(situation_from_item).transpose()
     }
 
     /// One market's situations in number order, `limit` at most, after `after`.
@@ -609,16 +598,8 @@ impl Store {
         siret: &Siret,
         number: &InvoiceNumber,
     ) -> Result<Option<InvoiceNumberHolder>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(guard_key(siret, number)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item.as_ref().map(holder_from_item).transpose()
+        let item = self.read_item(guard_key(siret, number)).await?;
+        item.as_ref().map(holder_from_item).transpose()
     }
 }
 

@@ -607,17 +607,10 @@ impl Store {
         market_ref: &MarketRef,
         number: SituationNumber,
     ) -> Result<Option<Tracked>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(situation_key(siret, market_ref, number)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::Aws(error_text(&e)))?;
-        out.item
-            .as_ref()
+        let item = self
+            .read_item(situation_key(siret, market_ref, number))
+            .await?;
+        item.as_ref()
             .map(|item| {
                 Ok(Tracked {
                     situation: situation_from_item(item)?,

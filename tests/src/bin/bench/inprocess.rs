@@ -13,14 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::interceptors::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use gateway_tests::testkit::{lambda_request, random_siret, response_json};
+use gateway_tests::testkit::{CallCounter, lambda_request, random_siret, response_json};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::clock::SystemClock;
@@ -32,41 +30,6 @@ use tokio::runtime::Runtime;
 
 use crate::fixtures::{self, RHONE_LOGIN, RHONE_PASSWORD, RHONE_SIRET};
 use crate::stats::{Summary, summarize};
-
-/// Counts the SDK calls of one client, by operation name.
-#[derive(Clone, Debug, Default)]
-pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl CallCounter {
-    pub fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "bench-call-counter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let name = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_else(|| "?".into());
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(name)
-            .or_default() += 1;
-        Ok(())
-    }
-}
 
 /// The CPU the calling thread spends inside AWS SDK operations, from the first interceptor
 /// hook of an operation to its last (operations running at the same time, as two reads in
