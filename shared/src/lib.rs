@@ -23,4 +23,5 @@ pub mod services;
 pub mod store;
 pub mod tls;
 pub mod ubl;
+pub mod view;
 pub mod works;

@@ -64,7 +64,7 @@ fn valid_directives(text: &str) -> Option<Targets> {
         .filter(|d| !d.trim().is_empty())
         .filter_map(|d| Targets::from_str(d.trim()).ok())
         .collect();
-    let default = valid.iter().filter_map(Targets::default_level).last();
+    let default = valid.iter().filter_map(Targets::default_level).next_back();
     let targeted = valid.into_iter().flat_map(|t| t.into_iter());
     let mut directives: Targets = targeted.collect();
     if let Some(level) = default {

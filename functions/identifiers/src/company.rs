@@ -10,11 +10,12 @@ use std::collections::HashMap;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::chorus::InvoiceStatus;
 use shared::domain::payment::{BuyerCategory, PaymentClock, PaymentTerms};
-use shared::domain::situation::{SituationView, TransmissionState};
+use shared::domain::transmission::TransmissionState;
 use shared::domain::{MarketRef, Siret, SituationNumber};
 use shared::http::json::text_response;
 use shared::http::{FieldError, Problem, json_response, path_siret, store_problem};
 use shared::store::company::{CompanyCursor, SituationFilter};
+use shared::view::SituationView;
 
 use crate::{PathParams, State, paging};
 

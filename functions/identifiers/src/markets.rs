@@ -517,7 +517,7 @@ pub async fn get(state: &State, path: &PathParams) -> Result<Response<Body>, Pro
 
 #[derive(serde::Serialize)]
 struct MarketList {
-    markets: Vec<shared::domain::market::MarketView>,
+    markets: Vec<shared::view::MarketView>,
     next_cursor: Option<String>,
 }
 

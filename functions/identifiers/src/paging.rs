@@ -8,8 +8,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lambda_http::{Request, RequestExt};
-use shared::domain::situation::SituationView;
 use shared::http::FieldError;
+use shared::view::SituationView;
 
 pub const DEFAULT_LIMIT: u16 = 50;
 pub const MAX_LIMIT: u16 = 100;

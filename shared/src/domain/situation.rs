@@ -20,7 +20,7 @@ use super::Siret;
 use super::invoice_number::InvoiceNumber;
 use super::market::{CommitmentNumber, MarketRef, MarketTerms};
 use super::payment::{PaymentClock, PaymentTerms, payment_clock};
-use crate::clock::rfc3339;
+use super::transmission::TransmissionState;
 
 // ---------------------------------------------------------------------------------------
 // Sequence number and period
@@ -138,53 +138,6 @@ impl fmt::Display for Period {
 
 // ---------------------------------------------------------------------------------------
 // Transmission (filled in by the transmission function)
-
-/// Where the situation's transmission to Chorus Pro stands (contract, "Transmission").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransmissionState {
-    /// Never sent: the identifiers may change freely.
-    NotTransmitted,
-    Pending,
-    WaitingCredentials,
-    Depositing,
-    Deposited,
-    Integrated,
-    Rejected,
-    FailedRetrying,
-    OutcomeUnknown,
-}
-
-impl TransmissionState {
-    pub const ALL: [TransmissionState; 9] = [
-        TransmissionState::NotTransmitted,
-        TransmissionState::Pending,
-        TransmissionState::WaitingCredentials,
-        TransmissionState::Depositing,
-        TransmissionState::Deposited,
-        TransmissionState::Integrated,
-        TransmissionState::Rejected,
-        TransmissionState::FailedRetrying,
-        TransmissionState::OutcomeUnknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransmissionState::NotTransmitted => "not_transmitted",
-            TransmissionState::Pending => "pending",
-            TransmissionState::WaitingCredentials => "waiting_credentials",
-            TransmissionState::Depositing => "depositing",
-            TransmissionState::Deposited => "deposited",
-            TransmissionState::Integrated => "integrated",
-            TransmissionState::Rejected => "rejected",
-            TransmissionState::FailedRetrying => "failed_retrying",
-            TransmissionState::OutcomeUnknown => "outcome_unknown",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == raw)
-    }
-}
 
 /// Chorus Pro's status of an invoice the buyer rejected: a new number is needed.
 pub const CHORUS_STATUS_REJECTED: &str = "REJETEE";
@@ -539,53 +492,6 @@ impl Situation {
     pub fn payment(&self, terms: PaymentTerms<'_>) -> PaymentClock {
         payment_clock(self.current_history(), self.transmission.amount_due, terms)
     }
-
-    pub fn view(&self, terms: PaymentTerms<'_>) -> SituationView {
-        SituationView {
-            market_ref: self.market_ref.to_string(),
-            number: self.number.get(),
-            invoice_number: self.identifiers.invoice_number.to_string(),
-            period: self.identifiers.period.map(|p| p.to_string()),
-            commitment_number: self
-                .identifiers
-                .commitment_number
-                .as_ref()
-                .map(ToString::to_string),
-            transmission: TransmissionView {
-                state: self.transmission.state.as_str(),
-                flux_number: self.transmission.flux_number.clone(),
-                chorus_invoice_id: self.transmission.chorus_invoice_id,
-                chorus_status: self.transmission.chorus_status.clone(),
-                status_history: self
-                    .transmission
-                    .status_history
-                    .iter()
-                    .map(|e| StatusEntryView {
-                        at: rfc3339(e.at),
-                        status: e.status.clone(),
-                        comment: e.comment.clone(),
-                    })
-                    .collect(),
-            },
-            previous_submissions: self
-                .previous_submissions
-                .iter()
-                .map(|p| PreviousSubmissionView {
-                    invoice_number: p.invoice_number.clone(),
-                    state: p.state.as_str(),
-                    chorus_status: p.chorus_status.clone(),
-                    flux_number: p.flux_number.clone(),
-                    chorus_invoice_id: p.chorus_invoice_id,
-                    replaced_at: rfc3339(p.replaced_at),
-                })
-                .collect(),
-            next_action: self.next_action(),
-            works: self.transmission.works.as_ref().map(|w| w.view()),
-            payment: self.payment(terms),
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
-        }
-    }
 }
 
 /// The situation that holds an invoice number, for the `invoice_number_taken` answer.
@@ -619,52 +525,6 @@ impl InvoiceNumberHolder {
             )
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------
-// The answer
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct StatusEntryView {
-    pub at: String,
-    pub status: String,
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct TransmissionView {
-    pub state: &'static str,
-    pub flux_number: Option<String>,
-    pub chorus_invoice_id: Option<i64>,
-    pub chorus_status: Option<String>,
-    pub status_history: Vec<StatusEntryView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct PreviousSubmissionView {
-    pub invoice_number: String,
-    pub state: &'static str,
-    pub chorus_status: Option<String>,
-    pub flux_number: Option<String>,
-    pub chorus_invoice_id: Option<i64>,
-    pub replaced_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct SituationView {
-    pub market_ref: String,
-    pub number: u16,
-    pub invoice_number: String,
-    pub period: Option<String>,
-    pub commitment_number: Option<String>,
-    pub transmission: TransmissionView,
-    pub previous_submissions: Vec<PreviousSubmissionView>,
-    pub next_action: Option<String>,
-    /// The works circuit (`null` for an ordinary invoice).
-    pub works: Option<super::works::WorksView>,
-    pub payment: PaymentClock,
-    pub created_at: String,
-    pub updated_at: String,
 }
 
 #[cfg(test)]

@@ -14,7 +14,52 @@
 
 use time::Duration;
 
-pub use super::situation::TransmissionState;
+/// Where the situation's transmission to Chorus Pro stands (contract, "Transmission").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmissionState {
+    /// Never sent: the identifiers may change freely.
+    NotTransmitted,
+    Pending,
+    WaitingCredentials,
+    Depositing,
+    Deposited,
+    Integrated,
+    Rejected,
+    FailedRetrying,
+    OutcomeUnknown,
+}
+
+impl TransmissionState {
+    pub const ALL: [TransmissionState; 9] = [
+        TransmissionState::NotTransmitted,
+        TransmissionState::Pending,
+        TransmissionState::WaitingCredentials,
+        TransmissionState::Depositing,
+        TransmissionState::Deposited,
+        TransmissionState::Integrated,
+        TransmissionState::Rejected,
+        TransmissionState::FailedRetrying,
+        TransmissionState::OutcomeUnknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransmissionState::NotTransmitted => "not_transmitted",
+            TransmissionState::Pending => "pending",
+            TransmissionState::WaitingCredentials => "waiting_credentials",
+            TransmissionState::Depositing => "depositing",
+            TransmissionState::Deposited => "deposited",
+            TransmissionState::Integrated => "integrated",
+            TransmissionState::Rejected => "rejected",
+            TransmissionState::FailedRetrying => "failed_retrying",
+            TransmissionState::OutcomeUnknown => "outcome_unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
 
 impl TransmissionState {
     /// Whether `self → next` is a move the gateway may make.

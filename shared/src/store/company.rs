@@ -20,7 +20,7 @@ use super::situation::{situation_from_item, situation_key};
 use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::domain::payment::{BuyerCategory, PAID};
-use crate::domain::situation::TransmissionState;
+use crate::domain::transmission::TransmissionState;
 use crate::domain::{MarketRef, Siret, Situation, SituationNumber};
 
 /// What the caller filters the list on (all `None`: every situation).

@@ -21,7 +21,8 @@ use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
 use crate::domain::Siret;
-use crate::domain::situation::{Situation, TransmissionState};
+use crate::domain::situation::Situation;
+use crate::domain::transmission::TransmissionState;
 
 /// `source` of every event.
 pub const SOURCE: &str = "choruspro-gateway";

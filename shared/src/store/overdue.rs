@@ -19,7 +19,7 @@ use super::sharded::{BelowBound, situation_of};
 use super::transmission::{Change, Tracked};
 use super::{Store, StoreError};
 use crate::domain::payment::{BuyerCategory, LatePaymentRates, PaymentTerms};
-use crate::domain::situation::TransmissionState;
+use crate::domain::transmission::TransmissionState;
 use crate::domain::{MarketRef, Siret, SituationNumber};
 
 fn set_value<'a>(change: &'a Change, name: &str) -> Option<&'a AttributeValue> {

@@ -31,8 +31,9 @@ use crate::clock::rfc3339;
 use crate::domain::market::CommitmentNumber;
 use crate::domain::situation::{
     InvoiceNumberHolder, NumberChange, Period, PreviousSubmission, Release, StatusEntry,
-    Transmission, TransmissionState,
+    Transmission,
 };
+use crate::domain::transmission::TransmissionState;
 use crate::domain::{
     InvoiceNumber, MarketRef, Siret, SiretCheck, Situation, SituationIdentifiers, SituationNumber,
 };

@@ -19,7 +19,8 @@ use super::situation::{situation_from_item, situation_key};
 use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
-use crate::domain::situation::{Situation, StatusEntry, TransmissionState};
+use crate::domain::situation::{Situation, StatusEntry};
+use crate::domain::transmission::TransmissionState;
 use crate::domain::{CompanyAccount, Market, MarketRef, Siret, SituationNumber};
 
 /// What the transmission function keeps besides the situation's public fields.
