@@ -95,18 +95,31 @@ fn now_epoch() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The parts of a request API Gateway puts in its event.
+#[derive(Clone, Copy)]
+pub struct EventParts<'a> {
+    pub route_key: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub path_parameters: &'a HashMap<String, String>,
+    pub claims: &'a Map<String, Value>,
+}
+
 /// The payload-2.0 event API Gateway would send for this request.
-#[allow(clippy::too_many_arguments)] // one argument per part of the event, named at each call
-pub fn build_event(
-    route_key: &str,
-    method: &str,
-    path: &str,
-    query: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-    path_parameters: &HashMap<String, String>,
-    claims: &Map<String, Value>,
-) -> Value {
+pub fn build_event(parts: &EventParts<'_>) -> Value {
+    let EventParts {
+        route_key,
+        method,
+        path,
+        query,
+        headers,
+        body,
+        path_parameters,
+        claims,
+    } = *parts;
     let mut header_map = Map::new();
     for (name, value) in headers {
         let name = name.to_ascii_lowercase();
@@ -203,16 +216,16 @@ impl LocalApi {
                 ));
             }
         };
-        let event = build_event(
-            route.key(),
-            &method,
-            &path,
-            &query,
-            &headers,
-            &body,
-            &params,
-            &claims,
-        );
+        let event = build_event(&EventParts {
+            route_key: route.key(),
+            method: &method,
+            path: &path,
+            query: &query,
+            headers: &headers,
+            body: &body,
+            path_parameters: &params,
+            claims: &claims,
+        });
         let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
             Err(e) => {
@@ -321,16 +334,16 @@ mod tests {
         .unwrap();
         let mut params = HashMap::new();
         params.insert("siret".to_owned(), "1".to_owned());
-        let event = build_event(
-            "GET /v1/companies/{siret}/chorus-account",
-            "GET",
-            "/v1/companies/1/chorus-account",
-            "a=1",
-            &[("Content-Type".into(), "application/json".into())],
-            b"",
-            &params,
-            &claims,
-        );
+        let event = build_event(&EventParts {
+            route_key: "GET /v1/companies/{siret}/chorus-account",
+            method: "GET",
+            path: "/v1/companies/1/chorus-account",
+            query: "a=1",
+            headers: &[("Content-Type".into(), "application/json".into())],
+            body: b"",
+            path_parameters: &params,
+            claims: &claims,
+        });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         use lambda_http::RequestExt;
         assert_eq!(request.path_parameters().first("siret"), Some("1"));

@@ -205,8 +205,16 @@ pub fn lambda_request(
     let bytes = body
         .map(|b| serde_json::to_vec(b).unwrap_or_default())
         .unwrap_or_default();
-    let event =
-        crate::local_api::build_event(route_key, method, path, "", &[], &bytes, &params, &claims);
+    let event = crate::local_api::build_event(&crate::local_api::EventParts {
+        route_key,
+        method,
+        path,
+        query: "",
+        headers: &[],
+        body: &bytes,
+        path_parameters: &params,
+        claims: &claims,
+    });
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
 }
 

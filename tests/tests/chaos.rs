@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
-use gateway_tests::local_api::build_event;
+use gateway_tests::local_api::{EventParts, build_event};
 use gateway_tests::sandbox::{
     AccountUpdate, Fault, FaultAction, LostMode, Progress, SandboxConfig, SandboxHandle, Seed,
     spawn,
@@ -266,7 +266,16 @@ impl World {
         claims.insert("companies".into(), json!([c.siret]));
         let bytes = serde_json::to_vec(body).unwrap();
         let method = route.split(' ').next().unwrap_or("GET");
-        let event = build_event(route, method, &path, "", &[], &bytes, &params, &claims);
+        let event = build_event(&EventParts {
+            route_key: route,
+            method,
+            path: &path,
+            query: "",
+            headers: &[],
+            body: &bytes,
+            path_parameters: &params,
+            claims: &claims,
+        });
         lambda_http::request::from_str(&event.to_string()).unwrap()
     }
 

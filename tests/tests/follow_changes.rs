@@ -219,16 +219,16 @@ impl Harness {
         claims.insert("sub".into(), "follow-test".into());
         claims.insert("companies".into(), json!([self.siret]));
         let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
-        let event = gateway_tests::local_api::build_event(
-            "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission",
-            "POST",
-            &format!("{}/transmission", self.situation_path(number)),
-            "",
-            &headers,
-            &body,
-            &self.params(&n),
-            &claims,
-        );
+        let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+            route_key: "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission",
+            method: "POST",
+            path: &format!("{}/transmission", self.situation_path(number)),
+            query: "",
+            headers: &headers,
+            body: &body,
+            path_parameters: &self.params(&n),
+            claims: &claims,
+        });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         let (status, answer) =
             response_json(&transmit_invoice::handle(&self.transmit, request).await);

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use company_settings::State;
-use gateway_tests::local_api::build_event;
+use gateway_tests::local_api::{EventParts, build_event};
 use gateway_tests::testkit::{AwsFaults, Phase, clients_with_faults, random_siret, test_password};
 use lambda_http::Body;
 use secrecy::ExposeSecret;
@@ -42,7 +42,16 @@ async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) ->
     let bytes = body
         .map(|b| serde_json::to_vec(b).unwrap())
         .unwrap_or_default();
-    let event = build_event(&route, method, &path, "", &[], &bytes, &params, &claims);
+    let event = build_event(&EventParts {
+        route_key: &route,
+        method,
+        path: &path,
+        query: "",
+        headers: &[],
+        body: &bytes,
+        path_parameters: &params,
+        claims: &claims,
+    });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = company_settings::handle(state, request).await;
     let status = response.status().as_u16();

@@ -138,9 +138,16 @@ fn transmission_request(
     if let Some(key) = key {
         headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
     }
-    let event = gateway_tests::local_api::build_event(
-        route, "POST", &path, "", &headers, body, &params, &claims,
-    );
+    let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+        route_key: route,
+        method: "POST",
+        path: &path,
+        query: "",
+        headers: &headers,
+        body,
+        path_parameters: &params,
+        claims: &claims,
+    });
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"))
 }
 
@@ -2809,16 +2816,16 @@ async fn company_list(h: &Harness, query: &str, csv: bool) -> (u16, String) {
     claims.insert("companies".into(), json!([h.siret]));
     let accept = if csv { "text/csv" } else { "application/json" };
     let params: HashMap<String, String> = [("siret".to_owned(), h.siret.clone())].into();
-    let event = gateway_tests::local_api::build_event(
-        COMPANY_LIST_ROUTE,
-        "GET",
-        &format!("/v1/companies/{}/situations", h.siret),
+    let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+        route_key: COMPANY_LIST_ROUTE,
+        method: "GET",
+        path: &format!("/v1/companies/{}/situations", h.siret),
         query,
-        &[("accept".to_owned(), accept.to_owned())],
-        b"",
-        &params,
-        &claims,
-    );
+        headers: &[("accept".to_owned(), accept.to_owned())],
+        body: b"",
+        path_parameters: &params,
+        claims: &claims,
+    });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let response = identifiers::handle(&h.identifiers, request).await;
     let text = match response.body() {
@@ -3310,16 +3317,16 @@ async fn bad_company_list_input_is_400_with_the_field_and_changes_nothing() {
     claims.insert("sub".into(), "intruder".into());
     claims.insert("companies".into(), json!(["81234567600017"]));
     let params: HashMap<String, String> = [("siret".to_owned(), h.siret.clone())].into();
-    let event = gateway_tests::local_api::build_event(
-        COMPANY_LIST_ROUTE,
-        "GET",
-        &format!("/v1/companies/{}/situations", h.siret),
-        "",
-        &[],
-        b"",
-        &params,
-        &claims,
-    );
+    let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+        route_key: COMPANY_LIST_ROUTE,
+        method: "GET",
+        path: &format!("/v1/companies/{}/situations", h.siret),
+        query: "",
+        headers: &[],
+        body: b"",
+        path_parameters: &params,
+        claims: &claims,
+    });
     let request = lambda_http::request::from_str(&event.to_string()).unwrap();
     let (status, problem) = response_json(&identifiers::handle(&h.identifiers, request).await);
     assert_eq!(status, 403, "{problem}");

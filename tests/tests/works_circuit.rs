@@ -214,9 +214,16 @@ impl Harness {
             headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
         }
         let bytes = serde_json::to_vec(body).unwrap();
-        let event = gateway_tests::local_api::build_event(
-            route, "POST", &path, "", &headers, &bytes, &params, &claims,
-        );
+        let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+            route_key: route,
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &headers,
+            body: &bytes,
+            path_parameters: &params,
+            claims: &claims,
+        });
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         response_json(&transmit_invoice::handle(&self.transmit, request).await)
     }

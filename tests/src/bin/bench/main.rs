@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gateway_tests::jwt;
-use gateway_tests::local_api::{LocalApi, build_event, serve};
+use gateway_tests::local_api::{EventParts, LocalApi, build_event, serve};
 use gateway_tests::sandbox::{Progress, SandboxConfig, Seed, try_spawn};
 use serde_json::{Map, Value, json};
 
@@ -248,7 +248,16 @@ fn http_event(
         .map(|b| serde_json::to_vec(b).unwrap_or_default())
         .unwrap_or_default();
     let headers = [("content-type".to_owned(), "application/json".to_owned())];
-    build_event(route, method, path, "", &headers, &bytes, &params, &claims)
+    build_event(&EventParts {
+        route_key: route,
+        method,
+        path,
+        query: "",
+        headers: &headers,
+        body: &bytes,
+        path_parameters: &params,
+        claims: &claims,
+    })
 }
 
 fn scheduled_event() -> Value {
