@@ -557,3 +557,20 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
 }
+
+/// Every e-mail moto's SES accepted, in sending order (its `moto-api/data.json` state).
+pub async fn moto_mails() -> Vec<serde_json::Value> {
+    let endpoint = env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:5000");
+    let data: serde_json::Value = http_client()
+        .get(format!("{endpoint}/moto-api/data.json"))
+        .send()
+        .await
+        .expect("moto's state")
+        .json()
+        .await
+        .expect("moto's state as JSON");
+    data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}

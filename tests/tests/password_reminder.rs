@@ -215,18 +215,8 @@ fn audit(at: OffsetDateTime, action: &str) -> AuditEntry {
 
 /// `(subject, html body)` of every e-mail moto accepted for `to`, in sending order.
 async fn mails_to(to: &Email) -> Vec<(String, String)> {
-    let data: Value = gateway_tests::testkit::http_client()
-        .get(format!("{}/moto-api/data.json", endpoint()))
-        .send()
+    gateway_tests::testkit::moto_mails()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .into_iter()
         .filter(|m| {
             m["destinations"]["ToAddresses"]

@@ -2928,19 +2928,8 @@ async fn drain(sdk: &shared::aws::SdkConfig, url: &str) -> Vec<Value> {
 
 /// Mails moto accepted whose subject names `invoice`.
 async fn mails_about(invoice: &str) -> Vec<(String, String)> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: Value = gateway_tests::testkit::http_client()
-        .get(format!("{endpoint}/moto-api/data.json"))
-        .send()
+    gateway_tests::testkit::moto_mails()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .into_iter()
         .filter(|m| m["subject"].as_str().is_some_and(|s| s.contains(invoice)))
         .map(|m| {
