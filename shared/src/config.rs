@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
-use crate::domain::Environment;
+use std::ops::RangeInclusive;
+
 use crate::domain::account::PasswordLifetime;
+use crate::domain::{Email, Environment};
 use crate::domain::payment::LatePaymentRates;
 
 #[derive(Debug, Clone)]
@@ -44,6 +46,12 @@ pub struct Config {
     pub event_bus_name: Option<String>,
     /// status-sync's cadence, concurrency and rate limit (`crate::follow_settings`).
     pub follow: crate::follow_settings::FollowSettings,
+    /// `SENDER_EMAIL`: the verified SES identity reminders and alerts come from. The
+    /// reminder function requires it; without it the functions that deposit record a
+    /// refused password and e-mail nobody. A value that is no address stops the cold start.
+    pub sender_email: Option<Email>,
+    /// The reminder function's schedule and concurrency (`REMINDER_*`).
+    pub reminders: crate::reminder::ReminderSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +106,8 @@ impl Config {
             documents_bucket: env.optional("DOCUMENTS_BUCKET"),
             event_bus_name: env.optional("EVENT_BUS_NAME"),
             follow: crate::follow_settings::FollowSettings::from_lookup(&env.0)?,
+            sender_email: sender_email(&env)?,
+            reminders: crate::reminder::ReminderSettings::from_lookup(&env.0)?,
         })
     }
 }
@@ -120,18 +130,50 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| ConfigError {
-                name,
-                problem: format!("must be a whole number, got {v:?}"),
-            }),
-        }
+        whole_number(&self.0, name, default, 0..=u64::MAX)
     }
 
     fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
         Ok(Duration::from_millis(self.number(name, default)?))
     }
+}
+
+/// One whole-number setting within `range`, or `default` when unset or blank: the one
+/// reader of every number in the environment (no sign, no fraction, no unit).
+pub(crate) fn whole_number(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    range: RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
+        return Ok(default);
+    };
+    let bounds = if range == (0..=u64::MAX) {
+        String::new()
+    } else {
+        format!(" from {} to {}", range.start(), range.end())
+    };
+    raw.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|v| !raw.trim().starts_with('+') && range.contains(v))
+        .ok_or_else(|| ConfigError {
+            name,
+            problem: format!("must be a whole number{bounds}, got {raw:?}"),
+        })
+}
+
+/// `SENDER_EMAIL`, when set, must be an address SES can send from.
+fn sender_email<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<Email>, ConfigError> {
+    env.optional("SENDER_EMAIL")
+        .map(|raw| {
+            Email::parse(&raw).map_err(|e| ConfigError {
+                name: "SENDER_EMAIL",
+                problem: format!("is not a usable address ({e}): {raw:?}"),
+            })
+        })
+        .transpose()
 }
 
 fn password_lifetime<F: Fn(&str) -> Option<String>>(
@@ -224,6 +266,38 @@ pub(crate) mod tests {
             ]))
             .is_err()
         );
+    }
+
+    #[test]
+    fn every_number_is_read_one_way() {
+        let read = |raw: &str| whole_number(&lookup(&[("N", raw)]), "N", 7, 1..=32);
+        assert_eq!(read("").unwrap(), 7);
+        assert_eq!(read(" 32 ").unwrap(), 32);
+        for refused in ["0", "33", "-0", "+3", "3.0", "3s", "abc"] {
+            let e = read(refused).unwrap_err();
+            assert_eq!(e.name, "N");
+            assert!(e.to_string().contains("from 1 to 32"), "{e}");
+        }
+        let e = whole_number(&lookup(&[("N", "-1")]), "N", 0, 0..=u64::MAX).unwrap_err();
+        assert_eq!(e.to_string(), "configuration: N must be a whole number, got \"-1\"");
+    }
+
+    #[test]
+    fn the_sender_is_optional_but_checked() {
+        let config = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("TABLE_NAME", "t")];
+            all.extend_from_slice(pairs);
+            Config::from_lookup(lookup(&all))
+        };
+        assert!(config(&[]).unwrap().sender_email.is_none());
+        assert!(config(&[("SENDER_EMAIL", "  ")]).unwrap().sender_email.is_none());
+        let sender = config(&[("SENDER_EMAIL", "rappels@choruspro-gateway.local")]).unwrap();
+        assert_eq!(
+            sender.sender_email.map(|e| e.as_str().to_owned()).as_deref(),
+            Some("rappels@choruspro-gateway.local")
+        );
+        let e = config(&[("SENDER_EMAIL", "rappels")]).unwrap_err();
+        assert_eq!(e.name, "SENDER_EMAIL");
     }
 
     #[test]

@@ -120,32 +120,6 @@ pub struct Depositor {
     pub config: Config,
 }
 
-impl Depositor {
-    /// From the clients of the cold start; the referent alerts go through SES when
-    /// `SENDER_EMAIL` is set (without it, refusals are recorded but nobody is e-mailed).
-    pub fn from_services(
-        services: &crate::services::Services,
-        config: &Config,
-        sdk: &aws_config::SdkConfig,
-    ) -> Self {
-        let mailer = crate::mail::sender_from_lookup(|k| std::env::var(k).ok())
-            .ok()
-            .map(|sender| {
-                Arc::new(crate::mail::SesMailer::new(
-                    crate::aws::LazyClient::new(sdk, aws_sdk_sesv2::Client::new),
-                    sender,
-                )) as Arc<dyn Mailer>
-            });
-        Depositor {
-            store: services.store.clone(),
-            secrets: services.secrets.clone(),
-            chorus: Arc::clone(&services.chorus),
-            mailer,
-            config: config.clone(),
-        }
-    }
-}
-
 /// What a deposit got back, by route.
 enum Delivered {
     Flux(FluxDepositResponse),

@@ -54,28 +54,16 @@ impl Default for FollowSettings {
     }
 }
 
-/// One whole number setting within `range`, or its default.
+/// One whole number setting within `range`, or its default (`config::whole_number`), as
+/// the `i64` `time::Duration` counts in.
 fn bounded(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    default: i64,
-    range: std::ops::RangeInclusive<i64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
 ) -> Result<i64, ConfigError> {
-    let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
-        return Ok(default);
-    };
-    raw.trim()
-        .parse::<i64>()
-        .ok()
-        .filter(|v| range.contains(v))
-        .ok_or_else(|| ConfigError {
-            name,
-            problem: format!(
-                "must be a whole number from {} to {}, got {raw:?}",
-                range.start(),
-                range.end()
-            ),
-        })
+    crate::config::whole_number(lookup, name, default, range)
+        .map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
 fn mode(lookup: &impl Fn(&str) -> Option<String>) -> Result<FollowMode, ConfigError> {

@@ -1,5 +1,6 @@
 //! What every function keeps for its warm life, made once per cold start from the
-//! `Config`: the table, the secret store and the Chorus Pro client. Made, not built: the SDK
+//! `Config`: the table, the secret store and the Chorus Pro client (`State`), plus the
+//! depositor for the two functions that deposit (`DepositingState`). Made, not built: the SDK
 //! clients are `LazyClient`s and the Chorus Pro client builds its HTTP client (and reads
 //! the PISTE credentials from Secrets Manager) at its first call, so a cold start connects
 //! nothing and an event pays only for the clients it uses (issue 18).
@@ -15,18 +16,25 @@ use crate::chorus::{
     ChorusClient, ChorusConfig, ChorusError, PisteCredentials, PisteCredentialsSource,
 };
 use crate::config::Config;
+use crate::deposit::Depositor;
+use crate::mail::Mailer;
 use crate::secrets::SecretStore;
 use crate::store::Store;
 
+/// What every function that calls Chorus Pro holds for its warm life: company-settings
+/// and identifiers hold exactly this; the two functions that deposit add their depositor
+/// (`DepositingState`).
 #[derive(Clone)]
-pub struct Services {
+pub struct State {
+    pub config: Config,
     pub store: Store,
     pub secrets: SecretStore,
     pub chorus: Arc<ChorusClient>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
-impl Services {
-    pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+impl State {
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
         // Nothing is built here but the handles: each client at its first use (issue 18).
         let events = config.event_bus_name.as_ref().map(|bus| {
             crate::store::outbox::EventSink::new(
@@ -43,39 +51,31 @@ impl Services {
             LazyClient::new(sdk, aws_sdk_secretsmanager::Client::new),
             config.secret_prefix.clone(),
         );
-        let chorus = chorus_client(config, secrets.clone())?;
-        Ok(Services {
-            store,
-            secrets,
-            chorus,
-        })
+        Self::from_clients(config, store, secrets)
     }
-}
 
-/// What an HTTP function holds for its warm life (the settings and identifiers functions
-/// need exactly this; the transmission adds its depositor).
-pub struct HttpState {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub clock: Arc<dyn crate::clock::Clock>,
-}
-
-impl HttpState {
-    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = Services::from_sdk(&config, sdk)?;
-        Ok(HttpState {
+    /// Around the table and secret store given (the tests and the bench count or fault
+    /// their calls); the Chorus Pro client as `from_sdk` makes it, the system clock.
+    pub fn from_clients(
+        config: Config,
+        store: Store,
+        secrets: SecretStore,
+    ) -> Result<Self, ChorusError> {
+        let chorus = chorus_client(&config, secrets.clone())?;
+        Ok(State {
             config,
             store,
             secrets,
             chorus,
             clock: Arc::new(crate::clock::SystemClock),
         })
+    }
+
+    /// The follow-up's: its Chorus Pro calls wait for the shared rate limit
+    /// (`paced_chorus_client`).
+    pub fn paced(mut self) -> Result<Self, ChorusError> {
+        self.chorus = paced_chorus_client(&self.config, self.secrets.clone())?;
+        Ok(self)
     }
 }
 
@@ -152,45 +152,60 @@ impl PisteCredentialsSource for SecretPisteCredentials {
 }
 
 /// What a function that deposits holds for its warm life (`transmit-invoice` and
-/// `status-sync`): the HTTP functions' clients and the depositor built on them.
+/// `status-sync`): the clients of every function and the depositor built on them. It reads
+/// as its `State` (`state.store`, `state.config`, …).
 pub struct DepositingState {
-    pub config: Config,
-    pub store: Store,
-    pub secrets: SecretStore,
-    pub chorus: Arc<ChorusClient>,
-    pub depositor: crate::deposit::Depositor,
-    pub clock: Arc<dyn crate::clock::Clock>,
+    pub state: State,
+    pub depositor: Depositor,
 }
 
 impl DepositingState {
     pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
-        let services = Services::from_sdk(&config, sdk)?;
-        Ok(Self::from_services(config, services, sdk))
+        let mailer = alert_mailer(&config, sdk);
+        Ok(Self::new(State::from_sdk(config, sdk)?, mailer))
     }
 
-    /// The follow-up's state: its Chorus Pro calls paced (`paced_chorus_client`).
+    /// The follow-up's state: its Chorus Pro calls paced (`State::paced`).
     pub fn paced(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
-        let mut services = Services::from_sdk(&config, sdk)?;
-        services.chorus = paced_chorus_client(&config, services.secrets.clone())?;
-        Ok(Self::from_services(config, services, sdk))
+        let mailer = alert_mailer(&config, sdk);
+        Ok(Self::new(State::from_sdk(config, sdk)?.paced()?, mailer))
     }
 
-    fn from_services(config: Config, services: Services, sdk: &aws_config::SdkConfig) -> Self {
-        let depositor = crate::deposit::Depositor::from_services(&services, &config, sdk);
-        let Services {
-            store,
-            secrets,
-            chorus,
-        } = services;
-        DepositingState {
-            config,
-            store,
-            secrets,
-            chorus,
-            depositor,
-            clock: Arc::new(crate::clock::SystemClock),
-        }
+    /// The depositor on the state's own clients; `mailer` sends the referent alerts.
+    pub fn new(state: State, mailer: Option<Arc<dyn Mailer>>) -> Self {
+        let depositor = Depositor {
+            store: state.store.clone(),
+            secrets: state.secrets.clone(),
+            chorus: Arc::clone(&state.chorus),
+            mailer,
+            config: state.config.clone(),
+        };
+        DepositingState { state, depositor }
     }
+}
+
+impl std::ops::Deref for DepositingState {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for DepositingState {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+/// The referent alerts' mailer: SES from `SENDER_EMAIL`; without it a refused password is
+/// recorded and nobody is e-mailed.
+pub fn alert_mailer(config: &Config, sdk: &aws_config::SdkConfig) -> Option<Arc<dyn Mailer>> {
+    config.sender_email.clone().map(|sender| {
+        Arc::new(crate::mail::SesMailer::new(
+            LazyClient::new(sdk, aws_sdk_sesv2::Client::new),
+            sender,
+        )) as Arc<dyn Mailer>
+    })
 }
 
 /// The payment terms of a situation view: the market's buyer category (the default when
@@ -216,7 +231,7 @@ mod tests {
         let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".into()))
             .expect("configuration");
         let sdk = aws_config::SdkConfig::builder().build();
-        let state = HttpState::from_sdk(config, &sdk).expect("state");
+        let state = State::from_sdk(config, &sdk).expect("state");
         assert!(!state.chorus.http_client_built());
     }
 }

@@ -570,21 +570,9 @@ async fn counted_sync(h: &Harness, mode: &str, log: &CallCounter) -> status_sync
         aws_sdk_secretsmanager::Client::from_conf(sm),
         config.secret_prefix.clone(),
     );
-    let chorus = shared::services::chorus_client(&config, secrets.clone()).unwrap();
-    status_sync::State {
-        depositor: shared::deposit::Depositor {
-            store: store.clone(),
-            secrets: secrets.clone(),
-            chorus: chorus.clone(),
-            mailer: None,
-            config: config.clone(),
-        },
-        config,
-        store,
-        secrets,
-        chorus,
-        clock: h.clock.clone(),
-    }
+    let mut state = shared::services::State::from_clients(config, store, secrets).unwrap();
+    state.clock = h.clock.clone();
+    status_sync::State::new(state, None)
 }
 
 /// What one measured run did.

@@ -22,7 +22,7 @@ use shared::domain::{
 use shared::mail::render::RejectionSource;
 use shared::mail::{MailError, MailFuture, MailMessage, Mailer, SesMailer};
 use shared::reminder::{
-    CLAIM_LOCK, Delivery, ReminderConfig, ReminderStep, next_reminder_on_save,
+    CLAIM_LOCK, Delivery, ReminderStep, next_reminder_on_save,
     notify_credentials_rejected, reminder_claim,
 };
 use shared::store::keys;
@@ -125,23 +125,17 @@ impl World {
             ("TABLE_NAME", &table),
             ("PASSWORD_LIFETIME_DAYS", &lifetime),
         ]);
-        let reminders = ReminderConfig::from_lookup(|name| match name {
-            "SENDER_EMAIL" => Some(sender()),
-            _ => None,
-        })
-        .unwrap();
         let store = Store::new(ddb.clone(), table.clone());
         let mailer = Arc::new(FlakyMailer {
             ses: SesMailer::new(
                 shared::aws::sesv2::Client::new(&sdk),
-                reminders.sender.clone(),
+                Email::parse(&sender()).unwrap(),
             ),
             refuse: Mutex::new(HashSet::new()),
         });
         let clock = Arc::new(FixedClock::new(datetime!(2026-11-27 06:00 UTC)));
         let state = Arc::new(State {
             config,
-            reminders,
             store: store.clone(),
             mailer: mailer.clone(),
             clock: clock.clone(),

@@ -6,7 +6,6 @@
 //! The handler runs in-process against moto, with SDK interceptors that fail one chosen
 //! operation on demand (moto itself cannot fail on demand).
 
-use std::sync::Arc;
 
 use company_settings::State;
 use gateway_tests::local_api::{EventParts, build_event};
@@ -14,20 +13,13 @@ use gateway_tests::testkit::{AwsFaults, Phase, clients_with_faults, random_siret
 use lambda_http::Body;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
-use shared::clock::SystemClock;
 use shared::domain::{Siret, SiretCheck};
 
 async fn state_with(faults: &AwsFaults) -> State {
     let sdk = shared::aws::sdk_config().await;
     let config = gateway_tests::testkit::stack_config(&[]);
     let (store, secrets) = clients_with_faults(&sdk, &config, faults);
-    State {
-        store,
-        chorus: shared::services::chorus_client(&config, secrets.clone()).unwrap(),
-        secrets,
-        clock: Arc::new(SystemClock),
-        config,
-    }
+    State::from_clients(config, store, secrets).unwrap()
 }
 
 async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) -> (u16, Value) {

@@ -849,23 +849,11 @@ async fn calls_per_transmission_on_a_warm_function() {
         aws_sdk_secretsmanager::Client::from_conf(sm),
         h.config.secret_prefix.clone(),
     );
-    let chorus = shared::services::chorus_client(&h.config, secrets.clone()).unwrap();
+    let mut state = shared::services::State::from_clients(h.config.clone(), store, secrets).unwrap();
+    state.clock = h.clock.clone();
     let counted = transmit_invoice::State {
         documents: None,
-        depositing: shared::services::DepositingState {
-            config: h.config.clone(),
-            depositor: shared::deposit::Depositor {
-                store: store.clone(),
-                secrets: secrets.clone(),
-                chorus: chorus.clone(),
-                mailer: None,
-                config: h.config.clone(),
-            },
-            store,
-            secrets,
-            chorus,
-            clock: h.clock.clone(),
-        },
+        depositing: shared::services::DepositingState::new(state, None),
     };
     let post = |number: u16, key: Option<&'static str>| {
         let body = serde_json::to_vec(&h.body()).unwrap();

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, Response};
 use shared::http::{Caller, Route, answer_in, path_param, route_key, unknown_route};
 
 /// Built once per cold start and shared by every invocation.
-pub type State = shared::services::HttpState;
+pub type State = shared::services::State;
 
 /// Request bodies of this route are small; anything bigger is refused before parsing.
 pub const BODY_LIMIT: usize = 64 * 1024;

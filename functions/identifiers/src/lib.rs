@@ -24,7 +24,7 @@ use lambda_http::{Body, Request, Response};
 use shared::http::{Caller, Problem, ProblemCode, Route, answer_in, path_param, route_key};
 
 /// Built once per cold start and shared by every invocation.
-pub type State = shared::services::HttpState;
+pub type State = shared::services::State;
 
 /// Bodies of these routes are a few hundred bytes; anything bigger is refused unread.
 pub const BODY_LIMIT: usize = 16 * 1024;

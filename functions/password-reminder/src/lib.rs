@@ -17,30 +17,30 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::aws::LazyClient;
 use shared::clock::{Clock, SystemClock, iso_date, rfc3339};
-use shared::config::Config;
+use shared::config::{Config, ConfigError};
 use shared::domain::CompanyAccount;
 use shared::mail::{Mailer, SesMailer};
-use shared::reminder::ReminderConfig;
 use shared::store::keys::REMINDER_SHARDS;
 use shared::store::{Store, StoreError};
 use time::{OffsetDateTime, UtcOffset};
 use tokio::task::JoinSet;
 
-/// Built once per cold start and shared by every invocation.
+/// Built once per cold start and shared by every invocation. The schedule and the
+/// concurrency are `config.reminders`.
 pub struct State {
     pub config: Config,
-    pub reminders: ReminderConfig,
     pub store: Store,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
 }
 
 impl State {
-    pub fn from_sdk(
-        config: Config,
-        reminders: ReminderConfig,
-        sdk: &shared::aws::SdkConfig,
-    ) -> Self {
+    /// Refuses a configuration without `SENDER_EMAIL`: a reminder needs someone to send it.
+    pub fn from_sdk(config: Config, sdk: &shared::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let sender = config.sender_email.clone().ok_or(ConfigError {
+            name: "SENDER_EMAIL",
+            problem: "is required by the reminder function".into(),
+        })?;
         // Each client at its first use (issue 18): a run with nobody due sends no e-mail.
         let store = Store::new(
             LazyClient::new(sdk, shared::aws::dynamodb::Client::new),
@@ -48,15 +48,14 @@ impl State {
         );
         let mailer = SesMailer::new(
             LazyClient::new(sdk, shared::aws::sesv2::Client::new),
-            reminders.sender.clone(),
+            sender,
         );
-        Self {
+        Ok(Self {
             config,
-            reminders,
             store,
             mailer: Arc::new(mailer),
             clock: Arc::new(SystemClock),
-        }
+        })
     }
 }
 
@@ -269,7 +268,7 @@ impl Run {
                 }
             };
             self.report.companies += 1;
-            while self.tasks.len() >= self.state.reminders.concurrency {
+            while self.tasks.len() >= self.state.config.reminders.concurrency {
                 collect(&mut self.report, self.tasks.join_next().await);
             }
             let (state, now) = (Arc::clone(&self.state), self.now);

@@ -53,7 +53,7 @@ async fn read_current(
     indexed: CompanyAccount,
     today: Date,
 ) -> Result<(CompanyAccount, Evaluation), Action> {
-    let schedule = &state.reminders.schedule;
+    let schedule = &state.config.reminders.schedule;
     let evaluation = schedule.evaluate(expiry_date(state, &indexed), today);
     if evaluation.due.is_none() && indexed.credentials_status != CredentialsStatus::Rejected {
         return Ok((indexed, evaluation));

@@ -12,7 +12,6 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
-use crate::config::ConfigError;
 use crate::domain::Email;
 
 /// A message ready to send: one recipient, a subject, a text part and an HTML part.
@@ -46,22 +45,6 @@ pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<SentMail, MailError
 /// `Arc<dyn Mailer>` (tests wrap the SES adapter to make chosen sends fail).
 pub trait Mailer: Send + Sync {
     fn send<'a>(&'a self, message: &'a MailMessage) -> MailFuture<'a>;
-}
-
-/// `SENDER_EMAIL`: the verified SES identity (address or its domain) messages come from.
-pub fn sender_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Email, ConfigError> {
-    let raw = lookup("SENDER_EMAIL").unwrap_or_default();
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(ConfigError {
-            name: "SENDER_EMAIL",
-            problem: "is required".into(),
-        });
-    }
-    Email::parse(raw).map_err(|e| ConfigError {
-        name: "SENDER_EMAIL",
-        problem: format!("is not a usable address ({e}): {raw:?}"),
-    })
 }
 
 /// SES v2 `SendEmail` with Simple content (UTF-8 subject, text and HTML parts).
@@ -242,20 +225,5 @@ mod tests {
         );
         let second = mailer.send(&message()).await.unwrap_err();
         assert!(matches!(second, MailError::Unavailable(_)), "{second:?}");
-    }
-
-    #[test]
-    fn sender_is_required_and_checked() {
-        assert_eq!(
-            sender_from_lookup(|_| None).unwrap_err().name,
-            "SENDER_EMAIL"
-        );
-        assert!(sender_from_lookup(|_| Some("rappels".into())).is_err());
-        assert_eq!(
-            sender_from_lookup(|_| Some("rappels@choruspro-gateway.local".into()))
-                .unwrap()
-                .as_str(),
-            "rappels@choruspro-gateway.local"
-        );
     }
 }

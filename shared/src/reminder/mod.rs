@@ -20,67 +20,55 @@ pub use delivery::{CLAIM_LOCK, Delivery, deliver_once};
 pub use schedule::{Evaluation, Reminder, ReminderSchedule, ReminderStep, ScheduleError};
 
 use crate::config::ConfigError;
-use crate::domain::{CompanyAccount, Email};
+use crate::domain::CompanyAccount;
 use crate::store::reminder::MailClaim;
 
-/// The settings of the reminder function, read once at cold start.
-#[derive(Debug, Clone)]
-pub struct ReminderConfig {
+/// The reminder function's settings, read once at cold start with the rest of the
+/// `Config` (`config.reminders`); its sender is `config.sender_email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSettings {
     pub schedule: ReminderSchedule,
-    /// `SENDER_EMAIL`.
-    pub sender: Email,
     /// Companies handled at once (`REMINDER_CONCURRENCY`, default 4): SES rates are per
     /// second, a run of a thousand due companies still ends in well under a minute.
     pub concurrency: usize,
 }
 
-impl ReminderConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+impl Default for ReminderSettings {
+    fn default() -> Self {
+        ReminderSettings {
+            schedule: ReminderSchedule::default(),
+            concurrency: 4,
+        }
     }
+}
 
+impl ReminderSettings {
     /// `REMINDER_THRESHOLDS_DAYS` (default `30,14,7,1,0`), `REMINDER_REPEAT_EXPIRED_DAYS`
-    /// (default 7, 0 for none), `SENDER_EMAIL` (required), `REMINDER_CONCURRENCY`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let thresholds = match get("REMINDER_THRESHOLDS_DAYS") {
+    /// (default 7, 0 for none), `REMINDER_CONCURRENCY` (1–32).
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let thresholds = match lookup("REMINDER_THRESHOLDS_DAYS").filter(|v| !v.trim().is_empty())
+        {
             None => ReminderSchedule::DEFAULT_BEFORE.to_vec(),
             Some(text) => ReminderSchedule::parse_thresholds(&text).map_err(|e| ConfigError {
                 name: "REMINDER_THRESHOLDS_DAYS",
                 problem: format!("{e} (e.g. \"30,14,7,1,0\")"),
             })?,
         };
-        let number = |name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>| {
-            match get(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| ConfigError {
-                        name,
-                        problem: format!(
-                            "must be a whole number from {} to {}, got {v:?}",
-                            range.start(),
-                            range.end()
-                        ),
-                    }),
-            }
-        };
-        let repeat = number(
+        let repeat = crate::config::whole_number(
+            lookup,
             "REMINDER_REPEAT_EXPIRED_DAYS",
-            ReminderSchedule::DEFAULT_REPEAT_EXPIRED,
+            ReminderSchedule::DEFAULT_REPEAT_EXPIRED.into(),
             0..=365,
         )?;
-        let concurrency = number("REMINDER_CONCURRENCY", 4, 1..=32)?;
-        let schedule = ReminderSchedule::new(thresholds, repeat).map_err(|e| ConfigError {
-            name: "REMINDER_THRESHOLDS_DAYS",
-            problem: e.to_string(),
-        })?;
+        let concurrency =
+            crate::config::whole_number(lookup, "REMINDER_CONCURRENCY", 4, 1..=32)?;
+        let schedule = ReminderSchedule::new(thresholds, u32::try_from(repeat).unwrap_or(0))
+            .map_err(|e| ConfigError {
+                name: "REMINDER_THRESHOLDS_DAYS",
+                problem: e.to_string(),
+            })?;
         Ok(Self {
             schedule,
-            sender: crate::mail::sender_from_lookup(&lookup)?,
             concurrency: usize::try_from(concurrency).unwrap_or(4),
         })
     }
@@ -130,17 +118,12 @@ mod tests {
 
     #[test]
     fn config_defaults_and_overrides() {
-        let c = ReminderConfig::from_lookup(lookup(&[(
-            "SENDER_EMAIL",
-            "rappels@choruspro-gateway.local",
-        )]))
-        .unwrap();
-        assert_eq!(c.schedule, ReminderSchedule::default());
+        let c = ReminderSettings::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!(c, ReminderSettings::default());
         assert_eq!(c.schedule.thresholds(), &[30, 14, 7, 1, 0]);
         assert_eq!(c.schedule.repeat_expired(), 7);
         assert_eq!(c.concurrency, 4);
-        let c = ReminderConfig::from_lookup(lookup(&[
-            ("SENDER_EMAIL", "rappels@choruspro-gateway.local"),
+        let c = ReminderSettings::from_lookup(&lookup(&[
             ("REMINDER_THRESHOLDS_DAYS", "60, 30,0"),
             ("REMINDER_REPEAT_EXPIRED_DAYS", "0"),
         ]))
@@ -151,22 +134,22 @@ mod tests {
 
     #[test]
     fn config_refusals_name_the_variable() {
-        let bad =
-            |pairs: &[(&str, &str)]| ReminderConfig::from_lookup(lookup(pairs)).unwrap_err().name;
-        assert_eq!(bad(&[]), "SENDER_EMAIL");
-        let sender = ("SENDER_EMAIL", "rappels@choruspro-gateway.local");
+        let bad = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("TABLE_NAME", "t")];
+            all.extend_from_slice(pairs);
+            crate::config::Config::from_lookup(lookup(&all))
+                .unwrap_err()
+                .name
+        };
         assert_eq!(
-            bad(&[sender, ("REMINDER_THRESHOLDS_DAYS", "30,abc")]),
+            bad(&[("REMINDER_THRESHOLDS_DAYS", "30,abc")]),
             "REMINDER_THRESHOLDS_DAYS"
         );
         assert_eq!(
-            bad(&[sender, ("REMINDER_REPEAT_EXPIRED_DAYS", "-7")]),
+            bad(&[("REMINDER_REPEAT_EXPIRED_DAYS", "-7")]),
             "REMINDER_REPEAT_EXPIRED_DAYS"
         );
-        assert_eq!(
-            bad(&[sender, ("REMINDER_CONCURRENCY", "0")]),
-            "REMINDER_CONCURRENCY"
-        );
+        assert_eq!(bad(&[("REMINDER_CONCURRENCY", "0")]), "REMINDER_CONCURRENCY");
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use password_reminder::State;
 use shared::clock::{Clock, FixedClock, SystemClock, parse_rfc3339};
 use shared::config::Config;
-use shared::reminder::ReminderConfig;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,12 +25,12 @@ async fn main() -> ExitCode {
         },
         _ => return usage("unexpected arguments"),
     };
-    let (config, reminders) = match (Config::from_env(), ReminderConfig::from_env()) {
-        (Ok(c), Ok(r)) => (c, r),
-        (Err(e), _) | (_, Err(e)) => return usage(&e.to_string()),
-    };
     let sdk = shared::aws::sdk_config().await;
-    let mut state = State::from_sdk(config, reminders, &sdk);
+    let built = Config::from_env().and_then(|config| State::from_sdk(config, &sdk));
+    let mut state = match built {
+        Ok(state) => state,
+        Err(e) => return usage(&e.to_string()),
+    };
     state.clock = clock;
     let outcome = password_reminder::run_once(Arc::new(state), None).await;
     let (report, code) = match outcome {

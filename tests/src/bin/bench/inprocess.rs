@@ -21,10 +21,7 @@ use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use gateway_tests::testkit::{CallCounter, lambda_request, random_siret, response_json};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
-use shared::clock::SystemClock;
 use shared::config::Config;
-use shared::deposit::Depositor;
-use shared::mail::Mailer;
 use shared::ubl;
 use tokio::runtime::Runtime;
 
@@ -302,16 +299,16 @@ const LIST_SITUATIONS: &str = "GET /v1/companies/{siret}/markets/{market_ref}/si
 const TRANSMIT: &str =
     "POST /v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission";
 
-/// The clients of one warm function, with call counters, as `Services::from_sdk` builds them.
+/// The clients of one warm function, with call counters, as `State::from_sdk` builds them.
 /// Their HTTP transport runs on the bench's I/O thread (see [`crate::offthread`]).
-fn services(
+fn function_state(
     config: &Config,
     sdk: &shared::aws::SdkConfig,
     http: &SharedHttpClient,
-    ddb_calls: &CallCounter,
-    sm_calls: &CallCounter,
+    counters: (&CallCounter, &CallCounter),
     sdk_cpu: &SdkCpu,
-) -> Result<shared::services::Services, String> {
+) -> Result<shared::services::State, String> {
+    let (ddb_calls, sm_calls) = counters;
     let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
         .http_client(http.clone())
         .interceptor(ddb_calls.clone())
@@ -330,13 +327,8 @@ fn services(
         aws_sdk_secretsmanager::Client::from_conf(sm),
         config.secret_prefix.clone(),
     );
-    let chorus = shared::services::chorus_client(config, secrets.clone())
-        .map_err(|e| format!("chorus client: {e}"))?;
-    Ok(shared::services::Services {
-        store,
-        secrets,
-        chorus,
-    })
+    shared::services::State::from_clients(config.clone(), store, secrets)
+        .map_err(|e| format!("chorus client: {e}"))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -387,69 +379,23 @@ impl InProcess {
         let mut config = self.config.clone();
         config.table_name = table.to_owned();
         let sdk = &self.sdk;
-        let s = services(
-            &config,
-            sdk,
-            &self.aws_http,
-            &self.ddb_calls,
-            &self.sm_calls,
-            &self.sdk_cpu,
-        )?;
-        let settings = company_settings::State {
-            config: config.clone(),
-            store: s.store,
-            secrets: s.secrets,
-            chorus: s.chorus,
-            clock: Arc::new(SystemClock),
+        let state = || {
+            function_state(
+                &config,
+                sdk,
+                &self.aws_http,
+                (&self.ddb_calls, &self.sm_calls),
+                &self.sdk_cpu,
+            )
         };
-        let s = services(
-            &config,
-            sdk,
-            &self.aws_http,
-            &self.ddb_calls,
-            &self.sm_calls,
-            &self.sdk_cpu,
-        )?;
-        let identifiers = identifiers::State {
-            config: config.clone(),
-            store: s.store,
-            secrets: s.secrets,
-            chorus: s.chorus,
-            clock: Arc::new(SystemClock),
-        };
-        let s = services(
-            &config,
-            sdk,
-            &self.aws_http,
-            &self.ddb_calls,
-            &self.sm_calls,
-            &self.sdk_cpu,
-        )?;
-        let mailer: Option<Arc<dyn Mailer>> =
-            shared::mail::sender_from_lookup(|k| std::env::var(k).ok())
-                .ok()
-                .map(|sender| {
-                    Arc::new(shared::mail::SesMailer::new(
-                        shared::aws::sesv2::Client::new(sdk),
-                        sender,
-                    )) as Arc<dyn Mailer>
-                });
+        let settings = state()?;
+        let identifiers = state()?;
         let transmit = transmit_invoice::State {
             documents: None,
-            depositing: shared::services::DepositingState {
-                config: config.clone(),
-                depositor: Depositor {
-                    store: s.store.clone(),
-                    secrets: s.secrets.clone(),
-                    chorus: Arc::clone(&s.chorus),
-                    mailer,
-                    config: config.clone(),
-                },
-                store: s.store,
-                secrets: s.secrets,
-                chorus: s.chorus,
-                clock: Arc::new(SystemClock),
-            },
+            depositing: shared::services::DepositingState::new(
+                state()?,
+                shared::services::alert_mailer(&config, sdk),
+            ),
         };
         Ok(Functions {
             table: table.to_owned(),
