@@ -5,8 +5,8 @@ use std::time::Duration;
 use std::ops::RangeInclusive;
 
 use crate::domain::account::PasswordLifetime;
-use crate::domain::{Email, Environment};
 use crate::domain::payment::LatePaymentRates;
+use crate::domain::{Email, Environment};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -279,7 +279,10 @@ pub(crate) mod tests {
             assert!(e.to_string().contains("from 1 to 32"), "{e}");
         }
         let e = whole_number(&lookup(&[("N", "-1")]), "N", 0, 0..=u64::MAX).unwrap_err();
-        assert_eq!(e.to_string(), "configuration: N must be a whole number, got \"-1\"");
+        assert_eq!(
+            e.to_string(),
+            "configuration: N must be a whole number, got \"-1\""
+        );
     }
 
     #[test]
@@ -290,10 +293,18 @@ pub(crate) mod tests {
             Config::from_lookup(lookup(&all))
         };
         assert!(config(&[]).unwrap().sender_email.is_none());
-        assert!(config(&[("SENDER_EMAIL", "  ")]).unwrap().sender_email.is_none());
+        assert!(
+            config(&[("SENDER_EMAIL", "  ")])
+                .unwrap()
+                .sender_email
+                .is_none()
+        );
         let sender = config(&[("SENDER_EMAIL", "rappels@choruspro-gateway.local")]).unwrap();
         assert_eq!(
-            sender.sender_email.map(|e| e.as_str().to_owned()).as_deref(),
+            sender
+                .sender_email
+                .map(|e| e.as_str().to_owned())
+                .as_deref(),
             Some("rappels@choruspro-gateway.local")
         );
         let e = config(&[("SENDER_EMAIL", "rappels")]).unwrap_err();

@@ -93,13 +93,7 @@ pub fn chorus_client(
     config: &Config,
     secrets: SecretStore,
 ) -> Result<Arc<ChorusClient>, ChorusError> {
-    let chorus = chorus_config(config);
-    let source = SecretPisteCredentials {
-        secrets,
-        name: config.piste_credentials_secret.clone(),
-    };
-    // Its HTTP client (and TLS roots) at the first Chorus Pro call.
-    Ok(Arc::new(ChorusClient::lazy(chorus, Arc::new(source))))
+    Ok(Arc::new(lazy_chorus_client(config, secrets)))
 }
 
 /// The client of the follow-up, whose calls wait for a shared rate limit
@@ -108,16 +102,20 @@ pub fn paced_chorus_client(
     config: &Config,
     secrets: SecretStore,
 ) -> Result<Arc<ChorusClient>, ChorusError> {
-    let chorus = chorus_config(config);
+    let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
+    Ok(Arc::new(
+        lazy_chorus_client(config, secrets).with_pacer(Arc::new(pacer)),
+    ))
+}
+
+/// Its HTTP client (and TLS roots) at the first Chorus Pro call; the gateway's PISTE
+/// credentials read from Secrets Manager then.
+fn lazy_chorus_client(config: &Config, secrets: SecretStore) -> ChorusClient {
     let source = SecretPisteCredentials {
         secrets,
         name: config.piste_credentials_secret.clone(),
     };
-    let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
-    // Lazy like every client: its HTTP client (and TLS roots) at the first call.
-    Ok(Arc::new(
-        ChorusClient::lazy(chorus, Arc::new(source)).with_pacer(Arc::new(pacer)),
-    ))
+    ChorusClient::lazy(chorus_config(config), Arc::new(source))
 }
 
 /// The gateway's PISTE application credentials, from one JSON secret

@@ -42,6 +42,26 @@ pub struct Response {
     pub json: Value,
 }
 
+impl Response {
+    /// The `(field, code)` of each entry of a problem's `errors`, in order.
+    pub fn field_codes(&self) -> Vec<(String, String)> {
+        self.json["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["field"].as_str().unwrap_or("").to_owned(),
+                            e["code"].as_str().unwrap_or("").to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 pub struct Stack {
     pub api: String,
     pub jwt_secret: String,
@@ -573,4 +593,75 @@ pub async fn moto_mails() -> Vec<serde_json::Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// The emulator's seeded supplier accounts (`tests/fixtures/chorus-sandbox-seed.json`, the
+/// table in `tests/src/sandbox/mod.rs`): the tests name them from here.
+pub mod seeded {
+    pub struct Account {
+        /// Its first structure.
+        pub siret: &'static str,
+        pub login: &'static str,
+        pub password: &'static str,
+    }
+
+    /// A valid account, one structure.
+    pub const RHONE: Account = Account {
+        siret: "81234567600017",
+        login: "TECH_1_batiments-rhone@cpro.fr",
+        password: "Rhone-Tech-2026!",
+    };
+    /// A valid account, two structures (the second is `ALPES_SECOND_SIRET`).
+    pub const ALPES: Account = Account {
+        siret: "79876543400013",
+        login: "TECH_1_charpentes-alpes@cpro.fr",
+        password: "Alpes-Tech-2026!",
+    };
+    pub const ALPES_SECOND_SIRET: &str = "79876543400021";
+    /// A password expired on 2025-06-30: Chorus Pro answers 401.
+    pub const JURA: Account = Account {
+        siret: "52345678800018",
+        login: "TECH_1_maconnerie-jura@cpro.fr",
+        password: "Jura-Tech-2024!",
+    };
+    /// Free for the password renewal and expiry tests.
+    pub const EST: Account = Account {
+        siret: "44455566800011",
+        login: "TECH_1_tp-est@cpro.fr",
+        password: "Est-Tech-2026!",
+    };
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_names_match_the_emulator_seed() {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/fixtures/chorus-sandbox-seed.json"
+            );
+            let seed: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).expect("seed")).expect("json");
+            let accounts = seed["technicalAccounts"].as_array().expect("accounts");
+            for (account, structures) in [
+                (RHONE, vec![RHONE.siret]),
+                (ALPES, vec![ALPES.siret, ALPES_SECOND_SIRET]),
+                (JURA, vec![JURA.siret]),
+                (EST, vec![EST.siret]),
+            ] {
+                let found = accounts
+                    .iter()
+                    .find(|a| a["login"] == account.login)
+                    .unwrap_or_else(|| panic!("{} is not seeded", account.login));
+                assert_eq!(found["password"], account.password, "{}", account.login);
+                assert_eq!(
+                    found["structures"],
+                    serde_json::json!(structures),
+                    "{}",
+                    account.login
+                );
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ use gateway_tests::sandbox::{
     AccountUpdate, Fault, FaultAction, InvoiceScript, LostMode, SandboxConfig, SandboxHandle,
     ScriptStep, Shapes, spawn,
 };
+use gateway_tests::testkit::seeded;
 use shared::chorus::{
     BuyerRequirement, ChorusClient, ChorusConfig, ChorusError, CommitmentSearchRequest,
     FluxDeposit, FluxOutcome, FluxReportRequest, FluxState, InvoiceHistoryRequest, InvoiceStatus,
@@ -25,16 +26,16 @@ const CLIENT_SECRET: &str = "gateway-local-secret";
 const TOKEN_PATH: &str = "/api/oauth/token";
 const DEPOSIT_PATH: &str = "/cpro/factures/v1/deposer/flux";
 
-const RHONE_SIRET: &str = "81234567600017";
+const RHONE_SIRET: &str = seeded::RHONE.siret;
 const COMMUNE_SIRET: &str = "21690123100011";
 const ISERE_SIRET: &str = "21380456000018";
 
 fn rhone() -> TechnicalAccount {
-    TechnicalAccount::new("TECH_1_batiments-rhone@cpro.fr", "Rhone-Tech-2026!")
+    TechnicalAccount::new(seeded::RHONE.login, seeded::RHONE.password)
 }
 
 fn alpes() -> TechnicalAccount {
-    TechnicalAccount::new("TECH_1_charpentes-alpes@cpro.fr", "Alpes-Tech-2026!")
+    TechnicalAccount::new(seeded::ALPES.login, seeded::ALPES.password)
 }
 
 /// Small timeouts and backoffs so the whole file runs in seconds.
@@ -822,7 +823,7 @@ async fn token_endpoint_down_is_unavailable_and_did_not_reach_chorus() {
 async fn refused_technical_account_is_credentials_rejected() {
     let (sandbox, client) = setup().await;
     let wrong = TechnicalAccount::new("TECH_1_batiments-rhone@cpro.fr", "not-the-password");
-    let expired = TechnicalAccount::new("TECH_1_maconnerie-jura@cpro.fr", "Jura-Tech-2024!");
+    let expired = TechnicalAccount::new(seeded::JURA.login, seeded::JURA.password);
     let unknown = TechnicalAccount::new("TECH_1_nobody@cpro.fr", "whatever");
     for account in [&wrong, &expired, &unknown] {
         let error = client
@@ -864,7 +865,7 @@ async fn refused_technical_account_is_credentials_rejected() {
     assert_eq!(count(&sandbox, TOKEN_PATH), tokens_before);
 
     // Renewal: the old password stops working, the new one works; then expiry.
-    let old = TechnicalAccount::new("TECH_1_tp-est@cpro.fr", "Est-Tech-2026!");
+    let old = TechnicalAccount::new(seeded::EST.login, seeded::EST.password);
     let new = TechnicalAccount::new("TECH_1_tp-est@cpro.fr", "Est-Tech-2027!");
     client.supplier_active_structures(&old).await.unwrap();
     sandbox

@@ -30,22 +30,6 @@ async fn assert_nothing_written(stack: &Stack, siret: &str) {
     );
 }
 
-fn error_codes(json: &Value) -> Vec<(String, String)> {
-    json["errors"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap_or("").to_owned(),
-                        e["code"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn first_save_stores_password_in_secrets_manager_only() {
     let stack = Stack::connect().await;
@@ -326,7 +310,7 @@ async fn a_new_login_needs_its_password() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(
-        error_codes(&r.json),
+        r.field_codes(),
         vec![("password".to_owned(), "required".to_owned())]
     );
     assert_eq!(stack.company_items(&siret).await, before);
@@ -439,7 +423,7 @@ async fn la_poste_siret_is_accepted_and_sandbox_checks_shape_only() {
         .await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert_eq!(
-        error_codes(&refused.json),
+        refused.field_codes(),
         vec![("siret".to_owned(), "invalid_siret".to_owned())]
     );
     assert_nothing_written(&stack, &qualif).await;
@@ -612,7 +596,7 @@ fn assert_clear_refusal(case: &BadInput, r: &Response, password: &str) {
         r.json["detail"].as_str().is_some_and(|t| !t.is_empty()),
         "{name}"
     );
-    let got = error_codes(&r.json);
+    let got = r.field_codes();
     let want: Vec<(String, String)> = case
         .errors
         .iter()
@@ -677,7 +661,7 @@ async fn bad_sirets_are_refused_in_french() {
             .await;
         assert_eq!(r.status, 400, "{siret}: {}", r.text);
         assert_eq!(
-            error_codes(&r.json),
+            r.field_codes(),
             vec![("siret".to_owned(), "invalid_siret".to_owned())],
             "{siret}"
         );

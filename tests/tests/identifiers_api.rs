@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_tests::testkit::{Response, Stack, random_siret};
 use serde_json::{Value, json};
 
-const RHONE_LOGIN: &str = "TECH_1_batiments-rhone@cpro.fr";
-const RHONE_PASSWORD: &str = "Rhone-Tech-2026!";
+const RHONE_LOGIN: &str = gateway_tests::testkit::seeded::RHONE.login;
+const RHONE_PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
 
 // Seeded public buyers.
 const VILLEURBANNE: &str = "21690123100011"; // requires nothing
@@ -124,23 +124,6 @@ async fn put_situation(
             bytes(&body),
         )
         .await
-}
-
-fn field_codes(r: &Response) -> Vec<(String, String)> {
-    r.json["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    (
-                        e["field"].as_str().unwrap_or("").to_owned(),
-                        e["code"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The answer is a refusal with this status and code, and the partition did not change.
@@ -258,7 +241,7 @@ async fn buyer_requiring_a_service_code() {
     let r = put_market(&stack, &siret, &token, "gymnase", body.clone()).await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("buyer_service_code".into(), "required_by_buyer".into())]
     );
     let message = r.json["errors"][0]["message"].as_str().unwrap();
@@ -298,7 +281,7 @@ async fn inactive_or_unknown_service_is_refused() {
         .await;
         assert_refused_unchanged(&stack, &siret, &before, &r, 422, "service_inactive").await;
         assert_eq!(
-            field_codes(&r),
+            r.field_codes(),
             vec![("buyer_service_code".into(), field_code.into())],
             "{code}"
         );
@@ -325,7 +308,7 @@ async fn factures_publiques_is_refused_without_asking_chorus() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 400, "validation_failed").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("buyer_service_code".into(), "reserved_service_code".into())]
     );
     assert!(
@@ -347,7 +330,7 @@ async fn a_service_may_require_a_commitment_number() {
     let r = put_market(&stack, &siret, &token, "m1", body.clone()).await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("commitment_number".into(), "required_by_buyer".into())]
     );
     assert!(
@@ -388,7 +371,7 @@ async fn buyer_requiring_a_commitment_number() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("commitment_number".into(), "required_by_buyer".into())]
     );
 
@@ -431,7 +414,7 @@ async fn buyer_requiring_both() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![
             ("buyer_service_code".into(), "required_by_buyer".into()),
             ("commitment_number".into(), "required_by_buyer".into())
@@ -447,7 +430,7 @@ async fn buyer_requiring_both() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("commitment_number".into(), "required_by_buyer".into())]
     );
     let r = put_market(
@@ -482,7 +465,7 @@ async fn buyer_requiring_either_one() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_requirements_unmet").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("buyer_service_code".into(), "required_by_buyer".into())]
     );
     assert!(
@@ -531,7 +514,7 @@ async fn unknown_buyer_is_refused() {
     .await;
     assert_refused_unchanged(&stack, &siret, &before, &r, 422, "buyer_not_found").await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("buyer_siret".into(), "buyer_not_found".into())]
     );
     assert!(
@@ -789,7 +772,7 @@ fn assert_answer(name: &str, r: &Response, expected: &Expected) {
         }
         Expected::Only { field, code, words } => {
             assert_eq!(
-                field_codes(r),
+                r.field_codes(),
                 vec![((*field).to_owned(), (*code).to_owned())],
                 "{name}: {}",
                 r.text
@@ -804,7 +787,7 @@ fn assert_answer(name: &str, r: &Response, expected: &Expected) {
             );
         }
         Expected::Fields(fields) => {
-            let got: Vec<String> = field_codes(r).into_iter().map(|(f, _)| f).collect();
+            let got: Vec<String> = r.field_codes().into_iter().map(|(f, _)| f).collect();
             assert_eq!(got, *fields, "{name}: {}", r.text);
         }
         Expected::Refused(..) => {}
@@ -1515,7 +1498,7 @@ async fn lists_are_paginated_with_an_opaque_cursor() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("cursor".into(), "invalid_cursor".into())]
     );
     let r = stack
@@ -1527,7 +1510,7 @@ async fn lists_are_paginated_with_an_opaque_cursor() {
         )
         .await;
     assert_eq!(
-        field_codes(&r),
+        r.field_codes(),
         vec![("limit".into(), "invalid_limit".into())]
     );
 }

@@ -22,8 +22,8 @@ use shared::domain::{
 use shared::mail::render::RejectionSource;
 use shared::mail::{MailError, MailFuture, MailMessage, Mailer, SesMailer};
 use shared::reminder::{
-    CLAIM_LOCK, Delivery, ReminderStep, next_reminder_on_save,
-    notify_credentials_rejected, reminder_claim,
+    CLAIM_LOCK, Delivery, ReminderStep, next_reminder_on_save, notify_credentials_rejected,
+    reminder_claim,
 };
 use shared::store::keys;
 use shared::store::reminder::ClaimOutcome;

@@ -26,8 +26,8 @@ use shared::chorus::{
     parse_chorus_datetime,
 };
 
-const LOGIN: &str = "TECH_1_batiments-rhone@cpro.fr";
-const PASSWORD: &str = "Rhone-Tech-2026!";
+const LOGIN: &str = gateway_tests::testkit::seeded::RHONE.login;
+const PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
 
 fn fixture(name: &str) -> String {
     let path = format!(

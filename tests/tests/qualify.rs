@@ -11,7 +11,7 @@ use gateway_tests::qualify::{Outcome, Settings, Status, run};
 use gateway_tests::sandbox::{SandboxConfig, SandboxHandle, spawn};
 
 const CLIENT_SECRET: &str = "gateway-local-secret";
-const PASSWORD: &str = "Rhone-Tech-2026!";
+const PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
 
 /// The variables a vendor would set, pointed at this test's emulator.
 fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) {
@@ -23,7 +23,7 @@ fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) 
         ("PISTE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
         (
             "CHORUS_TECHNICAL_LOGIN",
-            "TECH_1_batiments-rhone@cpro.fr".to_owned(),
+            gateway_tests::testkit::seeded::RHONE.login.to_owned(),
         ),
         ("CHORUS_TECHNICAL_PASSWORD", PASSWORD.to_owned()),
         ("QUALIFY_SUPPLIER_SIRET", "81234567600017".to_owned()),

@@ -13,7 +13,10 @@ use serde_json::{Value, json};
 use shared::domain::siret::{Siret, SiretCheck};
 
 const FORM: &str = "application/x-www-form-urlencoded";
-const RHONE: (&str, &str) = ("TECH_1_batiments-rhone@cpro.fr", "Rhone-Tech-2026!");
+const RHONE: (&str, &str) = (
+    gateway_tests::testkit::seeded::RHONE.login,
+    gateway_tests::testkit::seeded::RHONE.password,
+);
 
 fn http() -> reqwest::Client {
     gateway_tests::testkit::http_client_builder()

@@ -6,7 +6,6 @@
 //! The handler runs in-process against moto, with SDK interceptors that fail one chosen
 //! operation on demand (moto itself cannot fail on demand).
 
-
 use company_settings::State;
 use gateway_tests::local_api::{EventParts, build_event};
 use gateway_tests::testkit::{AwsFaults, Phase, clients_with_faults, random_siret, test_password};

@@ -50,11 +50,11 @@ const DEPOSIT_PATH: &str = "/cpro/factures/v1/deposer/flux";
 const TOKEN_PATH: &str = "/api/oauth/token";
 
 // Seeded in tests/fixtures/chorus-sandbox-seed.json (table in tests/src/sandbox/mod.rs).
-const ALPES_SIRET: &str = "79876543400013";
-const ALPES_LOGIN: &str = "TECH_1_charpentes-alpes@cpro.fr";
-const ALPES_PASSWORD: &str = "Alpes-Tech-2026!";
-const JURA_LOGIN: &str = "TECH_1_maconnerie-jura@cpro.fr";
-const JURA_PASSWORD: &str = "Jura-Tech-2024!";
+const ALPES_SIRET: &str = gateway_tests::testkit::seeded::ALPES.siret;
+const ALPES_LOGIN: &str = gateway_tests::testkit::seeded::ALPES.login;
+const ALPES_PASSWORD: &str = gateway_tests::testkit::seeded::ALPES.password;
+const JURA_LOGIN: &str = gateway_tests::testkit::seeded::JURA.login;
+const JURA_PASSWORD: &str = gateway_tests::testkit::seeded::JURA.password;
 const VILLEURBANNE: &str = "21690123100011"; // requires nothing
 const ISERE: &str = "21380456000018"; // service code required: DIRINFRA
 
@@ -849,7 +849,8 @@ async fn calls_per_transmission_on_a_warm_function() {
         aws_sdk_secretsmanager::Client::from_conf(sm),
         h.config.secret_prefix.clone(),
     );
-    let mut state = shared::services::State::from_clients(h.config.clone(), store, secrets).unwrap();
+    let mut state =
+        shared::services::State::from_clients(h.config.clone(), store, secrets).unwrap();
     state.clock = h.clock.clone();
     let counted = transmit_invoice::State {
         documents: None,

@@ -10,15 +10,15 @@ use gateway_tests::testkit::{
 use serde_json::{Value, json};
 
 // Seeded in tests/fixtures/chorus-sandbox-seed.json (table in tests/src/sandbox/mod.rs).
-const RHONE_SIRET: &str = "81234567600017";
-const RHONE_LOGIN: &str = "TECH_1_batiments-rhone@cpro.fr";
-const RHONE_PASSWORD: &str = "Rhone-Tech-2026!";
-const ALPES_SECOND_SIRET: &str = "79876543400021";
-const ALPES_LOGIN: &str = "TECH_1_charpentes-alpes@cpro.fr";
-const ALPES_PASSWORD: &str = "Alpes-Tech-2026!";
-const JURA_SIRET: &str = "52345678800018";
-const JURA_LOGIN: &str = "TECH_1_maconnerie-jura@cpro.fr";
-const JURA_PASSWORD: &str = "Jura-Tech-2024!";
+const RHONE_SIRET: &str = gateway_tests::testkit::seeded::RHONE.siret;
+const RHONE_LOGIN: &str = gateway_tests::testkit::seeded::RHONE.login;
+const RHONE_PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
+const ALPES_SECOND_SIRET: &str = gateway_tests::testkit::seeded::ALPES_SECOND_SIRET;
+const ALPES_LOGIN: &str = gateway_tests::testkit::seeded::ALPES.login;
+const ALPES_PASSWORD: &str = gateway_tests::testkit::seeded::ALPES.password;
+const JURA_SIRET: &str = gateway_tests::testkit::seeded::JURA.siret;
+const JURA_LOGIN: &str = gateway_tests::testkit::seeded::JURA.login;
+const JURA_PASSWORD: &str = gateway_tests::testkit::seeded::JURA.password;
 const EST_SIRET: &str = "44455566800011";
 const EST_LOGIN: &str = "TECH_1_tp-est@cpro.fr";
 const EST_PASSWORD: &str = "Est-Tech-2026!";

@@ -46,8 +46,7 @@ impl ReminderSettings {
     /// `REMINDER_THRESHOLDS_DAYS` (default `30,14,7,1,0`), `REMINDER_REPEAT_EXPIRED_DAYS`
     /// (default 7, 0 for none), `REMINDER_CONCURRENCY` (1–32).
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let thresholds = match lookup("REMINDER_THRESHOLDS_DAYS").filter(|v| !v.trim().is_empty())
-        {
+        let thresholds = match lookup("REMINDER_THRESHOLDS_DAYS").filter(|v| !v.trim().is_empty()) {
             None => ReminderSchedule::DEFAULT_BEFORE.to_vec(),
             Some(text) => ReminderSchedule::parse_thresholds(&text).map_err(|e| ConfigError {
                 name: "REMINDER_THRESHOLDS_DAYS",
@@ -60,8 +59,7 @@ impl ReminderSettings {
             ReminderSchedule::DEFAULT_REPEAT_EXPIRED.into(),
             0..=365,
         )?;
-        let concurrency =
-            crate::config::whole_number(lookup, "REMINDER_CONCURRENCY", 4, 1..=32)?;
+        let concurrency = crate::config::whole_number(lookup, "REMINDER_CONCURRENCY", 4, 1..=32)?;
         let schedule = ReminderSchedule::new(thresholds, u32::try_from(repeat).unwrap_or(0))
             .map_err(|e| ConfigError {
                 name: "REMINDER_THRESHOLDS_DAYS",
@@ -149,7 +147,10 @@ mod tests {
             bad(&[("REMINDER_REPEAT_EXPIRED_DAYS", "-7")]),
             "REMINDER_REPEAT_EXPIRED_DAYS"
         );
-        assert_eq!(bad(&[("REMINDER_CONCURRENCY", "0")]), "REMINDER_CONCURRENCY");
+        assert_eq!(
+            bad(&[("REMINDER_CONCURRENCY", "0")]),
+            "REMINDER_CONCURRENCY"
+        );
     }
 
     #[test]
