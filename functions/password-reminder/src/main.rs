@@ -9,9 +9,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     shared::logging::init();
-    let state = Arc::new(
-        shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk)?)).await?,
-    );
+    let state =
+        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::from_sdk(config, sdk)?)).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move { password_reminder::handle(state, event).await }
