@@ -61,15 +61,18 @@ show GET "/v1/companies/79876543400013/chorus-account"
 bold "8. Test the stored credentials now"
 show POST "/v1/companies/$SIRET/chorus-account/verify"
 
+# A market of this run: a second `make demo` on the same stack starts a market of its own
+# (a transmitted situation keeps its invoice number for ever).
+GYMNASE="gymnase-$(date +%H%M%S)"
 bold "9. A works market (A4, monthly statements) — checked against what the buyer requires in Chorus Pro"
-show PUT "/v1/companies/$SIRET/markets/gymnase-2026" '{"market_number":"2026-TRV-014","buyer_siret":"21380456000018","buyer_service_code":"DIRINFRA","framework":"A4","project_manager":{"siret":"79876543400013"},"label":"Réhabilitation du gymnase"}'
+show PUT "/v1/companies/$SIRET/markets/$GYMNASE" '{"market_number":"2026-TRV-014","buyer_siret":"21380456000018","buyer_service_code":"DIRINFRA","framework":"A4","project_manager":{"siret":"79876543400013"},"label":"Réhabilitation du gymnase"}'
 
 bold "10. A works market without the service code the buyer requires: refused, with what to fix"
 show PUT "/v1/companies/$SIRET/markets/gymnase-bis" '{"market_number":"2026-TRV-015","buyer_siret":"21380456000018","framework":"A4","project_manager":{"siret":"79876543400013"}}'
 
 NUMBER="SIT-014-03-$(date +%H%M%S)"
 bold "11. Its third monthly situation, with its invoice number ($NUMBER)"
-show PUT "/v1/companies/$SIRET/markets/gymnase-2026/situations/3" "{\"invoice_number\":\"$NUMBER\",\"period\":\"2026-11\"}"
+show PUT "/v1/companies/$SIRET/markets/$GYMNASE/situations/3" "{\"invoice_number\":\"$NUMBER\",\"period\":\"2026-11\"}"
 
 PDF=$(printf '%%PDF-1.4\n%% situation 3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%%%EOF\n' | base64 | tr -d '\n')
 BODY=$(cat <<JSON
@@ -84,10 +87,10 @@ BODY=$(cat <<JSON
 JSON
 )
 bold "12. Transmit it: checked (EN 16931 and Chorus Pro rules), then sent once by the works route — its PDF, then one submission naming the maître d'œuvre"
-show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
+show POST "/v1/companies/$SIRET/markets/$GYMNASE/situations/3/transmission" "$BODY"
 
 bold "13. The same request again (a client retry): the same answer, nothing sent twice"
-show POST "/v1/companies/$SIRET/markets/gymnase-2026/situations/3/transmission" "$BODY"
+show POST "/v1/companies/$SIRET/markets/$GYMNASE/situations/3/transmission" "$BODY"
 
 SYNC_AT=0
 sync() { # one run of the follow-up, its clock further ahead each time
@@ -103,7 +106,7 @@ works() { # the emulator plays the MOE or the MOA: action [json-extra]
   sync
 }
 works_view() {
-  curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/markets/gymnase-2026/situations/3" \
+  curl -sS -H "Authorization: Bearer $TOKEN" "$API/v1/companies/$SIRET/markets/$GYMNASE/situations/3" \
     | python3 -c 'import json,sys; v=json.load(sys.stdin); print("   chorus_status:", v["transmission"]["chorus_status"], "| next_action:", v["next_action"]); print("   works:", json.dumps(v["works"], ensure_ascii=False)); print("   payment:", {k: v["payment"][k] for k in ("clock_started_at", "due_on", "paid_on")})'
 }
 
@@ -116,7 +119,7 @@ works moe_associate '"montant":"14000.00"'
 works_view
 works moa_validate
 works pay
-show GET "/v1/companies/$SIRET/markets/gymnase-2026/situations/3"
+show GET "/v1/companies/$SIRET/markets/$GYMNASE/situations/3"
 echo "  submissions of $NUMBER in the emulator: $(curl -s "$SANDBOX/_admin/journal?path=/cpro/factures/v1/soumettre" | python3 -c "import json,sys; print(sum(1 for e in json.load(sys.stdin)['entries'] if (e.get('body') or {}).get('numeroFactureSaisi')=='$NUMBER'))")"
 
 bold "15. The password renewal reminder the referent receives 30 days before expiry"
