@@ -2741,6 +2741,14 @@ async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
     assert_eq!(h.journal_count(RECYCLE_PATH), 1);
+    // The routing it landed with is the situation's now, as after an answered recycle.
+    let changes = h.tracked(1).await.record.routing_changes;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        changes[0].new.commitment_number.as_deref(),
+        Some("EJ-2026-77")
+    );
+    assert_eq!(changes[0].actor, "transmission-test");
     h.finish().await;
 }
 

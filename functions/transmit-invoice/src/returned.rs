@@ -139,6 +139,15 @@ pub async fn handle(
         }
     };
     audit(state, caller, &tracked, &prepared, now).await?;
+    let routing = match &prepared {
+        Prepared::Recycle { old, new, .. } => Some(RoutingChange {
+            at: now,
+            actor: caller.sub.clone(),
+            old: old.clone(),
+            new: new.clone(),
+        }),
+        Prepared::Complete { .. } => None,
+    };
     let action = ReturnedAction {
         kind: asked.kind.as_str().to_owned(),
         idempotency_key: asked.key.clone(),
@@ -152,6 +161,7 @@ pub async fn handle(
         started_at: now,
         sending_until: Some(now + time::Duration::seconds(SENDING_SECONDS)),
         done_at: None,
+        routing,
     };
     let tracked = write(
         state,
@@ -160,7 +170,7 @@ pub async fn handle(
         now,
     )
     .await?;
-    let left = send(state, &tech, &tracked, &action, &prepared, caller).await?;
+    let left = send(state, &tech, &tracked, &action, &prepared).await?;
     tracing::info!(action = asked.kind.as_str(), chorus_status = ?left.situation.transmission.chorus_status, "returned invoice sent again");
     Ok(answer(state, &left.situation, &market))
 }
@@ -414,18 +424,13 @@ async fn settle_sending(
         .map(|s| s.as_str().to_owned());
     let landed = current.as_deref().is_some_and(|s| s != action.from_status);
     tracing::info!(landed, "an action left sending was looked up in Chorus Pro");
-    let settled = ReturnedAction {
-        sending_until: None,
-        done_at: landed.then_some(now),
-        ..action
+    let change = match current {
+        Some(status) if landed => landed_change(&tracked, &action, &status, now),
+        _ => Change::default().returned_action(&ReturnedAction {
+            sending_until: None,
+            ..action
+        }),
     };
-    let mut change = Change::default().returned_action(&settled);
-    if landed {
-        change = change
-            .chorus_status(current.as_deref())
-            .checks_done(0)
-            .due(now);
-    }
     write(state, &tracked, change, now).await
 }
 
@@ -492,7 +497,6 @@ async fn send(
     tracked: &Tracked,
     action: &ReturnedAction,
     prepared: &Prepared,
-    caller: &Caller,
 ) -> Result<Tracked, Problem> {
     let id = tracked
         .situation
@@ -514,30 +518,44 @@ async fn send(
     let now = state.clock.now();
     match outcome {
         Ok(status) => {
-            let done = ReturnedAction {
-                sending_until: None,
-                done_at: Some(now),
-                ..action.clone()
-            };
-            let mut change = Change::default()
-                .returned_action(&done)
-                .chorus_status(Some(&status))
-                .checks_done(0)
-                // The follow-up takes the invoice again at once, from its new status.
-                .due(now);
-            if let Prepared::Recycle { old, new, .. } = prepared {
-                let mut changes = tracked.record.routing_changes.clone();
-                changes.push(RoutingChange {
-                    at: now,
-                    actor: caller.sub.clone(),
-                    old: old.clone(),
-                    new: new.clone(),
-                });
-                change = change.routing_changes(&changes);
-            }
-            write(state, tracked, change, now).await
+            write(
+                state,
+                tracked,
+                landed_change(tracked, action, &status, now),
+                now,
+            )
+            .await
         }
         Err(error) => Err(failed(state, tracked, action, &error, now).await),
+    }
+}
+
+/// An action Chorus Pro accepted (its answer, or found landed after a lost one): done, the
+/// invoice's new status, a recycle's routing change recorded, and the follow-up due at
+/// once, from the new status.
+fn landed_change(
+    tracked: &Tracked,
+    action: &ReturnedAction,
+    status: &str,
+    now: OffsetDateTime,
+) -> Change {
+    let done = ReturnedAction {
+        sending_until: None,
+        done_at: Some(now),
+        ..action.clone()
+    };
+    let change = Change::default()
+        .returned_action(&done)
+        .chorus_status(Some(status))
+        .checks_done(0)
+        .due(now);
+    match &action.routing {
+        Some(routing) => {
+            let mut changes = tracked.record.routing_changes.clone();
+            changes.push(routing.clone());
+            change.routing_changes(&changes)
+        }
+        None => change,
     }
 }
 

@@ -81,6 +81,10 @@ pub struct ReturnedAction {
     pub sending_until: Option<OffsetDateTime>,
     /// When Chorus Pro accepted it (or it was found done).
     pub done_at: Option<OffsetDateTime>,
+    /// A recycle's routing change (old, new, who, when asked): added to `routing_changes`
+    /// once Chorus Pro accepted it, also when its answer was lost and the next request
+    /// finds it landed.
+    pub routing: Option<RoutingChange>,
 }
 
 /// Where an invoice is addressed in Chorus Pro.
@@ -120,6 +124,9 @@ fn returned_action_value(a: &ReturnedAction) -> AttributeValue {
     if let Some(done) = a.done_at {
         m.insert("done_at".into(), s(rfc3339(done)));
     }
+    if let Some(routing) = &a.routing {
+        m.insert("routing".into(), routing_change_value(routing));
+    }
     AttributeValue::M(m)
 }
 
@@ -136,6 +143,11 @@ fn returned_action_from(item: &Item) -> Result<Option<ReturnedAction>, StoreErro
         started_at: r.time("started_at")?,
         sending_until: r.opt_time("sending_until")?,
         done_at: r.opt_time("done_at")?,
+        routing: m
+            .get("routing")
+            .and_then(|v| v.as_m().ok())
+            .map(routing_change_from)
+            .transpose()?,
     }))
 }
 
@@ -170,16 +182,18 @@ fn routing_changes_from(item: &Item) -> Result<Vec<RoutingChange>, StoreError> {
     };
     list.iter()
         .filter_map(|v| v.as_m().ok())
-        .map(|m| {
-            let r = ItemReader::new(m);
-            Ok(RoutingChange {
-                at: r.time("at")?,
-                actor: r.s("actor")?.to_owned(),
-                old: routing_from(m.get("old"))?,
-                new: routing_from(m.get("new"))?,
-            })
-        })
+        .map(routing_change_from)
         .collect()
+}
+
+fn routing_change_from(m: &Item) -> Result<RoutingChange, StoreError> {
+    let r = ItemReader::new(m);
+    Ok(RoutingChange {
+        at: r.time("at")?,
+        actor: r.s("actor")?.to_owned(),
+        old: routing_from(m.get("old"))?,
+        new: routing_from(m.get("new"))?,
+    })
 }
 
 fn routing_change_value(c: &RoutingChange) -> AttributeValue {
