@@ -3417,9 +3417,15 @@ async fn a_refused_password_is_one_credentials_rejected_event_without_the_secret
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["transmission"]["state"], "waiting_credentials");
-    // Held runs refuse nothing new: still one event.
+    // Held runs refuse nothing new, nor do checks of the same refused password: still one
+    // event.
     h.sync_after(Duration::minutes(31)).await;
     h.sync_after(Duration::minutes(31)).await;
+    for _ in 0..2 {
+        let (status, answer) = h.verify_account().await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["code"], "credentials_rejected", "{answer}");
+    }
     let events = drain(&h.sdk, &queue).await;
     let refused: Vec<&Value> = events
         .iter()

@@ -547,6 +547,7 @@ async fn record_verdict(
     let verification = Verification {
         status,
         chorus_structure_id,
+        was: Some(account.credentials_status),
     };
     let recorded = match state
         .store

@@ -53,6 +53,10 @@ impl AuditEntry {
 pub struct Verification {
     pub status: CredentialsStatus,
     pub chorus_structure_id: Option<i64>,
+    /// The status the account had when read, when the write is conditional on that read
+    /// (`expected_revision`): a refusal of a password already refused is no new event.
+    /// `None`: not known, and a refusal is announced (at least once).
+    pub was: Option<CredentialsStatus>,
 }
 
 impl From<CredentialsStatus> for Verification {
@@ -61,7 +65,18 @@ impl From<CredentialsStatus> for Verification {
         Verification {
             status,
             chorus_structure_id: None,
+            was: None,
         }
+    }
+}
+
+impl Verification {
+    /// Whether this verdict is a `Credentials rejected` event: a refusal, unless the
+    /// account read (and guarded by its revision) was refused already.
+    fn announces_rejection(&self, expected_revision: Option<u64>) -> bool {
+        let refused_already =
+            expected_revision.is_some() && self.was == Some(CredentialsStatus::Rejected);
+        self.status == CredentialsStatus::Rejected && !refused_already
     }
 }
 
@@ -223,9 +238,11 @@ impl Store {
         verified_at: OffsetDateTime,
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
+        let announce = verification.announces_rejection(expected_revision);
         let Verification {
             status,
             chorus_structure_id,
+            ..
         } = verification;
         // An accepted check also tells the company's structure id; a refusal tells nothing
         // of it, and the one known stays.
@@ -266,7 +283,7 @@ impl Store {
             TransactWriteItem::builder().put(audit_put).build(),
         ];
         // A refusal is an event, written with it (`store::outbox`).
-        let event = (self.events.is_some() && status == CredentialsStatus::Rejected)
+        let event = (self.events.is_some() && announce)
             .then(|| super::outbox::rejection_event_item(siret, password_version, verified_at));
         if let Some(item) = &event {
             let put = Put::builder()
@@ -373,6 +390,55 @@ impl Store {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_refusal_is_announced_once_per_refused_password() {
+        use CredentialsStatus::{Rejected, Valid};
+        let verdict = |status, was| Verification {
+            status,
+            chorus_structure_id: None,
+            was,
+        };
+        let cases = [
+            (
+                "a refusal of a valid password",
+                verdict(Rejected, Some(Valid)),
+                Some(3),
+                true,
+            ),
+            (
+                "a refusal of a refused one",
+                verdict(Rejected, Some(Rejected)),
+                Some(3),
+                false,
+            ),
+            (
+                "the same, not guarded by the read",
+                verdict(Rejected, Some(Rejected)),
+                None,
+                true,
+            ),
+            (
+                "a refusal, the previous status unknown",
+                verdict(Rejected, None),
+                Some(3),
+                true,
+            ),
+            (
+                "an acceptance",
+                verdict(Valid, Some(Rejected)),
+                Some(3),
+                false,
+            ),
+        ];
+        for (name, verification, revision, announced) in cases {
+            assert_eq!(
+                verification.announces_rejection(revision),
+                announced,
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn item_round_trip_and_no_password() {
