@@ -34,7 +34,7 @@ pub struct State {
 }
 
 impl State {
-    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Self {
         // Nothing is built here but the handles: each client at its first use (issue 18).
         let events = config.event_bus_name.as_ref().map(|bus| {
             crate::store::outbox::EventSink::new(
@@ -56,26 +56,22 @@ impl State {
 
     /// Around the table and secret store given (the tests and the bench count or fault
     /// their calls); the Chorus Pro client as `from_sdk` makes it, the system clock.
-    pub fn from_clients(
-        config: Config,
-        store: Store,
-        secrets: SecretStore,
-    ) -> Result<Self, ChorusError> {
-        let chorus = chorus_client(&config, secrets.clone())?;
-        Ok(State {
+    pub fn from_clients(config: Config, store: Store, secrets: SecretStore) -> Self {
+        let chorus = chorus_client(&config, secrets.clone());
+        State {
             config,
             store,
             secrets,
             chorus,
             clock: Arc::new(crate::clock::SystemClock),
-        })
+        }
     }
 
     /// The follow-up's: its Chorus Pro calls wait for the shared rate limit
     /// (`paced_chorus_client`).
-    pub fn paced(mut self) -> Result<Self, ChorusError> {
-        self.chorus = paced_chorus_client(&self.config, self.secrets.clone())?;
-        Ok(self)
+    pub fn paced(mut self) -> Self {
+        self.chorus = paced_chorus_client(&self.config, self.secrets.clone());
+        self
     }
 }
 
@@ -89,23 +85,15 @@ pub fn chorus_config(config: &Config) -> ChorusConfig {
     chorus
 }
 
-pub fn chorus_client(
-    config: &Config,
-    secrets: SecretStore,
-) -> Result<Arc<ChorusClient>, ChorusError> {
-    Ok(Arc::new(lazy_chorus_client(config, secrets)))
+pub fn chorus_client(config: &Config, secrets: SecretStore) -> Arc<ChorusClient> {
+    Arc::new(lazy_chorus_client(config, secrets))
 }
 
 /// The client of the follow-up, whose calls wait for a shared rate limit
 /// (`CHORUS_RATE_PER_SECOND`). Every client pauses all its calls after a `429`.
-pub fn paced_chorus_client(
-    config: &Config,
-    secrets: SecretStore,
-) -> Result<Arc<ChorusClient>, ChorusError> {
+pub fn paced_chorus_client(config: &Config, secrets: SecretStore) -> Arc<ChorusClient> {
     let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
-    Ok(Arc::new(
-        lazy_chorus_client(config, secrets).with_pacer(Arc::new(pacer)),
-    ))
+    Arc::new(lazy_chorus_client(config, secrets).with_pacer(Arc::new(pacer)))
 }
 
 /// Its HTTP client (and TLS roots) at the first Chorus Pro call; the gateway's PISTE
@@ -158,15 +146,15 @@ pub struct DepositingState {
 }
 
 impl DepositingState {
-    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+    pub fn from_sdk(config: Config, sdk: &aws_config::SdkConfig) -> Self {
         let mailer = alert_mailer(&config, sdk);
-        Ok(Self::new(State::from_sdk(config, sdk)?, mailer))
+        Self::new(State::from_sdk(config, sdk), mailer)
     }
 
     /// The follow-up's state: its Chorus Pro calls paced (`State::paced`).
-    pub fn paced(config: Config, sdk: &aws_config::SdkConfig) -> Result<Self, ChorusError> {
+    pub fn paced(config: Config, sdk: &aws_config::SdkConfig) -> Self {
         let mailer = alert_mailer(&config, sdk);
-        Ok(Self::new(State::from_sdk(config, sdk)?.paced()?, mailer))
+        Self::new(State::from_sdk(config, sdk).paced(), mailer)
     }
 
     /// The depositor on the state's own clients; `mailer` sends the referent alerts.
@@ -229,7 +217,7 @@ mod tests {
         let config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| "t".into()))
             .expect("configuration");
         let sdk = aws_config::SdkConfig::builder().build();
-        let state = State::from_sdk(config, &sdk).expect("state");
+        let state = State::from_sdk(config, &sdk);
         assert!(!state.chorus.http_client_built());
     }
 }

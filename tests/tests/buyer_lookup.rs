@@ -76,8 +76,8 @@ impl Company {
         ]);
         let sdk = shared::aws::sdk_config().await;
         Company {
-            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
-            identifiers: identifiers::State::from_sdk(config, &sdk).unwrap(),
+            settings: company_settings::State::from_sdk(config.clone(), &sdk),
+            identifiers: identifiers::State::from_sdk(config, &sdk),
             emulator,
             stack,
             siret,

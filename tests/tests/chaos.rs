@@ -132,12 +132,12 @@ impl World {
         let aws = AwsFaults::default();
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
         let (store, secrets) = clients_with_faults(&sdk, &config, &aws);
-        let mut transmit = transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap();
+        let mut transmit = transmit_invoice::State::from_sdk(config.clone(), &sdk);
         transmit.store = store.clone();
         transmit.secrets = secrets.clone();
         transmit.depositor.store = store.clone();
         transmit.depositor.secrets = secrets.clone();
-        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk).unwrap();
+        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk);
         sync.clock = clock.clone();
         sync.store = store.clone();
         sync.secrets = secrets.clone();
@@ -147,8 +147,8 @@ impl World {
             .map(|c| c.password.lock().unwrap().clone())
             .collect();
         let world = World {
-            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
-            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
+            settings: company_settings::State::from_sdk(config.clone(), &sdk),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
             transmit: Arc::new(transmit),
             sync,
             clock,

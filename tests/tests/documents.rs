@@ -88,10 +88,10 @@ impl Company {
         );
         let sdk = shared::aws::sdk_config().await;
         let company = Company {
-            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
-            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
+            settings: company_settings::State::from_sdk(config.clone(), &sdk),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
             documents: documents::State::from_sdk(config.clone(), &sdk),
-            transmit: Arc::new(transmit_invoice::State::from_sdk(config, &sdk).unwrap()),
+            transmit: Arc::new(transmit_invoice::State::from_sdk(config, &sdk)),
             emulator,
             siret,
             market_ref: format!("m-{}", suffix().to_lowercase()),
@@ -549,8 +549,7 @@ async fn an_upload_after_its_window_or_past_retention_is_refused() {
     let mut late = transmit_invoice::State::from_sdk(
         stack_config(&[("TABLE_NAME", &company.transmit.config.table_name)]),
         &shared::aws::sdk_config().await,
-    )
-    .unwrap();
+    );
     late.clock = clock;
     let before = company.deposits();
     let mut body = invoice_body(&company.siret);

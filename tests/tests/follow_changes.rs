@@ -121,12 +121,12 @@ impl Harness {
         let config = stack_config(&settings);
         let sdk = shared::aws::sdk_config().await;
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-        let mut sync = status_sync::State::paced(config.clone(), &sdk).unwrap();
+        let mut sync = status_sync::State::paced(config.clone(), &sdk);
         sync.clock = clock.clone();
         let harness = Harness {
-            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
-            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
-            transmit: transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap(),
+            settings: company_settings::State::from_sdk(config.clone(), &sdk),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
+            transmit: transmit_invoice::State::from_sdk(config.clone(), &sdk),
             sync,
             clock,
             last: Mutex::new(OffsetDateTime::now_utc()),
@@ -460,7 +460,7 @@ async fn two_workers_never_take_the_same_company() {
         .force_invoice_status(&h.invoice(2), "SERVICE_FAIT", None);
     h.sandbox().clear_journal();
     let sdk = shared::aws::sdk_config().await;
-    let mut second = status_sync::State::paced(h.config.clone(), &sdk).unwrap();
+    let mut second = status_sync::State::paced(h.config.clone(), &sdk);
     second.clock = h.clock.clone();
     h.clock.set(h.advance(Duration::minutes(61)));
     let (a, b) = tokio::join!(
@@ -570,7 +570,7 @@ async fn counted_sync(h: &Harness, mode: &str, log: &CallCounter) -> status_sync
         aws_sdk_secretsmanager::Client::from_conf(sm),
         config.secret_prefix.clone(),
     );
-    let mut state = shared::services::State::from_clients(config, store, secrets).unwrap();
+    let mut state = shared::services::State::from_clients(config, store, secrets);
     state.clock = h.clock.clone();
     status_sync::State::new(state, None)
 }

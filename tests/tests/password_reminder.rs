@@ -630,8 +630,7 @@ fn settings_state(world: &World) -> company_settings::State {
         ("TABLE_NAME", &world.table),
         ("PASSWORD_LIFETIME_DAYS", "365"),
     ]);
-    let mut state =
-        company_settings::State::from_sdk(config, &world.sdk).unwrap_or_else(|e| panic!("{e}"));
+    let mut state = company_settings::State::from_sdk(config, &world.sdk);
     state.clock = world.clock.clone();
     state
 }

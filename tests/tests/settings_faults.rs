@@ -18,7 +18,7 @@ async fn state_with(faults: &AwsFaults) -> State {
     let sdk = shared::aws::sdk_config().await;
     let config = gateway_tests::testkit::stack_config(&[]);
     let (store, secrets) = clients_with_faults(&sdk, &config, faults);
-    State::from_clients(config, store, secrets).unwrap()
+    State::from_clients(config, store, secrets)
 }
 
 async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) -> (u16, Value) {

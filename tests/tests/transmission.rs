@@ -277,12 +277,12 @@ impl Harness {
         let config = stack_config(&overrides);
         let sdk = shared::aws::sdk_config().await;
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk).unwrap();
+        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk);
         sync.clock = clock.clone();
         let harness = Harness {
-            settings: company_settings::State::from_sdk(config.clone(), &sdk).unwrap(),
-            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
-            transmit: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk).unwrap()),
+            settings: company_settings::State::from_sdk(config.clone(), &sdk),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
+            transmit: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)),
             sync,
             clock,
             last_sync: Mutex::new(OffsetDateTime::now_utc()),
@@ -664,7 +664,7 @@ async fn follow_in_process_until_paid(siret: &str, market_ref: &str) -> Tracked 
     let config = stack_config(&[]);
     let sdk = shared::aws::sdk_config().await;
     let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-    let mut sync = status_sync::State::from_sdk(config, &sdk).unwrap();
+    let mut sync = status_sync::State::from_sdk(config, &sdk);
     sync.clock = clock.clone();
     let key = (
         Siret::parse(siret, SiretCheck::ShapeOnly).unwrap(),
@@ -849,8 +849,7 @@ async fn calls_per_transmission_on_a_warm_function() {
         aws_sdk_secretsmanager::Client::from_conf(sm),
         h.config.secret_prefix.clone(),
     );
-    let mut state =
-        shared::services::State::from_clients(h.config.clone(), store, secrets).unwrap();
+    let mut state = shared::services::State::from_clients(h.config.clone(), store, secrets);
     state.clock = h.clock.clone();
     let counted = transmit_invoice::State {
         documents: None,
@@ -947,7 +946,7 @@ async fn twenty_concurrent_posts_make_one_deposit() {
     // Twenty Lambda instances: each its own clients (cold), all at once.
     let body = serde_json::to_vec(&h.body()).unwrap();
     let calls = (0..20).map(|i| {
-        let state = Arc::new(transmit_invoice::State::from_sdk(h.config.clone(), &h.sdk).unwrap());
+        let state = Arc::new(transmit_invoice::State::from_sdk(h.config.clone(), &h.sdk));
         let request = transmit_request(
             &h.siret,
             &h.market_ref,
@@ -2345,7 +2344,7 @@ async fn published_shapes_a_rejected_flux_with_one_error_object_is_rejected_with
 async fn view_at(h: &Harness, number: u16, now: OffsetDateTime, rates: &str) -> Value {
     let mut config = h.config.clone();
     config.late_payment_rates = shared::domain::payment::LatePaymentRates::parse(rates).unwrap();
-    let mut ids = identifiers::State::from_sdk(config, &h.sdk).unwrap();
+    let mut ids = identifiers::State::from_sdk(config, &h.sdk);
     ids.clock = Arc::new(FixedClock::new(now));
     let n = number.to_string();
     let request = lambda_request(

@@ -281,7 +281,7 @@ async fn chorus_pro_down_saves_nothing() {
     ] {
         let config = stack_config(&[("CHORUS_API_URL", api), ("PISTE_TOKEN_URL", token_url)]);
         let sdk = shared::aws::sdk_config().await;
-        let state = Arc::new(company_settings::State::from_sdk(config, &sdk).unwrap());
+        let state = Arc::new(company_settings::State::from_sdk(config, &sdk));
         let siret = random_siret();
         let path = Stack::account_path(&siret);
         let request = lambda_request(

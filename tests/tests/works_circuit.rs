@@ -95,12 +95,12 @@ impl Harness {
         ]);
         let sdk = shared::aws::sdk_config().await;
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk).unwrap();
+        let mut sync = status_sync::State::from_sdk(config.clone(), &sdk);
         sync.clock = clock.clone();
-        let settings = company_settings::State::from_sdk(config.clone(), &sdk).unwrap();
+        let settings = company_settings::State::from_sdk(config.clone(), &sdk);
         let h = Harness {
-            identifiers: identifiers::State::from_sdk(config.clone(), &sdk).unwrap(),
-            transmit: transmit_invoice::State::from_sdk(config, &sdk).unwrap(),
+            identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
+            transmit: transmit_invoice::State::from_sdk(config, &sdk),
             sync,
             clock,
             last_sync: Mutex::new(OffsetDateTime::now_utc()),

@@ -1,5 +1,3 @@
-//! Lambda entry point: pre-signed uploads of large documents (a state built without fail).
+//! Lambda entry point: pre-signed uploads of large documents.
 
-shared::http_main!(documents, |config, sdk| Ok(documents::State::from_sdk(
-    config, sdk
-)));
+shared::http_main!(documents);

@@ -10,7 +10,7 @@ use status_sync::State;
 async fn main() -> Result<(), Error> {
     shared::logging::init();
     let state =
-        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::paced(config, sdk)?)).await?);
+        Arc::new(shared::init::cold_start(|config, sdk| Ok(State::paced(config, sdk))).await?);
     run(service_fn(move |event: LambdaEvent<Value>| {
         let state = Arc::clone(&state);
         async move {

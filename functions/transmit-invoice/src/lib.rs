@@ -48,18 +48,15 @@ pub struct State {
 }
 
 impl State {
-    pub fn from_sdk(
-        config: shared::config::Config,
-        sdk: &shared::aws::SdkConfig,
-    ) -> Result<Self, shared::chorus::ChorusError> {
+    pub fn from_sdk(config: shared::config::Config, sdk: &shared::aws::SdkConfig) -> Self {
         let documents = config
             .documents_bucket
             .clone()
             .map(|bucket| DocumentBucket::from_sdk(sdk, bucket));
-        Ok(State {
-            depositing: DepositingState::from_sdk(config, sdk)?,
+        State {
+            depositing: DepositingState::from_sdk(config, sdk),
             documents,
-        })
+        }
     }
 }
 

@@ -48,14 +48,13 @@ where
 
 /// The `main` of an HTTP function crate, in one line: `shared::http_main!(identifiers);`
 /// serves `identifiers::handle` with the state `identifiers::State::from_sdk` makes (through
-/// `serve`); a state whose `from_sdk` cannot fail is built by the closure given after the
-/// crate's name.
+/// `serve`); a state made otherwise is built by the closure given after the crate's name.
 #[macro_export]
 macro_rules! http_main {
     ($function:ident) => {
         $crate::http_main!($function, |config, sdk| Ok($function::State::from_sdk(
             config, sdk
-        )?));
+        )));
     };
     ($function:ident, $build:expr) => {
         #[tokio::main]

@@ -58,9 +58,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
     let api = Arc::new(LocalApi {
-        company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)?),
-        identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)?),
-        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)?),
+        company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)),
+        identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)),
+        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)),
         documents: Arc::new(documents::State::from_sdk(config, &sdk)),
         jwt_secret: secret,
     });

@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let state = transmit_invoice::State::from_sdk(config, &sdk)?;
+    let state = transmit_invoice::State::from_sdk(config, &sdk);
     let path =
         format!("/v1/companies/{siret}/markets/{market_ref}/situations/{number}/transmission");
     let mut request = gateway_tests::testkit::lambda_request(

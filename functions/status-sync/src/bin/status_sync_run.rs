@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let mut state = State::paced(config, &sdk)?;
+    let mut state = State::paced(config, &sdk);
     if let Some(at) = now {
         state.clock = Arc::new(FixedClock::new(at));
     }

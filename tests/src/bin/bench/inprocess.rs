@@ -307,7 +307,7 @@ fn function_state(
     http: &SharedHttpClient,
     counters: (&CallCounter, &CallCounter),
     sdk_cpu: &SdkCpu,
-) -> Result<shared::services::State, String> {
+) -> shared::services::State {
     let (ddb_calls, sm_calls) = counters;
     let ddb = aws_sdk_dynamodb::config::Builder::from(sdk)
         .http_client(http.clone())
@@ -328,7 +328,6 @@ fn function_state(
         config.secret_prefix.clone(),
     );
     shared::services::State::from_clients(config.clone(), store, secrets)
-        .map_err(|e| format!("chorus client: {e}"))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -388,12 +387,12 @@ impl InProcess {
                 &self.sdk_cpu,
             )
         };
-        let settings = state()?;
-        let identifiers = state()?;
+        let settings = state();
+        let identifiers = state();
         let transmit = transmit_invoice::State {
             documents: None,
             depositing: shared::services::DepositingState::new(
-                state()?,
+                state(),
                 shared::services::alert_mailer(&config, sdk),
             ),
         };

@@ -144,17 +144,9 @@ fn serve_api() -> Result<(), String> {
         let config = shared::config::Config::from_env().map_err(|e| e.to_string())?;
         let sdk = shared::aws::sdk_config().await;
         let api = Arc::new(LocalApi {
-            company_settings: Arc::new(
-                company_settings::State::from_sdk(config.clone(), &sdk)
-                    .map_err(|e| e.to_string())?,
-            ),
-            identifiers: Arc::new(
-                identifiers::State::from_sdk(config.clone(), &sdk).map_err(|e| e.to_string())?,
-            ),
-            transmit_invoice: Arc::new(
-                transmit_invoice::State::from_sdk(config.clone(), &sdk)
-                    .map_err(|e| e.to_string())?,
-            ),
+            company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)),
+            identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)),
+            transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)),
             documents: Arc::new(documents::State::from_sdk(config, &sdk)),
             jwt_secret: env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
         });
