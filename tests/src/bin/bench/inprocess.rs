@@ -533,131 +533,178 @@ impl InProcess {
     }
 
     /// Warm-ups, then the timed calls; `make(i)` gives the i-th call (warm-ups first).
-    #[allow(clippy::too_many_arguments)] // one argument per part of a table row
     fn measure(
         &self,
         f: &Functions,
-        function: Function,
-        label: &str,
-        expected: u16,
-        target: Option<Duration>,
-        minimum: Option<Minimum>,
+        route: Route,
         mut make: impl FnMut(usize) -> Call,
     ) -> RouteResult {
-        let mut unexpected = 0;
-        let mut first_unexpected = None;
-        let mut check = |status: u16, response: &Response<Body>, i: usize| {
-            if status != expected {
-                unexpected += 1;
-                if first_unexpected.is_none() {
-                    let (_, body) = response_json(response);
-                    first_unexpected = Some(format!("call {i}: {status} {body}"));
-                }
-            }
-        };
+        let mut answers = Answers::expecting(route.expected);
         for i in 0..self.warmups {
             let request = make(i).request();
-            let response = self.rt.block_on(f.handle(function, request));
-            check(response.status().as_u16(), &response, i);
+            let response = self.rt.block_on(f.handle(route.function, request));
+            answers.check(&response, i);
         }
         self.ddb_calls.take();
         self.sm_calls.take();
         self.journal_clear();
-        let mut cpu = Vec::with_capacity(self.calls);
-        let mut own = Vec::with_capacity(self.calls);
-        let mut wall = Vec::with_capacity(self.calls);
         let usage_before = crate::sys::thread_user_sys();
+        let samples = self.timed_calls(f, &route, &mut make, &mut answers);
+        let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
+        let calls = self.calls_per_call();
+        let result = RouteResult {
+            function: route.function.name(),
+            label: route.label.to_owned(),
+            target: route.target,
+            cpu: summarize(&samples.cpu),
+            own: summarize(&samples.own),
+            kernel_share,
+            wall: summarize(&samples.wall),
+            unexpected: answers.unexpected,
+            first_unexpected: answers.first,
+            calls: route.minimum.map(|_| calls),
+            minimum: route.minimum,
+        };
+        let unexpected = if result.unexpected > 0 {
+            format!("  ({} unexpected answers)", result.unexpected)
+        } else {
+            String::new()
+        };
+        log_route(&result, &unexpected);
+        result
+    }
+
+    /// The timed calls of `measure`, after its warm-ups.
+    fn timed_calls(
+        &self,
+        f: &Functions,
+        route: &Route,
+        make: &mut impl FnMut(usize) -> Call,
+        answers: &mut Answers,
+    ) -> Samples {
+        let mut samples = Samples::with_capacity(self.calls);
         for i in 0..self.calls {
             let request = make(self.warmups + i).request();
             self.sdk_cpu.take();
             let started = Instant::now();
             let before = crate::sys::thread_cpu();
-            let response = self.rt.block_on(f.handle(function, request));
+            let response = self.rt.block_on(f.handle(route.function, request));
             let used = crate::sys::thread_cpu().saturating_sub(before);
-            wall.push(started.elapsed());
-            cpu.push(used);
-            own.push(self.own_share(used));
-            check(response.status().as_u16(), &response, self.warmups + i);
+            samples.wall.push(started.elapsed());
+            samples.cpu.push(used);
+            samples.own.push(self.own_share(used));
+            answers.check(&response, self.warmups + i);
         }
-        let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
-        let n = self.calls as f64;
-        let per = |m: BTreeMap<String, u64>| -> BTreeMap<String, f64> {
-            m.into_iter().map(|(k, v)| (k, v as f64 / n)).collect()
-        };
-        let (piste, chorus) = self.journal_counts();
-        let calls = Calls {
-            ddb: per(self.ddb_calls.take()),
-            sm: per(self.sm_calls.take()),
-            piste: piste as f64 / n,
-            chorus: per(chorus),
-        };
-        let result = RouteResult {
-            function: function.name(),
-            label: label.to_owned(),
-            target,
-            cpu: summarize(&cpu),
-            own: summarize(&own),
-            kernel_share,
-            wall: summarize(&wall),
-            unexpected,
-            first_unexpected,
-            calls: minimum.map(|_| calls),
-            minimum,
-        };
-        eprintln!(
-            "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms{}",
-            result.function,
-            result.label,
-            result.own.median.as_secs_f64() * 1e6,
-            result.own.p99.as_secs_f64() * 1e6,
-            result.cpu.median.as_secs_f64() * 1e6,
-            ms(result.wall.median),
-            if unexpected > 0 {
-                format!("  ({unexpected} unexpected answers)")
-            } else {
-                String::new()
-            }
-        );
-        result
+        samples
     }
 
+    /// The calls counted since the counters and the journal were emptied, per timed call.
+    fn calls_per_call(&self) -> Calls {
+        let n = self.calls as f64;
+        let (piste, chorus) = self.journal_counts();
+        Calls {
+            ddb: per_call(&self.ddb_calls.take(), n),
+            sm: per_call(&self.sm_calls.take(), n),
+            piste: piste as f64 / n,
+            chorus: per_call(&chorus, n),
+        }
+    }
+
+    /// Several calls measured in turn, one of each per round, so that they meet the same
+    /// machine; SDK calls are counted for the probes with a minimum (the others are
+    /// references).
+    fn measure_interleaved(&self, mut probes: Vec<Probe<'_>>) -> Vec<RouteResult> {
+        let mut tallies: Vec<Tally> = probes.iter().map(|_| Tally::default()).collect();
+        for i in 0..self.warmups + self.calls {
+            if i == self.warmups {
+                self.journal_clear();
+            }
+            for (probe, tally) in probes.iter_mut().zip(tallies.iter_mut()) {
+                let call = self.time_probe(probe);
+                if i >= self.warmups {
+                    let own = self.own_share(call.used);
+                    tally.add(call, own);
+                }
+            }
+        }
+        // None of these calls Chorus Pro: what the journal holds belongs to no probe.
+        let (piste, chorus) = self.journal_counts();
+        probes
+            .iter()
+            .zip(tallies)
+            .map(|(probe, tally)| tally.into_result(probe, piste, &chorus, self.calls))
+            .inspect(|result| log_route(result, ""))
+            .collect()
+    }
+
+    /// One call of a probe, timed, with the SDK calls it made.
+    fn time_probe(&self, probe: &mut Probe<'_>) -> ProbeCall {
+        let future = (probe.call)();
+        self.ddb_calls.take();
+        self.sm_calls.take();
+        self.sdk_cpu.take();
+        let usage = crate::sys::thread_user_sys();
+        let started = Instant::now();
+        let before = crate::sys::thread_cpu();
+        let ok = self.rt.block_on(future);
+        let used = crate::sys::thread_cpu().saturating_sub(before);
+        let elapsed = started.elapsed();
+        let after = crate::sys::thread_user_sys();
+        let (ddb, sm) = (self.ddb_calls.take(), self.sm_calls.take());
+        ProbeCall {
+            ok,
+            used,
+            elapsed,
+            user: after.0.saturating_sub(usage.0),
+            sys: after.1.saturating_sub(usage.1),
+            ddb,
+            sm,
+        }
+    }
+}
+
+/// The routes, measured in the table's order: each group of routes in a table of its own.
+impl InProcess {
     /// Every route, then `ubl::prepare` on a 200-line invoice. `run` makes invoice numbers
     /// unique; tables are named `{tables}-…`.
     pub fn run_all(&self, run: &str, tables: &str) -> Result<Vec<RouteResult>, String> {
-        let total = self.warmups + self.calls;
-        let target = Some(Duration::from_micros(200));
-        let mut rows = Vec::new();
-        let a = RHONE_SIRET;
-        let email = "compta@batiments-rhone.fr";
         let staging = self.functions(&format!("{tables}-staging"))?;
+        let mut rows = self.settings_routes(tables)?;
+        rows.extend(self.identifiers_routes(run, tables)?);
+        rows.extend(self.transmit_routes(run, tables, &staging)?);
+        rows.push(self.measure_prepare());
+        Ok(rows)
+    }
 
-        // --- company-settings -------------------------------------------------------------
+    /// company-settings: where a GET's CPU goes, the saves, then new companies.
+    fn settings_routes(&self, tables: &str) -> Result<Vec<RouteResult>, String> {
         let f = self.functions(&format!("{tables}-settings"))?;
-        let rhone = |password: Option<&str>, verify| {
-            Some(fixtures::settings(email, RHONE_LOGIN, password, verify))
-        };
+        let s = Function::Settings;
+        let rhone_checked = rhone(Some(RHONE_PASSWORD), true);
         self.expect(
             &f,
-            Function::Settings,
-            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
+            s,
+            &settings_call(PUT_SETTINGS, RHONE_SIRET, rhone_checked),
             201,
         )?;
         // A company whose settings are saved without a Chorus Pro check.
         let b = random_siret();
-        self.expect(
-            &f,
-            Function::Settings,
-            &settings_call(PUT_SETTINGS, &b, rhone(Some("Bench-Pass-0"), false)),
-            201,
-        )?;
+        let b_unchecked = rhone(Some("Bench-Pass-0"), false);
+        self.expect(&f, s, &settings_call(PUT_SETTINGS, &b, b_unchecked), 201)?;
         eprintln!(
             "  timing {} calls per route after {} warm-ups",
             self.calls, self.warmups
         );
-        let s = Function::Settings;
-        // GET settings, and where its CPU goes: the SDK calls alone, and the route without
-        // logging.
-        let siret = shared::domain::Siret::parse(a, shared::domain::SiretCheck::Full)
+        let mut rows = self.settings_references(&f)?;
+        rows.extend(self.settings_saves(&f, &b));
+        rows.extend(self.settings_new_companies(&f));
+        Ok(rows)
+    }
+
+    /// GET settings, and where its CPU goes: the SDK calls alone, and the route without
+    /// logging.
+    fn settings_references(&self, f: &Functions) -> Result<Vec<RouteResult>, String> {
+        let siret = shared::domain::Siret::parse(RHONE_SIRET, shared::domain::SiretCheck::Full)
             .map_err(|e| format!("{e:?}"))?;
         let version = self
             .rt
@@ -665,346 +712,229 @@ impl InProcess {
             .map_err(|e| e.to_string())?
             .map(|acc| acc.password_version)
             .ok_or("the account just saved is missing")?;
-        rows.push(self.calibrate_pre_hook(&f, &siret)?);
-        let probes: Vec<Probe<'_>> = vec![
-            Probe {
-                function: "company-settings",
-                label: "GET settings",
-                target,
-                minimum: Some(min(1, 0, 0, "GetItem", "")),
-                call: Box::new(|| {
-                    Box::pin(async {
-                        let request = settings_call(GET_SETTINGS, a, None).request();
-                        f.handle(Function::Settings, request)
-                            .await
-                            .status()
-                            .as_u16()
-                            == 200
-                    })
-                }),
-            },
-            Probe {
-                function: "company-settings",
-                label: "reference: GET settings with logging off",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        use tracing::instrument::WithSubscriber;
-                        let request = settings_call(GET_SETTINGS, a, None).request();
-                        let response = f
-                            .handle(Function::Settings, request)
-                            .with_subscriber(tracing::subscriber::NoSubscriber::default())
-                            .await;
-                        response.status().as_u16() == 200
-                    })
-                }),
-            },
-            Probe {
-                function: "aws-sdk-dynamodb",
-                label: "reference: one GetItem alone (Store::get_account, no handler)",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        f.settings
-                            .store
-                            .get_account(&siret)
-                            .await
-                            .is_ok_and(|a| a.is_some())
-                    })
-                }),
-            },
-            Probe {
-                function: "aws-sdk-secretsmanager",
-                label: "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        f.settings
-                            .secrets
-                            .technical_account(&siret, &version)
-                            .await
-                            .is_ok()
-                    })
-                }),
-            },
-        ];
+        let mut rows = vec![self.calibrate_pre_hook(f, &siret)?];
+        let mut probes = get_settings_probes(f);
+        probes.extend(sdk_alone_probes(f, &siret, &version));
         // One after the other, not interleaved: alternating four code paths call by call
         // leaves each one's caches cold, and showed as +150 µs on GET settings alone.
         for probe in probes {
             rows.extend(self.measure_interleaved(vec![probe]));
         }
-        rows.push(self.measure(
-            &f,
+        Ok(rows)
+    }
+
+    /// PUT settings unchanged, with a new password, checked in Chorus Pro; POST verify.
+    fn settings_saves(&self, f: &Functions, b: &str) -> Vec<RouteResult> {
+        let s = Function::Settings;
+        let unchanged = route(
             s,
             "PUT settings, unchanged (a client retry, verify=false)",
             200,
-            target,
-            Some(min(
-                1,
-                0,
-                0,
-                "GetItem: nothing changes, nothing is written",
-                "",
-            )),
-            |_| settings_call(PUT_SETTINGS, a, rhone(None, false)),
-        ));
-        rows.push(self.measure(
-            &f,
+            min(1, 0, 0, "GetItem: nothing changes, nothing is written", ""),
+        );
+        let new_password = route(
             s,
             "PUT settings, new password (verify=false)",
             200,
-            target,
-            Some(min(
+            min(
                 2,
                 2,
                 0,
                 "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT moved to it from the version the account item named)",
                 "promote() fell back to reading the stages (DescribeSecret): AWSCURRENT was not on the version the account item named",
-            )),
-            |i| {
-                let password = format!("Bench-Pass-{}", i + 1);
-                settings_call(PUT_SETTINGS, &b, rhone(Some(&password), false))
-            },
-        ));
-        rows.push(self.measure(
-            &f,
+            ),
+        );
+        let checked = route(
             s,
             "PUT settings, password checked in Chorus Pro (verify=true)",
             200,
-            target,
-            Some(min(
+            min(
                 2,
                 2,
                 1,
                 "as with verify=false, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
                 "promote() fell back to reading the stages, as with verify=false",
-            )),
-            |_| settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "POST verify (Chorus Pro)",
-            200,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    1,
-                    "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
-                    "the verdict lost a race with another write (recorded again, and the account read for the answer)",
-                )
+            ),
+        );
+        let verify = route(s, "POST verify (Chorus Pro)", 200, VERIFY_MINIMUM);
+        vec![
+            self.measure(f, unchanged, |_| {
+                settings_call(PUT_SETTINGS, RHONE_SIRET, rhone(None, false))
             }),
-            |_| settings_call(VERIFY_SETTINGS, a, None),
-        ));
-        // Last, as they fill the table: new companies, then their deletion.
-        let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
-        rows.push(self.measure(
-            &f,
+            self.measure(f, new_password, |i| {
+                let password = format!("Bench-Pass-{}", i + 1);
+                settings_call(PUT_SETTINGS, b, rhone(Some(&password), false))
+            }),
+            self.measure(f, checked, |_| {
+                settings_call(PUT_SETTINGS, RHONE_SIRET, rhone(Some(RHONE_PASSWORD), true))
+            }),
+            self.measure(f, verify, |_| {
+                settings_call(VERIFY_SETTINGS, RHONE_SIRET, None)
+            }),
+        ]
+    }
+
+    /// Last, as they fill the table: new companies, then their deletion.
+    fn settings_new_companies(&self, f: &Functions) -> Vec<RouteResult> {
+        let s = Function::Settings;
+        let fresh: Vec<String> = (0..self.warmups + self.calls)
+            .map(|_| random_siret())
+            .collect();
+        let created = route(
             s,
             "PUT settings, new company (verify=false)",
             201,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    0,
-                    "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (its first version is AWSCURRENT at once)",
-                    "the secret existed (a deleted company's, restored) and its new version had to be promoted",
-                )
+            NEW_COMPANY_MINIMUM,
+        );
+        let deleted = route(s, "DELETE settings", 204, DELETE_MINIMUM);
+        vec![
+            self.measure(f, created, |i| {
+                settings_call(PUT_SETTINGS, &fresh[i], rhone(Some("Bench-Pass-1"), false))
             }),
-            |i| settings_call(PUT_SETTINGS, &fresh[i], rhone(Some("Bench-Pass-1"), false)),
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "DELETE settings",
-            204,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    0,
-                    "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
-                    "",
-                )
+            self.measure(f, deleted, |i| {
+                settings_call(DELETE_SETTINGS, &fresh[i], None)
             }),
-            |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
-        ));
+        ]
+    }
 
-        // --- identifiers ------------------------------------------------------------------
+    /// identifiers: market saves and reads, then situations.
+    fn identifiers_routes(&self, run: &str, tables: &str) -> Result<Vec<RouteResult>, String> {
+        let (f, c) = self.identifiers_set_up(run, tables)?;
+        let mut rows = self.market_routes(&f, &c);
+        rows.extend(self.situation_routes(&f, run));
+        Ok(rows)
+    }
+
+    /// The supplier's checked settings, its markets `gymnase`, `liste` (12 situations) and
+    /// `tx`; a company without settings and its market. Returns the functions and that
+    /// company's SIRET.
+    fn identifiers_set_up(&self, run: &str, tables: &str) -> Result<(Functions, String), String> {
         let f = self.functions(&format!("{tables}-identifiers"))?;
-        let id = Function::Identifiers;
+        let (a, id) = (RHONE_SIRET, Function::Identifiers);
+        let rhone_checked = rhone(Some(RHONE_PASSWORD), true);
         self.expect(
             &f,
             Function::Settings,
-            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
+            &settings_call(PUT_SETTINGS, a, rhone_checked),
             201,
         )?;
         for (market, number) in [("gymnase", "2026-TRV-014"), ("liste", "2026-TRV-015")] {
-            self.expect(
-                &f,
-                id,
-                &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
-                201,
-            )?;
+            let body = Some(fixtures::market(number));
+            self.expect(&f, id, &market_call(PUT_MARKET, a, market, body), 201)?;
         }
-        self.expect(
-            &f,
-            id,
-            &market_call(PUT_MARKET, a, "tx", Some(fixtures::market("2026-TRV-017"))),
-            201,
-        )?;
+        let body = Some(fixtures::market("2026-TRV-017"));
+        self.expect(&f, id, &market_call(PUT_MARKET, a, "tx", body), 201)?;
         for n in 1..=12 {
-            let number = format!("L{run}-{n:03}");
-            self.expect(
-                &f,
-                id,
-                &situation_call(
-                    PUT_SITUATION,
-                    a,
-                    "liste",
-                    Some(n),
-                    Some(fixtures::situation(&number)),
-                ),
-                201,
-            )?;
+            let body = Some(fixtures::situation(&format!("L{run}-{n:03}")));
+            let call = situation_call(PUT_SITUATION, a, "liste", Some(n), body);
+            self.expect(&f, id, &call, 201)?;
         }
         let c = random_siret();
+        let body = Some(fixtures::market("2026-TRV-018"));
         self.expect(
             &f,
             id,
-            &market_call(
-                PUT_MARKET,
-                &c,
-                "sans-compte",
-                Some(fixtures::market("2026-TRV-018")),
-            ),
+            &market_call(PUT_MARKET, &c, "sans-compte", body),
             201,
         )?;
-        rows.push(self.measure(
-            &f,
+        Ok((f, c))
+    }
+
+    /// PUT market checked in Chorus Pro, unchecked; GET market, GET markets.
+    fn market_routes(&self, f: &Functions, c: &str) -> Vec<RouteResult> {
+        let id = Function::Identifiers;
+        let checked = route(
             id,
             "PUT market, buyer checked in Chorus Pro",
             200,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    3,
-                    0,
-                    4,
-                    "GetItem account + GetItem market (in parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer that requires a service code)",
-                    "",
-                )
-            }),
-            |_| market_call(PUT_MARKET, a, "gymnase", Some(fixtures::market("2026-TRV-014"))),
-        ));
-        rows.push(self.measure(
-            &f,
+            CHECKED_MARKET_MINIMUM,
+        );
+        let unchecked = route(
             id,
             "PUT market, company without settings (unchecked)",
             200,
-            target,
-            Some(min(
+            min(
                 3,
                 0,
                 0,
                 "GetItem account (none) + GetItem market + TransactWriteItems",
                 "",
-            )),
-            |_| {
-                market_call(
-                    PUT_MARKET,
-                    &c,
-                    "sans-compte",
-                    Some(fixtures::market("2026-TRV-018")),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET market",
-            200,
-            target,
-            Some(min(1, 0, 0, "GetItem", "")),
-            |_| market_call(GET_MARKET, a, "gymnase", None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET markets (3)",
-            200,
-            target,
-            Some(min(1, 0, 0, "one Query (MARKET# prefix)", "")),
-            |_| market_call(LIST_MARKETS, a, "", None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET situation",
-            200,
-            target,
-            Some(min(1, 0, 0, "GetItem", "")),
-            |_| situation_call(GET_SITUATION, a, "liste", Some(1), None),
-        ));
-        rows.push(self.measure(
-            &f,
+            ),
+        );
+        let get = route(id, "GET market", 200, min(1, 0, 0, "GetItem", ""));
+        let list_minimum = min(1, 0, 0, "one Query (MARKET# prefix)", "");
+        let list = route(id, "GET markets (3)", 200, list_minimum);
+        vec![
+            self.measure(f, checked, |_| {
+                let body = Some(fixtures::market("2026-TRV-014"));
+                market_call(PUT_MARKET, RHONE_SIRET, "gymnase", body)
+            }),
+            self.measure(f, unchecked, |_| {
+                let body = Some(fixtures::market("2026-TRV-018"));
+                market_call(PUT_MARKET, c, "sans-compte", body)
+            }),
+            self.measure(f, get, |_| {
+                market_call(GET_MARKET, RHONE_SIRET, "gymnase", None)
+            }),
+            self.measure(f, list, |_| {
+                market_call(LIST_MARKETS, RHONE_SIRET, "", None)
+            }),
+        ]
+    }
+
+    /// GET situation, GET situations, PUT a new situation.
+    fn situation_routes(&self, f: &Functions, run: &str) -> Vec<RouteResult> {
+        let id = Function::Identifiers;
+        let get = route(id, "GET situation", 200, min(1, 0, 0, "GetItem", ""));
+        let list = route(
             id,
             "GET situations (12)",
             200,
-            target,
-            Some(min(
+            min(
                 2,
                 0,
                 0,
                 "GetItem market (404 when unknown) + one Query (SITUATION#{market}# prefix)",
                 "",
-            )),
-            |_| situation_call(LIST_SITUATIONS, a, "liste", None, None),
-        ));
-        rows.push(self.measure(
-            &f,
+            ),
+        );
+        let new = route(
             id,
             "PUT situation, new",
             201,
-            target,
-            Some(min(
+            min(
                 3,
                 0,
                 0,
                 "GetItem market + GetItem situation (in parallel) + TransactWriteItems (situation + invoice-number guard + audit)",
                 "",
-            )),
-            |i| {
-                let number = format!("T{run}-{:03}", i + 1);
-                situation_call(PUT_SITUATION, a, "tx", Some(i + 1), Some(fixtures::situation(&number)))
-            },
-        ));
+            ),
+        );
+        vec![
+            self.measure(f, get, |_| {
+                situation_call(GET_SITUATION, RHONE_SIRET, "liste", Some(1), None)
+            }),
+            self.measure(f, list, |_| {
+                situation_call(LIST_SITUATIONS, RHONE_SIRET, "liste", None, None)
+            }),
+            self.measure(f, new, |i| {
+                let body = Some(fixtures::situation(&format!("T{run}-{:03}", i + 1)));
+                situation_call(PUT_SITUATION, RHONE_SIRET, "tx", Some(i + 1), body)
+            }),
+        ]
+    }
 
-        // --- transmit-invoice -------------------------------------------------------------
-        let transmission_minimum = Minimum {
-            sm: 1,
-            ..min(
-                4,
-                0,
-                1,
-                "BatchGetItem (account, market, situation) + BatchWriteItem (the invoice file, kept for retries) + UpdateItem (claim and lease: not_transmitted → depositing) + UpdateItem (→ deposited); GetSecretValue; one deposit",
-                "more reads or writes than the claim-and-lease design needs",
-            )
-        };
-        let demo_body = fixtures::transmission_demo(a);
-        let big_body = fixtures::transmission_lines(200, a);
+    /// transmit-invoice: a demo invoice then its repeat, and a 200-line invoice, each on a
+    /// table of its own.
+    fn transmit_routes(
+        &self,
+        run: &str,
+        tables: &str,
+        staging: &Functions,
+    ) -> Result<Vec<RouteResult>, String> {
+        let demo_body = fixtures::transmission_demo(RHONE_SIRET);
+        let big_body = fixtures::transmission_lines(200, RHONE_SIRET);
+        let mut rows = Vec::new();
         for (market, label, body) in [
             (
                 "tx",
@@ -1018,190 +948,89 @@ impl InProcess {
             ),
         ] {
             let f = self.functions(&format!("{tables}-{market}"))?;
-            self.clear(&staging)?;
-            self.staged(&staging, &f.table, true, |st| {
-                self.expect(
-                    st,
-                    Function::Settings,
-                    &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-                    201,
-                )?;
-                self.expect(
-                    st,
-                    id,
-                    &market_call(
-                        PUT_MARKET,
-                        a,
-                        market,
-                        Some(fixtures::market("2026-TRV-016")),
-                    ),
-                    201,
-                )?;
-                Ok(())
-            })?;
-            for chunk in (1..=total).collect::<Vec<_>>().chunks(20) {
-                self.staged(&staging, &f.table, true, |st| {
-                    for &n in chunk {
-                        let number =
-                            format!("{}{run}-{n:03}", if market == "tx" { "D" } else { "W" });
-                        self.expect(
-                            st,
-                            id,
-                            &situation_call(
-                                PUT_SITUATION,
-                                a,
-                                market,
-                                Some(n),
-                                Some(fixtures::situation(&number)),
-                            ),
-                            201,
-                        )?;
-                    }
-                    Ok(())
-                })?;
-            }
-            rows.push(self.measure(
-                &f,
-                Function::Transmit,
-                label,
-                202,
-                None,
-                Some(transmission_minimum),
-                |i| situation_call(TRANSMIT, a, market, Some(i + 1), Some(body.clone())),
-            ));
+            self.transmission_set_up(staging, &f, run, market)?;
+            let deposit = Route {
+                target: None,
+                ..route(Function::Transmit, label, 202, TRANSMISSION_MINIMUM)
+            };
+            rows.push(self.measure(&f, deposit, |i| {
+                situation_call(
+                    TRANSMIT,
+                    RHONE_SIRET,
+                    market,
+                    Some(i + 1),
+                    Some(body.clone()),
+                )
+            }));
             if market == "tx" {
-                rows.push(self.measure(
-                    &f,
-                    Function::Transmit,
-                    "POST transmission again (already deposited)",
-                    202,
-                    None,
-                    Some(min(
-                        1,
-                        0,
-                        0,
-                        "BatchGetItem (account, market, situation): it is transmitted, the answer is its view",
-                        "more than the one read a repeat needs",
-                    )),
-                    |_| situation_call(TRANSMIT, a, market, Some(1), Some(demo_body.clone())),
-                ));
+                rows.push(self.measure_repeat(&f, market, &demo_body));
             }
         }
-
-        rows.push(self.measure_prepare());
         Ok(rows)
     }
 
-    /// Several calls measured in turn, one of each per round, so that they meet the same
-    /// machine; SDK calls are counted for the probes with a minimum (the others are
-    /// references).
-    fn measure_interleaved(&self, mut probes: Vec<Probe<'_>>) -> Vec<RouteResult> {
-        struct Tally {
-            cpu: Vec<Duration>,
-            own: Vec<Duration>,
-            wall: Vec<Duration>,
-            user: Duration,
-            sys: Duration,
-            unexpected: usize,
-            ddb: BTreeMap<String, u64>,
-            sm: BTreeMap<String, u64>,
-        }
-        let mut tallies: Vec<Tally> = probes
-            .iter()
-            .map(|_| Tally {
-                cpu: Vec::new(),
-                own: Vec::new(),
-                wall: Vec::new(),
-                user: Duration::ZERO,
-                sys: Duration::ZERO,
-                unexpected: 0,
-                ddb: BTreeMap::new(),
-                sm: BTreeMap::new(),
-            })
-            .collect();
-        let add = |into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>| {
-            for (k, v) in from {
-                *into.entry(k).or_default() += v;
-            }
-        };
-        for i in 0..self.warmups + self.calls {
-            if i == self.warmups {
-                self.journal_clear();
-            }
-            for (probe, tally) in probes.iter_mut().zip(tallies.iter_mut()) {
-                let future = (probe.call)();
-                self.ddb_calls.take();
-                self.sm_calls.take();
-                self.sdk_cpu.take();
-                let usage = crate::sys::thread_user_sys();
-                let started = Instant::now();
-                let before = crate::sys::thread_cpu();
-                let ok = self.rt.block_on(future);
-                let used = crate::sys::thread_cpu().saturating_sub(before);
-                let elapsed = started.elapsed();
-                let after = crate::sys::thread_user_sys();
-                let (ddb, sm) = (self.ddb_calls.take(), self.sm_calls.take());
-                if i < self.warmups {
-                    continue;
+    /// The supplier's settings and `market`, then as many situations as calls, written in
+    /// staging and moved to `f`'s table 20 at a time.
+    fn transmission_set_up(
+        &self,
+        staging: &Functions,
+        f: &Functions,
+        run: &str,
+        market: &str,
+    ) -> Result<(), String> {
+        let (a, id) = (RHONE_SIRET, Function::Identifiers);
+        self.clear(staging)?;
+        self.staged(staging, &f.table, true, |st| {
+            let rhone_checked = rhone(Some(RHONE_PASSWORD), true);
+            let call = settings_call(PUT_SETTINGS, a, rhone_checked);
+            self.expect(st, Function::Settings, &call, 201)?;
+            let body = Some(fixtures::market("2026-TRV-016"));
+            self.expect(st, id, &market_call(PUT_MARKET, a, market, body), 201)?;
+            Ok(())
+        })?;
+        let prefix = if market == "tx" { "D" } else { "W" };
+        for chunk in (1..=self.warmups + self.calls)
+            .collect::<Vec<_>>()
+            .chunks(20)
+        {
+            self.staged(staging, &f.table, true, |st| {
+                for &n in chunk {
+                    let body = Some(fixtures::situation(&format!("{prefix}{run}-{n:03}")));
+                    let call = situation_call(PUT_SITUATION, a, market, Some(n), body);
+                    self.expect(st, id, &call, 201)?;
                 }
-                tally.cpu.push(used);
-                tally.own.push(self.own_share(used));
-                tally.wall.push(elapsed);
-                tally.user += after.0.saturating_sub(usage.0);
-                tally.sys += after.1.saturating_sub(usage.1);
-                tally.unexpected += usize::from(!ok);
-                add(&mut tally.ddb, ddb);
-                add(&mut tally.sm, sm);
-            }
+                Ok(())
+            })?;
         }
-        // None of these calls Chorus Pro: what the journal holds belongs to no probe.
-        let (piste, chorus) = self.journal_counts();
-        let n = self.calls as f64;
-        let per = |m: &BTreeMap<String, u64>| -> BTreeMap<String, f64> {
-            m.iter().map(|(k, v)| (k.clone(), *v as f64 / n)).collect()
+        Ok(())
+    }
+
+    /// POST transmission of a situation already deposited: its view, read once.
+    fn measure_repeat(&self, f: &Functions, market: &str, demo_body: &Value) -> RouteResult {
+        let repeat = Route {
+            target: None,
+            ..route(
+                Function::Transmit,
+                "POST transmission again (already deposited)",
+                202,
+                min(
+                    1,
+                    0,
+                    0,
+                    "BatchGetItem (account, market, situation): it is transmitted, the answer is its view",
+                    "more than the one read a repeat needs",
+                ),
+            )
         };
-        probes
-            .iter()
-            .zip(tallies)
-            .map(|(probe, tally)| {
-                let total = (tally.user + tally.sys).as_secs_f64();
-                let result = RouteResult {
-                    function: probe.function,
-                    label: probe.label.to_owned(),
-                    target: probe.target,
-                    cpu: summarize(&tally.cpu),
-                    own: summarize(&tally.own),
-                    kernel_share: if total > 0.0 {
-                        tally.sys.as_secs_f64() / total
-                    } else {
-                        0.0
-                    },
-                    wall: summarize(&tally.wall),
-                    unexpected: tally.unexpected,
-                    first_unexpected: None,
-                    calls: probe.minimum.map(|_| Calls {
-                        ddb: per(&tally.ddb),
-                        sm: per(&tally.sm),
-                        piste: piste as f64 / n,
-                        chorus: chorus
-                            .iter()
-                            .map(|(k, v)| (k.clone(), *v as f64 / n))
-                            .collect(),
-                    }),
-                    minimum: probe.minimum,
-                };
-                eprintln!(
-                    "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms",
-                    result.function,
-                    result.label,
-                    result.own.median.as_secs_f64() * 1e6,
-                    result.own.p99.as_secs_f64() * 1e6,
-                    result.cpu.median.as_secs_f64() * 1e6,
-                    ms(result.wall.median),
-                );
-                result
-            })
-            .collect()
+        self.measure(f, repeat, |_| {
+            situation_call(
+                TRANSMIT,
+                RHONE_SIRET,
+                market,
+                Some(1),
+                Some(demo_body.clone()),
+            )
+        })
     }
 
     /// `shared::ubl::prepare` (checks + totals + XML) of a 200-line invoice: pure CPU.
@@ -1485,7 +1314,13 @@ fn kernel_share(before: (Duration, Duration), after: (Duration, Duration)) -> f6
     }
 }
 
-fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static str) -> Minimum {
+const fn min(
+    ddb: u32,
+    sm: u32,
+    chorus: u32,
+    reasoning: &'static str,
+    excess: &'static str,
+) -> Minimum {
     Minimum {
         ddb,
         sm,
@@ -1496,6 +1331,294 @@ fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static
     }
 }
 
+const VERIFY_MINIMUM: Minimum = min(
+    2,
+    1,
+    1,
+    "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
+    "the verdict lost a race with another write (recorded again, and the account read for the answer)",
+);
+
+const NEW_COMPANY_MINIMUM: Minimum = min(
+    2,
+    1,
+    0,
+    "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (its first version is AWSCURRENT at once)",
+    "the secret existed (a deleted company's, restored) and its new version had to be promoted",
+);
+
+const DELETE_MINIMUM: Minimum = min(
+    2,
+    1,
+    0,
+    "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
+    "",
+);
+
+const CHECKED_MARKET_MINIMUM: Minimum = min(
+    3,
+    1,
+    4,
+    "GetItem account + GetItem market (in parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer that requires a service code)",
+    "",
+);
+
+const TRANSMISSION_MINIMUM: Minimum = min(
+    4,
+    1,
+    1,
+    "BatchGetItem (account, market, situation) + BatchWriteItem (the invoice file, kept for retries) + UpdateItem (claim and lease: not_transmitted → depositing) + UpdateItem (→ deposited); GetSecretValue; one deposit",
+    "more reads or writes than the claim-and-lease design needs",
+);
+
+/// The CPU target of a warm route: its handler's own share.
+const ROUTE_TARGET: Option<Duration> = Some(Duration::from_micros(200));
+
+const RHONE_EMAIL: &str = "compta@batiments-rhone.fr";
+
+/// The seeded supplier's settings with `password` (none: unchanged), checked in Chorus Pro
+/// when `verify`.
+fn rhone(password: Option<&str>, verify: bool) -> Option<Value> {
+    Some(fixtures::settings(
+        RHONE_EMAIL,
+        RHONE_LOGIN,
+        password,
+        verify,
+    ))
+}
+
+/// What one measured route is: its row's function and label, the status it answers, its
+/// CPU target and the fewest calls it needs.
+struct Route<'a> {
+    function: Function,
+    label: &'a str,
+    expected: u16,
+    target: Option<Duration>,
+    minimum: Option<Minimum>,
+}
+
+/// A route held to [`ROUTE_TARGET`].
+fn route(function: Function, label: &str, expected: u16, minimum: Minimum) -> Route<'_> {
+    Route {
+        function,
+        label,
+        expected,
+        target: ROUTE_TARGET,
+        minimum: Some(minimum),
+    }
+}
+
+/// The answers other than the one expected: how many, and the first.
+struct Answers {
+    expected: u16,
+    unexpected: usize,
+    first: Option<String>,
+}
+
+impl Answers {
+    fn expecting(expected: u16) -> Self {
+        Answers {
+            expected,
+            unexpected: 0,
+            first: None,
+        }
+    }
+
+    fn check(&mut self, response: &Response<Body>, i: usize) {
+        let status = response.status().as_u16();
+        if status != self.expected {
+            self.unexpected += 1;
+            if self.first.is_none() {
+                let (_, body) = response_json(response);
+                self.first = Some(format!("call {i}: {status} {body}"));
+            }
+        }
+    }
+}
+
+/// Each timed call's CPU, own share and wall time.
+#[derive(Default)]
+struct Samples {
+    cpu: Vec<Duration>,
+    own: Vec<Duration>,
+    wall: Vec<Duration>,
+}
+
+impl Samples {
+    fn with_capacity(calls: usize) -> Self {
+        Samples {
+            cpu: Vec::with_capacity(calls),
+            own: Vec::with_capacity(calls),
+            wall: Vec::with_capacity(calls),
+        }
+    }
+}
+
+/// One timed call of a probe.
+struct ProbeCall {
+    ok: bool,
+    used: Duration,
+    elapsed: Duration,
+    user: Duration,
+    sys: Duration,
+    ddb: BTreeMap<String, u64>,
+    sm: BTreeMap<String, u64>,
+}
+
+/// A probe's timed calls, summed up.
+#[derive(Default)]
+struct Tally {
+    samples: Samples,
+    user: Duration,
+    sys: Duration,
+    unexpected: usize,
+    ddb: BTreeMap<String, u64>,
+    sm: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, call: ProbeCall, own: Duration) {
+        self.samples.cpu.push(call.used);
+        self.samples.own.push(own);
+        self.samples.wall.push(call.elapsed);
+        self.user += call.user;
+        self.sys += call.sys;
+        self.unexpected += usize::from(!call.ok);
+        for (into, from) in [(&mut self.ddb, call.ddb), (&mut self.sm, call.sm)] {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// The probe's row; `piste` and `chorus` from the journal over all the probes' calls.
+    fn into_result(
+        self,
+        probe: &Probe<'_>,
+        piste: u64,
+        chorus: &BTreeMap<String, u64>,
+        calls: usize,
+    ) -> RouteResult {
+        let n = calls as f64;
+        let total = (self.user + self.sys).as_secs_f64();
+        RouteResult {
+            function: probe.function,
+            label: probe.label.to_owned(),
+            target: probe.target,
+            cpu: summarize(&self.samples.cpu),
+            own: summarize(&self.samples.own),
+            kernel_share: if total > 0.0 {
+                self.sys.as_secs_f64() / total
+            } else {
+                0.0
+            },
+            wall: summarize(&self.samples.wall),
+            unexpected: self.unexpected,
+            first_unexpected: None,
+            calls: probe.minimum.map(|_| Calls {
+                ddb: per_call(&self.ddb, n),
+                sm: per_call(&self.sm, n),
+                piste: piste as f64 / n,
+                chorus: per_call(chorus, n),
+            }),
+            minimum: probe.minimum,
+        }
+    }
+}
+
+/// Counts over `n` calls, per call.
+fn per_call(counts: &BTreeMap<String, u64>, n: f64) -> BTreeMap<String, f64> {
+    counts
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64 / n))
+        .collect()
+}
+
+/// The route's figures on the bench's output, as they are measured.
+fn log_route(result: &RouteResult, suffix: &str) {
+    eprintln!(
+        "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms{suffix}",
+        result.function,
+        result.label,
+        result.own.median.as_secs_f64() * 1e6,
+        result.own.p99.as_secs_f64() * 1e6,
+        result.cpu.median.as_secs_f64() * 1e6,
+        ms(result.wall.median),
+    );
+}
+
+/// GET settings through the handler, then the same with logging off (a reference).
+fn get_settings_probes(f: &Functions) -> Vec<Probe<'_>> {
+    let get = move || settings_call(GET_SETTINGS, RHONE_SIRET, None).request();
+    vec![
+        Probe {
+            function: "company-settings",
+            label: "GET settings",
+            target: ROUTE_TARGET,
+            minimum: Some(min(1, 0, 0, "GetItem", "")),
+            call: Box::new(move || {
+                Box::pin(async move {
+                    let response = f.handle(Function::Settings, get()).await;
+                    response.status().as_u16() == 200
+                })
+            }),
+        },
+        Probe {
+            function: "company-settings",
+            label: "reference: GET settings with logging off",
+            target: None,
+            minimum: None,
+            call: Box::new(move || {
+                Box::pin(async move {
+                    use tracing::instrument::WithSubscriber;
+                    let response = f
+                        .handle(Function::Settings, get())
+                        .with_subscriber(tracing::subscriber::NoSubscriber::default())
+                        .await;
+                    response.status().as_u16() == 200
+                })
+            }),
+        },
+    ]
+}
+
+/// One SDK call alone, with no handler around it: a DynamoDB read, a Secrets Manager read
+/// (references).
+fn sdk_alone_probes<'a>(
+    f: &'a Functions,
+    siret: &'a shared::domain::Siret,
+    version: &'a str,
+) -> Vec<Probe<'a>> {
+    vec![
+        Probe {
+            function: "aws-sdk-dynamodb",
+            label: "reference: one GetItem alone (Store::get_account, no handler)",
+            target: None,
+            minimum: None,
+            call: Box::new(move || {
+                Box::pin(async move {
+                    let found = f.settings.store.get_account(siret).await;
+                    found.is_ok_and(|a| a.is_some())
+                })
+            }),
+        },
+        Probe {
+            function: "aws-sdk-secretsmanager",
+            label: "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
+            target: None,
+            minimum: None,
+            call: Box::new(move || {
+                Box::pin(async move {
+                    let secrets = &f.settings.secrets;
+                    secrets.technical_account(siret, version).await.is_ok()
+                })
+            }),
+        },
+    ]
+}
+
+type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
 /// Copies every item of `from` into `to` (Scan, BatchWriteItem) and removes them from
 /// `from`, but for accounts and markets when `keep_parents`.
 async fn move_items(
@@ -1504,95 +1627,113 @@ async fn move_items(
     to: Option<&str>,
     keep_parents: bool,
 ) -> Result<(), String> {
-    use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
+    let items = scan_all(ddb, from).await?;
+    for chunk in items.chunks(25) {
+        let puts = copies(chunk)?;
+        if let Some(to) = to.filter(|_| !puts.is_empty()) {
+            write_batch(ddb, to, puts).await?;
+        }
+        write_batch(ddb, from, deletions(chunk, keep_parents)?).await?;
+    }
+    Ok(())
+}
+
+/// Every item of `table`, page after page.
+async fn scan_all(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
         let page = ddb
             .scan()
-            .table_name(from)
+            .table_name(table)
             .consistent_read(true)
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| format!("scan {from}: {}", shared::aws::error_text(&e)))?;
+            .map_err(|e| format!("scan {table}: {}", shared::aws::error_text(&e)))?;
         items.extend(page.items.unwrap_or_default());
         start = page.last_evaluated_key;
         if start.is_none() {
-            break;
+            return Ok(items);
         }
     }
-    let write = |table: &str, requests: Vec<WriteRequest>| {
-        let table = table.to_owned();
-        async move {
-            let mut pending = requests;
-            for _ in 0..10 {
-                if pending.is_empty() {
-                    return Ok(());
-                }
-                let out = ddb
-                    .batch_write_item()
-                    .request_items(&table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| format!("batch write {table}: {}", shared::aws::error_text(&e)))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&table))
-                    .unwrap_or_default();
-            }
-            Err(format!("batch write {table}: items left unprocessed"))
+}
+
+/// One BatchWriteItem, with its unprocessed items sent again (10 tries).
+async fn write_batch(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+) -> Result<(), String> {
+    let mut pending = requests;
+    for _ in 0..10 {
+        if pending.is_empty() {
+            return Ok(());
         }
-    };
-    let sk = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
-        item.get("SK")
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    for chunk in items.chunks(25) {
-        // Only what the measured paths read: moto's Query reads the whole table, so audit
-        // entries and invoice-number guards would only slow it down.
-        let puts = chunk
-            .iter()
-            .filter(|item| {
-                let sk = sk(item);
-                sk == "ACCOUNT" || sk.starts_with("MARKET#") || sk.starts_with("SITUATION#")
-            })
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item.clone()))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(to) = to.filter(|_| !puts.is_empty()) {
-            write(to, puts).await?;
-        }
-        let deletes = chunk
-            .iter()
-            .filter(|item| {
-                let sk = item
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .map_or("", |s| s.as_str());
-                !(keep_parents && (sk == "ACCOUNT" || sk.starts_with("MARKET#")))
-            })
-            .map(|item| {
-                let key = item
-                    .iter()
-                    .filter(|(k, _)| *k == "PK" || *k == "SK")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                DeleteRequest::builder()
-                    .set_key(Some(key))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        write(from, deletes).await?;
+        let out = ddb
+            .batch_write_item()
+            .request_items(table, pending)
+            .send()
+            .await
+            .map_err(|e| format!("batch write {table}: {}", shared::aws::error_text(&e)))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(table))
+            .unwrap_or_default();
     }
-    Ok(())
+    Err(format!("batch write {table}: items left unprocessed"))
+}
+
+fn sort_key(item: &Item) -> &str {
+    item.get("SK")
+        .and_then(|v| v.as_s().ok())
+        .map_or("", |s| s.as_str())
+}
+
+/// The puts that copy the items the measured paths read: moto's Query reads the whole
+/// table, so audit entries and invoice-number guards would only slow it down.
+fn copies(chunk: &[Item]) -> Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, String> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    chunk
+        .iter()
+        .filter(|item| {
+            let sk = sort_key(item);
+            sk == "ACCOUNT" || sk.starts_with("MARKET#") || sk.starts_with("SITUATION#")
+        })
+        .map(|item| {
+            PutRequest::builder()
+                .set_item(Some(item.clone()))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The deletes that empty the chunk from its table, but for accounts and markets when
+/// `keep_parents`.
+fn deletions(
+    chunk: &[Item],
+    keep_parents: bool,
+) -> Result<Vec<aws_sdk_dynamodb::types::WriteRequest>, String> {
+    use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+    chunk
+        .iter()
+        .filter(|item| {
+            let sk = sort_key(item);
+            !(keep_parents && (sk == "ACCOUNT" || sk.starts_with("MARKET#")))
+        })
+        .map(|item| {
+            let key = item
+                .iter()
+                .filter(|(k, _)| *k == "PK" || *k == "SK")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            DeleteRequest::builder()
+                .set_key(Some(key))
+                .build()
+                .map(|d| WriteRequest::builder().delete_request(d).build())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
 }
