@@ -1,7 +1,7 @@
 //! The month-end burst: many companies' situations transmitted through the local API by
 //! concurrent callers; throughput, latency, and where the CPU went.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -102,46 +102,77 @@ async fn send(
     Ok((status, text))
 }
 
-/// Every situation of `companies` (`per_company` each, set up beforehand) transmitted
-/// through the API by `callers` at once, situation k of every company before k+1.
-pub fn run(
-    api: &str,
-    jwt_secret: &str,
-    companies: &[String],
-    per_company: usize,
-    callers: usize,
-    setup: Duration,
-    pids: &Pids,
-) -> Result<BurstResult, String> {
+/// What the burst sends: every situation of `companies` (`per_company` each, set up
+/// beforehand, in `setup`) through the API at `api`, by `callers` at once.
+pub struct Plan {
+    pub api: String,
+    pub jwt_secret: String,
+    pub companies: Vec<String>,
+    pub per_company: usize,
+    pub callers: usize,
+    pub setup: Duration,
+}
+
+/// One answer: how long it took, its status and its body.
+type Answer = (Duration, u16, String);
+
+/// The burst, situation k of every company before k+1; what the processes in `pids` spent.
+pub fn run(plan: &Plan, pids: &Pids) -> Result<BurstResult, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let http = gateway_tests::testkit::http_client_builder()
-        .pool_max_idle_per_host(callers)
+        .pool_max_idle_per_host(plan.callers)
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| e.to_string())?;
+    let companies = callers_of(plan);
+    let situations: Vec<(Arc<Company>, usize)> = (1..=plan.per_company)
+        .flat_map(|k| companies.iter().map(move |c| (Arc::clone(c), k)))
+        .collect();
+    let bodies = bodies(&companies);
+
+    // --- the burst, timed ---------------------------------------------------------------
+    let before = snapshot(pids);
+    let started = Instant::now();
+    let answers = rt.block_on(send_all(plan, &http, situations, bodies));
+    let wall = started.elapsed();
+    let after = snapshot(pids);
+    Ok(tally(
+        plan,
+        companies.len(),
+        answers,
+        wall,
+        spent(&before, &after),
+    ))
+}
+
+/// Each company with a token of its own.
+fn callers_of(plan: &Plan) -> Vec<Arc<Company>> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let companies: Vec<Arc<Company>> = companies
+    plan.companies
         .iter()
         .map(|siret| {
-            let token = jwt::token_for("bench-burst", &[siret.as_str()], now, 7200, jwt_secret);
+            let token = jwt::token_for(
+                "bench-burst",
+                &[siret.as_str()],
+                now,
+                7200,
+                &plan.jwt_secret,
+            );
             Arc::new(Company {
                 siret: siret.clone(),
                 token,
             })
         })
-        .collect();
+        .collect()
+}
 
-    let situations: Vec<(Arc<Company>, usize)> = (1..=per_company)
-        .flat_map(|k| companies.iter().map(move |c| (Arc::clone(c), k)))
-        .collect();
-
-    // --- the burst, timed ---------------------------------------------------------------
-    // One body per company: its VAT number follows from its SIREN.
-    let bodies: Arc<std::collections::HashMap<String, Vec<u8>>> = Arc::new(
+/// One body per company: its VAT number follows from its SIREN.
+fn bodies(companies: &[Arc<Company>]) -> Arc<HashMap<String, Vec<u8>>> {
+    Arc::new(
         companies
             .iter()
             .map(|c| {
@@ -149,16 +180,22 @@ pub fn run(
                 (c.siret.clone(), body.unwrap_or_default())
             })
             .collect(),
-    );
-    let results: Arc<Mutex<Vec<(Duration, u16, String)>>> = Arc::default();
-    let before = snapshot(pids);
-    let started = Instant::now();
+    )
+}
+
+/// Every situation transmitted, `plan.callers` at a time; the answers.
+async fn send_all(
+    plan: &Plan,
+    http: &reqwest::Client,
+    situations: Vec<(Arc<Company>, usize)>,
+    bodies: Arc<HashMap<String, Vec<u8>>>,
+) -> Vec<Answer> {
+    let results: Arc<Mutex<Vec<Answer>>> = Arc::default();
     {
         let http = http.clone();
-        let api = api.to_owned();
+        let api = plan.api.clone();
         let results = Arc::clone(&results);
-        let bodies = Arc::clone(&bodies);
-        rt.block_on(pool(situations.clone(), callers, move |(c, k)| {
+        pool(situations, plan.callers, move |(c, k)| {
             let http = http.clone();
             let url = format!(
                 "{api}/v1/companies/{}/markets/fin-de-mois/situations/{k}/transmission",
@@ -173,11 +210,32 @@ pub fn run(
                 let (status, text) = outcome.unwrap_or_else(|e| (0, e));
                 lock(&results).push((took, status, text));
             }
-        }));
+        })
+        .await;
     }
-    let wall = started.elapsed();
-    let after = snapshot(pids);
-    let results = std::mem::take(&mut *lock(&results));
+    std::mem::take(&mut *lock(&results))
+}
+
+/// The CPU each process spent between two snapshots.
+fn spent(before: &Cpu, after: &Cpu) -> Cpu {
+    Cpu {
+        gateway: after.gateway.saturating_sub(before.gateway),
+        moto: after.moto.saturating_sub(before.moto),
+        emulator: after.emulator.saturating_sub(before.emulator),
+        callers: after.callers.saturating_sub(before.callers),
+        machine: after.machine.saturating_sub(before.machine),
+    }
+}
+
+/// The answers counted by status and by transmission state, their latencies, the first
+/// answer other than 202.
+fn tally(
+    plan: &Plan,
+    companies: usize,
+    results: Vec<Answer>,
+    wall: Duration,
+    cpu: Cpu,
+) -> BurstResult {
     let mut statuses = BTreeMap::new();
     let mut states = BTreeMap::new();
     let mut first_failure = None;
@@ -198,24 +256,18 @@ pub fn run(
         }
     }
     let latencies: Vec<Duration> = results.iter().map(|(d, _, _)| *d).collect();
-    Ok(BurstResult {
-        companies: companies.len(),
+    BurstResult {
+        companies,
         transmissions: results.len(),
-        callers,
-        setup,
+        callers: plan.callers,
+        setup: plan.setup,
         wall,
         latency: summarize(&latencies),
         statuses,
         states,
-        cpu: Cpu {
-            gateway: after.gateway.saturating_sub(before.gateway),
-            moto: after.moto.saturating_sub(before.moto),
-            emulator: after.emulator.saturating_sub(before.emulator),
-            callers: after.callers.saturating_sub(before.callers),
-            machine: after.machine.saturating_sub(before.machine),
-        },
+        cpu,
         first_failure,
-    })
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

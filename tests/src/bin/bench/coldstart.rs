@@ -240,8 +240,7 @@ pub fn run_function(
     describe: impl Fn(&Value) -> String,
     ok: impl Fn(&Value) -> bool,
 ) -> Result<ColdResult, String> {
-    let (function, log) = (launch.function, launch.log);
-    let binary = release_dir().join(function);
+    let binary = release_dir().join(launch.function);
     let binary_bytes = std::fs::metadata(&binary)
         .map_err(|e| {
             format!(
@@ -258,8 +257,33 @@ pub fn run_function(
         .spawn()
         .map_err(|e| format!("{}: {e}", binary.display()))?;
     let mut child = ChildGuard::new(child);
-    let pid = child.pid();
+    let mut failures = wait_for_answers(&fake, &mut child, count, launch.log);
+    // The runtime asks for the next event as soon as it answered: the process is idle now.
+    std::thread::sleep(Duration::from_millis(50));
+    let peak = peak_rss(child.pid());
+    drop(child);
+    server.abort();
 
+    let ready = lock(&fake.first_next).map(|at| at.saturating_duration_since(spawned_at));
+    let answers = read_answers(&fake, &mut failures, describe, ok);
+    Ok(ColdResult {
+        function: launch.function,
+        binary_bytes,
+        ready,
+        first_event: answers.first_event,
+        first_note: answers.first_note,
+        warm: summarize(&answers.warm),
+        events: count,
+        answered: answers.answered,
+        peak_rss: peak,
+        failures,
+        lambda_cpu: launch.cpu.is_some(),
+    })
+}
+
+/// Waits until the process answered `count` events, stopped, failed to start, or 300 s
+/// went by; what went wrong.
+fn wait_for_answers(fake: &Fake, child: &mut ChildGuard, count: usize, log: &Path) -> Vec<String> {
     let give_up = Instant::now() + Duration::from_secs(300);
     let mut failures = Vec::new();
     while fake.answered.load(Ordering::SeqCst) < count {
@@ -277,18 +301,33 @@ pub fn run_function(
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    // The runtime asks for the next event as soon as it answered: the process is idle now.
-    std::thread::sleep(Duration::from_millis(50));
-    let peak = peak_rss(pid);
-    drop(child);
-    server.abort();
+    failures
+}
 
-    let ready = lock(&fake.first_next).map(|at| at.saturating_duration_since(spawned_at));
+/// The answers the fake Runtime API received, read.
+struct Answers {
+    first_event: Option<Duration>,
+    first_note: String,
+    warm: Vec<Duration>,
+    answered: usize,
+}
+
+/// The first event's time and what its answer says, the others' times; the first three
+/// answers that are errors or not `ok` go into `failures`.
+fn read_answers(
+    fake: &Fake,
+    failures: &mut Vec<String>,
+    describe: impl Fn(&Value) -> String,
+    ok: impl Fn(&Value) -> bool,
+) -> Answers {
     let sent = lock(&fake.sent).clone();
     let answers = lock(&fake.answers).clone();
-    let mut first_event = None;
-    let mut first_note = String::new();
-    let mut warm = Vec::new();
+    let mut read = Answers {
+        first_event: None,
+        first_note: String::new(),
+        warm: Vec::new(),
+        answered: answers.len(),
+    };
     for (id, at, is_error, body) in &answers {
         let took = sent.get(id).map(|s| at.saturating_duration_since(*s));
         let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -299,25 +338,13 @@ pub fn run_function(
             ));
         }
         if id == "bench-000" {
-            first_event = took;
-            first_note = describe(&value);
+            read.first_event = took;
+            read.first_note = describe(&value);
         } else if let Some(t) = took {
-            warm.push(t);
+            read.warm.push(t);
         }
     }
-    Ok(ColdResult {
-        function,
-        binary_bytes,
-        ready,
-        first_event,
-        first_note,
-        warm: summarize(&warm),
-        events: count,
-        answered: answers.len(),
-        peak_rss: peak,
-        failures,
-        lambda_cpu: launch.cpu.is_some(),
-    })
+    read
 }
 
 /// The reference every function's start is compared with: lambda_runtime's echo handler

@@ -8,9 +8,9 @@ use shared::ubl;
 use time::{Duration, OffsetDateTime};
 
 /// The emulator's seeded supplier and its technical account.
-pub const RHONE_SIRET: &str = "81234567600017";
-pub const RHONE_LOGIN: &str = "TECH_1_batiments-rhone@cpro.fr";
-pub const RHONE_PASSWORD: &str = "Rhone-Tech-2026!";
+pub const RHONE_SIRET: &str = gateway_tests::testkit::seeded::RHONE.siret;
+pub const RHONE_LOGIN: &str = gateway_tests::testkit::seeded::RHONE.login;
+pub const RHONE_PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
 /// DEPARTEMENT DE L'ISERE TEST: requires a service code (`DIRINFRA`).
 pub const BUYER_SIRET: &str = "21380456000018";
 pub const PROJECT_MANAGER_SIRET: &str = "79876543400013";

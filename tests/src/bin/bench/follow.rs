@@ -5,8 +5,10 @@
 //! runs it against the bench's moto and turns its figures into a table.
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use crate::sys::{run_ignored_test, tail};
+use crate::table::Table;
 
 pub const TEST: &str = "follow_up_at_scale";
 
@@ -70,39 +72,20 @@ fn run_from(line: &str) -> Run {
 
 /// Runs the test against the moto at `endpoint`, `companies` companies.
 pub fn run(endpoint: &str, companies: usize) -> Result<FollowResult, String> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let started = Instant::now();
-    let output = Command::new("cargo")
-        .current_dir(root)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("FOLLOW_BENCH_COMPANIES", companies.to_string())
-        .args([
-            "test",
-            "--quiet",
-            "-p",
-            "gateway-tests",
-            "--test",
-            "follow_changes",
-            "--",
-            "--ignored",
-            "--exact",
-            TEST,
-            "--nocapture",
-        ])
-        .output()
-        .map_err(|e| format!("cargo test: {e}"))?;
+    let output = run_ignored_test(
+        "follow_changes",
+        TEST,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.to_owned()),
+            ("FOLLOW_BENCH_COMPANIES", companies.to_string()),
+        ],
+    )?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     let Some(at) = lines.iter().position(|l| l.starts_with("follow-up bench:")) else {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .chars()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let tail = tail(&stderr, 2000);
         return Err(format!("the follow-up test printed no figures:\n{tail}"));
     };
     let head = lines[at];
@@ -126,16 +109,16 @@ pub fn run(endpoint: &str, companies: usize) -> Result<FollowResult, String> {
     })
 }
 
-fn row(out: &mut String, name: &str, run: &Run, per: &str) {
-    let _ = writeln!(
-        out,
-        "| {name} | {} | {} | {} | {:.1} s | {:.0} s | {per} |",
-        run.due.max(run.visited),
-        run.chorus,
-        run.reads,
-        run.wall,
-        run.chorus as f64 / DEFAULT_RATE,
-    );
+fn row(table: &mut Table, name: &str, run: &Run, per: &str) {
+    table.row(&[
+        name,
+        &run.due.max(run.visited).to_string(),
+        &run.chorus.to_string(),
+        &run.reads.to_string(),
+        &format!("{:.1} s", run.wall),
+        &format!("{:.0} s", run.chorus as f64 / DEFAULT_RATE),
+        per,
+    ]);
 }
 
 /// The section as Markdown: the before/after table, then the capacity of one schedule.
@@ -157,14 +140,28 @@ pub fn render(result: &Result<FollowResult, String>) -> String {
         if r.passed { "passed" } else { "FAILED" },
         r.took.as_secs_f64()
     );
-    let _ = writeln!(
+    runs_table(&mut out, r);
+    capacity(&mut out, r);
+    out
+}
+
+/// The before/after table: one row per run.
+fn runs_table(out: &mut String, r: &FollowResult) {
+    let mut table = Table::new(
         out,
-        "| run | situations or companies handled | Chorus Pro calls | DynamoDB reads | wall (calls unpaced) | wall at the default 10 calls/s | per |"
+        &[
+            "run",
+            "situations or companies handled",
+            "Chorus Pro calls",
+            "DynamoDB reads",
+            "wall (calls unpaced)",
+            "wall at the default 10 calls/s",
+            "per",
+        ],
     );
-    let _ = writeln!(out, "| --- | --- | --- | --- | --- | --- | --- |");
     let per_open = |v: u64, run: &Run| v as f64 / run.due.max(1) as f64;
     row(
-        &mut out,
+        &mut table,
         "before: each open invoice consulted (`FOLLOW_MODE=full`), one run",
         &r.before,
         &format!(
@@ -183,7 +180,7 @@ pub fn render(result: &Result<FollowResult, String>) -> String {
         ),
     ] {
         row(
-            &mut out,
+            &mut table,
             name,
             run,
             &format!(
@@ -196,8 +193,6 @@ pub fn render(result: &Result<FollowResult, String>) -> String {
             ),
         );
     }
-    capacity(&mut out, r);
-    out
 }
 
 /// The largest number of open situations one 5-minute schedule follows at the default

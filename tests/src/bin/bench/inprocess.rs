@@ -7,6 +7,9 @@
 //!
 //! SDK calls are counted by an interceptor on the clients (one count per attempt sent);
 //! PISTE and Chorus Pro calls are read from the emulator's journal.
+//!
+//! This file holds the measuring; `routes` what is measured (each route, its minimum),
+//! `setup` the data the other sections need, written through the same handlers.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,15 +21,17 @@ use aws_sdk_dynamodb::config::interceptors::{
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use gateway_tests::testkit::{CallCounter, lambda_request, random_siret, response_json};
+use gateway_tests::testkit::{CallCounter, lambda_request, response_json};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::config::Config;
-use shared::ubl;
 use tokio::runtime::Runtime;
 
-use crate::fixtures::{self, RHONE_LOGIN, RHONE_PASSWORD, RHONE_SIRET};
+use crate::fixtures::{self, RHONE_LOGIN};
 use crate::stats::{Summary, summarize};
+
+mod routes;
+mod setup;
 
 /// The CPU the calling thread spends inside AWS SDK operations, from the first interceptor
 /// hook of an operation to its last (operations running at the same time, as two reads in
@@ -404,32 +409,6 @@ impl InProcess {
         })
     }
 
-    /// Runs `write` against the staging functions, then copies the accounts, markets and
-    /// situations it wrote into `target`: the items are the handlers' own, and no
-    /// transaction ever meets a big table. Accounts and markets stay in staging when
-    /// `keep_parents` (the next situations need them); everything else leaves it.
-    pub fn staged(
-        &self,
-        staging: &Functions,
-        target: &str,
-        keep_parents: bool,
-        write: impl FnOnce(&Functions) -> Result<(), String>,
-    ) -> Result<(), String> {
-        write(staging)?;
-        self.rt.block_on(move_items(
-            &self.ddb,
-            &staging.table,
-            Some(target),
-            keep_parents,
-        ))
-    }
-
-    /// Empties the staging table.
-    fn clear(&self, staging: &Functions) -> Result<(), String> {
-        self.rt
-            .block_on(move_items(&self.ddb, &staging.table, None, false))
-    }
-
     /// One untimed call (set-up): its status and body.
     fn run(&self, f: &Functions, function: Function, call: &Call) -> (u16, Value) {
         let response = self.rt.block_on(f.handle(function, call.request()));
@@ -532,935 +511,133 @@ impl InProcess {
     }
 
     /// Warm-ups, then the timed calls; `make(i)` gives the i-th call (warm-ups first).
-    #[allow(clippy::too_many_arguments)] // one argument per part of a table row
     fn measure(
         &self,
         f: &Functions,
-        function: Function,
-        label: &str,
-        expected: u16,
-        target: Option<Duration>,
-        minimum: Option<Minimum>,
+        route: Route,
         mut make: impl FnMut(usize) -> Call,
     ) -> RouteResult {
-        let mut unexpected = 0;
-        let mut first_unexpected = None;
-        let mut check = |status: u16, response: &Response<Body>, i: usize| {
-            if status != expected {
-                unexpected += 1;
-                if first_unexpected.is_none() {
-                    let (_, body) = response_json(response);
-                    first_unexpected = Some(format!("call {i}: {status} {body}"));
-                }
-            }
-        };
+        let mut answers = Answers::expecting(route.expected);
         for i in 0..self.warmups {
             let request = make(i).request();
-            let response = self.rt.block_on(f.handle(function, request));
-            check(response.status().as_u16(), &response, i);
+            let response = self.rt.block_on(f.handle(route.function, request));
+            answers.check(&response, i);
         }
         self.ddb_calls.take();
         self.sm_calls.take();
         self.journal_clear();
-        let mut cpu = Vec::with_capacity(self.calls);
-        let mut own = Vec::with_capacity(self.calls);
-        let mut wall = Vec::with_capacity(self.calls);
         let usage_before = crate::sys::thread_user_sys();
+        let samples = self.timed_calls(f, &route, &mut make, &mut answers);
+        let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
+        let calls = self.calls_per_call();
+        let result = RouteResult {
+            function: route.function.name(),
+            label: route.label.to_owned(),
+            target: route.target,
+            cpu: summarize(&samples.cpu),
+            own: summarize(&samples.own),
+            kernel_share,
+            wall: summarize(&samples.wall),
+            unexpected: answers.unexpected,
+            first_unexpected: answers.first,
+            calls: route.minimum.map(|_| calls),
+            minimum: route.minimum,
+        };
+        let unexpected = if result.unexpected > 0 {
+            format!("  ({} unexpected answers)", result.unexpected)
+        } else {
+            String::new()
+        };
+        log_route(&result, &unexpected);
+        result
+    }
+
+    /// The timed calls of `measure`, after its warm-ups.
+    fn timed_calls(
+        &self,
+        f: &Functions,
+        route: &Route,
+        make: &mut impl FnMut(usize) -> Call,
+        answers: &mut Answers,
+    ) -> Samples {
+        let mut samples = Samples::with_capacity(self.calls);
         for i in 0..self.calls {
             let request = make(self.warmups + i).request();
             self.sdk_cpu.take();
             let started = Instant::now();
             let before = crate::sys::thread_cpu();
-            let response = self.rt.block_on(f.handle(function, request));
+            let response = self.rt.block_on(f.handle(route.function, request));
             let used = crate::sys::thread_cpu().saturating_sub(before);
-            wall.push(started.elapsed());
-            cpu.push(used);
-            own.push(self.own_share(used));
-            check(response.status().as_u16(), &response, self.warmups + i);
+            samples.wall.push(started.elapsed());
+            samples.cpu.push(used);
+            samples.own.push(self.own_share(used));
+            answers.check(&response, self.warmups + i);
         }
-        let kernel_share = kernel_share(usage_before, crate::sys::thread_user_sys());
-        let n = self.calls as f64;
-        let per = |m: BTreeMap<String, u64>| -> BTreeMap<String, f64> {
-            m.into_iter().map(|(k, v)| (k, v as f64 / n)).collect()
-        };
-        let (piste, chorus) = self.journal_counts();
-        let calls = Calls {
-            ddb: per(self.ddb_calls.take()),
-            sm: per(self.sm_calls.take()),
-            piste: piste as f64 / n,
-            chorus: per(chorus),
-        };
-        let result = RouteResult {
-            function: function.name(),
-            label: label.to_owned(),
-            target,
-            cpu: summarize(&cpu),
-            own: summarize(&own),
-            kernel_share,
-            wall: summarize(&wall),
-            unexpected,
-            first_unexpected,
-            calls: minimum.map(|_| calls),
-            minimum,
-        };
-        eprintln!(
-            "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms{}",
-            result.function,
-            result.label,
-            result.own.median.as_secs_f64() * 1e6,
-            result.own.p99.as_secs_f64() * 1e6,
-            result.cpu.median.as_secs_f64() * 1e6,
-            ms(result.wall.median),
-            if unexpected > 0 {
-                format!("  ({unexpected} unexpected answers)")
-            } else {
-                String::new()
-            }
-        );
-        result
+        samples
     }
 
-    /// Every route, then `ubl::prepare` on a 200-line invoice. `run` makes invoice numbers
-    /// unique; tables are named `{tables}-…`.
-    pub fn run_all(&self, run: &str, tables: &str) -> Result<Vec<RouteResult>, String> {
-        let total = self.warmups + self.calls;
-        let target = Some(Duration::from_micros(200));
-        let mut rows = Vec::new();
-        let a = RHONE_SIRET;
-        let email = "compta@batiments-rhone.fr";
-        let staging = self.functions(&format!("{tables}-staging"))?;
-
-        // --- company-settings -------------------------------------------------------------
-        let f = self.functions(&format!("{tables}-settings"))?;
-        let rhone = |password: Option<&str>, verify| {
-            Some(fixtures::settings(email, RHONE_LOGIN, password, verify))
-        };
-        self.expect(
-            &f,
-            Function::Settings,
-            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-            201,
-        )?;
-        // A company whose settings are saved without a Chorus Pro check.
-        let b = random_siret();
-        self.expect(
-            &f,
-            Function::Settings,
-            &settings_call(PUT_SETTINGS, &b, rhone(Some("Bench-Pass-0"), false)),
-            201,
-        )?;
-        eprintln!(
-            "  timing {} calls per route after {} warm-ups",
-            self.calls, self.warmups
-        );
-        let s = Function::Settings;
-        // GET settings, and where its CPU goes: the SDK calls alone, and the route without
-        // logging.
-        let siret = shared::domain::Siret::parse(a, shared::domain::SiretCheck::Full)
-            .map_err(|e| format!("{e:?}"))?;
-        let version = self
-            .rt
-            .block_on(f.settings.store.get_account(&siret))
-            .map_err(|e| e.to_string())?
-            .map(|acc| acc.password_version)
-            .ok_or("the account just saved is missing")?;
-        rows.push(self.calibrate_pre_hook(&f, &siret)?);
-        let probes: Vec<Probe<'_>> = vec![
-            Probe {
-                function: "company-settings",
-                label: "GET settings",
-                target,
-                minimum: Some(min(1, 0, 0, "GetItem", "")),
-                call: Box::new(|| {
-                    Box::pin(async {
-                        let request = settings_call(GET_SETTINGS, a, None).request();
-                        f.handle(Function::Settings, request)
-                            .await
-                            .status()
-                            .as_u16()
-                            == 200
-                    })
-                }),
-            },
-            Probe {
-                function: "company-settings",
-                label: "reference: GET settings with logging off",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        use tracing::instrument::WithSubscriber;
-                        let request = settings_call(GET_SETTINGS, a, None).request();
-                        let response = f
-                            .handle(Function::Settings, request)
-                            .with_subscriber(tracing::subscriber::NoSubscriber::default())
-                            .await;
-                        response.status().as_u16() == 200
-                    })
-                }),
-            },
-            Probe {
-                function: "aws-sdk-dynamodb",
-                label: "reference: one GetItem alone (Store::get_account, no handler)",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        f.settings
-                            .store
-                            .get_account(&siret)
-                            .await
-                            .is_ok_and(|a| a.is_some())
-                    })
-                }),
-            },
-            Probe {
-                function: "aws-sdk-secretsmanager",
-                label: "reference: one GetSecretValue alone (SecretStore::technical_account, no handler)",
-                target: None,
-                minimum: None,
-                call: Box::new(|| {
-                    Box::pin(async {
-                        f.settings
-                            .secrets
-                            .technical_account(&siret, &version)
-                            .await
-                            .is_ok()
-                    })
-                }),
-            },
-        ];
-        // One after the other, not interleaved: alternating four code paths call by call
-        // leaves each one's caches cold, and showed as +150 µs on GET settings alone.
-        for probe in probes {
-            rows.extend(self.measure_interleaved(vec![probe]));
+    /// The calls counted since the counters and the journal were emptied, per timed call.
+    fn calls_per_call(&self) -> Calls {
+        let n = self.calls as f64;
+        let (piste, chorus) = self.journal_counts();
+        Calls {
+            ddb: per_call(&self.ddb_calls.take(), n),
+            sm: per_call(&self.sm_calls.take(), n),
+            piste: piste as f64 / n,
+            chorus: per_call(&chorus, n),
         }
-        rows.push(self.measure(
-            &f,
-            s,
-            "PUT settings, unchanged (a client retry, verify=false)",
-            200,
-            target,
-            Some(min(
-                1,
-                0,
-                0,
-                "GetItem: nothing changes, nothing is written",
-                "",
-            )),
-            |_| settings_call(PUT_SETTINGS, a, rhone(None, false)),
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "PUT settings, new password (verify=false)",
-            200,
-            target,
-            Some(min(
-                2,
-                2,
-                0,
-                "GetItem (revision) + TransactWriteItems (account + audit); PutSecretValue (AWSPENDING) + UpdateSecretVersionStage (AWSCURRENT moved to it from the version the account item named)",
-                "promote() fell back to reading the stages (DescribeSecret): AWSCURRENT was not on the version the account item named",
-            )),
-            |i| {
-                let password = format!("Bench-Pass-{}", i + 1);
-                settings_call(PUT_SETTINGS, &b, rhone(Some(&password), false))
-            },
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "PUT settings, password checked in Chorus Pro (verify=true)",
-            200,
-            target,
-            Some(min(
-                2,
-                2,
-                1,
-                "as with verify=false, plus one Chorus Pro call that needs the login, the password and the SIRET (structures actives); the PISTE token is cached by the warm function",
-                "promote() fell back to reading the stages, as with verify=false",
-            )),
-            |_| settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "POST verify (Chorus Pro)",
-            200,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    1,
-                    "GetItem + TransactWriteItems (verdict + audit); GetSecretValue (the version the item names); one Chorus Pro call",
-                    "the verdict lost a race with another write (recorded again, and the account read for the answer)",
-                )
-            }),
-            |_| settings_call(VERIFY_SETTINGS, a, None),
-        ));
-        // Last, as they fill the table: new companies, then their deletion.
-        let fresh: Vec<String> = (0..total).map(|_| random_siret()).collect();
-        rows.push(self.measure(
-            &f,
-            s,
-            "PUT settings, new company (verify=false)",
-            201,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    0,
-                    "GetItem (is there an account?) + TransactWriteItems (account + audit); CreateSecret (its first version is AWSCURRENT at once)",
-                    "the secret existed (a deleted company's, restored) and its new version had to be promoted",
-                )
-            }),
-            |i| settings_call(PUT_SETTINGS, &fresh[i], rhone(Some("Bench-Pass-1"), false)),
-        ));
-        rows.push(self.measure(
-            &f,
-            s,
-            "DELETE settings",
-            204,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    2,
-                    0,
-                    0,
-                    "GetItem (revision) + TransactWriteItems (delete + audit); DeleteSecret",
-                    "",
-                )
-            }),
-            |i| settings_call(DELETE_SETTINGS, &fresh[i], None),
-        ));
-
-        // --- identifiers ------------------------------------------------------------------
-        let f = self.functions(&format!("{tables}-identifiers"))?;
-        let id = Function::Identifiers;
-        self.expect(
-            &f,
-            Function::Settings,
-            &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-            201,
-        )?;
-        for (market, number) in [("gymnase", "2026-TRV-014"), ("liste", "2026-TRV-015")] {
-            self.expect(
-                &f,
-                id,
-                &market_call(PUT_MARKET, a, market, Some(fixtures::market(number))),
-                201,
-            )?;
-        }
-        self.expect(
-            &f,
-            id,
-            &market_call(PUT_MARKET, a, "tx", Some(fixtures::market("2026-TRV-017"))),
-            201,
-        )?;
-        for n in 1..=12 {
-            let number = format!("L{run}-{n:03}");
-            self.expect(
-                &f,
-                id,
-                &situation_call(
-                    PUT_SITUATION,
-                    a,
-                    "liste",
-                    Some(n),
-                    Some(fixtures::situation(&number)),
-                ),
-                201,
-            )?;
-        }
-        let c = random_siret();
-        self.expect(
-            &f,
-            id,
-            &market_call(
-                PUT_MARKET,
-                &c,
-                "sans-compte",
-                Some(fixtures::market("2026-TRV-018")),
-            ),
-            201,
-        )?;
-        rows.push(self.measure(
-            &f,
-            id,
-            "PUT market, buyer checked in Chorus Pro",
-            200,
-            target,
-            Some(Minimum {
-                sm: 1,
-                ..min(
-                    3,
-                    0,
-                    4,
-                    "GetItem account + GetItem market (in parallel) + TransactWriteItems (market + audit); GetSecretValue; Chorus Pro: structure search, structure read, service search, service read (a buyer that requires a service code)",
-                    "",
-                )
-            }),
-            |_| market_call(PUT_MARKET, a, "gymnase", Some(fixtures::market("2026-TRV-014"))),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "PUT market, company without settings (unchecked)",
-            200,
-            target,
-            Some(min(
-                3,
-                0,
-                0,
-                "GetItem account (none) + GetItem market + TransactWriteItems",
-                "",
-            )),
-            |_| {
-                market_call(
-                    PUT_MARKET,
-                    &c,
-                    "sans-compte",
-                    Some(fixtures::market("2026-TRV-018")),
-                )
-            },
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET market",
-            200,
-            target,
-            Some(min(1, 0, 0, "GetItem", "")),
-            |_| market_call(GET_MARKET, a, "gymnase", None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET markets (3)",
-            200,
-            target,
-            Some(min(1, 0, 0, "one Query (MARKET# prefix)", "")),
-            |_| market_call(LIST_MARKETS, a, "", None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET situation",
-            200,
-            target,
-            Some(min(1, 0, 0, "GetItem", "")),
-            |_| situation_call(GET_SITUATION, a, "liste", Some(1), None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "GET situations (12)",
-            200,
-            target,
-            Some(min(
-                2,
-                0,
-                0,
-                "GetItem market (404 when unknown) + one Query (SITUATION#{market}# prefix)",
-                "",
-            )),
-            |_| situation_call(LIST_SITUATIONS, a, "liste", None, None),
-        ));
-        rows.push(self.measure(
-            &f,
-            id,
-            "PUT situation, new",
-            201,
-            target,
-            Some(min(
-                3,
-                0,
-                0,
-                "GetItem market + GetItem situation (in parallel) + TransactWriteItems (situation + invoice-number guard + audit)",
-                "",
-            )),
-            |i| {
-                let number = format!("T{run}-{:03}", i + 1);
-                situation_call(PUT_SITUATION, a, "tx", Some(i + 1), Some(fixtures::situation(&number)))
-            },
-        ));
-
-        // --- transmit-invoice -------------------------------------------------------------
-        let transmission_minimum = Minimum {
-            sm: 1,
-            ..min(
-                4,
-                0,
-                1,
-                "BatchGetItem (account, market, situation) + BatchWriteItem (the invoice file, kept for retries) + UpdateItem (claim and lease: not_transmitted → depositing) + UpdateItem (→ deposited); GetSecretValue; one deposit",
-                "more reads or writes than the claim-and-lease design needs",
-            )
-        };
-        let demo_body = fixtures::transmission_demo(a);
-        let big_body = fixtures::transmission_lines(200, a);
-        for (market, label, body) in [
-            (
-                "tx",
-                "POST transmission, demo invoice (2 lines, Chorus Pro deposit)",
-                &demo_body,
-            ),
-            (
-                "tx200",
-                "POST transmission, 200-line invoice (Chorus Pro deposit)",
-                &big_body,
-            ),
-        ] {
-            let f = self.functions(&format!("{tables}-{market}"))?;
-            self.clear(&staging)?;
-            self.staged(&staging, &f.table, true, |st| {
-                self.expect(
-                    st,
-                    Function::Settings,
-                    &settings_call(PUT_SETTINGS, a, rhone(Some(RHONE_PASSWORD), true)),
-                    201,
-                )?;
-                self.expect(
-                    st,
-                    id,
-                    &market_call(
-                        PUT_MARKET,
-                        a,
-                        market,
-                        Some(fixtures::market("2026-TRV-016")),
-                    ),
-                    201,
-                )?;
-                Ok(())
-            })?;
-            for chunk in (1..=total).collect::<Vec<_>>().chunks(20) {
-                self.staged(&staging, &f.table, true, |st| {
-                    for &n in chunk {
-                        let number =
-                            format!("{}{run}-{n:03}", if market == "tx" { "D" } else { "W" });
-                        self.expect(
-                            st,
-                            id,
-                            &situation_call(
-                                PUT_SITUATION,
-                                a,
-                                market,
-                                Some(n),
-                                Some(fixtures::situation(&number)),
-                            ),
-                            201,
-                        )?;
-                    }
-                    Ok(())
-                })?;
-            }
-            rows.push(self.measure(
-                &f,
-                Function::Transmit,
-                label,
-                202,
-                None,
-                Some(transmission_minimum),
-                |i| situation_call(TRANSMIT, a, market, Some(i + 1), Some(body.clone())),
-            ));
-            if market == "tx" {
-                rows.push(self.measure(
-                    &f,
-                    Function::Transmit,
-                    "POST transmission again (already deposited)",
-                    202,
-                    None,
-                    Some(min(
-                        1,
-                        0,
-                        0,
-                        "BatchGetItem (account, market, situation): it is transmitted, the answer is its view",
-                        "more than the one read a repeat needs",
-                    )),
-                    |_| situation_call(TRANSMIT, a, market, Some(1), Some(demo_body.clone())),
-                ));
-            }
-        }
-
-        rows.push(self.measure_prepare());
-        Ok(rows)
     }
 
     /// Several calls measured in turn, one of each per round, so that they meet the same
     /// machine; SDK calls are counted for the probes with a minimum (the others are
     /// references).
     fn measure_interleaved(&self, mut probes: Vec<Probe<'_>>) -> Vec<RouteResult> {
-        struct Tally {
-            cpu: Vec<Duration>,
-            own: Vec<Duration>,
-            wall: Vec<Duration>,
-            user: Duration,
-            sys: Duration,
-            unexpected: usize,
-            ddb: BTreeMap<String, u64>,
-            sm: BTreeMap<String, u64>,
-        }
-        let mut tallies: Vec<Tally> = probes
-            .iter()
-            .map(|_| Tally {
-                cpu: Vec::new(),
-                own: Vec::new(),
-                wall: Vec::new(),
-                user: Duration::ZERO,
-                sys: Duration::ZERO,
-                unexpected: 0,
-                ddb: BTreeMap::new(),
-                sm: BTreeMap::new(),
-            })
-            .collect();
-        let add = |into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>| {
-            for (k, v) in from {
-                *into.entry(k).or_default() += v;
-            }
-        };
+        let mut tallies: Vec<Tally> = probes.iter().map(|_| Tally::default()).collect();
         for i in 0..self.warmups + self.calls {
             if i == self.warmups {
                 self.journal_clear();
             }
             for (probe, tally) in probes.iter_mut().zip(tallies.iter_mut()) {
-                let future = (probe.call)();
-                self.ddb_calls.take();
-                self.sm_calls.take();
-                self.sdk_cpu.take();
-                let usage = crate::sys::thread_user_sys();
-                let started = Instant::now();
-                let before = crate::sys::thread_cpu();
-                let ok = self.rt.block_on(future);
-                let used = crate::sys::thread_cpu().saturating_sub(before);
-                let elapsed = started.elapsed();
-                let after = crate::sys::thread_user_sys();
-                let (ddb, sm) = (self.ddb_calls.take(), self.sm_calls.take());
-                if i < self.warmups {
-                    continue;
+                let call = self.time_probe(probe);
+                if i >= self.warmups {
+                    let own = self.own_share(call.used);
+                    tally.add(call, own);
                 }
-                tally.cpu.push(used);
-                tally.own.push(self.own_share(used));
-                tally.wall.push(elapsed);
-                tally.user += after.0.saturating_sub(usage.0);
-                tally.sys += after.1.saturating_sub(usage.1);
-                tally.unexpected += usize::from(!ok);
-                add(&mut tally.ddb, ddb);
-                add(&mut tally.sm, sm);
             }
         }
         // None of these calls Chorus Pro: what the journal holds belongs to no probe.
         let (piste, chorus) = self.journal_counts();
-        let n = self.calls as f64;
-        let per = |m: &BTreeMap<String, u64>| -> BTreeMap<String, f64> {
-            m.iter().map(|(k, v)| (k.clone(), *v as f64 / n)).collect()
-        };
         probes
             .iter()
             .zip(tallies)
-            .map(|(probe, tally)| {
-                let total = (tally.user + tally.sys).as_secs_f64();
-                let result = RouteResult {
-                    function: probe.function,
-                    label: probe.label.to_owned(),
-                    target: probe.target,
-                    cpu: summarize(&tally.cpu),
-                    own: summarize(&tally.own),
-                    kernel_share: if total > 0.0 {
-                        tally.sys.as_secs_f64() / total
-                    } else {
-                        0.0
-                    },
-                    wall: summarize(&tally.wall),
-                    unexpected: tally.unexpected,
-                    first_unexpected: None,
-                    calls: probe.minimum.map(|_| Calls {
-                        ddb: per(&tally.ddb),
-                        sm: per(&tally.sm),
-                        piste: piste as f64 / n,
-                        chorus: chorus
-                            .iter()
-                            .map(|(k, v)| (k.clone(), *v as f64 / n))
-                            .collect(),
-                    }),
-                    minimum: probe.minimum,
-                };
-                eprintln!(
-                    "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms",
-                    result.function,
-                    result.label,
-                    result.own.median.as_secs_f64() * 1e6,
-                    result.own.p99.as_secs_f64() * 1e6,
-                    result.cpu.median.as_secs_f64() * 1e6,
-                    ms(result.wall.median),
-                );
-                result
-            })
+            .map(|(probe, tally)| tally.into_result(probe, piste, &chorus, self.calls))
+            .inspect(|result| log_route(result, ""))
             .collect()
     }
 
-    /// `shared::ubl::prepare` (checks + totals + XML) of a 200-line invoice: pure CPU.
-    fn measure_prepare(&self) -> RouteResult {
-        let invoice = fixtures::invoice(200);
-        let options = ubl::CheckOptions {
-            siret_check: shared::domain::SiretCheck::Full,
-            max_total_file_bytes: ubl::MAX_TOTAL_FILE_BYTES,
-            today: Some(time::OffsetDateTime::now_utc().date() + time::Duration::days(1)),
-        };
-        let mut unexpected = 0;
-        let mut first_unexpected = None;
-        let mut cpu = Vec::new();
-        let mut wall = Vec::new();
-        for i in 0..self.warmups + self.calls {
-            let started = Instant::now();
-            let before = crate::sys::thread_cpu();
-            let prepared = ubl::prepare(std::hint::black_box(&invoice), &options);
-            let used = crate::sys::thread_cpu().saturating_sub(before);
-            let elapsed = started.elapsed();
-            if let Err(violations) = &prepared {
-                unexpected += 1;
-                first_unexpected.get_or_insert_with(|| format!("{violations:?}"));
-            }
-            drop(std::hint::black_box(prepared));
-            if i >= self.warmups {
-                cpu.push(used);
-                wall.push(elapsed);
-            }
+    /// One call of a probe, timed, with the SDK calls it made.
+    fn time_probe(&self, probe: &mut Probe<'_>) -> ProbeCall {
+        let future = (probe.call)();
+        self.ddb_calls.take();
+        self.sm_calls.take();
+        self.sdk_cpu.take();
+        let usage = crate::sys::thread_user_sys();
+        let started = Instant::now();
+        let before = crate::sys::thread_cpu();
+        let ok = self.rt.block_on(future);
+        let used = crate::sys::thread_cpu().saturating_sub(before);
+        let elapsed = started.elapsed();
+        let after = crate::sys::thread_user_sys();
+        let (ddb, sm) = (self.ddb_calls.take(), self.sm_calls.take());
+        ProbeCall {
+            ok,
+            used,
+            elapsed,
+            user: after.0.saturating_sub(usage.0),
+            sys: after.1.saturating_sub(usage.1),
+            ddb,
+            sm,
         }
-        let result = RouteResult {
-            function: "shared::ubl",
-            label: "prepare(): check + totals + UBL XML, 200-line invoice (pure)".into(),
-            target: Some(Duration::from_millis(2)),
-            cpu: summarize(&cpu),
-            own: summarize(&cpu),
-            kernel_share: 0.0,
-            wall: summarize(&wall),
-            unexpected,
-            first_unexpected,
-            calls: None,
-            minimum: None,
-        };
-        eprintln!(
-            "  {:<18} {:<58} cpu median {:>7.1} µs  p99 {:>7.1} µs",
-            result.function,
-            result.label,
-            result.cpu.median.as_secs_f64() * 1e6,
-            result.cpu.p99.as_secs_f64() * 1e6,
-        );
-        result
-    }
-}
-/// The data of the cold-start runs, written through the same handlers (untimed).
-impl InProcess {
-    /// The seeded supplier's settings (checked in Chorus Pro), in a new table.
-    pub fn cold_settings(&self, table: &str) -> Result<Functions, String> {
-        let f = self.functions(table)?;
-        self.expect(
-            &f,
-            Function::Settings,
-            &settings_call(
-                PUT_SETTINGS,
-                RHONE_SIRET,
-                Some(fixtures::settings(
-                    "compta@batiments-rhone.fr",
-                    RHONE_LOGIN,
-                    Some(RHONE_PASSWORD),
-                    true,
-                )),
-            ),
-            201,
-        )?;
-        Ok(f)
-    }
-
-    /// The settings and `markets`, each with `situations` situations ready to transmit.
-    pub fn cold_markets(
-        &self,
-        table: &str,
-        run: &str,
-        markets: &[&str],
-        situations: usize,
-    ) -> Result<Functions, String> {
-        let f = self.cold_settings(table)?;
-        for (i, market) in markets.iter().enumerate() {
-            let number = format!("2026-TRV-02{i}");
-            self.expect(
-                &f,
-                Function::Identifiers,
-                &market_call(
-                    PUT_MARKET,
-                    RHONE_SIRET,
-                    market,
-                    Some(fixtures::market(&number)),
-                ),
-                201,
-            )?;
-            for n in 1..=situations {
-                let invoice = format!("C{i}{run}-{n:03}");
-                self.expect(
-                    &f,
-                    Function::Identifiers,
-                    &situation_call(
-                        PUT_SITUATION,
-                        RHONE_SIRET,
-                        market,
-                        Some(n),
-                        Some(fixtures::situation(&invoice)),
-                    ),
-                    201,
-                )?;
-            }
-        }
-        Ok(f)
-    }
-
-    /// Moves the transmissions of `market` to due now, as if the two minutes before their
-    /// first follow-up had passed (the follow-up's own rescheduling write).
-    pub fn make_due(&self, f: &Functions, market: &str, count: usize) -> Result<usize, String> {
-        let store = &f.transmit.store;
-        let siret = shared::domain::Siret::parse(RHONE_SIRET, shared::domain::SiretCheck::Full)
-            .map_err(|e| format!("{e:?}"))?;
-        let market_ref = shared::domain::MarketRef::parse(market).map_err(|e| format!("{e:?}"))?;
-        let now = time::OffsetDateTime::now_utc();
-        let mut moved = 0;
-        for n in 1..=count {
-            let number = shared::domain::SituationNumber::parse(&n.to_string())
-                .map_err(|e| format!("{e:?}"))?;
-            let tracked = self
-                .rt
-                .block_on(store.get_tracked(&siret, &market_ref, number))
-                .map_err(|e| e.to_string())?;
-            let Some(tracked) = tracked else { continue };
-            let state = tracked.situation.transmission.state;
-            self.rt
-                .block_on(
-                    store.transition(
-                        &tracked,
-                        state,
-                        state,
-                        shared::store::transmission::Change::default()
-                            .due(now - time::Duration::seconds(1)),
-                        now,
-                    ),
-                )
-                .map_err(|e| e.to_string())?;
-            moved += 1;
-        }
-        Ok(moved)
-    }
-
-    /// A new table with `count` companies whose password reaches its first reminder (J-30)
-    /// today.
-    pub fn cold_reminders(
-        &self,
-        table: &str,
-        run: &str,
-        count: usize,
-    ) -> Result<Functions, String> {
-        use shared::domain::{
-            CompanyAccount, CredentialsStatus, Email, Environment, Siret, SiretCheck,
-            TechnicalLogin,
-        };
-        let f = self.functions(table)?;
-        let now = time::OffsetDateTime::now_utc();
-        let set_at = now - time::Duration::days(335);
-        for i in 0..count {
-            let siret =
-                Siret::parse(&random_siret(), SiretCheck::Full).map_err(|e| format!("{e:?}"))?;
-            let account = CompanyAccount {
-                technical_login: TechnicalLogin::parse(&format!("TECH_{siret}@cpp2017.fr"))
-                    .map_err(|e| format!("{e:?}"))?,
-                referent_email: Email::parse(&format!("bench-{run}-{i}@entreprise-test.fr"))
-                    .map_err(|e| format!("{e:?}"))?,
-                siret: siret.clone(),
-                environment: Environment::Production,
-                password_set_at: set_at,
-                password_version: uuid::Uuid::new_v4().to_string(),
-                credentials_status: CredentialsStatus::Valid,
-                verified_at: Some(set_at),
-                created_at: set_at,
-                updated_at: set_at,
-                revision: 1,
-                next_reminder_on: Some(now.date()),
-                chorus_structure_id: None,
-                notify_overdue: true,
-            };
-            let audit = shared::store::AuditEntry {
-                at: set_at,
-                actor: "bench".into(),
-                action: "account_created".into(),
-                fields: Vec::new(),
-            };
-            self.rt
-                .block_on(f.settings.store.save_account(&account, None, &audit))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(f)
-    }
-
-    /// Settings (verify=false, the seeded technical account), one checked market and
-    /// `situations` situations for each company, each company staged then moved into
-    /// `target`. Returns the SIRETs.
-    pub fn burst_companies(
-        &self,
-        target: &str,
-        staging: &str,
-        run: &str,
-        companies: &[String],
-        situations: usize,
-    ) -> Result<(), String> {
-        let staging = self.functions(staging)?;
-        for siret in companies {
-            self.staged(&staging, target, false, |st| {
-                self.expect(
-                    st,
-                    Function::Settings,
-                    &settings_call(
-                        PUT_SETTINGS,
-                        siret,
-                        Some(fixtures::settings(
-                            "compta@entreprise-test.fr",
-                            RHONE_LOGIN,
-                            Some(RHONE_PASSWORD),
-                            false,
-                        )),
-                    ),
-                    201,
-                )?;
-                self.expect(
-                    st,
-                    Function::Identifiers,
-                    &market_call(
-                        PUT_MARKET,
-                        siret,
-                        "fin-de-mois",
-                        Some(fixtures::market("2026-TRV-100")),
-                    ),
-                    201,
-                )?;
-                for k in 1..=situations {
-                    let number = format!("B{run}-{k:02}");
-                    self.expect(
-                        st,
-                        Function::Identifiers,
-                        &situation_call(
-                            PUT_SITUATION,
-                            siret,
-                            "fin-de-mois",
-                            Some(k),
-                            Some(fixtures::situation(&number)),
-                        ),
-                        201,
-                    )?;
-                }
-                Ok(())
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -1484,7 +661,13 @@ fn kernel_share(before: (Duration, Duration), after: (Duration, Duration)) -> f6
     }
 }
 
-fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static str) -> Minimum {
+const fn min(
+    ddb: u32,
+    sm: u32,
+    chorus: u32,
+    reasoning: &'static str,
+    excess: &'static str,
+) -> Minimum {
     Minimum {
         ddb,
         sm,
@@ -1495,103 +678,164 @@ fn min(ddb: u32, sm: u32, chorus: u32, reasoning: &'static str, excess: &'static
     }
 }
 
-/// Copies every item of `from` into `to` (Scan, BatchWriteItem) and removes them from
-/// `from`, but for accounts and markets when `keep_parents`.
-async fn move_items(
-    ddb: &aws_sdk_dynamodb::Client,
-    from: &str,
-    to: Option<&str>,
-    keep_parents: bool,
-) -> Result<(), String> {
-    use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, WriteRequest};
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ddb
-            .scan()
-            .table_name(from)
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| format!("scan {from}: {}", shared::aws::error_text(&e)))?;
-        items.extend(page.items.unwrap_or_default());
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
+const RHONE_EMAIL: &str = "compta@batiments-rhone.fr";
+
+/// The seeded supplier's settings with `password` (none: unchanged), checked in Chorus Pro
+/// when `verify`.
+fn rhone(password: Option<&str>, verify: bool) -> Option<Value> {
+    Some(fixtures::settings(
+        RHONE_EMAIL,
+        RHONE_LOGIN,
+        password,
+        verify,
+    ))
+}
+
+/// What one measured route is: its row's function and label, the status it answers, its
+/// CPU target and the fewest calls it needs.
+struct Route<'a> {
+    function: Function,
+    label: &'a str,
+    expected: u16,
+    target: Option<Duration>,
+    minimum: Option<Minimum>,
+}
+
+/// The answers other than the one expected: how many, and the first.
+struct Answers {
+    expected: u16,
+    unexpected: usize,
+    first: Option<String>,
+}
+
+impl Answers {
+    fn expecting(expected: u16) -> Self {
+        Answers {
+            expected,
+            unexpected: 0,
+            first: None,
         }
     }
-    let write = |table: &str, requests: Vec<WriteRequest>| {
-        let table = table.to_owned();
-        async move {
-            let mut pending = requests;
-            for _ in 0..10 {
-                if pending.is_empty() {
-                    return Ok(());
-                }
-                let out = ddb
-                    .batch_write_item()
-                    .request_items(&table, pending)
-                    .send()
-                    .await
-                    .map_err(|e| format!("batch write {table}: {}", shared::aws::error_text(&e)))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&table))
-                    .unwrap_or_default();
+
+    fn check(&mut self, response: &Response<Body>, i: usize) {
+        let status = response.status().as_u16();
+        if status != self.expected {
+            self.unexpected += 1;
+            if self.first.is_none() {
+                let (_, body) = response_json(response);
+                self.first = Some(format!("call {i}: {status} {body}"));
             }
-            Err(format!("batch write {table}: items left unprocessed"))
         }
-    };
-    let sk = |item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>| {
-        item.get("SK")
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    for chunk in items.chunks(25) {
-        // Only what the measured paths read: moto's Query reads the whole table, so audit
-        // entries and invoice-number guards would only slow it down.
-        let puts = chunk
-            .iter()
-            .filter(|item| {
-                let sk = sk(item);
-                sk == "ACCOUNT" || sk.starts_with("MARKET#") || sk.starts_with("SITUATION#")
-            })
-            .map(|item| {
-                PutRequest::builder()
-                    .set_item(Some(item.clone()))
-                    .build()
-                    .map(|p| WriteRequest::builder().put_request(p).build())
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if let Some(to) = to.filter(|_| !puts.is_empty()) {
-            write(to, puts).await?;
-        }
-        let deletes = chunk
-            .iter()
-            .filter(|item| {
-                let sk = item
-                    .get("SK")
-                    .and_then(|v| v.as_s().ok())
-                    .map_or("", |s| s.as_str());
-                !(keep_parents && (sk == "ACCOUNT" || sk.starts_with("MARKET#")))
-            })
-            .map(|item| {
-                let key = item
-                    .iter()
-                    .filter(|(k, _)| *k == "PK" || *k == "SK")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                DeleteRequest::builder()
-                    .set_key(Some(key))
-                    .build()
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
-                    .map_err(|e| e.to_string())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        write(from, deletes).await?;
     }
-    Ok(())
+}
+
+/// Each timed call's CPU, own share and wall time.
+#[derive(Default)]
+struct Samples {
+    cpu: Vec<Duration>,
+    own: Vec<Duration>,
+    wall: Vec<Duration>,
+}
+
+impl Samples {
+    fn with_capacity(calls: usize) -> Self {
+        Samples {
+            cpu: Vec::with_capacity(calls),
+            own: Vec::with_capacity(calls),
+            wall: Vec::with_capacity(calls),
+        }
+    }
+}
+
+/// One timed call of a probe.
+struct ProbeCall {
+    ok: bool,
+    used: Duration,
+    elapsed: Duration,
+    user: Duration,
+    sys: Duration,
+    ddb: BTreeMap<String, u64>,
+    sm: BTreeMap<String, u64>,
+}
+
+/// A probe's timed calls, summed up.
+#[derive(Default)]
+struct Tally {
+    samples: Samples,
+    user: Duration,
+    sys: Duration,
+    unexpected: usize,
+    ddb: BTreeMap<String, u64>,
+    sm: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, call: ProbeCall, own: Duration) {
+        self.samples.cpu.push(call.used);
+        self.samples.own.push(own);
+        self.samples.wall.push(call.elapsed);
+        self.user += call.user;
+        self.sys += call.sys;
+        self.unexpected += usize::from(!call.ok);
+        for (into, from) in [(&mut self.ddb, call.ddb), (&mut self.sm, call.sm)] {
+            for (k, v) in from {
+                *into.entry(k).or_default() += v;
+            }
+        }
+    }
+
+    /// The probe's row; `piste` and `chorus` from the journal over all the probes' calls.
+    fn into_result(
+        self,
+        probe: &Probe<'_>,
+        piste: u64,
+        chorus: &BTreeMap<String, u64>,
+        calls: usize,
+    ) -> RouteResult {
+        let n = calls as f64;
+        let total = (self.user + self.sys).as_secs_f64();
+        RouteResult {
+            function: probe.function,
+            label: probe.label.to_owned(),
+            target: probe.target,
+            cpu: summarize(&self.samples.cpu),
+            own: summarize(&self.samples.own),
+            kernel_share: if total > 0.0 {
+                self.sys.as_secs_f64() / total
+            } else {
+                0.0
+            },
+            wall: summarize(&self.samples.wall),
+            unexpected: self.unexpected,
+            first_unexpected: None,
+            calls: probe.minimum.map(|_| Calls {
+                ddb: per_call(&self.ddb, n),
+                sm: per_call(&self.sm, n),
+                piste: piste as f64 / n,
+                chorus: per_call(chorus, n),
+            }),
+            minimum: probe.minimum,
+        }
+    }
+}
+
+/// Counts over `n` calls, per call.
+fn per_call(counts: &BTreeMap<String, u64>, n: f64) -> BTreeMap<String, f64> {
+    counts
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64 / n))
+        .collect()
+}
+
+/// The route's figures on the bench's output, as they are measured.
+fn log_route(result: &RouteResult, suffix: &str) {
+    eprintln!(
+        "  {:<18} {:<58} own median {:>7.1} µs  p99 {:>7.1} µs  with the SDK median {:>7.1} µs  wall median {:>6.2} ms{suffix}",
+        result.function,
+        result.label,
+        result.own.median.as_secs_f64() * 1e6,
+        result.own.p99.as_secs_f64() * 1e6,
+        result.cpu.median.as_secs_f64() * 1e6,
+        ms(result.wall.median),
+    );
 }

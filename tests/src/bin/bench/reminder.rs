@@ -3,8 +3,9 @@
 //! `a_run_over_100_000_companies_reads_only_the_1_000_due`, ignored in `make test`), run
 //! here and its figures read from its output.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use crate::sys::{run_ignored_test, tail};
 
 pub const TEST: &str = "a_run_over_100_000_companies_reads_only_the_1_000_due";
 
@@ -38,26 +39,12 @@ fn word_after(text: &str, word: &str) -> Option<String> {
 
 /// Runs the test against the moto at `endpoint`.
 pub fn run(endpoint: &str) -> Result<ReminderResult, String> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let started = Instant::now();
-    let output = Command::new("cargo")
-        .current_dir(root)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .args([
-            "test",
-            "--quiet",
-            "-p",
-            "gateway-tests",
-            "--test",
-            "password_reminder",
-            "--",
-            "--ignored",
-            "--exact",
-            TEST,
-            "--nocapture",
-        ])
-        .output()
-        .map_err(|e| format!("cargo test: {e}"))?;
+    let output = run_ignored_test(
+        "password_reminder",
+        TEST,
+        &[("AWS_ENDPOINT_URL", endpoint.to_owned())],
+    )?;
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout
@@ -68,22 +55,8 @@ pub fn run(endpoint: &str) -> Result<ReminderResult, String> {
             let stderr = String::from_utf8_lossy(&output.stderr);
             format!(
                 "the reminder test printed no figures:\n{}\n{}",
-                stdout
-                    .chars()
-                    .rev()
-                    .take(1500)
-                    .collect::<String>()
-                    .chars()
-                    .rev()
-                    .collect::<String>(),
-                stderr
-                    .chars()
-                    .rev()
-                    .take(1500)
-                    .collect::<String>()
-                    .chars()
-                    .rev()
-                    .collect::<String>()
+                tail(&stdout, 1500),
+                tail(&stderr, 1500)
             )
         })?;
     eprintln!("  {line}");

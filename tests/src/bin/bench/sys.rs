@@ -183,3 +183,38 @@ pub fn spawn_server(
     guard._stdout = Some(reader);
     Ok((guard, port))
 }
+
+/// Runs the ignored test `test` of `tests/tests/{file}.rs` alone (`cargo test … --ignored
+/// --exact --nocapture`, the test profile) with `envs` on top of this process's environment.
+pub fn run_ignored_test(
+    file: &str,
+    test: &str,
+    envs: &[(&str, String)],
+) -> Result<std::process::Output, String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    Command::new("cargo")
+        .current_dir(root)
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .args([
+            "test",
+            "--quiet",
+            "-p",
+            "gateway-tests",
+            "--test",
+            file,
+            "--",
+            "--ignored",
+            "--exact",
+            test,
+            "--nocapture",
+        ])
+        .output()
+        .map_err(|e| format!("cargo test: {e}"))
+}
+
+/// The last `chars` characters of `text`.
+pub fn tail(text: &str, chars: usize) -> String {
+    let mut last: Vec<char> = text.chars().rev().take(chars).collect();
+    last.reverse();
+    last.into_iter().collect()
+}
