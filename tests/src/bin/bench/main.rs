@@ -212,6 +212,8 @@ impl Bench {
     /// The knobs, the functions' logging, and the bench's Chorus Pro emulator (returned, to
     /// be ended after the burst).
     fn set_up() -> Result<(Bench, sys::ChildGuard), String> {
+        // Before any child is started: without the stack the process ends here.
+        gateway_tests::testkit::require_stack();
         let knobs = Knobs::from_env();
         let run = uuid::Uuid::new_v4().simple().to_string()[..6].to_owned();
         let logs = root().join(".local/logs");
