@@ -139,15 +139,6 @@ pub async fn handle(
         }
     };
     audit(state, caller, &tracked, &prepared, now).await?;
-    let routing = match &prepared {
-        Prepared::Recycle { old, new, .. } => Some(RoutingChange {
-            at: now,
-            actor: caller.sub.clone(),
-            old: old.clone(),
-            new: new.clone(),
-        }),
-        Prepared::Complete { .. } => None,
-    };
     let action = ReturnedAction {
         kind: asked.kind.as_str().to_owned(),
         idempotency_key: asked.key.clone(),
@@ -161,7 +152,7 @@ pub async fn handle(
         started_at: now,
         sending_until: Some(now + time::Duration::seconds(SENDING_SECONDS)),
         done_at: None,
-        routing,
+        routing: prepared.routing_change(caller, now),
     };
     let tracked = write(
         state,
@@ -186,6 +177,21 @@ enum Prepared {
         comment: Option<String>,
         files: Vec<EmbeddedFile>,
     },
+}
+
+impl Prepared {
+    /// A recycle's change of routing, recorded once Chorus Pro accepted it.
+    fn routing_change(&self, caller: &Caller, now: OffsetDateTime) -> Option<RoutingChange> {
+        match self {
+            Prepared::Recycle { old, new, .. } => Some(RoutingChange {
+                at: now,
+                actor: caller.sub.clone(),
+                old: old.clone(),
+                new: new.clone(),
+            }),
+            Prepared::Complete { .. } => None,
+        }
+    }
 }
 
 fn comment_fault(comment: &Option<String>, faults: &mut Vec<FieldError>) {
