@@ -1,8 +1,7 @@
 //! The environment, read once at cold start into a typed `Config`.
 
-use std::time::Duration;
-
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use crate::domain::account::PasswordLifetime;
 use crate::domain::payment::LatePaymentRates;
@@ -149,15 +148,16 @@ pub(crate) fn whole_number(
     let Some(raw) = lookup(name).filter(|v| !v.trim().is_empty()) else {
         return Ok(default);
     };
+    let digits = raw.trim();
     let bounds = if range == (0..=u64::MAX) {
         String::new()
     } else {
         format!(" from {} to {}", range.start(), range.end())
     };
-    raw.trim()
+    digits
         .parse::<u64>()
         .ok()
-        .filter(|v| !raw.trim().starts_with('+') && range.contains(v))
+        .filter(|v| !digits.starts_with('+') && range.contains(v))
         .ok_or_else(|| ConfigError {
             name,
             problem: format!("must be a whole number{bounds}, got {raw:?}"),

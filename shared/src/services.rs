@@ -57,7 +57,7 @@ impl State {
     /// Around the table and secret store given (the tests and the bench count or fault
     /// their calls); the Chorus Pro client as `from_sdk` makes it, the system clock.
     pub fn from_clients(config: Config, store: Store, secrets: SecretStore) -> Self {
-        let chorus = chorus_client(&config, secrets.clone());
+        let chorus = Arc::new(lazy_chorus_client(&config, secrets.clone()));
         State {
             config,
             store,
@@ -85,13 +85,9 @@ pub fn chorus_config(config: &Config) -> ChorusConfig {
     chorus
 }
 
-pub fn chorus_client(config: &Config, secrets: SecretStore) -> Arc<ChorusClient> {
-    Arc::new(lazy_chorus_client(config, secrets))
-}
-
 /// The client of the follow-up, whose calls wait for a shared rate limit
 /// (`CHORUS_RATE_PER_SECOND`). Every client pauses all its calls after a `429`.
-pub fn paced_chorus_client(config: &Config, secrets: SecretStore) -> Arc<ChorusClient> {
+fn paced_chorus_client(config: &Config, secrets: SecretStore) -> Arc<ChorusClient> {
     let pacer = crate::chorus::Pacer::per_second(config.follow.rate_per_second);
     Arc::new(lazy_chorus_client(config, secrets).with_pacer(Arc::new(pacer)))
 }

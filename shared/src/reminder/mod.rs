@@ -33,11 +33,15 @@ pub struct ReminderSettings {
     pub concurrency: usize,
 }
 
+impl ReminderSettings {
+    const DEFAULT_CONCURRENCY: usize = 4;
+}
+
 impl Default for ReminderSettings {
     fn default() -> Self {
         ReminderSettings {
             schedule: ReminderSchedule::default(),
-            concurrency: 4,
+            concurrency: Self::DEFAULT_CONCURRENCY,
         }
     }
 }
@@ -59,7 +63,12 @@ impl ReminderSettings {
             ReminderSchedule::DEFAULT_REPEAT_EXPIRED.into(),
             0..=365,
         )?;
-        let concurrency = crate::config::whole_number(lookup, "REMINDER_CONCURRENCY", 4, 1..=32)?;
+        let concurrency = crate::config::whole_number(
+            lookup,
+            "REMINDER_CONCURRENCY",
+            Self::DEFAULT_CONCURRENCY as u64,
+            1..=32,
+        )?;
         let schedule = ReminderSchedule::new(thresholds, u32::try_from(repeat).unwrap_or(0))
             .map_err(|e| ConfigError {
                 name: "REMINDER_THRESHOLDS_DAYS",
@@ -67,7 +76,7 @@ impl ReminderSettings {
             })?;
         Ok(Self {
             schedule,
-            concurrency: usize::try_from(concurrency).unwrap_or(4),
+            concurrency: usize::try_from(concurrency).unwrap_or(Self::DEFAULT_CONCURRENCY),
         })
     }
 }
