@@ -34,6 +34,23 @@ pub struct LocalApi {
     pub jwt_secret: String,
 }
 
+impl LocalApi {
+    /// The four HTTP functions' states as each Lambda makes them, and the tokens' secret.
+    pub fn from_sdk(
+        config: &shared::config::Config,
+        sdk: &shared::aws::SdkConfig,
+        jwt_secret: String,
+    ) -> LocalApi {
+        LocalApi {
+            company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), sdk)),
+            identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), sdk)),
+            transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), sdk)),
+            documents: Arc::new(documents::State::from_sdk(config.clone(), sdk)),
+            jwt_secret,
+        }
+    }
+}
+
 /// Matches `METHOD /path` against a route key, returning its path parameters.
 pub fn match_route(route_key: &str, method: &str, path: &str) -> Option<HashMap<String, String>> {
     let (route_method, pattern) = route_key.split_once(' ')?;

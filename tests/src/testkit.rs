@@ -206,18 +206,25 @@ pub fn lambda_request(
     companies: &[&str],
     body: Option<&Value>,
 ) -> lambda_http::Request {
+    let caller = ("in-process-test", companies);
+    let event = api_event(route_key, path, params, caller, body, &[]);
+    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
+}
+
+/// The API Gateway (payload 2.0) event of a call: the route key, the concrete path and its
+/// parameters, the caller (`sub`, the companies it acts for), a JSON body, headers.
+pub fn api_event(
+    route_key: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    (sub, companies): (&str, &[&str]),
+    body: Option<&Value>,
+    headers: &[(String, String)],
+) -> Value {
     let method = route_key.split(' ').next().unwrap_or("GET");
     let mut claims = serde_json::Map::new();
-    claims.insert("sub".into(), "in-process-test".into());
-    claims.insert(
-        "companies".into(),
-        Value::Array(
-            companies
-                .iter()
-                .map(|c| Value::String((*c).to_owned()))
-                .collect(),
-        ),
-    );
+    claims.insert("sub".into(), sub.into());
+    claims.insert("companies".into(), serde_json::json!(companies));
     let params = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -225,17 +232,16 @@ pub fn lambda_request(
     let bytes = body
         .map(|b| serde_json::to_vec(b).unwrap_or_default())
         .unwrap_or_default();
-    let event = crate::local_api::build_event(&crate::local_api::EventParts {
+    crate::local_api::build_event(&crate::local_api::EventParts {
         route_key,
         method,
         path,
         query: "",
-        headers: &[],
+        headers,
         body: &bytes,
         path_parameters: &params,
         claims: &claims,
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
+    })
 }
 
 /// Status and JSON body of a function's response.

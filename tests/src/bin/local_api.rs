@@ -57,13 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let config = shared::config::Config::from_env()?;
     let sdk = shared::aws::sdk_config().await;
-    let api = Arc::new(LocalApi {
-        company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)),
-        identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)),
-        transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)),
-        documents: Arc::new(documents::State::from_sdk(config, &sdk)),
-        jwt_secret: secret,
-    });
+    let api = Arc::new(LocalApi::from_sdk(&config, &sdk, secret));
     let port: u16 = env_or("LOCAL_API_PORT", "3000").parse()?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, "local API listening");

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gateway_tests::local_api::{EventParts, build_event};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
 use crate::coldstart::{self, ColdResult};
@@ -340,28 +339,8 @@ fn http_event(
     company: &str,
     body: Option<&Value>,
 ) -> Value {
-    let method = route.split(' ').next().unwrap_or("GET");
-    let mut claims = Map::new();
-    claims.insert("sub".into(), "bench".into());
-    claims.insert("companies".into(), json!([company]));
-    let params = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let bytes = body
-        .map(|b| serde_json::to_vec(b).unwrap_or_default())
-        .unwrap_or_default();
     let headers = [("content-type".to_owned(), "application/json".to_owned())];
-    build_event(&EventParts {
-        route_key: route,
-        method,
-        path,
-        query: "",
-        headers: &headers,
-        body: &bytes,
-        path_parameters: &params,
-        claims: &claims,
-    })
+    gateway_tests::testkit::api_event(route, path, params, ("bench", &[company]), body, &headers)
 }
 
 fn scheduled_event() -> Value {

@@ -53,13 +53,8 @@ pub fn serve_api() -> Result<(), String> {
     rt.block_on(async {
         let config = shared::config::Config::from_env().map_err(|e| e.to_string())?;
         let sdk = shared::aws::sdk_config().await;
-        let api = Arc::new(LocalApi {
-            company_settings: Arc::new(company_settings::State::from_sdk(config.clone(), &sdk)),
-            identifiers: Arc::new(identifiers::State::from_sdk(config.clone(), &sdk)),
-            transmit_invoice: Arc::new(transmit_invoice::State::from_sdk(config.clone(), &sdk)),
-            documents: Arc::new(documents::State::from_sdk(config, &sdk)),
-            jwt_secret: env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET),
-        });
+        let secret = env_or("LOCAL_JWT_SECRET", jwt::DEFAULT_SECRET);
+        let api = Arc::new(LocalApi::from_sdk(&config, &sdk, secret));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| e.to_string())?;
