@@ -339,6 +339,22 @@ fn unreadable_account(error: &StoreError) -> Action {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_reminder_needs_its_sender() {
+        let sdk = shared::aws::SdkConfig::builder().build();
+        let config = |sender: Option<&str>| {
+            Config::from_lookup(|name| match name {
+                "TABLE_NAME" => Some("t".into()),
+                "SENDER_EMAIL" => sender.map(str::to_owned),
+                _ => None,
+            })
+            .expect("configuration")
+        };
+        let refused = State::from_sdk(config(None), &sdk).err().expect("refused");
+        assert_eq!(refused.name, "SENDER_EMAIL");
+        assert!(State::from_sdk(config(Some("rappels@choruspro-gateway.local")), &sdk).is_ok());
+    }
+
     fn action(outcome: Outcome) -> Action {
         Action {
             siret: "21750001600019".into(),
