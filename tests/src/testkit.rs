@@ -206,19 +206,40 @@ pub fn lambda_request(
     companies: &[&str],
     body: Option<&Value>,
 ) -> lambda_http::Request {
-    let caller = ("in-process-test", companies);
-    let event = api_event(route_key, path, params, caller, body, &[]);
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
+    api_request(
+        route_key,
+        path,
+        params,
+        ("in-process-test", companies),
+        &bytes,
+        &[],
+    )
+}
+
+/// `api_event` as the request a function's handler receives.
+pub fn api_request(
+    route_key: &str,
+    path: &str,
+    params: &[(&str, &str)],
+    caller: (&str, &[&str]),
+    body: &[u8],
+    headers: &[(String, String)],
+) -> lambda_http::Request {
+    let event = api_event(route_key, path, params, caller, body, headers);
     lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("bad event: {e}"))
 }
 
 /// The API Gateway (payload 2.0) event of a call: the route key, the concrete path and its
-/// parameters, the caller (`sub`, the companies it acts for), a JSON body, headers.
+/// parameters, the caller (`sub`, the companies it acts for), the body, headers.
 pub fn api_event(
     route_key: &str,
     path: &str,
     params: &[(&str, &str)],
     (sub, companies): (&str, &[&str]),
-    body: Option<&Value>,
+    body: &[u8],
     headers: &[(String, String)],
 ) -> Value {
     let method = route_key.split(' ').next().unwrap_or("GET");
@@ -229,16 +250,13 @@ pub fn api_event(
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    let bytes = body
-        .map(|b| serde_json::to_vec(b).unwrap_or_default())
-        .unwrap_or_default();
     crate::local_api::build_event(&crate::local_api::EventParts {
         route_key,
         method,
         path,
         query: "",
         headers,
-        body: &bytes,
+        body,
         path_parameters: &params,
         claims: &claims,
     })

@@ -13,18 +13,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
 
-use gateway_tests::local_api::{EventParts, build_event};
 use gateway_tests::sandbox::{
     AccountUpdate, Fault, FaultAction, LostMode, Progress, SandboxConfig, SandboxHandle, Seed,
     spawn,
 };
 use gateway_tests::testkit::{
-    AwsFaults, Phase, Stack, clients_with_faults, create_table, invoice_body, lambda_request,
-    random_siret, response_json, stack_config, test_password,
+    AwsFaults, Phase, Stack, api_request, clients_with_faults, create_table, invoice_body,
+    lambda_request, random_siret, response_json, stack_config, test_password,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::clock::FixedClock;
 use time::{Duration, OffsetDateTime};
 
@@ -254,29 +253,12 @@ impl World {
             _ => base,
         };
         let params = [
-            ("siret", &c.siret),
-            ("market_ref", &c.market_ref),
-            ("number", &n),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect();
-        let mut claims = Map::new();
-        claims.insert("sub".into(), "chaos".into());
-        claims.insert("companies".into(), json!([c.siret]));
+            ("siret", c.siret.as_str()),
+            ("market_ref", c.market_ref.as_str()),
+            ("number", n.as_str()),
+        ];
         let bytes = serde_json::to_vec(body).unwrap();
-        let method = route.split(' ').next().unwrap_or("GET");
-        let event = build_event(&EventParts {
-            route_key: route,
-            method,
-            path: &path,
-            query: "",
-            headers: &[],
-            body: &bytes,
-            path_parameters: &params,
-            claims: &claims,
-        });
-        lambda_http::request::from_str(&event.to_string()).unwrap()
+        api_request(route, &path, &params, ("chaos", &[&c.siret]), &bytes, &[])
     }
 
     async fn register(&self, c: &Company, number: u16, invoice: &str) {

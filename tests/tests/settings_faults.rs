@@ -7,11 +7,12 @@
 //! operation on demand (moto itself cannot fail on demand).
 
 use company_settings::State;
-use gateway_tests::local_api::{EventParts, build_event};
-use gateway_tests::testkit::{AwsFaults, Phase, clients_with_faults, random_siret, test_password};
+use gateway_tests::testkit::{
+    AwsFaults, Phase, api_request, clients_with_faults, random_siret, test_password,
+};
 use lambda_http::Body;
 use secrecy::ExposeSecret;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::domain::{Siret, SiretCheck};
 
 async fn state_with(faults: &AwsFaults) -> State {
@@ -24,26 +25,11 @@ async fn state_with(faults: &AwsFaults) -> State {
 async fn call(state: &State, method: &str, siret: &str, body: Option<&Value>) -> (u16, Value) {
     let route = format!("{method} /v1/companies/{{siret}}/chorus-account");
     let path = format!("/v1/companies/{siret}/chorus-account");
-    let mut claims = Map::new();
-    claims.insert("sub".into(), "fault-test".into());
-    claims.insert("companies".into(), json!([siret]));
-    let params = [("siret".to_owned(), siret.to_owned())]
-        .into_iter()
-        .collect();
     let bytes = body
         .map(|b| serde_json::to_vec(b).unwrap())
         .unwrap_or_default();
-    let event = build_event(&EventParts {
-        route_key: &route,
-        method,
-        path: &path,
-        query: "",
-        headers: &[],
-        body: &bytes,
-        path_parameters: &params,
-        claims: &claims,
-    });
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let caller = ("fault-test", &[siret][..]);
+    let request = api_request(&route, &path, &[("siret", siret)], caller, &bytes, &[]);
     let response = company_settings::handle(state, request).await;
     let status = response.status().as_u16();
     let text = match response.body() {

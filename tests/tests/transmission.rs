@@ -123,32 +123,17 @@ fn transmission_request(
         Some(rest) => format!("{base}{rest}"),
         None => base,
     };
-    let params: HashMap<String, String> = [
+    let params = [
         ("siret", siret),
         ("market_ref", market_ref),
         ("number", number.as_str()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    let mut claims = Map::new();
-    claims.insert("sub".into(), "transmission-test".into());
-    claims.insert("companies".into(), json!([siret]));
+    ];
     let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     if let Some(key) = key {
         headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
     }
-    let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
-        route_key: route,
-        method: "POST",
-        path: &path,
-        query: "",
-        headers: &headers,
-        body,
-        path_parameters: &params,
-        claims: &claims,
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap_or_else(|e| panic!("event: {e}"))
+    let caller = ("transmission-test", &[siret][..]);
+    gateway_tests::testkit::api_request(route, &path, &params, caller, body, &headers)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@
 //! (`Progress::Manual`, the MOE and MOA played through `works_action`), a table of their own
 //! in the stack's moto, and the follow-up's clock moved ahead between runs.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gateway_tests::sandbox::{
@@ -17,7 +16,7 @@ use gateway_tests::testkit::{
     PDF, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
     stack_config,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use shared::clock::FixedClock;
 use shared::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
 use time::{Duration, OffsetDateTime};
@@ -198,33 +197,19 @@ impl Harness {
             Some(rest) => format!("{base}{rest}"),
             None => base,
         };
-        let params: HashMap<String, String> = [
+        let params = [
             ("siret", self.siret.as_str()),
             ("market_ref", self.market_ref.as_str()),
             ("number", n.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-        let mut claims = Map::new();
-        claims.insert("sub".into(), "works-test".into());
-        claims.insert("companies".into(), json!([self.siret]));
+        ];
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         if let Some(key) = key {
             headers.push(("Idempotency-Key".to_owned(), key.to_owned()));
         }
         let bytes = serde_json::to_vec(body).unwrap();
-        let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
-            route_key: route,
-            method: "POST",
-            path: &path,
-            query: "",
-            headers: &headers,
-            body: &bytes,
-            path_parameters: &params,
-            claims: &claims,
-        });
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let caller = ("works-test", &[self.siret.as_str()][..]);
+        let request =
+            gateway_tests::testkit::api_request(route, &path, &params, caller, &bytes, &headers);
         response_json(&transmit_invoice::handle(&self.transmit, request).await)
     }
 

@@ -340,7 +340,10 @@ fn http_event(
     body: Option<&Value>,
 ) -> Value {
     let headers = [("content-type".to_owned(), "application/json".to_owned())];
-    gateway_tests::testkit::api_event(route, path, params, ("bench", &[company]), body, &headers)
+    let bytes = body
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
+    gateway_tests::testkit::api_event(route, path, params, ("bench", &[company]), &bytes, &headers)
 }
 
 fn scheduled_event() -> Value {
