@@ -1227,8 +1227,15 @@ fn workspace_root() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
+/// Why the validator cannot run: its files are not beside the clone (skipped outside CI), or
+/// they are but cannot be used (a failure everywhere: "when found, it runs").
+enum ValidatorMissing {
+    NotFound(String),
+    Unusable(String),
+}
+
 /// Finds the validator and a Python that can run it, or says exactly what is missing.
-fn locate_validator() -> Result<ValidatorCommand, String> {
+fn locate_validator() -> Result<ValidatorCommand, ValidatorMissing> {
     let root = workspace_root();
     let (script, artefacts) = match std::env::var_os("EN16931_ARTEFACTS") {
         // Either the validation folder (with the script) or its `en16931-ubl` data folder.
@@ -1244,19 +1251,19 @@ fn locate_validator() -> Result<ValidatorCommand, String> {
                     .unwrap_or_else(|| root.join("../shared/validation/ubl_validate.py"));
                 (script, Some(dir))
             } else {
-                return Err(format!(
+                return Err(ValidatorMissing::Unusable(format!(
                     "EN16931_ARTEFACTS={} holds neither ubl_validate.py nor xslt/EN16931-UBL-validation.xslt",
                     dir.display()
-                ));
+                )));
             }
         }
         None => (root.join("../shared/validation/ubl_validate.py"), None),
     };
     if !script.is_file() {
-        return Err(format!(
+        return Err(ValidatorMissing::NotFound(format!(
             "not found at {} (set EN16931_ARTEFACTS to the validation folder)",
             script.display()
-        ));
+        )));
     }
     let venv = root.join(".venv/bin/python");
     let python = if venv.is_file() {
@@ -1270,15 +1277,20 @@ fn locate_validator() -> Result<ValidatorCommand, String> {
     match probe {
         Ok(out) if out.status.success() => {}
         Ok(out) => {
-            return Err(format!(
+            return Err(ValidatorMissing::Unusable(format!(
                 "{} cannot import saxonche/lxml ({}): run `{} -m pip install saxonche==13.1.1 lxml==6.1.3` \
                  (or `make venv`, tests/requirements.txt lists them)",
                 python.display(),
                 String::from_utf8_lossy(&out.stderr).trim(),
                 python.display()
-            ));
+            )));
         }
-        Err(e) => return Err(format!("cannot run {}: {e}", python.display())),
+        Err(e) => {
+            return Err(ValidatorMissing::Unusable(format!(
+                "cannot run {}: {e}",
+                python.display()
+            )));
+        }
     }
     Ok(ValidatorCommand {
         python,
@@ -1326,15 +1338,23 @@ struct Finding {
 #[test]
 fn ubl_matrix_passes_the_official_en16931_validator() {
     // A lone clone has no validator beside it: skipped, and said so in `make test`'s
-    // summary; CI always has it, so there a missing validator fails.
+    // summary; CI always has it, so there a missing validator fails. A validator that is
+    // there but cannot run (no saxonche/lxml, a wrong EN16931_ARTEFACTS) fails everywhere.
     let validator = match locate_validator() {
         Ok(v) => v,
-        Err(missing) if std::env::var("CI").as_deref() != Ok("true") => {
+        Err(ValidatorMissing::NotFound(missing))
+            if std::env::var("CI").as_deref() != Ok("true") =>
+        {
             eprintln!("EN 16931 official rules: SKIPPED ({missing})");
             report_en16931(&format!("SKIPPED ({missing})"));
             return;
         }
-        Err(missing) => panic!("{missing} (CI=true: the validator must run)"),
+        Err(ValidatorMissing::NotFound(missing)) => {
+            panic!("{missing} (CI=true: the validator must run)")
+        }
+        Err(ValidatorMissing::Unusable(why)) => {
+            panic!("EN 16931 validator found but unusable: {why}")
+        }
     };
 
     let nanos = std::time::SystemTime::now()

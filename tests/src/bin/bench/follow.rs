@@ -19,6 +19,10 @@ const DEFAULT_RATE: f64 = 10.0;
 const CALLS_PER_RUN: f64 = DEFAULT_RATE * (300.0 - 25.0);
 /// Situations the former path takes per run (`status_sync::BATCH`).
 const BATCH: f64 = 500.0;
+/// Companies one run looks at, at most (`status_sync::changes::COMPANIES_PER_RUN`).
+const COMPANIES_PER_RUN: f64 = 2_000.0;
+/// Each open invoice is still consulted on its own this often (`FOLLOW_FULL_CHECK_HOURS`).
+const FULL_CHECK_HOURS: f64 = 72.0;
 
 /// One measured run, as the test prints it.
 #[derive(Debug, Default, Clone)]
@@ -197,16 +201,26 @@ fn runs_table(out: &mut String, r: &FollowResult) {
 
 /// The largest number of open situations one 5-minute schedule follows at the default
 /// rate, with every invoice waiting for its buyer (a look an hour: the strictest cadence).
+/// The largest number of open situations one 5-minute schedule follows with every company
+/// looked at hourly: the hour's calls (12 runs) pay each company's look and the safety net's
+/// consultations (each open invoice once every `FULL_CHECK_HOURS`), and a run looks at
+/// `COMPANIES_PER_RUN` companies at most.
 fn capacity(out: &mut String, r: &FollowResult) {
     let per_look = r.changed.chorus as f64 / r.changed.visited.max(1) as f64;
     let per_company_open = r.open as f64 / r.companies.max(1) as f64;
-    let companies = CALLS_PER_RUN * 12.0 / per_look.max(f64::EPSILON);
-    let before_calls = r.before.chorus as f64 / r.before.due.max(1) as f64;
-    let before_open = (CALLS_PER_RUN * 12.0 / before_calls.max(f64::EPSILON)).min(BATCH * 12.0);
+    let per_consultation = r.before.chorus as f64 / r.before.due.max(1) as f64;
+    let safety_net = per_company_open * per_consultation / FULL_CHECK_HOURS;
+    let by_calls = CALLS_PER_RUN * 12.0 / (per_look + safety_net).max(f64::EPSILON);
+    let companies = by_calls.min(COMPANIES_PER_RUN * 12.0);
+    let limit = if by_calls < COMPANIES_PER_RUN * 12.0 {
+        "the rate limit"
+    } else {
+        "the companies a run takes"
+    };
+    let before_open = (CALLS_PER_RUN * 12.0 / per_consultation.max(f64::EPSILON)).min(BATCH * 12.0);
     let _ = writeln!(
         out,
-        "\nCapacity of one 5-minute schedule at the default rate ({CALLS_PER_RUN:.0} calls per run: 10 a second over the 275 s a run may use), every open invoice looked at hourly: **after**, a company costs {per_look:.2} calls per look, so {:.0} companies are looked at once an hour, **{:.0} open situations** at {per_company_open:.0} per company; **before**, each open situation costs {before_calls:.2} calls per consultation and a run takes at most {BATCH:.0} of them, so **{before_open:.0} open situations** consulted hourly. Extrapolated from {} companies (moto holds one request at a time: seeding 10,000 companies takes about ten times the seeding above).",
-        companies,
+        "\nCapacity of one 5-minute schedule at the default rate ({CALLS_PER_RUN:.0} calls per run: 10 a second over the 275 s a run may use), every company looked at hourly: **after**, a company costs {per_look:.2} calls per look plus {safety_net:.2} an hour for the safety net (each of its {per_company_open:.0} open invoices consulted once every {FULL_CHECK_HOURS:.0} h at {per_consultation:.2} calls: the one part of the calls that grows with the open situations, not with the changes), and a run looks at {COMPANIES_PER_RUN:.0} companies at most, so **{companies:.0} companies an hour, {:.0} open situations** (bound by {limit}); **before**, each open situation costs {per_consultation:.2} calls per consultation and a run takes at most {BATCH:.0} of them, so **{before_open:.0} open situations** consulted hourly. Extrapolated from {} companies (moto holds one request at a time: seeding 10,000 companies takes about ten times the seeding above).",
         companies * per_company_open,
         r.companies
     );
