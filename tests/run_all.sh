@@ -19,19 +19,37 @@ export EN16931_STATUS_FILE="$STACK_STATE_DIR/en16931-status.txt"
 # The chaos suite (tests/tests/chaos.rs) writes its table here.
 export CHAOS_REPORT_FILE="$STACK_STATE_DIR/chaos-report.md"
 rm -f "$EN16931_STATUS_FILE" "$CHAOS_REPORT_FILE"
+# Logs of this run only (the failure block reads them).
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
 
-step() { printf '\n== %s\n' "$*"; }
+current_step="start"
+step() { current_step="$*"; printf '\n== %s\n' "$*"; }
+
+# On any failure, a closing block still says where it stopped and what is known so far
+# (the all-passed block is tests/summary.sh, at the end).
+failure_summary() {
+  printf '\n== summary\nmake test: FAILED during "%s"\n' "$current_step"
+  if [ -f "$LOGS/cargo-test.log" ]; then
+    awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "  Rust tests               %d passed, %d failed, %d ignored\n", p, f, i }' "$LOGS/cargo-test.log"
+    grep -E '^test .* FAILED$' "$LOGS/cargo-test.log" | sed 's/^/    /' || true
+  fi
+  printf '  %s\n' "$(cat "$EN16931_STATUS_FILE" 2>/dev/null || echo 'EN 16931 official rules: not reported')"
+  printf '  wall time                %s s\n' "$(( $(date +%s) - started_at ))"
+}
+cleanup() {
+  local rc=$?
+  "$STACK" down >/dev/null || true
+  if [ "$rc" != 0 ]; then failure_summary; fi
+  return "$rc"
+}
+trap cleanup EXIT
 
 step "build (workspace, tests included)"
 cargo build --workspace --all-targets
 
-cleanup() { "$STACK" down >/dev/null || true; }
-trap cleanup EXIT
-
 step "local stack (fresh, ports $MOTO_PORT $CHORUS_SANDBOX_PORT $LOCAL_API_PORT)"
 "$STACK" down >/dev/null || true
-rm -rf "$LOGS"
-mkdir -p "$LOGS"
 "$STACK" up
 eval "$("$STACK" env)"
 
