@@ -62,7 +62,7 @@ struct World {
     settings: company_settings::State,
     identifiers: identifiers::State,
     transmit: Arc<transmit_invoice::State>,
-    sync: status_sync::State,
+    sync: Arc<status_sync::State>,
     clock: Arc<FixedClock>,
     aws: AwsFaults,
     /// Every answer the functions gave, to search for passwords.
@@ -149,7 +149,7 @@ impl World {
             settings: company_settings::State::from_sdk(config.clone(), &sdk),
             identifiers: identifiers::State::from_sdk(config.clone(), &sdk),
             transmit: Arc::new(transmit),
-            sync,
+            sync: Arc::new(sync),
             clock,
             aws,
             answers: Mutex::new(String::new()),
@@ -322,6 +322,31 @@ impl World {
         report
     }
 
+    /// A follow-up run that meets the drawn fault: a DynamoDB or Secrets Manager call that
+    /// fails, or the run killed part-way (its task dropped `kill_after_ms` in, wherever it is:
+    /// a lease, a deposit, a record).
+    async fn sync_with(&self, minutes: i64, fault: SyncFault, kill_after_ms: u64) {
+        match fault {
+            SyncFault::Clean => {}
+            SyncFault::DynamoBeforeSend => self.aws.arm("UpdateItem", Phase::BeforeSend),
+            SyncFault::DynamoAnswerLost => self.aws.arm("UpdateItem", Phase::AnswerLost),
+            SyncFault::SecretsFails => self.aws.arm("GetSecretValue", Phase::BeforeSend),
+            SyncFault::Killed => {
+                let at =
+                    OffsetDateTime::now_utc().max(self.clock_now()) + Duration::minutes(minutes);
+                self.clock.set(at);
+                let state = Arc::clone(&self.sync);
+                let task = tokio::spawn(async move { status_sync::run_once(&state).await });
+                tokio::time::sleep(StdDuration::from_millis(kill_after_ms)).await;
+                task.abort();
+                let _ = task.await;
+                return;
+            }
+        }
+        self.sync(minutes).await;
+        self.aws.disarm();
+    }
+
     fn clock_now(&self) -> OffsetDateTime {
         use shared::clock::Clock;
         self.clock.now()
@@ -378,6 +403,37 @@ const STEPS: [(Step, u32); 14] = [
     (Step::SecretsFails, 4),
     (Step::ClientRetry, 5),
 ];
+
+/// What a follow-up run meets (drawn for every run, so that status-sync too writes and reads
+/// through failing DynamoDB and Secrets Manager calls, and dies part-way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum SyncFault {
+    Clean,
+    DynamoBeforeSend,
+    DynamoAnswerLost,
+    SecretsFails,
+    Killed,
+}
+
+const SYNC_FAULTS: [(SyncFault, u32); 5] = [
+    (SyncFault::Clean, 10),
+    (SyncFault::DynamoBeforeSend, 2),
+    (SyncFault::DynamoAnswerLost, 2),
+    (SyncFault::SecretsFails, 2),
+    (SyncFault::Killed, 4),
+];
+
+fn draw_sync_fault(rng: &mut StdRng) -> SyncFault {
+    let total: u32 = SYNC_FAULTS.iter().map(|(_, w)| w).sum();
+    let mut pick = rng.random_range(0..total);
+    for (fault, weight) in SYNC_FAULTS {
+        if pick < weight {
+            return fault;
+        }
+        pick -= weight;
+    }
+    SyncFault::Clean
+}
 
 fn draw(rng: &mut StdRng) -> Step {
     let total: u32 = STEPS.iter().map(|(_, w)| w).sum();
@@ -461,13 +517,15 @@ async fn retry_unanswered(world: &World) {
 }
 
 /// What happens between two transmissions: the clock moves, Chorus Pro progresses, the
-/// follow-up runs, companies renew or verify passwords and answer doubts.
-async fn meanwhile(world: &World, rng: &mut StdRng) {
+/// follow-up runs (and meets its own drawn fault), companies renew or verify passwords and
+/// answer doubts. Answers the follow-up run's fault, when a run happened.
+async fn meanwhile(world: &World, rng: &mut StdRng) -> Option<SyncFault> {
     // Every draw is made whatever the state, so a seed always draws the same sequence.
     // Chorus Pro moves on more often than the follow-up runs, as in life (a run every few
     // transmissions keeps the suite's cost near linear in N).
     let progress = rng.random_bool(0.6);
     let follow_up = rng.random_bool(0.3).then(|| rng.random_range(1..90));
+    let (sync_fault, kill_after_ms) = (draw_sync_fault(rng), rng.random_range(20..400));
     let c = &world.companies[rng.random_range(0..world.companies.len())];
     let (renews, by_verifying) = (rng.random_bool(0.15), rng.random_bool(0.5));
     let (answers, retries) = (rng.random_bool(0.2), rng.random_bool(0.3));
@@ -475,7 +533,7 @@ async fn meanwhile(world: &World, rng: &mut StdRng) {
         world.emulator.sandbox().advance(None, None);
     }
     if let Some(minutes) = follow_up {
-        world.sync(minutes).await;
+        world.sync_with(minutes, sync_fault, kill_after_ms).await;
     }
     if renews && world.account_status(c).await == "rejected" {
         if by_verifying {
@@ -490,6 +548,7 @@ async fn meanwhile(world: &World, rng: &mut StdRng) {
     if retries {
         retry_unanswered(world).await;
     }
+    follow_up.map(|_| sync_fault)
 }
 
 async fn renew_password(world: &World, c: &Company) {
@@ -685,6 +744,7 @@ fn report_table(
     n: u64,
     elapsed: StdDuration,
     mix: &BTreeMap<Step, u32>,
+    sync_mix: &BTreeMap<SyncFault, u32>,
     checks: &[Check],
 ) -> String {
     let mut out = format!(
@@ -693,6 +753,10 @@ fn report_table(
     );
     for (step, times) in mix {
         out.push_str(&format!("| {step:?} | {times} |\n"));
+    }
+    out.push_str("\n| follow-up run met | times |\n| --- | --- |\n");
+    for (fault, times) in sync_mix {
+        out.push_str(&format!("| {fault:?} | {times} |\n"));
     }
     out.push_str("\n| invariant | result |\n| --- | --- |\n");
     for check in checks {
@@ -714,6 +778,7 @@ async fn random_faults_never_lose_or_duplicate_a_situation() {
     let world = World::new().await;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut mix: BTreeMap<Step, u32> = BTreeMap::new();
+    let mut sync_mix: BTreeMap<SyncFault, u32> = BTreeMap::new();
     for i in 0..n {
         let c = &world.companies[rng.random_range(0..world.companies.len())];
         let number = u16::try_from(c.asked.lock().unwrap().len() + 1).unwrap();
@@ -725,7 +790,9 @@ async fn random_faults_never_lose_or_duplicate_a_situation() {
         let step = draw(&mut rng);
         *mix.entry(step).or_default() += 1;
         transmit_with(&world, step, c, number).await;
-        meanwhile(&world, &mut rng).await;
+        if let Some(fault) = meanwhile(&world, &mut rng).await {
+            *sync_mix.entry(fault).or_default() += 1;
+        }
         if (i + 1) % 50 == 0 {
             eprintln!(
                 "chaos: {} transmissions in {:.0} s ({:.0} s in follow-up runs, {} situations followed)",
@@ -740,7 +807,7 @@ async fn random_faults_never_lose_or_duplicate_a_situation() {
     let checks = invariants(&world).await;
     let elapsed = started.elapsed();
 
-    let table = report_table(seed, n, elapsed, &mix, &checks);
+    let table = report_table(seed, n, elapsed, &mix, &sync_mix, &checks);
     println!("\n{table}");
     if let Ok(path) = std::env::var("CHAOS_REPORT_FILE") {
         let _ = std::fs::write(path, &table);
