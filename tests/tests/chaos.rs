@@ -424,27 +424,24 @@ const SYNC_FAULTS: [(SyncFault, u32); 5] = [
 ];
 
 fn draw_sync_fault(rng: &mut StdRng) -> SyncFault {
-    let total: u32 = SYNC_FAULTS.iter().map(|(_, w)| w).sum();
-    let mut pick = rng.random_range(0..total);
-    for (fault, weight) in SYNC_FAULTS {
-        if pick < weight {
-            return fault;
-        }
-        pick -= weight;
-    }
-    SyncFault::Clean
+    weighted(rng, &SYNC_FAULTS)
 }
 
 fn draw(rng: &mut StdRng) -> Step {
-    let total: u32 = STEPS.iter().map(|(_, w)| w).sum();
+    weighted(rng, &STEPS)
+}
+
+/// One of `table`'s values, each as likely as its weight.
+fn weighted<T: Copy>(rng: &mut StdRng, table: &[(T, u32)]) -> T {
+    let total: u32 = table.iter().map(|(_, w)| w).sum();
     let mut pick = rng.random_range(0..total);
-    for (step, weight) in STEPS {
+    for &(value, weight) in table {
         if pick < weight {
-            return step;
+            return value;
         }
         pick -= weight;
     }
-    Step::Clean
+    table[0].0
 }
 
 /// Arms the drawn fault, then transmits (or kills the transmission).
