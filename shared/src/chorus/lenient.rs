@@ -204,6 +204,18 @@ pub fn opt_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Er
     }
 }
 
+/// An amount sent as a JSON number (`1000.5`) or as text (`"1000.50"`), kept as text; `null`
+/// or blank text is `None`, anything else (an object, a list, a flag) is an unreadable answer.
+pub fn opt_amount<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(n.to_string())),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.trim().to_owned())),
+        _ => Err(de::Error::custom("an amount as a number or as text")),
+    }
+}
+
 /// Reads a Chorus Pro date or date-time in any of the forms listed in the module
 /// documentation. A form without offset is taken as Paris time in winter (UTC+1), the
 /// platform's; a bare date is midnight.
@@ -305,6 +317,31 @@ mod tests {
 
     fn read(value: Value) -> Sample {
         serde_json::from_value(value).unwrap()
+    }
+
+    #[derive(Debug, Default, PartialEq, Deserialize)]
+    #[serde(default)]
+    struct Amounts {
+        #[serde(deserialize_with = "opt_amount")]
+        amount: Option<String>,
+    }
+
+    #[test]
+    fn amounts_as_numbers_or_text_and_nothing_else() {
+        let read = |v: Value| serde_json::from_value::<Amounts>(json!({ "amount": v }));
+        assert_eq!(
+            read(json!(1000.5)).unwrap().amount.as_deref(),
+            Some("1000.5")
+        );
+        assert_eq!(
+            read(json!(" 1000.50 ")).unwrap().amount.as_deref(),
+            Some("1000.50")
+        );
+        assert_eq!(read(json!(null)).unwrap().amount, None);
+        assert_eq!(read(json!("  ")).unwrap().amount, None);
+        for unreadable in [json!({"value": 1}), json!([1]), json!(true)] {
+            assert!(read(unreadable.clone()).is_err(), "{unreadable}");
+        }
     }
 
     #[test]

@@ -24,15 +24,6 @@ use super::lenient;
 /// `modeDepot` of a submission whose content is its PDF (AIFE search-works-invoice example).
 pub const MODE_PDF_API: &str = "DEPOT_PDF_API";
 
-/// An amount sent as a JSON number (`1000.5`) or as text (`"1000.50"`), kept as text.
-fn opt_amount<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match Option::<serde_json::Value>::deserialize(d)? {
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        _ => None,
-    })
-}
-
 // ---------------------------------------------------------------------------
 // factures/v1/soumettre
 
@@ -210,9 +201,9 @@ pub struct WorksInvoice {
     pub date_statut_facture_travaux: Option<String>,
     #[serde(deserialize_with = "lenient::opt_text")]
     pub commentaire_statut: Option<String>,
-    #[serde(rename = "montantHT", deserialize_with = "opt_amount")]
+    #[serde(rename = "montantHT", deserialize_with = "lenient::opt_amount")]
     pub montant_ht: Option<String>,
-    #[serde(deserialize_with = "opt_amount")]
+    #[serde(deserialize_with = "lenient::opt_amount")]
     pub montant_a_payer: Option<String>,
     pub piece_suivante: Option<FollowingPiece>,
 }
