@@ -3,6 +3,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::chorus::SYNTAX_UBL_INVOICE;
 use crate::domain::account::PasswordLifetime;
 use crate::domain::payment::LatePaymentRates;
 use crate::domain::{Email, Environment};
@@ -29,8 +30,12 @@ pub struct Config {
     /// How long an attempt holds a deposit before another may take over (a Lambda killed
     /// mid-deposit leaves its lease to expire).
     pub deposit_lease: Duration,
-    /// `syntaxeFlux` of the deposits (E4/E5 works codes are unconfirmed: configurable).
+    /// `syntaxeFlux` of the invoices' deposits (`FLUX_SYNTAX`).
     pub flux_syntax: String,
+    /// `syntaxeFlux` of works documents sent as a UBL flux (`FLUX_SYNTAX_WORKS`, read by
+    /// `WORKS_SUBMISSION=ubl_flux` only); `FLUX_SYNTAX` when unset. The E4/E5 works codes are
+    /// unconfirmed (docs/chorus-pro.md#works-flows-e4-e5): `make qualify` tells which one.
+    pub flux_syntax_works: String,
     /// How works documents are sent (`WORKS_SUBMISSION`: `pdf_api`, the default, or
     /// `ubl_flux`); the route of each framework is `works::route_of`.
     pub works_submission: crate::works::WorksSubmission,
@@ -75,6 +80,7 @@ impl Config {
                 problem: "is required".into(),
             });
         }
+        let flux_syntax = flux_syntax_setting(&env, "FLUX_SYNTAX", SYNTAX_UBL_INVOICE)?;
         Ok(Config {
             table_name,
             secret_prefix: env
@@ -99,7 +105,8 @@ impl Config {
             chorus_request_timeout: env.millis("CHORUS_TIMEOUT_MS", 10_000)?,
             reconcile_grace: Duration::from_secs(env.number("RECONCILE_GRACE_SECONDS", 3_600)?),
             deposit_lease: Duration::from_secs(env.number("DEPOSIT_LEASE_SECONDS", 120)?),
-            flux_syntax: env.text("FLUX_SYNTAX", "IN_DP_E1_UBL_INVOICE"),
+            flux_syntax_works: flux_syntax_setting(&env, "FLUX_SYNTAX_WORKS", &flux_syntax)?,
+            flux_syntax,
             works_submission: works_submission(&env.text("WORKS_SUBMISSION", "pdf_api"))?,
             late_payment_rates: late_payment_rates(&env)?,
             documents_bucket: env.optional("DOCUMENTS_BUCKET"),
@@ -211,6 +218,43 @@ fn late_payment_rates<F: Fn(&str) -> Option<String>>(
             problem: e.to_string(),
         }
     })
+}
+
+/// A `syntaxeFlux` setting, or `default` when unset or blank.
+fn flux_syntax_setting<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    name: &'static str,
+    default: &str,
+) -> Result<String, ConfigError> {
+    check_flux_syntax(name, &env.text(name, default))
+}
+
+/// The one rule of a `syntaxeFlux` setting (`FLUX_SYNTAX`, `FLUX_SYNTAX_WORKS`, and the
+/// qualification's): Chorus Pro's shape `IN_DP_E<n>_<NAME>`, upper-case letters, digits and
+/// underscores (the template's `AllowedPattern`, `^IN_DP_E\d_[A-Z0-9_]+$`). Anything else
+/// stops the cold start: every deposit would be refused with it.
+pub fn check_flux_syntax(name: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let value = raw.trim();
+    let name_part = value
+        .strip_prefix("IN_DP_E")
+        .and_then(|rest| rest.strip_prefix(|c: char| c.is_ascii_digit()))
+        .and_then(|rest| rest.strip_prefix('_'));
+    match name_part {
+        Some(tail)
+            if !tail.is_empty()
+                && tail
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(ConfigError {
+            name,
+            problem: format!(
+                "must be a Chorus Pro syntaxeFlux such as IN_DP_E1_UBL_INVOICE (IN_DP_E<digit>_ then upper-case letters, digits, underscores), got {raw:?}"
+            ),
+        }),
+    }
 }
 
 /// `WORKS_SUBMISSION`: a value other than `pdf_api` or `ubl_flux` stops the cold start.
@@ -327,6 +371,44 @@ pub(crate) mod tests {
         ]))
         .unwrap();
         assert!(!c.late_payment_rates.is_empty());
+    }
+
+    #[test]
+    fn the_works_flux_syntax_defaults_to_the_invoices_one_and_is_checked_the_same_way() {
+        let config = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("TABLE_NAME", "t")];
+            all.extend_from_slice(pairs);
+            Config::from_lookup(lookup(&all))
+        };
+        let c = config(&[]).unwrap();
+        assert_eq!(c.flux_syntax, "IN_DP_E1_UBL_INVOICE");
+        assert_eq!(c.flux_syntax_works, "IN_DP_E1_UBL_INVOICE");
+        let c = config(&[("FLUX_SYNTAX", "IN_DP_E2_UBL_INVOICE_MIN")]).unwrap();
+        assert_eq!(
+            c.flux_syntax_works, "IN_DP_E2_UBL_INVOICE_MIN",
+            "follows FLUX_SYNTAX"
+        );
+        let c = config(&[
+            ("FLUX_SYNTAX_WORKS", " IN_DP_E4_UBL_INVOICE "),
+            ("FLUX_SYNTAX", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.flux_syntax, "IN_DP_E1_UBL_INVOICE");
+        assert_eq!(c.flux_syntax_works, "IN_DP_E4_UBL_INVOICE");
+        for name in ["FLUX_SYNTAX", "FLUX_SYNTAX_WORKS"] {
+            for refused in [
+                "E4",
+                "in_dp_e4_ubl_invoice",
+                "IN_DP_E4_",
+                "IN_DP_EX_UBL",
+                "IN_DP_E4 UBL",
+            ] {
+                let e = config(&[(name, refused)]).unwrap_err();
+                assert_eq!(e.name, name, "{refused}");
+                assert!(e.to_string().contains("IN_DP_E1_UBL_INVOICE"), "{e}");
+                assert!(e.to_string().contains(&format!("{refused:?}")), "{e}");
+            }
+        }
     }
 
     #[test]

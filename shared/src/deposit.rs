@@ -406,7 +406,8 @@ impl Depositor {
             .await
     }
 
-    /// The flux a deposit sends: the checked file under its recorded name and syntax.
+    /// The flux a deposit sends: the checked file under its recorded name, in the syntax of
+    /// its route (`FLUX_SYNTAX`, or `FLUX_SYNTAX_WORKS` for a works document).
     fn flux_of<'f>(&self, depositing: &Tracked, file: &'f [u8]) -> FluxDeposit<'f> {
         let name = depositing
             .record
@@ -414,7 +415,9 @@ impl Depositor {
             .clone()
             .unwrap_or_else(|| format!("{}.xml", deposited_number(depositing)));
         let mut deposit = FluxDeposit::ubl(name, file);
-        deposit.syntaxe_flux = self.config.flux_syntax.clone();
+        deposit.syntaxe_flux = route_of_record(depositing)
+            .flux_syntax(&self.config)
+            .to_owned();
         deposit
     }
 

@@ -16,7 +16,8 @@ use crate::ubl::{FileContent, Invoice, Totals};
 /// How a document is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Submission {
-    /// `factures/v1/deposer/flux` with the UBL file (`FLUX_SYNTAX`).
+    /// `factures/v1/deposer/flux` with the UBL file ([`Route::flux_syntax`]: `FLUX_SYNTAX`,
+    /// `FLUX_SYNTAX_WORKS` for a works document).
     UblFlux,
     /// `transverses/v1/ajouter/fichier` (the PDF) then `factures/v1/soumettre` in
     /// `DEPOT_PDF_API` mode, with the works fields.
@@ -91,6 +92,15 @@ pub fn route_of(framework: Framework, works: WorksSubmission) -> Route {
 }
 
 impl Route {
+    /// The `syntaxeFlux` a UBL flux of this route is deposited with: works documents have
+    /// their own (`FLUX_SYNTAX_WORKS`, by default the invoices' `FLUX_SYNTAX`).
+    pub fn flux_syntax(self, config: &crate::config::Config) -> &str {
+        match self.follow_up {
+            FollowUp::Invoice => &config.flux_syntax,
+            FollowUp::WorksDocuments => &config.flux_syntax_works,
+        }
+    }
+
     /// As recorded on the transmission (`deposit_route`).
     pub fn code(self) -> &'static str {
         match (self.submission, self.follow_up) {
@@ -256,6 +266,31 @@ mod tests {
                 "ubl_flux_works"
             );
         }
+    }
+
+    #[test]
+    fn a_works_document_sent_as_a_flux_takes_the_works_syntax_and_an_invoice_the_invoices_one() {
+        let config = crate::config::Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some("t".to_owned()),
+            "WORKS_SUBMISSION" => Some("ubl_flux".to_owned()),
+            "FLUX_SYNTAX_WORKS" => Some("IN_DP_E4_UBL_INVOICE".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        let works = route_of(Framework::A4, config.works_submission);
+        assert_eq!(works.code(), "ubl_flux_works");
+        assert_eq!(works.flux_syntax(&config), "IN_DP_E4_UBL_INVOICE");
+        let invoice = route_of(Framework::A1, config.works_submission);
+        assert_eq!(invoice.flux_syntax(&config), "IN_DP_E1_UBL_INVOICE");
+        // A transmission recorded before routes existed is an invoice.
+        assert_eq!(
+            Route::from_code(None).flux_syntax(&config),
+            "IN_DP_E1_UBL_INVOICE"
+        );
+        assert_eq!(
+            Route::from_code(Some("ubl_flux_works")).flux_syntax(&config),
+            "IN_DP_E4_UBL_INVOICE"
+        );
     }
 
     #[test]

@@ -59,6 +59,11 @@ struct Harness {
 impl Harness {
     /// A company with its account verified and an A4 market addressed to the seeded MOE.
     async fn new() -> Harness {
+        Harness::with(&[]).await
+    }
+
+    /// The same, the functions configured with these settings besides the harness's.
+    async fn with(settings: &[(&str, &str)]) -> Harness {
         let stack = Stack::connect().await;
         let siret = random_siret();
         let mut seed = Seed::embedded();
@@ -85,13 +90,15 @@ impl Harness {
         let table = format!("choruspro-gateway-works-{}", suffix().to_lowercase());
         create_table(&stack.ddb, &table).await;
         let (api, token) = (emulator.api_url(), emulator.token_url());
-        let config = stack_config(&[
-            ("TABLE_NAME", &table),
+        let mut overrides = vec![
+            ("TABLE_NAME", table.as_str()),
             ("CHORUS_API_URL", &api),
             ("PISTE_TOKEN_URL", &token),
             ("RECONCILE_GRACE_SECONDS", "600"),
             ("CHORUS_TIMEOUT_MS", "1500"),
-        ]);
+        ];
+        overrides.extend_from_slice(settings);
+        let config = stack_config(&overrides);
         let sdk = shared::aws::sdk_config().await;
         let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
         let mut sync = status_sync::State::from_sdk(config.clone(), &sdk);
@@ -519,6 +526,30 @@ async fn a_works_statement_with_a_negative_amount_or_no_pdf_is_refused_and_nothi
         h.journal_count("/cpro/factures") + h.journal_count(UPLOAD_PATH),
         0
     );
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_works_statement_sent_as_a_flux_takes_the_works_syntax() {
+    const E4: &str = "IN_DP_E4_UBL_INVOICE";
+    let h = Harness::with(&[("WORKS_SUBMISSION", "ubl_flux"), ("FLUX_SYNTAX_WORKS", E4)]).await;
+    h.emulator
+        .sandbox()
+        .set_accepted_syntaxes(vec!["IN_DP_E1_UBL_INVOICE".to_owned(), E4.to_owned()]);
+    let invoice = h.transmitted(1).await;
+    let deposits = h.emulator.sandbox().journal(Some(DEPOSIT_PATH));
+    assert_eq!(deposits.len(), 1, "one flux for {invoice}");
+    let sent = deposits[0].body.clone().unwrap();
+    assert_eq!(
+        sent["syntaxeFlux"], E4,
+        "FLUX_SYNTAX_WORKS, not FLUX_SYNTAX"
+    );
+    assert_eq!(
+        h.journal_count(SUBMIT_PATH) + h.journal_count(UPLOAD_PATH),
+        0
+    );
+    let view = h.get(1).await;
+    assert_eq!(view["transmission"]["state"], "deposited", "{view}");
     h.finish().await;
 }
 

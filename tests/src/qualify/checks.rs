@@ -146,6 +146,17 @@ pub async fn formats(run: &mut Run<'_>) -> Check {
     } else {
         check.note(format!("works (E4/E5) syntaxes listed: {works:?}"));
     }
+    let works_syntax = &run.settings.flux_syntax_works;
+    if *works_syntax != run.settings.flux_syntax {
+        let listed_or_not = if listed.contains(works_syntax) {
+            "is"
+        } else {
+            "is NOT"
+        };
+        check.note(format!(
+            "FLUX_SYNTAX_WORKS={works_syntax} {listed_or_not} listed"
+        ));
+    }
     let configured = run.settings.flux_syntax.clone();
     let known = listed.contains(&configured);
     let summary = format!(
@@ -330,17 +341,19 @@ async fn service_needs_commitment(
     }
 }
 
-/// Searches commitments with the buyer's structure (the gateway today), the supplier's
-/// (OCA) and none, and records which finds what (docs/chorus-pro.md#commitment-ej-search).
+/// Searches commitments with the supplier's own structure (what the gateway sends, as OCA
+/// does), the buyer's and none, and records which finds what
+/// (docs/chorus-pro.md#commitment-ej-search).
 async fn commitments(run: &mut Run<'_>, check: &mut Check, buyer_id: i64) {
     let configured = run.settings.commitment_number.clone().unwrap_or_default();
-    let mut variants = vec![("buyer's idStructureCPP", Some(buyer_id))];
+    let mut variants = Vec::new();
     if let Some(supplier) = &run.supplier {
         variants.push((
-            "supplier's idStructureCPP (OCA)",
+            "supplier's idStructureCPP (the gateway's search, as OCA's)",
             Some(supplier.id_structure_cpp),
         ));
     }
+    variants.push(("buyer's idStructureCPP", Some(buyer_id)));
     variants.push(("no structure", None));
     let mut found_number = None;
     for (label, structure) in variants {

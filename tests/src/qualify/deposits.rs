@@ -17,10 +17,10 @@ use transmit_invoice::request;
 
 use super::Run;
 use super::checks::to_json;
-use super::report::{Check, Report, Status};
+use super::report::{Check, Status, WorksTry};
 
 /// `syntaxeFlux` values tried for a works statement with `QUALIFY_TRY_ALTERNATIVES=1`,
-/// besides `FLUX_SYNTAX` and any E4/E5 syntax `recuperer/formatflux` lists. No public
+/// besides `FLUX_SYNTAX_WORKS` and any E4/E5 syntax `recuperer/formatflux` lists. No public
 /// source gives the E4/E5 strings (docs/chorus-pro.md#works-flows-e4-e5): these follow the
 /// E1/E2 pattern and are guesses for the platform to confirm or refuse.
 pub const WORKS_SYNTAX_ALTERNATIVES: &[&str] =
@@ -72,18 +72,19 @@ pub async fn ordinary(run: &mut Run<'_>) -> Check {
     verdict(check, &built.number, &syntax, followed)
 }
 
-/// Check 7: a works statement (A4) with the MOE, through `FLUX_SYNTAX`; with alternatives, each
-/// other syntax and the other SIRET scheme, each under its own number.
+/// Check 7: a works statement (A4) with the MOE as a UBL flux (`WORKS_SUBMISSION=ubl_flux`),
+/// in `FLUX_SYNTAX_WORKS`; with alternatives, each other syntax and the other SIRET scheme,
+/// each under its own number.
 pub async fn works(run: &mut Run<'_>) -> Vec<Check> {
     let check = Check::new(
         "7",
-        "works statement A4 with the MOE (FLUX_SYNTAX, schemeID 0009)",
+        "works statement A4 as a UBL flux with the MOE (FLUX_SYNTAX_WORKS, schemeID 0009)",
         false,
     );
     if run.settings.moe_siret.is_none() {
         return vec![check.finish(Status::Skip, "no QUALIFY_MOE_SIRET")];
     }
-    let configured = run.settings.flux_syntax.clone();
+    let configured = run.settings.flux_syntax_works.clone();
     let mut checks = vec![works_variant(run, check, &configured, false).await];
     if !run.settings.try_alternatives {
         return checks;
@@ -98,7 +99,11 @@ pub async fn works(run: &mut Run<'_>) -> Vec<Check> {
     checks
 }
 
-async fn works_variant(run: &mut Run<'_>, mut check: Check, syntax: &str, scheme_1: bool) -> Check {
+async fn works_variant(run: &mut Run<'_>, check: Check, syntax: &str, scheme_1: bool) -> Check {
+    let mut check = check.trying(WorksTry::UblFlux {
+        syntax: syntax.to_owned(),
+        gateway_scheme: !scheme_1,
+    });
     let purpose = format!("works A4 (check {}), {syntax}", check.id);
     let built = match build(run, &purpose, "A4", true) {
         Ok(built) => built,
@@ -138,7 +143,7 @@ fn syntax_alternatives(run: &Run<'_>) -> Vec<String> {
                 .filter(|f| f.contains("_E4_") || f.contains("_E5_")),
         );
     for candidate in candidates {
-        if candidate != run.settings.flux_syntax && !out.contains(&candidate) {
+        if candidate != run.settings.flux_syntax_works && !out.contains(&candidate) {
             out.push(candidate);
         }
     }
@@ -442,67 +447,6 @@ fn request_body(run: &Run<'_>, today: time::Date) -> serde_json::Value {
 fn french_vat(siret: &str) -> Option<String> {
     let siren: u64 = siret.get(..9)?.parse().ok()?;
     Some(format!("FR{:02}{:09}", (12 + 3 * (siren % 97)) % 97, siren))
-}
-
-/// The settings derived from what passed, and what else the run showed.
-pub fn recommendations(report: &Report) -> (Vec<String>, Vec<String>) {
-    let passed = |id: &str| report.status_of(id) == Some(Status::Pass);
-    let mut settings = Vec::new();
-    let mut notes = Vec::new();
-    if passed("6") {
-        settings.push(format!("FLUX_SYNTAX={}", report.flux_syntax));
-    } else {
-        settings.push(format!(
-            "# FLUX_SYNTAX={} did not pass check 6: see its reasons",
-            report.flux_syntax
-        ));
-    }
-    works_recommendations(report, &mut settings, &mut notes);
-    if let Some(check) = report.check("8") {
-        notes.push(format!(
-            "Duplicate number (check 8, {}): {}",
-            check.status.label(),
-            check.summary
-        ));
-    }
-    if let Some(check) = report.check("9a") {
-        notes.push(format!(
-            "Wrong password (check 9a, {}): {}",
-            check.status.label(),
-            check.summary
-        ));
-    }
-    if !report.mandatory_passed {
-        notes.push("Not ready for production: a mandatory check did not pass.".to_owned());
-    }
-    (settings, notes)
-}
-
-fn works_recommendations(report: &Report, settings: &mut Vec<String>, notes: &mut Vec<String>) {
-    let passed = |id: &str| report.status_of(id) == Some(Status::Pass);
-    match report.status_of("7") {
-        Some(Status::Pass) => notes.push(format!(
-            "Works statements (A4) integrate as {} with the MOE in AgentParty: keep one FLUX_SYNTAX. Whether the A4 reached the MOE is to be seen in the portal (or a MOE status).",
-            report.flux_syntax
-        )),
-        Some(Status::Skip) | None => notes.push("Works statements not qualified: give QUALIFY_MOE_SIRET (and QUALIFY_MOE_SERVICE).".to_owned()),
-        Some(Status::Fail) => notes.push(format!("Works statements (A4) do NOT integrate as {}.", report.flux_syntax)),
-    }
-    let works_syntax = report
-        .checks
-        .iter()
-        .filter(|c| c.id.starts_with("7.") && c.id != "7.s" && c.status == Status::Pass)
-        .find_map(|c| c.title.rsplit(' ').next().map(str::to_owned));
-    if let (false, Some(syntax)) = (passed("7"), works_syntax) {
-        settings.push(format!("FLUX_SYNTAX_WORKS={syntax}"));
-        notes.push("FLUX_SYNTAX_WORKS is not read by the gateway yet: works deposits need that change before production.".to_owned());
-    }
-    match (report.status_of("7"), report.status_of("7.s")) {
-        (Some(Status::Fail), Some(Status::Pass)) => notes.push("SIRET schemeID: the platform takes 1, not 0009: change SCHEME_SIRET in shared/src/ubl/writer.rs.".to_owned()),
-        (Some(Status::Pass), Some(Status::Pass)) => notes.push("SIRET schemeID: both 0009 and 1 integrate; keep 0009 (EN 16931).".to_owned()),
-        (Some(Status::Pass), Some(Status::Fail)) => notes.push("SIRET schemeID: 0009 integrates, 1 does not; keep 0009.".to_owned()),
-        _ => {}
-    }
 }
 
 #[cfg(test)]

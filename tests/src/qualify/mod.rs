@@ -12,6 +12,7 @@
 mod changes;
 mod checks;
 mod deposits;
+mod recommend;
 pub mod report;
 mod settings;
 mod works_route;
@@ -28,7 +29,7 @@ use shared::chorus::{
 };
 use time::OffsetDateTime;
 
-pub use report::{Check, Exchange, Report, Status};
+pub use report::{Check, Exchange, FILE_FIELDS, Report, Status, WorksTry};
 pub use settings::{Settings, production_reason};
 
 /// What a run produced.
@@ -194,7 +195,7 @@ impl<'a> Run<'a> {
             .checks
             .iter()
             .all(|c| !c.mandatory || c.status == Status::Pass);
-        let (settings, notes) = deposits::recommendations(&self.report);
+        let (settings, notes) = recommend::recommendations(&self.report);
         self.report.recommended_settings = settings;
         self.report.recommendation_notes = notes;
         let (markdown, json) = self
@@ -234,6 +235,7 @@ fn empty_report(settings: &Settings, now: OffsetDateTime) -> Report {
         buyer_siret: settings.buyer_siret.clone(),
         moe_siret: settings.moe_siret.clone(),
         flux_syntax: settings.flux_syntax.clone(),
+        flux_syntax_works: settings.flux_syntax_works.clone(),
         try_alternatives: settings.try_alternatives,
         emulator: settings::is_loopback(&settings.api_url),
         invoice_numbers: Vec::new(),

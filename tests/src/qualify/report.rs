@@ -40,6 +40,21 @@ pub struct Exchange {
     pub reading: String,
 }
 
+/// The works route a check tried, kept with it: the recommendations read this, never the
+/// check's title.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "route", rename_all = "snake_case")]
+pub enum WorksTry {
+    /// `WORKS_SUBMISSION=ubl_flux`: a UBL flux of this `syntaxeFlux`, with the gateway's
+    /// SIRET `schemeID` (`gateway_scheme`) or the alternative one.
+    UblFlux {
+        syntax: String,
+        gateway_scheme: bool,
+    },
+    /// `WORKS_SUBMISSION=pdf_api`: `ajouter/fichier`, then `soumettre` in `DEPOT_PDF_API` mode.
+    PdfApi,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub id: String,
@@ -48,6 +63,9 @@ pub struct Check {
     pub status: Status,
     /// One line: what was sent, what came back, the verdict.
     pub summary: String,
+    /// For a works statement's check: the route and syntax it tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub works: Option<WorksTry>,
     pub exchanges: Vec<Exchange>,
     pub notes: Vec<String>,
 }
@@ -60,9 +78,16 @@ impl Check {
             mandatory,
             status: Status::Skip,
             summary: String::new(),
+            works: None,
             exchanges: Vec::new(),
             notes: Vec::new(),
         }
+    }
+
+    /// The works route this check tries.
+    pub fn trying(mut self, works: WorksTry) -> Check {
+        self.works = Some(works);
+        self
     }
 
     pub fn finish(mut self, status: Status, summary: impl Into<String>) -> Check {
@@ -93,6 +118,8 @@ pub struct Report {
     pub buyer_siret: String,
     pub moe_siret: Option<String>,
     pub flux_syntax: String,
+    /// `FLUX_SYNTAX_WORKS` (by default `FLUX_SYNTAX`): check 7's syntax.
+    pub flux_syntax_works: String,
     pub try_alternatives: bool,
     /// The target is the local emulator (loopback): its answers are the emulator's.
     pub emulator: bool,
@@ -197,8 +224,9 @@ impl Report {
         );
         let _ = writeln!(
             md,
-            "- `FLUX_SYNTAX` tested: `{}`; alternatives: {}",
+            "- `FLUX_SYNTAX` tested: `{}`; `FLUX_SYNTAX_WORKS`: `{}`; alternatives: {}",
             self.flux_syntax,
+            self.flux_syntax_works,
             if self.try_alternatives {
                 "tried"
             } else {
@@ -283,12 +311,21 @@ fn shown(value: &Value) -> String {
     )
 }
 
-/// Keys whose values are secrets or file contents: replaced by their length.
-const ELIDED_KEYS: &[&str] = &[
+/// Every field that carries a file (base64), elided whatever its size: what the gateway's
+/// client sends (`fichierFlux` of `deposer/flux`, `pieceJointeFichier` of `ajouter/fichier`,
+/// shared/src/chorus) and what an answer may carry (`fichierCR`, `fichier`, `pieceJointe`).
+/// A new file field of the client belongs here (tests/tests/qualify.rs looks for every file
+/// sent in the report).
+pub const FILE_FIELDS: &[&str] = &[
     "fichierFlux",
+    "pieceJointeFichier",
     "fichierCR",
     "fichier",
     "pieceJointe",
+];
+
+/// Keys whose values are secrets: replaced by their length.
+const SECRET_FIELDS: &[&str] = &[
     "access_token",
     "refresh_token",
     "id_token",
@@ -308,7 +345,8 @@ pub fn elide(value: &Value) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (key, inner) in map {
-                let shown = if ELIDED_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                let mut elided = FILE_FIELDS.iter().chain(SECRET_FIELDS);
+                let shown = if elided.any(|k| k.eq_ignore_ascii_case(key)) {
                     elided_marker(inner)
                 } else {
                     elide(inner)
@@ -366,10 +404,13 @@ mod tests {
     #[test]
     fn secrets_and_files_are_elided() {
         let body = json!({"fichierFlux": "PEludm9pY2UvPg==", "nomFichier": "F.xml",
+                          "pieceJointeFichier": "JVBERi0xLjQK", "pieceJointeNom": "A4.pdf",
                           "nested": [{"client_secret": "s3cr3t"}], "big": "A".repeat(3000)});
         let shown = elide(&body);
         assert_eq!(shown["fichierFlux"], "<elided: 16 characters>");
         assert_eq!(shown["nomFichier"], "F.xml");
+        assert_eq!(shown["pieceJointeFichier"], "<elided: 12 characters>");
+        assert_eq!(shown["pieceJointeNom"], "A4.pdf");
         assert_eq!(
             shown["nested"][0]["client_secret"],
             "<elided: 6 characters>"

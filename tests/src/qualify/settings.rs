@@ -52,6 +52,9 @@ pub struct Settings {
     pub poll_max: Duration,
     /// `FLUX_SYNTAX`, as the gateway reads it.
     pub flux_syntax: String,
+    /// `FLUX_SYNTAX_WORKS` (by default `FLUX_SYNTAX`), as the gateway reads it: the syntax of
+    /// check 7's works statement.
+    pub flux_syntax_works: String,
     /// `QUALIFY_REPORT_DIR` (default `.local/qualify`).
     pub report_dir: PathBuf,
     /// The local emulator (loopback): SIRET keys are checked for shape only, as in the
@@ -99,6 +102,7 @@ impl Settings {
             })?,
         };
         let sandbox = is_loopback(&api_url) || api_url.contains("sandbox");
+        let (flux_syntax, flux_syntax_works) = flux_syntaxes(&given)?;
         Ok(Settings {
             client_id: value("PISTE_CLIENT_ID").unwrap_or_default(),
             client_secret: SecretString::from(value("PISTE_CLIENT_SECRET").unwrap_or_default()),
@@ -114,8 +118,8 @@ impl Settings {
             wait: Duration::from_secs(wait),
             poll_start: Duration::from_secs(1),
             poll_max: Duration::from_secs(15),
-            flux_syntax: given("FLUX_SYNTAX")
-                .unwrap_or_else(|| shared::chorus::SYNTAX_UBL_INVOICE.to_owned()),
+            flux_syntax,
+            flux_syntax_works,
             report_dir: given("QUALIFY_REPORT_DIR")
                 .map_or_else(|| PathBuf::from(".local/qualify"), PathBuf::from),
             sandbox,
@@ -123,6 +127,18 @@ impl Settings {
             token_url,
         })
     }
+}
+
+/// `FLUX_SYNTAX` and `FLUX_SYNTAX_WORKS` with the gateway's defaults, checked by its own
+/// rule (`shared::config::check_flux_syntax`).
+fn flux_syntaxes(given: &impl Fn(&str) -> Option<String>) -> Result<(String, String), String> {
+    let read = |name: &'static str, default: &str| {
+        let raw = given(name).unwrap_or_else(|| default.to_owned());
+        shared::config::check_flux_syntax(name, &raw).map_err(|e| e.to_string())
+    };
+    let invoices = read("FLUX_SYNTAX", shared::chorus::SYNTAX_UBL_INVOICE)?;
+    let works = read("FLUX_SYNTAX_WORKS", &invoices)?;
+    Ok((invoices, works))
 }
 
 /// The two URLs (the local emulator when neither is set), refused when they look like
@@ -243,5 +259,18 @@ mod tests {
         .unwrap_err();
         assert!(error.contains("PISTE_CLIENT_SECRET"), "{error}");
         assert!(settings(&[("CHORUS_API_URL", "https://sandbox-api.piste.gouv.fr/cpro")]).is_err());
+    }
+
+    #[test]
+    fn the_works_syntax_follows_the_invoices_one_unless_given_and_both_are_checked() {
+        let local = settings(&[]).unwrap();
+        assert_eq!(local.flux_syntax, "IN_DP_E1_UBL_INVOICE");
+        assert_eq!(local.flux_syntax_works, "IN_DP_E1_UBL_INVOICE");
+        let given = settings(&[("FLUX_SYNTAX_WORKS", "IN_DP_E4_UBL_INVOICE")]).unwrap();
+        assert_eq!(given.flux_syntax, "IN_DP_E1_UBL_INVOICE");
+        assert_eq!(given.flux_syntax_works, "IN_DP_E4_UBL_INVOICE");
+        let error = settings(&[("FLUX_SYNTAX_WORKS", "validator)")]).unwrap_err();
+        assert!(error.contains("FLUX_SYNTAX_WORKS"), "{error}");
+        assert!(error.contains("\"validator)\""), "{error}");
     }
 }

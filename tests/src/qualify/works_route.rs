@@ -20,14 +20,15 @@ use shared::works::works_payload;
 use super::Run;
 use super::checks::to_json;
 use super::deposits::build_invoice;
-use super::report::{Check, Status};
+use super::report::{Check, Status, WorksTry};
 
 pub async fn submit(run: &mut Run<'_>) -> Check {
     let mut check = Check::new(
         "7.w",
         "works A4 by the works route (soumettre DEPOT_PDF_API, MOE as validator)",
         false,
-    );
+    )
+    .trying(WorksTry::PdfApi);
     if run.settings.moe_siret.is_none() {
         return check.finish(Status::Skip, "no QUALIFY_MOE_SIRET");
     }
