@@ -18,7 +18,9 @@ started_at=$(date +%s)
 export EN16931_STATUS_FILE="$STACK_STATE_DIR/en16931-status.txt"
 # The chaos suite (tests/tests/chaos.rs) writes its table here.
 export CHAOS_REPORT_FILE="$STACK_STATE_DIR/chaos-report.md"
-rm -f "$EN16931_STATUS_FILE" "$CHAOS_REPORT_FILE"
+# Every answer the tests see is recorded here, then checked against infra/openapi.yaml.
+export OPENAPI_ANSWERS_FILE="$STACK_STATE_DIR/openapi-answers.jsonl"
+rm -f "$EN16931_STATUS_FILE" "$CHAOS_REPORT_FILE" "$OPENAPI_ANSWERS_FILE"
 # Logs of this run only (the failure block reads them).
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
@@ -61,6 +63,8 @@ step "SAM template (cfn-lint, SAM transform, IAM, routes) and OpenAPI spec"
 target/debug/local-api routes >"$LOGS/local-api-routes.json"
 .venv/bin/python tests/infra/check_template.py --routes-file "$LOGS/local-api-routes.json"
 .venv/bin/python tests/infra/check_routes.py --local-api-routes "$LOGS/local-api-routes.json"
+.venv/bin/python tests/infra/check_answers.py "$OPENAPI_ANSWERS_FILE" | tee "$LOGS/openapi-answers.log"
+test "${PIPESTATUS[0]}" = 0
 .venv/bin/python -m unittest discover -s tests/infra -p 'test_*.py' 2>&1 | tee "$LOGS/python-tests.log"
 test "${PIPESTATUS[0]}" = 0
 

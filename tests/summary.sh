@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The closing block of `make test`, one reader can paste: Rust tests, Python tests,
-# schemathesis requests, the EN 16931 validator, the chaos run, the log scan, wall time.
+# schemathesis requests, the answers the tests saw against the OpenAPI, the EN 16931 validator, the chaos run, the log scan, wall time.
 # Usage: summary.sh LOGS_DIR EN16931_STATUS_FILE CHAOS_REPORT SCHEMATHESIS_REQUESTS SECONDS
 set -euo pipefail
 logs=$1 en16931=$2 chaos_report=$3 requests=$4 seconds=$5
@@ -14,6 +14,7 @@ printf '%s\n' \
   "  Rust tests               $rust" \
   "  Python tests             ${python:-?}" \
   "  schemathesis             $requests requests, no 5xx, every answer conforming" \
+  "  $(head -n 1 "$logs/openapi-answers.log" 2>/dev/null || echo 'OpenAPI answers: not checked')" \
   "  $(cat "$en16931" 2>/dev/null || echo 'EN 16931 official rules: not reported')" \
   "  $chaos; ${chaos_passed:-0} invariants PASS" \
   "  log scan                 no password in $logfiles log files" \

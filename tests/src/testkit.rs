@@ -115,6 +115,7 @@ impl Stack {
         token: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Response {
+        let route = format!("{method} {path}");
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut request = self.http.request(method, format!("{}{}", self.api, path));
         if let Some(t) = token {
@@ -136,6 +137,7 @@ impl Stack {
             .to_owned();
         let text = response.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        record_answer(&route, status, &json);
         Response {
             status,
             content_type,
@@ -260,6 +262,38 @@ pub fn api_event(
         path_parameters: &params,
         claims: &claims,
     })
+}
+
+/// Status and JSON body of the answer a function gave on `route_key` (`POST /v1/…/{siret}`);
+/// recorded for the OpenAPI answer check ([`record_answer`]).
+pub fn route_answer(
+    route_key: &str,
+    response: &lambda_http::Response<lambda_http::Body>,
+) -> (u16, Value) {
+    let (status, body) = response_json(response);
+    record_answer(route_key, status, &body);
+    (status, body)
+}
+
+/// With `OPENAPI_ANSWERS_FILE` set (`make test` sets it), appends one JSON line per answer a
+/// test saw: the route (a route key, or the method and concrete path of a local API call),
+/// the status and the problem's `code`. `tests/infra/check_answers.py` then fails when
+/// `infra/openapi.yaml` does not declare that status, or that code under it, for the route.
+pub fn record_answer(route: &str, status: u16, body: &Value) {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("OPENAPI_ANSWERS_FILE").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let line = json!({"route": route, "status": status, "code": body.get("code")});
+    // One write per line, in append mode: lines of concurrent tests do not interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        panic!("cannot record an answer in {}: {e}", path.to_string_lossy());
+    }
 }
 
 /// Status and JSON body of a function's response.

@@ -9,7 +9,9 @@
 //! commitments are issued to it, so the journal of that emulator holds only its calls.
 
 use gateway_tests::sandbox::{JournalEntry, Progress, SandboxConfig, SandboxHandle, Seed, spawn};
-use gateway_tests::testkit::{Stack, lambda_request, random_siret, response_json, stack_config};
+use gateway_tests::testkit::{
+    Stack, lambda_request, random_siret, response_json, route_answer, stack_config,
+};
 use serde_json::{Value, json};
 
 const ACCOUNT_ROUTE: &str = "PUT /v1/companies/{siret}/chorus-account";
@@ -109,7 +111,10 @@ impl Company {
             &[&self.siret],
             Some(&body),
         );
-        response_json(&identifiers::handle(&self.identifiers, request).await)
+        route_answer(
+            MARKET_ROUTE,
+            &identifiers::handle(&self.identifiers, request).await,
+        )
     }
 
     /// The look-up as a caller acting for `companies` asks it.
@@ -122,7 +127,10 @@ impl Company {
             companies,
             None,
         );
-        response_json(&identifiers::handle(&self.identifiers, request).await)
+        route_answer(
+            LOOKUP_ROUTE,
+            &identifiers::handle(&self.identifiers, request).await,
+        )
     }
 
     async fn look_up(&self, buyer: &str) -> (u16, Value) {

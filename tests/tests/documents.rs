@@ -8,7 +8,7 @@ use std::sync::Arc;
 use gateway_tests::sandbox::{SandboxConfig, SandboxHandle, Seed, spawn};
 use gateway_tests::testkit::{
     PDF, Stack, create_table, invoice_body, lambda_request, random_siret, response_json,
-    stack_config,
+    route_answer, stack_config,
 };
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -169,7 +169,10 @@ impl Company {
             &[caller],
             Some(&body),
         );
-        response_json(&documents::handle(&self.documents, request).await)
+        route_answer(
+            DOCUMENTS_ROUTE,
+            &documents::handle(&self.documents, request).await,
+        )
     }
 
     /// The company's document records in the table.
@@ -244,7 +247,10 @@ impl Company {
             None,
         );
         *request.body_mut() = lambda_http::Body::Binary(bytes);
-        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+        route_answer(
+            TRANSMIT_ROUTE,
+            &transmit_invoice::handle(&self.transmit, request).await,
+        )
     }
 
     /// The same transmission by `transmit-invoice`'s handler in a process of its own

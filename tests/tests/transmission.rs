@@ -23,7 +23,7 @@ use gateway_tests::sandbox::{
 };
 use gateway_tests::testkit::{
     CallCounter, PDF, Stack, create_table, invoice_body, lambda_request, random_siret,
-    response_json, sandbox_url, stack_config,
+    response_json, route_answer, sandbox_url, stack_config,
 };
 use serde_json::{Map, Value, json};
 use shared::clock::FixedClock;
@@ -311,7 +311,10 @@ impl Harness {
                 "verify": verify
             })),
         );
-        response_json(&company_settings::handle(&self.settings, request).await)
+        route_answer(
+            ACCOUNT_ROUTE,
+            &company_settings::handle(&self.settings, request).await,
+        )
     }
 
     async fn get_account(&self) -> Value {
@@ -322,7 +325,11 @@ impl Harness {
             &[&self.siret],
             None,
         );
-        response_json(&company_settings::handle(&self.settings, request).await).1
+        route_answer(
+            "GET /v1/companies/{siret}/chorus-account",
+            &company_settings::handle(&self.settings, request).await,
+        )
+        .1
     }
 
     async fn put_market(&self, body: Value) -> (u16, Value) {
@@ -334,7 +341,10 @@ impl Harness {
             &[&self.siret],
             Some(&body),
         );
-        response_json(&identifiers::handle(&self.identifiers, request).await)
+        route_answer(
+            MARKET_ROUTE,
+            &identifiers::handle(&self.identifiers, request).await,
+        )
     }
 
     fn situation_path(&self, number: u16) -> String {
@@ -358,7 +368,10 @@ impl Harness {
             &[&self.siret],
             Some(&json!({"invoice_number": invoice_number, "period": "2026-11"})),
         );
-        response_json(&identifiers::handle(&self.identifiers, request).await)
+        route_answer(
+            SITUATION_PUT_ROUTE,
+            &identifiers::handle(&self.identifiers, request).await,
+        )
     }
 
     async fn situation(&self, number: u16, invoice_number: &str) {
@@ -380,7 +393,10 @@ impl Harness {
             &[&self.siret],
             None,
         );
-        let (status, view) = response_json(&identifiers::handle(&self.identifiers, request).await);
+        let (status, view) = route_answer(
+            SITUATION_GET_ROUTE,
+            &identifiers::handle(&self.identifiers, request).await,
+        );
         assert_eq!(status, 200, "{view}");
         view
     }
@@ -404,7 +420,10 @@ impl Harness {
 
     async fn post_bytes(&self, number: u16, key: Option<&str>, body: &[u8]) -> (u16, Value) {
         let request = transmit_request(&self.siret, &self.market_ref, number, key, body);
-        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+        route_answer(
+            TRANSMIT_ROUTE,
+            &transmit_invoice::handle(&self.transmit, request).await,
+        )
     }
 
     /// `POST …/transmission/resolve`: what the company saw in the Chorus Pro portal.
@@ -418,7 +437,10 @@ impl Harness {
             None,
             &bytes,
         );
-        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+        route_answer(
+            RESOLVE_ROUTE,
+            &transmit_invoice::handle(&self.transmit, request).await,
+        )
     }
 
     /// `POST …/transmission/recycle` or `…/transmission/complete` (`route`).
@@ -426,7 +448,10 @@ impl Harness {
         let bytes = serde_json::to_vec(&body).unwrap();
         let request =
             transmission_request(route, &self.siret, &self.market_ref, number, key, &bytes);
-        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+        route_answer(
+            route,
+            &transmit_invoice::handle(&self.transmit, request).await,
+        )
     }
 
     /// Situation `number` deposited, followed to `MISE_A_DISPOSITION`, then returned by
@@ -458,7 +483,10 @@ impl Harness {
             &[&self.siret],
             None,
         );
-        response_json(&company_settings::handle(&self.settings, request).await)
+        route_answer(
+            "POST /v1/companies/{siret}/chorus-account/verify",
+            &company_settings::handle(&self.settings, request).await,
+        )
     }
 
     async fn post(&self, number: u16, key: Option<&str>) -> (u16, Value) {
@@ -2287,6 +2315,61 @@ async fn published_shapes_an_unreadable_answer_is_not_chorus_unavailable() {
     h.finish().await;
 }
 
+/// Issue 19, through a handler: a `200` whose body is not JSON is an unreadable answer
+/// (`502 chorus_unexpected_answer`); a status Chorus Pro is not documented to send stays
+/// `503 chorus_unavailable`, naming it. Neither saves the market.
+#[tokio::test]
+async fn a_success_that_is_not_json_is_502_and_an_undocumented_status_503() {
+    let h = Harness::new(Options::default()).await;
+    let market = |n: &str| {
+        json!({"market_number": format!("2026-ODD-{n}"), "buyer_siret": ISERE,
+               "buyer_service_code": "DIRINFRA"})
+    };
+    h.sandbox().add_fault(Fault::once(
+        "/cpro/structures/v1/rechercher",
+        FaultAction::Status { status: 200 },
+    ));
+    let (status, answer) = h.put_market(market("1")).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["code"], "chorus_unexpected_answer", "{answer}");
+    let detail = answer["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("structures/v1/rechercher"), "{detail}");
+    assert!(
+        !detail.contains("Erreur simulee"),
+        "never the body: {detail}"
+    );
+
+    h.sandbox().add_fault(Fault::once(
+        "/cpro/structures/v1/rechercher",
+        FaultAction::Status { status: 404 },
+    ));
+    let (status, answer) = h.put_market(market("2")).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["code"], "chorus_unavailable", "{answer}");
+    assert!(
+        answer["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("404"),
+        "{answer}"
+    );
+    // The market registered by the harness is unchanged (still Villeurbanne's).
+    let request = lambda_request(
+        "GET /v1/companies/{siret}/markets/{market_ref}",
+        &format!("/v1/companies/{}/markets/{}", h.siret, h.market_ref),
+        &[("siret", &h.siret), ("market_ref", &h.market_ref)],
+        &[&h.siret],
+        None,
+    );
+    let (status, market) = route_answer(
+        "GET /v1/companies/{siret}/markets/{market_ref}",
+        &identifiers::handle(&h.identifiers, request).await,
+    );
+    assert_eq!(status, 200, "{market}");
+    assert_eq!(market["buyer_siret"], VILLEURBANNE, "{market}");
+    h.finish().await;
+}
+
 /// `consulterCRDetaille` answers a single-object `listeErreurDP`: the flux ends `rejected`
 /// with its reason (it stayed `deposited` for ever).
 #[tokio::test]
@@ -2733,6 +2816,69 @@ async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
         Some("EJ-2026-77")
     );
     assert_eq!(changes[0].actor, "transmission-test");
+    h.finish().await;
+}
+
+/// Issue 19: Chorus Pro recycles the invoice but answers a page the gateway cannot read.
+/// The company is told what it is (`502 chorus_unexpected_answer`, not "unavailable"), and
+/// the same request afterwards reads the status first: the recycle is never sent twice.
+#[tokio::test]
+async fn an_unreadable_recycle_answer_is_502_and_the_recycle_is_never_sent_twice() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "RCU", Some("A_RECYCLER")).await;
+    h.sandbox()
+        .add_fault(Fault::once(RECYCLE_PATH, FaultAction::AnswerUnreadable));
+    let body = json!({"commitment_number": "EJ-2026-78"});
+    let (status, answer) = h.act(RECYCLE_ROUTE, 1, Some("rcu-1"), body.clone()).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["code"], "chorus_unexpected_answer", "{answer}");
+    assert_eq!(answer["title"], "Réponse de Chorus Pro illisible");
+    let detail = answer["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("ne sait pas lire"), "{detail}");
+    assert!(detail.contains("renvoyez la même requête"), "{detail}");
+    assert!(!detail.contains("html"), "never the body: {detail}");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 1, "Chorus Pro recycled it");
+    // Asked again: the status moved on, so the recycle landed; nothing is sent.
+    let (status, again) = h.act(RECYCLE_ROUTE, 1, Some("rcu-1"), body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
+    assert_eq!(h.journal_count(RECYCLE_PATH), 1);
+    let changes = h.tracked(1).await.record.routing_changes;
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        changes[0].new.commitment_number.as_deref(),
+        Some("EJ-2026-78")
+    );
+    h.finish().await;
+}
+
+/// A completion answered by an unreadable `200` that Chorus Pro did not process (the
+/// emulator's `status` fault answers text): `502`, and asked again, the status still says
+/// `SUSPENDUE`, so it is sent once more and lands once.
+#[tokio::test]
+async fn an_unreadable_completion_answer_that_did_not_land_is_502_then_sent_again() {
+    let h = Harness::new(Options::default()).await;
+    h.returned(1, "CPU", Some("SUSPENDUE")).await;
+    h.sandbox().add_fault(Fault::once(
+        COMPLETE_PATH,
+        FaultAction::Status { status: 200 },
+    ));
+    let body = json!({"comment": "PV joint", "attachments": [pdf_attachment("pv.pdf")]});
+    let (status, answer) = h.act(COMPLETE_ROUTE, 1, Some("cpu-1"), body.clone()).await;
+    assert_eq!(status, 502, "{answer}");
+    assert_eq!(answer["code"], "chorus_unexpected_answer", "{answer}");
+    assert_eq!(h.get(1).await["transmission"]["chorus_status"], "SUSPENDUE");
+    let (status, again) = h.act(COMPLETE_ROUTE, 1, Some("cpu-1"), body).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["transmission"]["chorus_status"], "COMPLETEE");
+    let sent = h.sandbox().journal(Some(COMPLETE_PATH));
+    assert_eq!(
+        sent.len(),
+        2,
+        "the unprocessed one, then the one that landed"
+    );
+    assert_eq!(sent[0].fault.as_deref(), Some("status"));
+    assert_eq!(sent[1].fault, None);
     h.finish().await;
 }
 

@@ -217,7 +217,10 @@ impl Harness {
         let caller = ("works-test", &[self.siret.as_str()][..]);
         let request =
             gateway_tests::testkit::api_request(route, &path, &params, caller, &bytes, &headers);
-        response_json(&transmit_invoice::handle(&self.transmit, request).await)
+        gateway_tests::testkit::route_answer(
+            route,
+            &transmit_invoice::handle(&self.transmit, request).await,
+        )
     }
 
     /// Situation `number` registered and transmitted; its invoice number.

@@ -680,6 +680,13 @@ async fn failed(
             "an action's failure could not be recorded"
         );
     }
+    action_problem(error, may_have_landed)
+}
+
+/// What the company is told when an action failed. An answer that may mean the action
+/// landed (lost, or unreadable) is never a reason to send it blindly again: the next
+/// request reads the invoice's status first (`settle_sending`).
+fn action_problem(error: &ChorusError, may_have_landed: bool) -> Problem {
     match error {
         ChorusError::BusinessRefusal {
             code_retour,
@@ -693,10 +700,85 @@ async fn failed(
                 ),
             )
         }
+        // Chorus Pro answered, in a shape the gateway cannot read: said as such (issue 19),
+        // with the lost answer's way out.
+        ChorusError::UnexpectedAnswer { path, .. } => Problem::new(
+            ProblemCode::ChorusUnexpectedAnswer,
+            format!(
+                "Chorus Pro a répondu à l'action par une réponse que la passerelle ne sait pas lire (appel {path}) : l'action a peut-être été prise en compte. Ne la refaites pas dans le portail Chorus Pro ; renvoyez la même requête dans quelques minutes : la passerelle vérifiera d'abord le statut de la facture dans Chorus Pro et ne l'enverra pas deux fois. Si l'erreur persiste, contactez le support de la passerelle."
+            ),
+        ),
         _ if may_have_landed => Problem::new(
             ProblemCode::ChorusUnavailable,
             "Chorus Pro n'a pas confirmé l'action : renvoyez la même requête dans un instant ; la passerelle vérifiera d'abord dans Chorus Pro si elle a été prise en compte, et ne l'enverra pas deux fois.",
         ),
         other => chorus_problem(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 19: an unreadable answer to an action is said as such (502), not as an
+    /// unavailable Chorus Pro, and still tells the company to ask again, not to redo it.
+    #[test]
+    fn an_unreadable_answer_to_an_action_is_502_and_asks_for_the_same_request_again() {
+        let error = ChorusError::UnexpectedAnswer {
+            path: "factures/v1/recycler",
+            error: "the body is not JSON (41 bytes): expected value at line 1 column 1".into(),
+        };
+        assert!(
+            error.deposit_may_be_recorded(),
+            "settled by reading the status"
+        );
+        let problem = action_problem(&error, error.deposit_may_be_recorded());
+        assert_eq!(problem.code, ProblemCode::ChorusUnexpectedAnswer);
+        assert_eq!(problem.status(), 502);
+        assert!(
+            problem.detail.contains("ne sait pas lire"),
+            "{}",
+            problem.detail
+        );
+        assert!(
+            problem.detail.contains("renvoyez la même requête"),
+            "{}",
+            problem.detail
+        );
+        assert!(
+            problem.detail.contains("factures/v1/recycler"),
+            "{}",
+            problem.detail
+        );
+        assert!(!problem.detail.contains("not JSON"), "{}", problem.detail);
+    }
+
+    #[test]
+    fn a_lost_answer_stays_unavailable_and_a_refusal_not_allowed() {
+        let lost = ChorusError::Unavailable {
+            may_have_reached_chorus: true,
+        };
+        let problem = action_problem(&lost, lost.deposit_may_be_recorded());
+        assert_eq!(problem.code, ProblemCode::ChorusUnavailable);
+        assert!(
+            problem.detail.contains("n'a pas confirmé"),
+            "{}",
+            problem.detail
+        );
+        let odd_status = ChorusError::UnexpectedResponse {
+            status: 404,
+            may_have_reached_chorus: false,
+        };
+        let problem = action_problem(&odd_status, odd_status.deposit_may_be_recorded());
+        assert_eq!(problem.code, ProblemCode::ChorusUnavailable);
+        assert!(problem.detail.contains("404"), "{}", problem.detail);
+        let refused = ChorusError::BusinessRefusal {
+            code_retour: 20001,
+            libelle: "statut incompatible".into(),
+        };
+        assert_eq!(
+            action_problem(&refused, false).code,
+            ProblemCode::ActionNotAllowed
+        );
     }
 }

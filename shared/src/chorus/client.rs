@@ -580,7 +580,7 @@ impl ChorusClient {
             }
             Ok(response) => {
                 let status = response.status();
-                let verdict = self.read_response(response).await;
+                let verdict = self.read_response(outgoing.path, response).await;
                 tracing::debug!(
                     path = outgoing.path,
                     attempt,
@@ -594,14 +594,14 @@ impl ChorusClient {
     }
 
     /// What an answer means; a `429` also slows every call of this client down.
-    async fn read_response(&self, response: reqwest::Response) -> Verdict {
+    async fn read_response(&self, path: &'static str, response: reqwest::Response) -> Verdict {
         let status = response.status();
         let hints = hints(response.headers());
         if status == StatusCode::TOO_MANY_REQUESTS {
             self.pacer.slow_down(hints.retry_after);
         }
         match response.bytes().await {
-            Ok(bytes) => classify(status, &bytes, hints),
+            Ok(bytes) => classify(path, status, &bytes, hints),
             // The status came, the body did not: the request was processed.
             Err(_) => Verdict::Transient {
                 may_have_reached_chorus: true,
@@ -799,7 +799,7 @@ impl Probe {
                 .as_deref()
                 .is_some_and(says_login_refused),
         };
-        match classify(status, &self.bytes, hints) {
+        match classify(self.path, status, &self.bytes, hints) {
             Verdict::Answer(answer) => Ok(answer),
             Verdict::Failed(error) => Err(error),
             Verdict::PisteRefused => Err(ChorusError::GatewayNotAuthorised),
@@ -875,16 +875,21 @@ fn says_login_refused(www_authenticate: &str) -> bool {
         .contains("login or password")
 }
 
-/// Reads one answer of the API (see the module documentation for the 401/403 rule).
-fn classify(status: StatusCode, body: &[u8], hints: Hints) -> Verdict {
+/// Reads one answer of `path` (see the module documentation for the 401/403 rule).
+///
+/// A success status whose body is not JSON is an answer this client cannot read
+/// ([`ChorusError::UnexpectedAnswer`], like JSON of the wrong shape): the request reached
+/// Chorus Pro. A status Chorus Pro is not documented to send is
+/// [`ChorusError::UnexpectedResponse`] (docs/chorus-pro.md#answers-the-client-cannot-read).
+fn classify(path: &'static str, status: StatusCode, body: &[u8], hints: Hints) -> Verdict {
     let retry_after = hints.retry_after;
-    let json: Option<Value> = serde_json::from_slice(body).ok();
-    let code_retour = json.as_ref().and_then(code_retour);
+    let parsed: Result<Value, serde_json::Error> = serde_json::from_slice(body);
+    let json = parsed.as_ref().ok();
+    let code_retour = json.and_then(code_retour);
     let refusal = |code_retour: i64| {
         Verdict::Failed(ChorusError::BusinessRefusal {
             code_retour,
             libelle: json
-                .as_ref()
                 .and_then(|v| v.get("libelle"))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
@@ -894,12 +899,9 @@ fn classify(status: StatusCode, body: &[u8], hints: Hints) -> Verdict {
     match status.as_u16() {
         200..=299 => match code_retour {
             Some(code) if code != 0 => refusal(code),
-            _ => match json {
-                Some(answer) => Verdict::Answer(answer),
-                None => Verdict::Failed(ChorusError::UnexpectedResponse {
-                    status: status.as_u16(),
-                    may_have_reached_chorus: true,
-                }),
+            _ => match parsed {
+                Ok(answer) => Verdict::Answer(answer),
+                Err(error) => Verdict::Failed(not_json(path, status, body.len(), &error)),
             },
         },
         401 | 403 if code_retour.is_some() || hints.login_refused => {
@@ -927,6 +929,19 @@ fn classify(status: StatusCode, body: &[u8], hints: Hints) -> Verdict {
             may_have_reached_chorus: false,
         }),
     }
+}
+
+/// A success body that is not JSON (an HTML page, an empty body): logged with the path,
+/// its size and where the parser stopped, never the body itself.
+fn not_json(
+    path: &'static str,
+    status: StatusCode,
+    size: usize,
+    error: &serde_json::Error,
+) -> ChorusError {
+    let error = format!("the body is not JSON ({size} bytes): {error}");
+    tracing::warn!(path, status = status.as_u16(), error = %error, "Chorus Pro answer cannot be read");
+    ChorusError::UnexpectedAnswer { path, error }
 }
 
 fn classify_token(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> TokenVerdict {
@@ -1048,6 +1063,7 @@ mod tests {
 
     fn verdict(status: u16, body: &str) -> Verdict {
         classify(
+            STRUCTURES_SEARCH,
             StatusCode::from_u16(status).unwrap(),
             body.as_bytes(),
             Hints::default(),
@@ -1063,7 +1079,12 @@ mod tests {
                 r#"Bearer realm="PISTE",error="Unauthorized",error_description="login or password incorrects""#,
             ),
         );
-        let refused = classify(StatusCode::UNAUTHORIZED, b"", hints(&headers));
+        let refused = classify(
+            STRUCTURES_SEARCH,
+            StatusCode::UNAUTHORIZED,
+            b"",
+            hints(&headers),
+        );
         assert!(matches!(
             refused,
             Verdict::Failed(ChorusError::CredentialsRejected)
@@ -1073,7 +1094,12 @@ mod tests {
             WWW_AUTHENTICATE,
             HeaderValue::from_static(r#"Bearer realm="PISTE",error="invalid_token""#),
         );
-        let renew = classify(StatusCode::UNAUTHORIZED, b"", hints(&token_expired));
+        let renew = classify(
+            STRUCTURES_SEARCH,
+            StatusCode::UNAUTHORIZED,
+            b"",
+            hints(&token_expired),
+        );
         assert!(matches!(renew, Verdict::PisteRefused));
     }
 
@@ -1128,6 +1154,57 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// Issue 19: a success whose body is not JSON is an answer the client cannot read
+    /// (`chorus_unexpected_answer`), not an unavailable Chorus Pro; it reached Chorus Pro.
+    #[test]
+    fn a_success_that_is_not_json_is_an_unreadable_answer_of_its_call() {
+        for body in [
+            "<html><body>Maintenance</body></html>",
+            "",
+            "{\"codeRetour\":0,",
+        ] {
+            match verdict(200, body) {
+                Verdict::Failed(error @ ChorusError::UnexpectedAnswer { path, .. }) => {
+                    assert_eq!(path, STRUCTURES_SEARCH);
+                    assert!(error.deposit_may_be_recorded(), "{error}");
+                    let text = error.to_string();
+                    assert!(text.contains("not JSON"), "{text}");
+                    assert!(!text.contains("Maintenance"), "never the body: {text}");
+                }
+                _ => panic!("expected an unreadable answer for {body:?}"),
+            }
+        }
+        assert!(matches!(
+            verdict(204, ""),
+            Verdict::Failed(ChorusError::UnexpectedAnswer { .. })
+        ));
+    }
+
+    /// A status Chorus Pro is not documented to send (a 404 or 302 of a proxy, a 400 without
+    /// `codeRetour`) is not read as an answer, and nothing was processed.
+    #[test]
+    fn an_undocumented_status_is_an_unexpected_response_that_processed_nothing() {
+        for (status, body) in [
+            (404, "<html>Not Found</html>"),
+            (302, ""),
+            (400, "{}"),
+            (409, "{}"),
+        ] {
+            match verdict(status, body) {
+                Verdict::Failed(
+                    error @ ChorusError::UnexpectedResponse {
+                        status: seen,
+                        may_have_reached_chorus: false,
+                    },
+                ) => {
+                    assert_eq!(seen, status);
+                    assert!(!error.deposit_may_be_recorded());
+                }
+                _ => panic!("expected an unexpected response for HTTP {status}"),
+            }
+        }
     }
 
     #[tokio::test]

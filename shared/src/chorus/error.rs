@@ -6,16 +6,18 @@
 /// Display and Debug never carry a password, the PISTE client secret or a token: the
 /// variants hold only codes, Chorus Pro's own `libelle` and flags.
 ///
-/// Suggested mapping to the HTTP contract:
+/// The mapping to the HTTP contract (`crate::http::chorus::chorus_problem`, the one place
+/// that applies it; docs/chorus-pro.md#answers-the-client-cannot-read says why):
 ///
-/// | variant | contract code |
-/// | --- | --- |
-/// | `CredentialsRejected` | `credentials_rejected` (422) |
-/// | `GatewayNotAuthorised` | `gateway_not_authorised` (502) |
-/// | `BusinessRefusal` | depends on the call (`invoice_invalid`, `buyer_not_found`, …) |
-/// | `Unavailable`, `GatewayCredentialsUnavailable` | `chorus_unavailable` (503) |
-/// | `UnexpectedAnswer` | `chorus_unexpected_answer` (502) |
-/// | `UnexpectedResponse`, `InvalidConfiguration` | an internal error (500) |
+/// | variant | contract code | why |
+/// | --- | --- | --- |
+/// | `CredentialsRejected` | `credentials_rejected` (422) | the company must save its password |
+/// | `GatewayNotAuthorised` | `gateway_not_authorised` (502) | the gateway's operator must act |
+/// | `BusinessRefusal` | depends on the call (`invoice_invalid`, `buyer_not_found`, …) | handlers answer the refusals they understand first |
+/// | `Unavailable`, `GatewayCredentialsUnavailable` | `chorus_unavailable` (503) | no usable answer: asking again later is right |
+/// | `UnexpectedAnswer` | `chorus_unexpected_answer` (502) | Chorus Pro answered success (2xx) in a body the client cannot read: not JSON, or JSON of no readable shape; asking again gets the same answer until the gateway is fixed |
+/// | `UnexpectedResponse` | `chorus_unavailable` (503) | an HTTP status Chorus Pro is not documented to send (a 404 or 3xx of a proxy, a 400 without `codeRetour`), or a token answer PISTE's OAuth server sent that cannot be used: the request was not processed, so asking again later is safe and is what helps when the path in front of Chorus Pro misbehaves for a while |
+/// | `InvalidConfiguration` | an internal error (500) | a fault of the gateway itself |
 ///
 /// After a failed deposit, [`ChorusError::deposit_may_be_recorded`] tells whether the
 /// deposit must be reconciled (searched for) before any new attempt.
@@ -45,18 +47,20 @@ pub enum ChorusError {
     )]
     Unavailable { may_have_reached_chorus: bool },
 
-    /// An answer this client cannot read (an unexpected HTTP status, or a success body
-    /// that is not the expected JSON).
+    /// An HTTP status Chorus Pro is not documented to send (anything but 2xx, 400 with
+    /// `codeRetour`, 401, 403, 429, 5xx), or a PISTE token answer that cannot be used. A
+    /// success body that cannot be read is [`ChorusError::UnexpectedAnswer`] instead.
     #[error("unexpected answer from Chorus Pro (HTTP {status})")]
     UnexpectedResponse {
         status: u16,
         may_have_reached_chorus: bool,
     },
 
-    /// Chorus Pro accepted the call (`codeRetour` 0) but its answer does not have a shape
-    /// this client can read, even liberally (see `lenient`). `error` says where in the
-    /// answer and what was expected, never the value. The request reached Chorus Pro: a
-    /// deposit answered this way may be recorded.
+    /// Chorus Pro answered success (2xx, no refusing `codeRetour`) with a body this client
+    /// cannot read: not JSON at all (an HTML page, an empty body), or JSON of a shape it
+    /// cannot read even liberally (see `lenient`). `error` says where in the answer and
+    /// what was expected, never the value. The request reached Chorus Pro: a deposit or an
+    /// action answered this way may be recorded.
     #[error("unexpected answer from Chorus Pro to {path}: {error}")]
     UnexpectedAnswer { path: &'static str, error: String },
 

@@ -26,9 +26,16 @@ pub fn chorus_problem(err: &ChorusError) -> Problem {
                 "Chorus Pro a envoyé une réponse que la passerelle ne sait pas lire (appel {path}) ; rien n'a été enregistré. Réessayez plus tard ou contactez le support de la passerelle."
             ),
         ),
+        // A status Chorus Pro is not documented to send: nothing was processed, and asking
+        // again later is what helps (error.rs, the mapping table).
+        ChorusError::UnexpectedResponse { status, .. } => Problem::new(
+            ProblemCode::ChorusUnavailable,
+            format!(
+                "Chorus Pro n'a pas répondu normalement (statut HTTP {status} inattendu) ; rien n'a été enregistré. Réessayez dans quelques minutes ; si cela dure, contactez le support de la passerelle."
+            ),
+        ),
         ChorusError::BusinessRefusal { .. }
         | ChorusError::Unavailable { .. }
-        | ChorusError::UnexpectedResponse { .. }
         | ChorusError::GatewayCredentialsUnavailable { .. } => Problem::new(
             ProblemCode::ChorusUnavailable,
             "Chorus Pro ne répond pas pour le moment ; rien n'a été enregistré. Réessayez dans quelques minutes.",
@@ -56,6 +63,30 @@ mod tests {
             })
             .code,
             ProblemCode::ChorusUnavailable
+        );
+    }
+
+    /// Issue 19: an undocumented HTTP status stays `503 chorus_unavailable` (asking again
+    /// later is right) and says which status came; an unreadable success body is the 502.
+    #[test]
+    fn an_undocumented_status_is_unavailable_and_named() {
+        let problem = chorus_problem(&ChorusError::UnexpectedResponse {
+            status: 404,
+            may_have_reached_chorus: false,
+        });
+        assert_eq!(problem.code, ProblemCode::ChorusUnavailable);
+        assert_eq!(problem.status(), 503);
+        assert!(problem.detail.contains("404"), "{}", problem.detail);
+        assert!(problem.detail.contains("Réessayez"), "{}", problem.detail);
+        let unreadable = chorus_problem(&ChorusError::UnexpectedAnswer {
+            path: "factures/v1/recycler",
+            error: "the body is not JSON (38 bytes): expected value at line 1 column 1".into(),
+        });
+        assert_eq!(unreadable.status(), 502);
+        assert!(
+            !unreadable.detail.contains("not JSON"),
+            "{}",
+            unreadable.detail
         );
     }
 

@@ -69,6 +69,10 @@ pub enum FaultAction {
         #[serde(default = "long_hang_ms")]
         ms: u64,
     },
+    /// Process the request fully (a deposit or an action is recorded), then answer `200`
+    /// with an HTML page instead of its JSON, as a proxy or a maintenance page might: an
+    /// answer the client cannot read although the call landed (issue 19).
+    AnswerUnreadable,
     /// Answer the LDAP 401 of a refused technical account, whatever the password.
     RejectPassword,
     /// Answer PISTE's 401 for an invalid token, whatever the token.
@@ -135,6 +139,7 @@ impl FaultAction {
             FaultAction::Respond { .. } => "respond",
             FaultAction::TooManyRequests { .. } => "too_many_requests",
             FaultAction::AnswerLost { .. } => "answer_lost",
+            FaultAction::AnswerUnreadable => "answer_unreadable",
             FaultAction::RejectPassword => "reject_password",
             FaultAction::PisteUnauthorized => "piste_unauthorized",
             FaultAction::PisteLoginRefused => "piste_login_refused",
@@ -168,5 +173,10 @@ mod tests {
             }
         );
         assert_eq!(fault.times, None);
+        let fault: Fault =
+            serde_json::from_str(r#"{"path":"/cpro/","kind":"answer_unreadable","times":1}"#)
+                .unwrap();
+        assert_eq!(fault.action, FaultAction::AnswerUnreadable);
+        assert_eq!(fault.action.kind(), "answer_unreadable");
     }
 }

@@ -187,13 +187,27 @@ async fn emulated(State(sandbox): State<Sandbox>, request: Request) -> Response 
     sandbox
         .lock()
         .journal_update(seq, Some(response.status().as_u16()), None);
-    if let Some(FaultAction::AnswerLost { mode, ms }) = fault {
-        if mode == LostMode::Hang {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
+    match fault {
+        Some(FaultAction::AnswerLost { mode, ms }) => {
+            if mode == LostMode::Hang {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            drop_connection();
         }
-        drop_connection();
+        Some(FaultAction::AnswerUnreadable) => unreadable_page(),
+        _ => response,
     }
-    response
+}
+
+/// What `answer_unreadable` answers once the request was processed: a success status
+/// with a page that is not JSON.
+fn unreadable_page() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html;charset=utf-8")],
+        "<html><body><h1>Service momentanement perturbe</h1></body></html>",
+    )
+        .into_response()
 }
 
 impl Sandbox {
