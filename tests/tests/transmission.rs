@@ -12,6 +12,8 @@
 //! The follow-up function runs with a `FixedClock` moved ahead between runs, so back-offs
 //! of minutes or hours cost no real time.
 
+mod subscriber;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -29,6 +31,7 @@ use serde_json::{Map, Value, json};
 use shared::clock::FixedClock;
 use shared::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
 use shared::store::transmission::Tracked;
+use subscriber::{drain, story, subscribed_queue};
 use time::{Duration, OffsetDateTime};
 
 const TRANSMIT_ROUTE: &str =
@@ -1028,7 +1031,13 @@ async fn twenty_concurrent_posts_make_one_deposit() {
 
 #[tokio::test]
 async fn a_rejected_flux_shows_its_reason_and_asks_for_a_new_number() {
-    let h = Harness::new(Options::default()).await;
+    let bus = format!("evtest-{}", suffix().to_lowercase());
+    let h = Harness::new(Options {
+        event_bus: Some(bus.clone()),
+        ..Options::default()
+    })
+    .await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
     let number = invoice_number("REJ");
     h.situation(1, &number).await;
     let reason = "Le code service SERVICE_FERME du destinataire n'est pas actif";
@@ -1078,12 +1087,40 @@ async fn a_rejected_flux_shows_its_reason_and_asks_for_a_new_number() {
         reopened["previous_submissions"][0]["invoice_number"],
         number.as_str()
     );
+    the_reopening_is_one_event(&h, &queue, &renumbered).await;
     let (status, answer) = h.post(1, None).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["transmission"]["state"], "deposited", "{answer}");
     assert_eq!(h.deposits(&number).len(), 1);
     assert_eq!(h.deposits(&renumbered).len(), 1);
+    // The next runs publish what waits in the outbox: the reopening is not in it again.
+    h.sync_after(Duration::minutes(5)).await;
+    let later: Vec<String> = drain(&h.sdk, &queue)
+        .await
+        .iter()
+        .map(|e| e["detail"]["previous_state"].to_string())
+        .collect();
+    assert!(!later.contains(&"\"rejected\"".to_owned()), "{later:?}");
     h.finish().await;
+}
+
+/// The registration that reopened the rejected situation changed its state (`rejected` →
+/// `not_transmitted`): one `Situation status changed`, published at once, under the new
+/// number, with the rejected state and nothing Chorus Pro knows any more.
+async fn the_reopening_is_one_event(h: &Harness, queue: &str, renumbered: &str) {
+    let events = drain(&h.sdk, queue).await;
+    let reopening: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail"]["previous_state"] == "rejected")
+        .collect();
+    assert_eq!(reopening.len(), 1, "{events:?}");
+    let event = reopening[0];
+    assert_eq!(event["detail-type"], "Situation status changed");
+    let detail = &event["detail"];
+    assert_eq!(detail["state"], "not_transmitted", "{detail}");
+    assert_eq!(detail["invoice_number"], renumbered, "{detail}");
+    assert_eq!(detail["chorus_status"], Value::Null, "{detail}");
+    assert_eq!(story(&events, renumbered).len(), 1, "{events:?}");
 }
 
 #[tokio::test]
@@ -2975,84 +3012,6 @@ async fn company_page(h: &Harness, query: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A bus of the test's own, a rule on it and an SQS queue the rule delivers to (as a
-/// vendor would subscribe): the queue's URL.
-async fn subscribed_queue(sdk: &shared::aws::SdkConfig, bus: &str) -> String {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    events.create_event_bus().name(bus).send().await.unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("{bus}-q"))
-        .send()
-        .await
-        .unwrap();
-    let url = queue.queue_url().unwrap().to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .unwrap();
-    events
-        .put_rule()
-        .name(format!("{bus}-all"))
-        .event_bus_name(bus)
-        .event_pattern(r#"{"source":["choruspro-gateway"]}"#)
-        .send()
-        .await
-        .unwrap();
-    let target = aws_sdk_eventbridge::types::Target::builder()
-        .id("queue")
-        .arn(arn)
-        .build()
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{bus}-all"))
-        .event_bus_name(bus)
-        .targets(target)
-        .send()
-        .await
-        .unwrap();
-    url
-}
-
-/// Every message waiting in the queue, as the envelopes EventBridge delivered.
-async fn drain(sdk: &shared::aws::SdkConfig, url: &str) -> Vec<Value> {
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let mut all = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages();
-        if messages.is_empty() {
-            return all;
-        }
-        for m in messages {
-            all.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
-
 /// Mails moto accepted whose subject names `invoice`.
 async fn mails_about(invoice: &str) -> Vec<(String, String)> {
     gateway_tests::testkit::moto_mails()
@@ -3063,22 +3022,6 @@ async fn mails_about(invoice: &str) -> Vec<(String, String)> {
             (
                 m["subject"].as_str().unwrap_or("").to_owned(),
                 m["body"].as_str().unwrap_or("").to_owned(),
-            )
-        })
-        .collect()
-}
-
-/// `(detail-type, state, chorus_status)` of the events about `invoice`, in order.
-fn story(events: &[Value], invoice: &str) -> Vec<(String, String, String)> {
-    events
-        .iter()
-        .filter(|e| e["detail"]["invoice_number"] == invoice)
-        .map(|e| {
-            let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
-            (
-                text(&e["detail-type"]),
-                text(&e["detail"]["state"]),
-                text(&e["detail"]["chorus_status"]),
             )
         })
         .collect()
@@ -3121,14 +3064,17 @@ async fn a_late_payment_is_marked_once_mailed_once_listed_then_paid_and_every_ch
 }
 
 /// Made available 40 days ago (Chorus Pro's date): 30 days for a local authority, so the
-/// deadline passed 10 days ago. Paid at the next step.
+/// deadline passed 10 days ago. Paid at the next step, after the deposit (a payment dated
+/// before statuses already read would not be taken into the history, so the payment clock,
+/// which "paid" is read from, would never stop: see `follow_invoice`).
 fn script_made_available_40_days_ago_then_paid(h: &Harness, invoice: &str) {
     let available = OffsetDateTime::now_utc() - Duration::days(40);
+    let paid = OffsetDateTime::now_utc() + Duration::minutes(2);
     h.sandbox().script_invoice(InvoiceScript {
         numero_facture: invoice.to_owned(),
         steps: vec![
             ScriptStep::new("MISE_A_DISPOSITION", None).on(available),
-            ScriptStep::new("MISE_EN_PAIEMENT", None).on(OffsetDateTime::now_utc()),
+            ScriptStep::new("MISE_EN_PAIEMENT", None).on(paid),
         ],
         flux_rejection: None,
     });

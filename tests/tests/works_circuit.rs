@@ -7,6 +7,9 @@
 //! (`Progress::Manual`, the MOE and MOA played through `works_action`), a table of their own
 //! in the stack's moto, and the follow-up's clock moved ahead between runs.
 
+mod subscriber;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use gateway_tests::sandbox::{
@@ -19,6 +22,7 @@ use gateway_tests::testkit::{
 use serde_json::{Value, json};
 use shared::clock::FixedClock;
 use shared::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
+use subscriber::{drain, story, subscribed_queue};
 use time::{Duration, OffsetDateTime};
 
 const TRANSMIT_ROUTE: &str =
@@ -54,6 +58,7 @@ struct Harness {
     siret: String,
     market_ref: String,
     technical: shared::chorus::TechnicalAccount,
+    sdk: shared::aws::SdkConfig,
 }
 
 impl Harness {
@@ -116,6 +121,7 @@ impl Harness {
             siret,
             market_ref: format!("w-{}", suffix().to_lowercase()),
             technical: shared::chorus::TechnicalAccount::new(login.clone(), password.clone()),
+            sdk: sdk.clone(),
         };
         let request = lambda_request(
             "PUT /v1/companies/{siret}/chorus-account",
@@ -165,16 +171,52 @@ impl Harness {
     }
 
     async fn situation(&self, number: u16, invoice_number: &str) {
-        let n = number.to_string();
-        let (status, answer) = self
-            .call(
-                "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
-                &format!("{}/situations/{n}", self.market_path()),
-                &[("number", &n)],
-                Some(json!({"invoice_number": invoice_number, "period": "2026-11"})),
-            )
-            .await;
+        let (status, answer) = self.put_situation(number, invoice_number).await;
         assert_eq!(status, 201, "{answer}");
+    }
+
+    /// `PUT …/situations/{number}` with `invoice_number`: the status and answer.
+    async fn put_situation(&self, number: u16, invoice_number: &str) -> (u16, Value) {
+        let n = number.to_string();
+        self.call(
+            "PUT /v1/companies/{siret}/markets/{market_ref}/situations/{number}",
+            &format!("{}/situations/{n}", self.market_path()),
+            &[("number", &n)],
+            Some(json!({"invoice_number": invoice_number, "period": "2026-11"})),
+        )
+        .await
+    }
+
+    /// `GET /v1/companies/{siret}/situations?{query}`: the page.
+    async fn company_page(&self, query: &str) -> Value {
+        let mut claims = serde_json::Map::new();
+        claims.insert("sub".into(), "works-test".into());
+        claims.insert("companies".into(), json!([self.siret]));
+        let params: HashMap<String, String> = [("siret".to_owned(), self.siret.clone())].into();
+        let event = gateway_tests::local_api::build_event(&gateway_tests::local_api::EventParts {
+            route_key: "GET /v1/companies/{siret}/situations",
+            method: "GET",
+            path: &format!("/v1/companies/{}/situations", self.siret),
+            query,
+            headers: &[],
+            body: b"",
+            path_parameters: &params,
+            claims: &claims,
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (status, page) = response_json(&identifiers::handle(&self.identifiers, request).await);
+        assert_eq!(status, 200, "{page}");
+        page
+    }
+
+    /// The invoice numbers `GET …/situations?{query}` lists.
+    async fn listed(&self, query: &str) -> Vec<String> {
+        self.company_page(query).await["situations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["invoice_number"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     async fn get(&self, number: u16) -> Value {
@@ -235,9 +277,14 @@ impl Harness {
     }
 
     async fn sync(&self) -> status_sync::SyncReport {
+        self.sync_after(Duration::hours(7)).await
+    }
+
+    /// One follow-up run, its clock `ahead` of the last run's (or of now).
+    async fn sync_after(&self, ahead: Duration) -> status_sync::SyncReport {
         let at = {
             let mut last = self.last_sync.lock().unwrap();
-            *last = (*last).max(OffsetDateTime::now_utc()) + Duration::hours(7);
+            *last = (*last).max(OffsetDateTime::now_utc()) + ahead;
             *last
         };
         self.clock.set(at);
@@ -476,6 +523,10 @@ async fn no_validation_within_the_legal_delay_tells_the_company_and_keeps_follow
     let view = h.acts(1, &invoice, "moe_wrong_recipient", json!({})).await;
     let next = view["next_action"].as_str().unwrap();
     assert!(next.contains("bon maître d'œuvre"), "{next}");
+    // What the next action says, the registration allows: a new number reopens it.
+    let (status, reopened) = h.put_situation(1, &format!("SIT-{}", suffix())).await;
+    assert_eq!(status, 200, "{reopened}");
+    assert_eq!(reopened["transmission"]["state"], "not_transmitted");
     h.finish().await;
 }
 
@@ -620,5 +671,155 @@ async fn a_works_statement_to_recycle_goes_by_the_works_recycle_once() {
     let (status, again) = h.post(RECYCLE_ROUTE, 1, Some("rec-1"), &body).await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(h.journal_count(WORKS_RECYCLE_PATH), 1, "sent once");
+    h.finish().await;
+}
+
+/// The MOE refuses the statement: the next action asks for a new number, and the
+/// registration gives it (before the refusal, a new number is `409 already_transmitted`).
+/// The new number is sent by exactly one more submission; the situation then follows the
+/// new document, and the reopening is one event.
+#[tokio::test]
+async fn a_statement_refused_by_the_moe_is_sent_again_under_a_new_number() {
+    let bus = format!("works-evt-{}", suffix().to_lowercase());
+    let h = Harness::with(&[("EVENT_BUS_NAME", &bus)]).await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let first = h.transmitted(1).await;
+    h.received_by_moe(1, &first).await;
+    let view = h.acts(1, &first, "moe_review", json!({})).await;
+    let first_id = view["transmission"]["chorus_invoice_id"].as_i64().unwrap();
+    // Not a refusal: still in the circuit, the number is frozen.
+    let second = format!("SIT-{}", suffix());
+    let (status, frozen) = h.put_situation(1, &second).await;
+    assert_eq!(status, 409, "{frozen}");
+    assert_eq!(frozen["code"], "already_transmitted", "{frozen}");
+    assert_eq!(h.get(1).await["invoice_number"], first.as_str());
+
+    let reason = "Situation établie sur un mauvais avancement";
+    let view = h
+        .acts(1, &first, "moe_refuse", json!({"commentaire": reason}))
+        .await;
+    let next = view["next_action"].as_str().unwrap();
+    assert!(next.contains("nouveau numéro"), "{next}");
+    let (status, refused) = h.put_situation(1, &first).await;
+    assert_eq!(status, 409, "the refused number again: {refused}");
+    let (status, reopened) = h.put_situation(1, &second).await;
+    assert_eq!(status, 200, "{reopened}");
+    assert_eq!(reopened["transmission"]["state"], "not_transmitted");
+    assert_eq!(reopened["works"], Value::Null, "{reopened}");
+    assert_eq!(
+        reopened["previous_submissions"][0]["invoice_number"],
+        first.as_str()
+    );
+    the_reopening_is_one_event(&h, &queue, &second).await;
+
+    let (status, answer) = h
+        .post(TRANSMIT_ROUTE, 1, None, &invoice_body(&h.siret))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let submits = h.emulator.sandbox().journal(Some(SUBMIT_PATH));
+    assert_eq!(submits.len(), 2, "exactly one more submission");
+    assert_eq!(
+        submits[1].body.as_ref().unwrap()["numeroFactureSaisi"],
+        second.as_str()
+    );
+    let view = h.received_by_moe(1, &second).await;
+    assert_ne!(
+        view["transmission"]["chorus_invoice_id"].as_i64().unwrap(),
+        first_id,
+        "the new document: {view}"
+    );
+    assert_eq!(
+        view["works"]["moe_status"], "MISE_A_DISPOSITION_MOE",
+        "{view}"
+    );
+    assert_eq!(view["next_action"], Value::Null, "{view}");
+    assert!(h.followed(1).await, "the new document is followed");
+    h.finish().await;
+}
+
+/// One `Situation status changed`, published with the registration: the refused
+/// statement's status gone, the state back to `not_transmitted`, under the new number.
+async fn the_reopening_is_one_event(h: &Harness, queue: &str, renumbered: &str) {
+    let events = drain(&h.sdk, queue).await;
+    let reopening: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail"]["previous_chorus_status"] == "REFUSEE_MOE")
+        .collect();
+    assert_eq!(reopening.len(), 1, "{events:?}");
+    let detail = &reopening[0]["detail"];
+    assert_eq!(detail["previous_state"], "integrated", "{detail}");
+    assert_eq!(detail["state"], "not_transmitted", "{detail}");
+    assert_eq!(detail["chorus_status"], Value::Null, "{detail}");
+    assert_eq!(story(&events, renumbered).len(), 1, "{events:?}");
+}
+
+/// A works statement whose payment deadline passed is marked overdue; its last following
+/// document is then paid (its own status stays `ASSOCIEE`): no longer in `overdue=true`,
+/// and the payment is one event, the last, never published again.
+#[tokio::test]
+async fn a_works_statement_marked_overdue_then_paid_leaves_the_overdue_list_with_one_event() {
+    let bus = format!("works-evt-{}", suffix().to_lowercase());
+    let h = Harness::with(&[("EVENT_BUS_NAME", &bus)]).await;
+    let queue = subscribed_queue(&h.sdk, &bus).await;
+    let invoice = h.transmitted(1).await;
+    h.received_by_moe(1, &invoice).await;
+    // 40 days after the MOE's receipt: 30 days for a local authority, so it is late.
+    let report = h.sync_after(Duration::days(40)).await;
+    assert_eq!(report.overdue.marked, 1, "{report:?}");
+    assert_eq!(h.listed("overdue=true").await, [invoice.as_str()]);
+
+    h.acts(1, &invoice, "moe_associate", json!({"montant": "11000.00"}))
+        .await;
+    h.acts(1, &invoice, "moa_validate", json!({})).await;
+    let view = h.acts(1, &invoice, "pay", json!({})).await;
+    assert_eq!(view["transmission"]["chorus_status"], "ASSOCIEE", "{view}");
+    assert_ne!(view["payment"]["paid_on"], Value::Null, "{view}");
+    assert!(
+        h.listed("overdue=true").await.is_empty(),
+        "paid: not overdue"
+    );
+    assert_eq!(h.listed("overdue=false").await, [invoice.as_str()]);
+
+    let events = drain(&h.sdk, &queue).await;
+    let about: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["detail"]["invoice_number"] == invoice.as_str())
+        .collect();
+    let ids: std::collections::HashSet<String> = about
+        .iter()
+        .map(|e| e["resources"][0].to_string())
+        .collect();
+    assert_eq!(ids.len(), about.len(), "no event twice: {about:?}");
+    let paid: Vec<&&Value> = about
+        .iter()
+        .filter(|e| e["detail"].get("paid_on").is_some())
+        .collect();
+    assert_eq!(paid.len(), 1, "one event for the payment: {about:?}");
+    let last = about.last().unwrap();
+    assert_eq!(last["detail-type"], "Situation status changed", "{last}");
+    assert_eq!(
+        last["detail"]["paid_on"], view["payment"]["paid_on"],
+        "{last}"
+    );
+    assert_eq!(last["detail"]["chorus_status"], "ASSOCIEE", "{last}");
+    let overdue_at = about
+        .iter()
+        .position(|e| e["detail-type"] == "Payment overdue")
+        .expect("the overdue mark was an event");
+    assert!(
+        overdue_at < about.len() - 1,
+        "the payment after it: {about:?}"
+    );
+
+    // More runs: nothing more about it.
+    h.sync().await;
+    h.sync().await;
+    let again = drain(&h.sdk, &queue).await;
+    assert!(
+        again
+            .iter()
+            .all(|e| e["detail"]["invoice_number"] != invoice.as_str()),
+        "{again:?}"
+    );
     h.finish().await;
 }

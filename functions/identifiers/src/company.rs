@@ -166,13 +166,14 @@ impl Rows<'_> {
         situation.view(terms)
     }
 
-    /// Every page from `after` on, for the export.
+    /// Every page from `after` on, for the export: each view, and whether its invoice is
+    /// payable at all (not when a new number is needed: `Transmission::needs_new_number`).
     async fn all(
         &self,
         siret: &Siret,
         filter: &SituationFilter,
         mut after: Option<CompanyCursor>,
-    ) -> Result<Vec<SituationView>, Problem> {
+    ) -> Result<Vec<(SituationView, bool)>, Problem> {
         let mut views = Vec::new();
         loop {
             let found = self
@@ -181,7 +182,12 @@ impl Rows<'_> {
                 .list_company_situations(siret, filter, EXPORT_PAGE, after.as_ref())
                 .await
                 .map_err(|e| store_problem(&e))?;
-            views.extend(found.items.iter().map(|s| self.view(s)));
+            views.extend(
+                found
+                    .items
+                    .iter()
+                    .map(|s| (self.view(s), !s.transmission.needs_new_number())),
+            );
             match found.next_after {
                 Some(next) => after = Some(next),
                 None => return Ok(views),
@@ -234,11 +240,9 @@ fn date(value: Option<time::Date>) -> String {
     value.map(shared::clock::iso_date).unwrap_or_default()
 }
 
-fn csv_row(view: &SituationView) -> CsvRow<'_> {
+fn csv_row(view: &SituationView, payable: bool) -> CsvRow<'_> {
     let p: &PaymentClock = &view.payment;
-    let rejected = view.transmission.state == "rejected"
-        || view.transmission.chorus_status.as_deref() == Some("REJETEE");
-    let overdue = p.days_late.is_some_and(|d| d > 0) && p.paid_on.is_none() && !rejected;
+    let overdue = p.days_late.is_some_and(|d| d > 0) && p.paid_on.is_none() && payable;
     CsvRow {
         market_ref: &view.market_ref,
         number: view.number,
@@ -273,12 +277,12 @@ fn csv_row(view: &SituationView) -> CsvRow<'_> {
 
 /// The export: UTF-8 with a byte-order mark (so that a spreadsheet reads the accents),
 /// `;`-separated, one header line.
-fn csv_response(views: &[SituationView]) -> Result<Response<Body>, Problem> {
+fn csv_response(views: &[(SituationView, bool)]) -> Result<Response<Body>, Problem> {
     let mut writer = csv::WriterBuilder::new()
         .delimiter(b';')
         .from_writer(vec![0xEF, 0xBB, 0xBF]);
-    for view in views {
-        writer.serialize(csv_row(view)).map_err(|e| {
+    for (view, payable) in views {
+        writer.serialize(csv_row(view, *payable)).map_err(|e| {
             tracing::error!(error = %e, "CSV row not written");
             Problem::internal()
         })?;

@@ -4,7 +4,8 @@
 //! each read with `consulterFactureTravaux`, to the payment of the last one. What was
 //! claimed and what the MOE admitted are recorded with them (`works` of the view); the
 //! payment of the last document is written into the situation's history as
-//! `MISE_EN_PAIEMENT`, so that the payment clock stops on it.
+//! `MISE_EN_PAIEMENT`: the situation is then paid (`Situation::paid_on`, the one rule of
+//! the clock, the overdue pass and list, and the payment's event), its own status unchanged.
 //!
 //! The follow-up ends when the statement's own status ends it without handing over
 //! (`REFUSEE_MOE`), or when the last following document's does (`MISE_EN_PAIEMENT`,

@@ -315,6 +315,15 @@ fn deadline(history: &[StatusEntry], days: i64) -> Option<Deadline> {
     })
 }
 
+/// The day the invoice was paid, from `history` (the current submission's, oldest first):
+/// the first `MISE_EN_PAIEMENT` once the clock started (for a works statement, the payment
+/// of its last following document, written there as `MISE_EN_PAIEMENT`). The one rule of
+/// "paid": the clock stops there, the overdue pass and the company list's `overdue` filter
+/// read it (the store keeps it on the item as `paid_on`), and its first day is an event.
+pub fn paid_on(history: &[StatusEntry]) -> Option<Date> {
+    deadline(history, 0).and_then(|d| d.paid_on)
+}
+
 /// The clock of a situation: `history` is its Chorus Pro status history (oldest first,
 /// the current submission's only), `amount_due` what the invoice asks to be paid (TTC).
 pub fn payment_clock(

@@ -7,10 +7,11 @@
 //! - an invoice number belongs to one situation of the company at a time (the store
 //!   enforces it with one guard item per number, see `store::situation`);
 //! - before any transmission, identifiers change freely, and a replaced number is freed;
-//! - once transmitted they are frozen, except after a Chorus Pro rejection (`REJETEE`, or a
-//!   rejected deposit): then a **new** number must be registered before sending again
-//!   (Chorus Pro refuses a rejected invoice's number a second time), and the rejected one
-//!   stays held by the situation, so no other situation can take it either.
+//! - once transmitted they are frozen, except after a Chorus Pro rejection (`REJETEE`, a
+//!   rejected deposit, or its works equivalent, `works::calls_for_a_new_number`: see
+//!   [`Transmission::needs_new_number`]): then a **new** number must be registered before
+//!   sending again (Chorus Pro refuses a rejected invoice's number a second time), and the
+//!   rejected one stays held by the situation, so no other situation can take it either.
 
 use std::fmt;
 
@@ -184,9 +185,18 @@ impl Transmission {
         }
     }
 
-    fn rejected_by_chorus(&self) -> bool {
+    /// Chorus Pro will process this invoice no further and a new one, under a new number,
+    /// is the way on: a rejected deposit, `REJETEE`, or a works statement refused for good
+    /// (`works::calls_for_a_new_number`). The one rule of the registration (reopen), the
+    /// next action, and the payment clock (nothing is due on it).
+    pub fn needs_new_number(&self) -> bool {
         self.state == TransmissionState::Rejected
-            || self.chorus_status.as_deref() == Some(CHORUS_STATUS_REJECTED)
+            || self.chorus_status.as_deref().is_some_and(|status| {
+                status == CHORUS_STATUS_REJECTED
+                    || super::works::calls_for_a_new_number(&crate::chorus::InvoiceStatus::from(
+                        status,
+                    ))
+            })
     }
 }
 
@@ -329,7 +339,7 @@ pub fn plan_registration(
             reopen: false,
         });
     }
-    if current.transmission.rejected_by_chorus() {
+    if current.transmission.needs_new_number() {
         if same_key {
             return Err(RegistrationRefusal::RejectedNumberReused {
                 number: current.identifiers.invoice_number.clone(),
@@ -413,13 +423,13 @@ impl Situation {
     /// What the company must do now, in French, when the status asks for something.
     pub fn next_action(&self) -> Option<String> {
         let number = &self.identifiers.invoice_number;
-        if self.transmission.rejected_by_chorus() {
+        if let Some(action) = self.works_action() {
+            return Some(action);
+        }
+        if self.transmission.needs_new_number() {
             return Some(format!(
                 "Chorus Pro a rejeté la facture « {number} » : enregistrez un nouveau numéro de facture pour cette situation, puis transmettez-la de nouveau."
             ));
-        }
-        if let Some(action) = self.works_action() {
-            return Some(action);
         }
         match (self.transmission.state, self.transmission.chorus_status.as_deref()) {
             (TransmissionState::OutcomeUnknown, _) => Some(self.outcome_unknown_action()),
@@ -491,6 +501,11 @@ impl Situation {
     /// The legal payment clock (docs/payment-deadline.md).
     pub fn payment(&self, terms: PaymentTerms<'_>) -> PaymentClock {
         payment_clock(self.current_history(), self.transmission.amount_due, terms)
+    }
+
+    /// The day the current submission was paid (`payment::paid_on`), whatever the terms.
+    pub fn paid_on(&self) -> Option<time::Date> {
+        super::payment::paid_on(self.current_history())
     }
 }
 
@@ -687,6 +702,14 @@ mod tests {
         for s in [
             situation("SIT-3", TransmissionState::Integrated, Some("REJETEE")),
             situation("SIT-3", TransmissionState::Rejected, None),
+            // The works equivalents (`works::calls_for_a_new_number`).
+            situation("SIT-3", TransmissionState::Integrated, Some("REFUSEE_MOE")),
+            situation("SIT-3", TransmissionState::Integrated, Some("REFUSEE_MOA")),
+            situation(
+                "SIT-3",
+                TransmissionState::Integrated,
+                Some("ERREUR_FOURNISSEUR_SUR_MOE"),
+            ),
         ] {
             assert!(s.next_action().unwrap().contains("nouveau numéro"));
             assert!(matches!(
@@ -724,6 +747,27 @@ mod tests {
             assert_eq!(next.revision, 5);
             assert_eq!(next.next_action(), None);
             assert_eq!(next.created_at, s.created_at);
+        }
+    }
+
+    #[test]
+    fn a_works_statement_still_in_the_circuit_keeps_its_number() {
+        for status in [
+            "MISE_A_DISPOSITION_MOE",
+            "A_VALIDER_MOE",
+            "A_COMPLETER",
+            "ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE",
+            "ASSOCIEE",
+        ] {
+            let s = situation("SIT-3", TransmissionState::Integrated, Some(status));
+            assert!(!s.transmission.needs_new_number(), "{status}");
+            assert_eq!(
+                plan_registration(Some(&s), &ids("SIT-4")),
+                Err(RegistrationRefusal::Frozen {
+                    state: TransmissionState::Integrated
+                }),
+                "{status}"
+            );
         }
     }
 

@@ -41,8 +41,27 @@ impl WorksProgress {
     }
 }
 
+/// Whether a works status of the company's **own** document means Chorus Pro will process
+/// it no further, so the statement must be deposited again under a new number
+/// (docs/chorus-pro.md#works-refusals): refused by the party it was sent to
+/// (`REFUSEE_MOE`, which "arrête systématiquement le circuit de facturation"; `REFUSEE_MOA`,
+/// a document sent to the MOA such as an A8), or addressed to the wrong MOE
+/// (`ERREUR_FOURNISSEUR_SUR_MOE`, `ERREUR_MOE_SUR_FOURNISSEUR`: no works service changes a
+/// document's MOE, `recyclerFactureTravaux` changes only its routing and MOA). The works
+/// equivalent of `REJETEE`; `Transmission::needs_new_number` applies it.
+pub fn calls_for_a_new_number(status: &InvoiceStatus) -> bool {
+    matches!(
+        status,
+        InvoiceStatus::RefuseeMoe
+            | InvoiceStatus::RefuseeMoa
+            | InvoiceStatus::ErreurFournisseurSurMoe
+            | InvoiceStatus::ErreurMoeSurFournisseur
+    )
+}
+
 /// What a works status asks of the company, in French (docs/chorus-pro.md#works-statuses):
 /// `status` is the contractor's document's, `following` the last following document's.
+/// Every status [`calls_for_a_new_number`] keeps asks for a new number, and only those.
 pub fn next_action(
     number: &impl std::fmt::Display,
     status: &InvoiceStatus,
@@ -50,23 +69,25 @@ pub fn next_action(
     reason: Option<String>,
 ) -> Option<String> {
     let why = reason.map_or_else(String::new, |r| format!(" Motif donné : « {r} »."));
-    if following == Some("REFUSEE_MOA") {
-        return Some(format!(
-            "Le maître d'ouvrage a refusé l'état d'acompte établi sur le projet de décompte « {number} ».{why} Rapprochez-vous du maître d'œuvre et du maître d'ouvrage : le décompte du mois suivant reprendra les montants en cumul."
-        ));
-    }
+    let again = "enregistrez un nouveau numéro pour cette situation et transmettez-la de nouveau";
     let text = match status {
         InvoiceStatus::RefuseeMoe => format!(
-            "Le maître d'œuvre a refusé le projet de décompte « {number} » : le circuit de facturation est arrêté.{why} Corrigez le décompte avec lui, puis enregistrez un nouveau numéro pour cette situation et transmettez-la de nouveau."
+            "Le maître d'œuvre a refusé le projet de décompte « {number} » : le circuit de facturation est arrêté.{why} Corrigez le décompte avec lui, puis {again}."
+        ),
+        InvoiceStatus::RefuseeMoa => format!(
+            "Le maître d'ouvrage a refusé le document « {number} » : Chorus Pro ne le traitera plus.{why} Corrigez-le avec lui, puis {again}."
         ),
         InvoiceStatus::ACompleter => format!(
             "Le maître d'œuvre demande de compléter le projet de décompte « {number} ».{why} Envoyez les pièces demandées, avec un commentaire si besoin, par POST …/transmission/complete."
         ),
         InvoiceStatus::ErreurFournisseurSurMoe | InvoiceStatus::ErreurMoeSurFournisseur => format!(
-            "Le projet de décompte « {number} » n'est pas arrivé au bon maître d'œuvre.{why} Vérifiez le maître d'œuvre et son service avec la fiche d'identité du marché et corrigez le marché (PUT …/markets/{{market_ref}}) ; le décompte ne pouvant pas changer de maître d'œuvre, enregistrez ensuite un nouveau numéro pour cette situation et transmettez-la de nouveau."
+            "Le projet de décompte « {number} » n'est pas arrivé au bon maître d'œuvre.{why} Vérifiez le maître d'œuvre et son service avec la fiche d'identité du marché et corrigez le marché (PUT …/markets/{{market_ref}}) ; le décompte ne pouvant pas changer de maître d'œuvre, {again}."
         ),
         InvoiceStatus::AbsenceValidationMoeDelaiReglementaire => format!(
             "Le maître d'œuvre n'a pas traité le projet de décompte « {number} » dans le délai réglementaire. Le délai de paiement court depuis sa réception par le maître d'œuvre (voir payment) : signalez-le au maître d'ouvrage (l'acheteur) et relancez le maître d'œuvre ; la passerelle continue de suivre le décompte."
+        ),
+        _ if following == Some("REFUSEE_MOA") => format!(
+            "Le maître d'ouvrage a refusé l'état d'acompte établi sur le projet de décompte « {number} ».{why} Rapprochez-vous du maître d'œuvre et du maître d'ouvrage : le décompte du mois suivant reprendra les montants en cumul."
         ),
         _ => return None,
     };
@@ -130,6 +151,39 @@ mod tests {
         );
         let late = ask("ABSENCE_VALIDATION_MOE_DELAI_REGLEMENTAIRE", None).unwrap();
         assert!(late.contains("délai réglementaire"), "{late}");
+    }
+
+    #[test]
+    fn the_statuses_that_ask_for_a_new_number_are_the_rule_s_and_only_those() {
+        let mut known: Vec<&str> = InvoiceStatus::KNOWN.to_vec();
+        known.push("UN_STATUT_NOUVEAU");
+        for status in known {
+            let s = InvoiceStatus::from(status);
+            let asks = next_action(&"SIT-1", &s, None, None)
+                .is_some_and(|text| text.contains("nouveau numéro"));
+            assert_eq!(asks, calls_for_a_new_number(&s), "{status}");
+        }
+        for refusal in [
+            "REFUSEE_MOE",
+            "REFUSEE_MOA",
+            "ERREUR_FOURNISSEUR_SUR_MOE",
+            "ERREUR_MOE_SUR_FOURNISSEUR",
+        ] {
+            assert!(
+                calls_for_a_new_number(&InvoiceStatus::from(refusal)),
+                "{refusal}"
+            );
+        }
+        // The MOA refusing the MOE's état d'acompte is not a refusal of the company's own
+        // document: the next month's statement takes the amounts up again.
+        let following = next_action(
+            &"SIT-1",
+            &InvoiceStatus::Associee,
+            Some("REFUSEE_MOA"),
+            None,
+        )
+        .unwrap();
+        assert!(!following.contains("nouveau numéro"), "{following}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::market::{Page, page};
 use super::situation::{situation_from_item, situation_key};
 use super::{Store, StoreError};
 use crate::aws::error_text;
-use crate::domain::payment::{BuyerCategory, PAID};
+use crate::domain::payment::BuyerCategory;
 use crate::domain::transmission::TransmissionState;
 use crate::domain::{MarketRef, Siret, Situation, SituationNumber};
 
@@ -29,7 +29,9 @@ pub struct SituationFilter {
     pub state: Option<TransmissionState>,
     /// A Chorus Pro status name, already checked against the known ones.
     pub chorus_status: Option<String>,
-    /// `Some(true)`: marked overdue by the follow-up and not paid; `Some(false)`: the others.
+    /// `Some(true)`: marked overdue by the follow-up and not paid (`Situation::paid_on`,
+    /// kept on the item by `store::overdue`: a works statement is paid on its last
+    /// following document, its own status unchanged); `Some(false)`: the others.
     pub overdue: Option<bool>,
 }
 
@@ -50,16 +52,13 @@ impl SituationFilter {
             values.push((":f_status", s(status.clone())));
         }
         match self.overdue {
-            Some(true) => terms.push(
-                "(attribute_exists(overdue_since) AND (attribute_not_exists(chorus_status) OR chorus_status <> :f_paid))",
-            ),
-            Some(false) => terms.push(
-                "(attribute_not_exists(overdue_since) OR chorus_status = :f_paid)",
-            ),
+            Some(true) => {
+                terms.push("(attribute_exists(overdue_since) AND attribute_not_exists(paid_on))")
+            }
+            Some(false) => {
+                terms.push("(attribute_not_exists(overdue_since) OR attribute_exists(paid_on))")
+            }
             None => {}
-        }
-        if self.overdue.is_some() {
-            values.push((":f_paid", s(PAID)));
         }
         (!terms.is_empty()).then(|| (terms.join(" AND "), values))
     }

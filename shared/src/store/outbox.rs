@@ -43,6 +43,11 @@ pub struct EventDetail {
     pub previous_chorus_status: Option<String>,
     pub next_action: Option<String>,
     pub at: String,
+    /// The day the situation was paid (`Situation::paid_on`, `YYYY-MM-DD`): present once it
+    /// is paid, absent before (an addition: events of unpaid situations are unchanged). A
+    /// works statement's payment changes neither its state nor its own status: this says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_on: Option<String>,
 }
 
 /// One event waiting in an item's outbox.
@@ -125,6 +130,7 @@ fn situation_detail(before: &Situation, after: &Situation, at: OffsetDateTime) -
         previous_chorus_status: before.transmission.chorus_status.clone(),
         next_action: after.next_action(),
         at: rfc3339(at),
+        paid_on: after.paid_on().map(crate::clock::iso_date),
     }
 }
 
@@ -138,8 +144,28 @@ fn situation_event_id(after: &Situation, kind: &str) -> String {
     )
 }
 
-/// The events a transition writes with itself: a change of state or Chorus Pro status,
-/// and the overdue mark when `change` sets it for the first time.
+/// The `Situation status changed` event of a change from `before` to `after`, if it is
+/// one: its state, its Chorus Pro status, or its payment (`paid_on`, which is all a works
+/// statement's payment changes) moved. Every writer of a situation calls it: a
+/// transition, and a registration that reopens a rejected one (`store::situation`).
+pub(crate) fn status_event(
+    before: &Situation,
+    after: &Situation,
+    now: OffsetDateTime,
+) -> Option<OutboxEvent> {
+    let moved = after.transmission.state != before.transmission.state
+        || after.transmission.chorus_status != before.transmission.chorus_status
+        || after.paid_on() != before.paid_on();
+    moved.then(|| OutboxEvent {
+        id: situation_event_id(after, "status"),
+        detail_type: STATUS_CHANGED.into(),
+        detail: situation_detail(before, after, now),
+        at: now,
+    })
+}
+
+/// The events a transition writes with itself: a change of state, Chorus Pro status or
+/// payment ([`status_event`]), and the overdue mark when `change` sets it for the first time.
 pub(crate) fn transition_events(
     tracked: &Tracked,
     to: TransmissionState,
@@ -148,17 +174,7 @@ pub(crate) fn transition_events(
 ) -> Vec<OutboxEvent> {
     let before = &tracked.situation;
     let after = after_change(before, to, change);
-    let mut events = Vec::new();
-    if after.transmission.state != before.transmission.state
-        || after.transmission.chorus_status != before.transmission.chorus_status
-    {
-        events.push(OutboxEvent {
-            id: situation_event_id(&after, "status"),
-            detail_type: STATUS_CHANGED.into(),
-            detail: situation_detail(before, &after, now),
-            at: now,
-        });
-    }
+    let mut events: Vec<OutboxEvent> = status_event(before, &after, now).into_iter().collect();
     let marks_overdue = change.set.iter().any(|(k, _)| *k == "overdue_since");
     if marks_overdue && tracked.record.overdue_since.is_none() {
         events.push(OutboxEvent {
@@ -196,6 +212,7 @@ fn credentials_event(siret: &Siret, password_version: &str, now: OffsetDateTime)
             previous_chorus_status: None,
             next_action: Some("Chorus Pro refuse le mot de passe du compte technique : enregistrez le nouveau dans « Mon compte » ; les transmissions en attente reprendront d'elles-mêmes.".into()),
             at: rfc3339(now),
+            paid_on: None,
         },
         at: now,
     }
@@ -463,6 +480,18 @@ impl Store {
             }
         }
         report
+    }
+
+    /// Publishes the events a write other than `transition` left in the item at `key` (a
+    /// transaction answers no item): read again, then as `publish_item`. Never fails the
+    /// caller: what is not published waits for the next status-sync.
+    pub(crate) async fn publish_written(&self, key: &Item) {
+        if self.events.is_none() {
+            return;
+        }
+        if let Some(item) = self.get_raw(key).await {
+            self.publish_item(&item).await;
+        }
     }
 
     async fn get_raw(&self, item: &Item) -> Option<Item> {

@@ -22,6 +22,9 @@ use crate::domain::payment::{BuyerCategory, LatePaymentRates, PaymentTerms};
 use crate::domain::transmission::TransmissionState;
 use crate::domain::{MarketRef, Siret, SituationNumber};
 
+/// The attribute that says a situation is paid (`Situation::paid_on`), as an ISO date.
+pub(crate) const PAID_ON: &str = "paid_on";
+
 fn set_value<'a>(change: &'a Change, name: &str) -> Option<&'a AttributeValue> {
     change.set.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
@@ -55,23 +58,50 @@ pub(crate) fn due_entry(tracked: &Tracked, to: TransmissionState, change: &Chang
     }
 }
 
-/// Rejected by Chorus Pro or the buyer: a new invoice number is needed, nothing is due.
-pub fn is_rejected(situation: &crate::domain::Situation) -> bool {
-    situation.transmission.state == TransmissionState::Rejected
-        || situation.transmission.chorus_status.as_deref()
-            == Some(crate::domain::situation::CHORUS_STATUS_REJECTED)
+/// What a transition writes of the payment: the payment index entry ([`due_entry`]) and
+/// the day the situation as the change leaves it was paid (`Situation::paid_on`), kept on
+/// the item as `paid_on` for the company list's `overdue` filter (`store::company`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PaymentEntry {
+    pub due_on: Option<Date>,
+    pub paid_on: Option<Date>,
 }
 
-/// Adds the index entry (or its removal) to a transition's update.
+pub(crate) fn payment_entry(
+    tracked: &Tracked,
+    to: TransmissionState,
+    change: &Change,
+) -> PaymentEntry {
+    PaymentEntry {
+        due_on: due_entry(tracked, to, change),
+        paid_on: after_change(&tracked.situation, to, change).paid_on(),
+    }
+}
+
+/// Rejected by Chorus Pro or the buyer, or a works statement refused for good: a new
+/// invoice number is needed, nothing is due (`Transmission::needs_new_number`).
+pub fn is_rejected(situation: &crate::domain::Situation) -> bool {
+    situation.transmission.needs_new_number()
+}
+
+/// Adds the index entry (or its removal) and the payment day (or its removal) to a
+/// transition's update.
 pub(crate) fn index_writes(
     tracked: &Tracked,
-    due_on: Option<Date>,
+    payment: PaymentEntry,
     sets: &mut Vec<String>,
     removes: &mut Vec<String>,
     values: &mut Vec<(String, AttributeValue)>,
 ) {
+    match payment.paid_on {
+        Some(day) => {
+            sets.push(format!("{PAID_ON} = :paid_on"));
+            values.push((":paid_on".into(), s(crate::clock::iso_date(day))));
+        }
+        None => removes.push(PAID_ON.into()),
+    }
     let sit = &tracked.situation;
-    match due_on {
+    match payment.due_on {
         Some(day) => {
             sets.push(format!("{} = :due_pk", keys::GSI2PK));
             sets.push(format!("{} = :due_sk", keys::GSI2SK));
@@ -199,6 +229,77 @@ mod tests {
         assert_eq!(due_entry(&running, INTEGRATED, &told), None);
         let rejected = Change::default().chorus_status(Some("REJETEE"));
         assert_eq!(due_entry(&running, INTEGRATED, &rejected), None);
+    }
+
+    #[test]
+    fn the_payment_day_is_kept_once_paid_also_for_a_works_statement() {
+        let running = tracked(&[("DEPOSEE", AVAILABLE), ("MISE_A_DISPOSITION", AVAILABLE)]);
+        let none = Change::default();
+        assert_eq!(payment_entry(&running, INTEGRATED, &none).paid_on, None);
+        // A works statement: its own status stays `ASSOCIEE`, its last following
+        // document's payment is written into its history (status-sync's `works.rs`).
+        let works = tracked(&[
+            ("MISE_A_DISPOSITION_MOE", AVAILABLE),
+            ("ASSOCIEE", AVAILABLE),
+        ]);
+        let paid = Change::default().history(StatusEntry {
+            at: datetime!(2026-12-20 10:00 UTC),
+            status: "MISE_EN_PAIEMENT".into(),
+            comment: Some("pièce suivante A19".into()),
+        });
+        let entry = payment_entry(&works, INTEGRATED, &paid);
+        assert_eq!(entry.paid_on, Some(date!(2026 - 12 - 20)));
+        assert_eq!(entry.due_on, None, "paid: out of the payment index");
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut values = Vec::new();
+        index_writes(&works, entry, &mut sets, &mut removes, &mut values);
+        assert!(sets.contains(&"paid_on = :paid_on".to_owned()), "{sets:?}");
+        assert_eq!(values[0].1, s("2026-12-20"));
+        // A works statement refused for good is not payable either.
+        let refused = Change::default().chorus_status(Some("REFUSEE_MOE"));
+        let works_running = tracked(&[("MISE_A_DISPOSITION_MOE", AVAILABLE)]);
+        assert!(due_entry(&works_running, INTEGRATED, &none).is_some());
+        assert_eq!(due_entry(&works_running, INTEGRATED, &refused), None);
+    }
+
+    /// A works statement's payment changes neither its state nor its status: it is an
+    /// event all the same, once, and it says the day it was paid.
+    #[test]
+    fn a_works_statement_paid_is_one_status_event_with_its_payment_day() {
+        use crate::store::outbox::{STATUS_CHANGED, transition_events};
+        let works = tracked(&[
+            ("MISE_A_DISPOSITION_MOE", AVAILABLE),
+            ("ASSOCIEE", AVAILABLE),
+        ]);
+        let at = datetime!(2026-12-20 10:00 UTC);
+        let paid = Change::default().history(StatusEntry {
+            at,
+            status: "MISE_EN_PAIEMENT".into(),
+            comment: None,
+        });
+        let events = transition_events(&works, INTEGRATED, &paid, at);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].detail_type, STATUS_CHANGED);
+        assert_eq!(events[0].detail.chorus_status.as_deref(), Some("ASSOCIEE"));
+        assert_eq!(
+            events[0].detail.previous_chorus_status.as_deref(),
+            Some("ASSOCIEE")
+        );
+        assert_eq!(events[0].detail.paid_on.as_deref(), Some("2026-12-20"));
+        // Once paid, a later look that changes nothing is no event.
+        let mut after = works.clone();
+        after
+            .situation
+            .transmission
+            .status_history
+            .extend(paid.history.clone());
+        assert!(transition_events(&after, INTEGRATED, &Change::default(), at).is_empty());
+        // An unpaid situation's detail has no `paid_on` at all (unchanged shape).
+        let moved = Change::default().chorus_status(Some("A_VALIDER_MOE"));
+        let detail = &transition_events(&works, INTEGRATED, &moved, at)[0].detail;
+        let json = serde_json::to_value(detail).unwrap();
+        assert!(json.get("paid_on").is_none(), "{json}");
     }
 
     /// The outbox's rule, on the same situations (`store::outbox::transition_events`).

@@ -277,14 +277,45 @@ pub(crate) fn situation_from_item(item: &Item) -> Result<Situation, StoreError> 
     })
 }
 
+/// Whether saving `new` over `old` closes a rejected transmission (a registration after a
+/// rejection: one more closed submission).
+fn reopens(old: &Situation, new: &Situation) -> bool {
+    new.previous_submissions.len() > old.previous_submissions.len()
+}
+
+/// The attributes of a closed transmission that do not belong to the next one: its Chorus
+/// Pro document, its works circuit, its payment and overdue marks, its payment index entry.
+const CLOSED_WITH_THE_TRANSMISSION: [&str; 11] = [
+    "chorus_status",
+    "flux_number",
+    "chorus_invoice_id",
+    "company_check_since",
+    "amount_due",
+    "works",
+    super::overdue::PAID_ON,
+    "overdue_since",
+    "overdue_notified_at",
+    keys::GSI2PK,
+    keys::GSI2SK,
+];
+
 /// The `Update` that turns `old` into `new`: identifier attributes, bookkeeping and, when
-/// a rejected transmission is closed, the transmission attributes. Nothing else is touched.
-fn situation_update(table: &str, old: &Situation, new: &Situation) -> Result<Update, StoreError> {
-    let mut set = vec![
+/// a rejected transmission is closed, the transmission attributes and, `with_events`, the
+/// event of that change of state in the outbox (`store::outbox`), in the same write.
+/// Nothing else is touched.
+fn situation_update(
+    table: &str,
+    old: &Situation,
+    new: &Situation,
+    with_events: bool,
+) -> Result<Update, StoreError> {
+    let mut set: Vec<String> = [
         "invoice_number = :invoice_number",
         "updated_at = :updated_at",
         "revision = :revision",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
     let mut remove = Vec::new();
     let mut update = Update::builder()
         .table_name(table)
@@ -300,37 +331,39 @@ fn situation_update(table: &str, old: &Situation, new: &Situation) -> Result<Upd
         .expression_attribute_values(":revision", n(new.revision));
     match new.identifiers.period {
         Some(p) => {
-            set.push("period = :period");
+            set.push("period = :period".into());
             update = update.expression_attribute_values(":period", s(p.to_string()));
         }
         None => remove.push("period"),
     }
     match &new.identifiers.commitment_number {
         Some(c) => {
-            set.push("commitment_number = :commitment_number");
+            set.push("commitment_number = :commitment_number".into());
             update = update.expression_attribute_values(":commitment_number", s(c.as_str()));
         }
         None => remove.push("commitment_number"),
     }
     // A registration after a rejection closed the transmission: its attributes start over.
-    let reopened = new.previous_submissions.len() > old.previous_submissions.len();
-    if reopened {
-        set.push("transmission_state = :transmission_state");
-        set.push("previous_submissions = :previous_submissions");
+    if reopens(old, new) {
+        set.push("transmission_state = :transmission_state".into());
+        set.push("previous_submissions = :previous_submissions".into());
         update = update
             .expression_attribute_values(":transmission_state", s(new.transmission.state.as_str()))
             .expression_attribute_values(
                 ":previous_submissions",
                 previous_submissions_value(&new.previous_submissions),
             );
-        remove.extend([
-            "chorus_status",
-            "flux_number",
-            "chorus_invoice_id",
-            "company_check_since",
-            "amount_due",
-            "works",
-        ]);
+        remove.extend(CLOSED_WITH_THE_TRANSMISSION);
+        let event = with_events
+            .then(|| super::outbox::status_event(old, new, new.updated_at))
+            .flatten();
+        if let Some(event) = event {
+            let (sets, values) = super::outbox::outbox_sets(&new.siret, &[event]);
+            set.extend(sets);
+            for (name, value) in values {
+                update = update.expression_attribute_values(name, value);
+            }
+        }
     }
     let mut expression = format!("SET {}", set.join(", "));
     if !remove.is_empty() {
@@ -420,7 +453,13 @@ impl Store {
             .send()
             .await;
         let err = match result {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                if old.is_some_and(|old| reopens(old, new)) {
+                    let key = situation_key(&new.siret, &new.market_ref, new.number);
+                    self.publish_written(&key).await;
+                }
+                return Ok(());
+            }
             Err(e) => e,
         };
         let Some(canceled) = err.as_service_error().and_then(|e| match e {
@@ -451,7 +490,12 @@ impl Store {
                 )
                 .build(),
             Some(old) => TransactWriteItem::builder()
-                .update(situation_update(&self.table, old, new)?)
+                .update(situation_update(
+                    &self.table,
+                    old,
+                    new,
+                    self.events.is_some(),
+                )?)
                 .build(),
         })
     }
@@ -689,7 +733,7 @@ mod tests {
         let mut new = old.clone();
         new.identifiers.period = None;
         new.revision = 8;
-        let update = situation_update("t", &old, &new).unwrap();
+        let update = situation_update("t", &old, &new, true).unwrap();
         let expression = update.update_expression();
         assert!(
             expression.starts_with("SET invoice_number = :invoice_number"),
@@ -700,7 +744,7 @@ mod tests {
         // Reopened after a rejection: one more closed submission, transmission reset.
         new.previous_submissions
             .push(new.previous_submissions[0].clone());
-        let expression = situation_update("t", &old, &new)
+        let expression = situation_update("t", &old, &new, false)
             .unwrap()
             .update_expression()
             .to_owned();
@@ -708,5 +752,19 @@ mod tests {
             expression.contains("chorus_status, flux_number, chorus_invoice_id"),
             "{expression}"
         );
+        assert!(
+            !expression.contains("outbox"),
+            "no bus, no event: {expression}"
+        );
+        // With a bus, the change of state goes in the outbox in the same write.
+        new.transmission = Transmission::not_transmitted();
+        let with_event = situation_update("t", &old, &new, true).unwrap();
+        let expression = with_event.update_expression();
+        assert!(expression.contains("outbox = list_append"), "{expression}");
+        assert!(expression.contains("overdue_since"), "{expression}");
+        let events = with_event.expression_attribute_values().unwrap()[":ob_events"]
+            .as_l()
+            .unwrap();
+        assert_eq!(events.len(), 1);
     }
 }

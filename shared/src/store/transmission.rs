@@ -657,7 +657,7 @@ impl Store {
             Some(_) => super::outbox::transition_events(tracked, to, &change, now),
             None => Vec::new(),
         };
-        let due_on = super::overdue::due_entry(tracked, to, &change);
+        let payment = super::overdue::payment_entry(tracked, to, &change);
         let sit = &tracked.situation;
         let mut sets = vec![
             "transmission_state = :to".to_owned(),
@@ -691,7 +691,7 @@ impl Store {
             ));
         }
         follow_up_writes(sit, change.due_at, &mut sets, &mut removes, &mut values);
-        super::overdue::index_writes(tracked, due_on, &mut sets, &mut removes, &mut values);
+        super::overdue::index_writes(tracked, payment, &mut sets, &mut removes, &mut values);
         if !events.is_empty() {
             let (outbox_sets, outbox_values) = super::outbox::outbox_sets(&sit.siret, &events);
             sets.extend(outbox_sets);
