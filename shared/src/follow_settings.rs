@@ -19,6 +19,11 @@ pub enum FollowMode {
     Full,
 }
 
+/// Invoices per page of the change search, and pages one look reads at most (5,000
+/// changes): docs/chorus-pro.md#change-driven-follow-up.
+pub const SEARCH_PAGE_SIZE: u32 = 100;
+pub const SEARCH_MAX_PAGES: u32 = 50;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowSettings {
     pub mode: FollowMode,
@@ -37,6 +42,10 @@ pub struct FollowSettings {
     pub rate_per_second: NonZeroU32,
     /// How long a worker holds a company (longer than a run).
     pub lease: Duration,
+    /// The change search's paging: invoices per page, and pages one look reads at most
+    /// (not read from the environment: the tests lower them to reach the cap).
+    pub search_page_size: u32,
+    pub search_max_pages: u32,
 }
 
 impl Default for FollowSettings {
@@ -50,6 +59,8 @@ impl Default for FollowSettings {
             concurrency: 8,
             rate_per_second: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             lease: Duration::minutes(15),
+            search_page_size: SEARCH_PAGE_SIZE,
+            search_max_pages: SEARCH_MAX_PAGES,
         }
     }
 }
@@ -113,6 +124,8 @@ impl FollowSettings {
                 .and_then(NonZeroU32::new)
                 .unwrap_or(NonZeroU32::MIN),
             lease: Duration::seconds(bounded(&lookup, "FOLLOW_LEASE_SECONDS", 900, 60..=86_400)?),
+            search_page_size: SEARCH_PAGE_SIZE,
+            search_max_pages: SEARCH_MAX_PAGES,
         };
         Ok(settings)
     }

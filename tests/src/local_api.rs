@@ -197,13 +197,15 @@ impl LocalApi {
         let method = request.method().as_str().to_owned();
         let path = request.uri().path().to_owned();
         let query = request.uri().query().unwrap_or("").to_owned();
+        // Every header kept, as API Gateway hands them to a Lambda (as text): a value that
+        // is not visible ASCII (an `Idempotency-Key` with accents) reaches the handler,
+        // which refuses it, instead of vanishing.
         let headers: Vec<(String, String)> = request
             .headers()
             .iter()
-            .filter_map(|(k, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (k.as_str().to_owned(), v.to_owned()))
+            .map(|(k, v)| {
+                let text = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_owned(), text)
             })
             .collect();
         let Some((route, params)) = routes()

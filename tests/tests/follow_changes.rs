@@ -427,6 +427,51 @@ async fn a_run_that_fails_half_way_repeats_its_window() {
     h.finish().await;
 }
 
+/// A look that stops at its page cap with pages left has not read the whole window: its
+/// watermark stays, and the next look searches the same window (the search's order is not
+/// published: what was not read may have changed before what was).
+#[tokio::test]
+async fn a_look_cut_short_by_its_page_cap_keeps_its_window() {
+    // No overlap: the window starts at the watermark itself.
+    let mut h = Harness::new(&[("FOLLOW_OVERLAP_SECONDS", "0")]).await;
+    h.open_invoices(5).await;
+    // The emulator answers in the order of the invoices' identifiers: the last one
+    // changes first, the four others a second later.
+    let mut invoices = h.sandbox().invoices();
+    invoices.sort_by_key(|i| i.identifiant_facture_cpp);
+    let last = invoices.pop().unwrap().numero_facture;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    h.sandbox()
+        .force_invoice_status(&last, "SERVICE_FAIT", None);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    for invoice in &invoices {
+        h.sandbox()
+            .force_invoice_status(&invoice.numero_facture, "SERVICE_FAIT", None);
+    }
+    // Two pages of two: four of the five changes read, the one that came first is not.
+    h.sync.config.follow.search_page_size = 2;
+    h.sync.config.follow.search_max_pages = 2;
+    h.sandbox().clear_journal();
+    let report = h.sync_after(Duration::minutes(61)).await;
+    assert_eq!(report.companies.searches, 2, "{report:?}");
+    assert_eq!(report.companies.changes_followed, 4, "{report:?}");
+    assert_eq!(report.companies.windows_repeated, 1, "{report:?}");
+    assert_eq!(count_status(&h, "SERVICE_FAIT").await, 4);
+    // The next look, with room for the whole window: the same window, the fifth change
+    // read; the four already read are not consulted again.
+    h.sync.config.follow.search_max_pages = shared::follow_settings::SEARCH_MAX_PAGES;
+    let report = h.sync_after(Duration::minutes(61)).await;
+    let windows = h.windows();
+    assert_eq!(windows.len(), 5, "{windows:?}");
+    assert_eq!(
+        windows[0], windows[2],
+        "the window was not repeated: {windows:?}"
+    );
+    assert_eq!(report.companies.changes_followed, 1, "{report:?}");
+    assert_eq!(count_status(&h, "SERVICE_FAIT").await, 5);
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn two_workers_never_take_the_same_company() {
     let h = Harness::new(&[]).await;
@@ -478,39 +523,81 @@ async fn two_workers_never_take_the_same_company() {
 
 #[tokio::test]
 async fn a_429_storm_slows_the_run_without_losing_anything() {
-    let h = Harness::new(&[]).await;
-    h.open_invoices(5).await;
-    for number in 1..=5 {
-        h.sandbox()
-            .force_invoice_status(&h.invoice(number), "SERVICE_FAIT", None);
-    }
+    // Four companies visited at once (`FOLLOW_CONCURRENCY`), calls half a second apart: a
+    // refusal must hold every company's calls, not only the refused one.
+    let others: Vec<Other> = (1..4)
+        .map(|i| Other {
+            siret: random_siret(),
+            structure: 29_500_000 + i,
+        })
+        .collect();
+    let overrides = [("CHORUS_RATE_PER_SECOND", "2"), ("FOLLOW_CONCURRENCY", "4")];
+    let h = Harness::with_others(&overrides, &others).await;
+    h.open_invoices(2).await;
+    h.copy_to_others(&others).await;
+    let ids: Vec<i64> = h
+        .sandbox()
+        .invoices()
+        .iter()
+        .map(|i| i.identifiant_facture_cpp)
+        .collect();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(h.sandbox().force_status_of(&ids, "SERVICE_FAIT"), 8);
     h.sandbox().clear_journal();
     h.sandbox().add_fault(Fault::times(
-        "/cpro/",
-        4,
-        FaultAction::TooManyRequests { retry_after: 1 },
+        SEARCH_PATH,
+        2,
+        FaultAction::TooManyRequests { retry_after: 2 },
     ));
     let started = Instant::now();
     let report = h.sync_after(Duration::minutes(61)).await;
     let elapsed = started.elapsed();
-    assert!(report.companies.pauses >= 1, "{report:?}");
-    // Four refusals of a second each, every call waiting for them: at least two seconds.
-    assert!(elapsed >= std::time::Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(report.companies.pauses, 2, "{report:?}");
+    // Two refusals of two seconds each, one after the other: at least four seconds.
+    assert!(elapsed >= std::time::Duration::from_secs(4), "{elapsed:?}");
+    let journal = h.sandbox().journal(Some("/cpro/"));
+    let refusals: Vec<_> = journal.iter().filter(|e| e.status == Some(429)).collect();
+    assert_eq!(refusals.len(), 2);
+    // Every call made after a refusal, refused or not, started once its pause was over:
+    // none slipped through while the run was told to wait.
+    let pause = std::time::Duration::from_millis(1_950);
+    let mut held = std::collections::BTreeSet::new();
+    for refusal in &refusals {
+        for call in journal.iter().filter(|e| e.seq > refusal.seq) {
+            let waited = call.received.duration_since(refusal.received);
+            assert!(
+                waited >= pause,
+                "{} {} {waited:?} after a 429",
+                call.seq,
+                call.path
+            );
+            held.insert(call.header("cpro-account").unwrap_or_default().to_owned());
+        }
+    }
+    assert!(
+        held.len() >= 3,
+        "the other companies' calls were held too: {held:?}"
+    );
     // Whatever failed is searched again: after at most two more runs, nothing is lost.
     for _ in 0..2 {
-        if count_status(&h, "SERVICE_FAIT").await == 5 {
+        if h.recorded_statuses(&others)
+            .await
+            .iter()
+            .all(|s| s == "SERVICE_FAIT")
+        {
             break;
         }
         h.sync_after(Duration::minutes(6)).await;
     }
-    assert_eq!(count_status(&h, "SERVICE_FAIT").await, 5);
+    let statuses = h.recorded_statuses(&others).await;
+    assert_eq!(statuses, vec!["SERVICE_FAIT"; 8]);
     let refused = h
         .sandbox()
         .journal(Some("/cpro/"))
         .iter()
         .filter(|e| e.status == Some(429))
         .count();
-    assert_eq!(refused, 4);
+    assert_eq!(refused, 2);
     h.finish().await;
 }
 
@@ -720,6 +807,53 @@ impl Harness {
             .collect()
     }
 
+    /// Other companies made from this one (`copy_company`).
+    async fn copy_to_others(&self, others: &[Other]) {
+        let items = self.company_items().await;
+        let sdk = shared::aws::sdk_config().await;
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        let name = format!(
+            "{}/companies/{}/technical-account",
+            self.config.secret_prefix, self.siret
+        );
+        let current = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        let secret = (
+            current.version_id().unwrap().to_owned(),
+            current.secret_string().unwrap().to_owned(),
+        );
+        for other in others {
+            self.copy_company(other, &items, &sm, &secret).await;
+        }
+    }
+
+    /// The Chorus Pro status recorded for each open situation of this company and the
+    /// others (situations 1 and 2 of each).
+    async fn recorded_statuses(&self, others: &[Other]) -> Vec<String> {
+        let market_ref = shared::domain::MarketRef::parse(&self.market_ref).unwrap();
+        let sirets =
+            std::iter::once(self.siret.as_str()).chain(others.iter().map(|o| o.siret.as_str()));
+        let mut statuses = Vec::new();
+        for siret in sirets {
+            let siret = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
+            for number in 1..=2 {
+                let number = shared::domain::SituationNumber::new(number).unwrap();
+                let tracked = self
+                    .sync
+                    .store
+                    .get_tracked(&siret, &market_ref, number)
+                    .await;
+                let status = tracked
+                    .unwrap()
+                    .unwrap()
+                    .situation
+                    .transmission
+                    .chorus_status;
+                statuses.push(status.unwrap_or_default());
+            }
+        }
+        statuses
+    }
+
     /// Another company made from this one: its invoices copied in the emulator, its items
     /// and its secret (same version id) copied in AWS.
     async fn copy_company(
@@ -800,21 +934,7 @@ async fn follow_up_at_scale() {
     // Calls unpaced, to measure the gateway; the default pace is applied to the counts.
     let h = Harness::with_others(&[("CHORUS_RATE_PER_SECOND", "1000")], &others).await;
     h.open_invoices(10).await;
-    let items = h.company_items().await;
-    let sdk = shared::aws::sdk_config().await;
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    let name = format!(
-        "{}/companies/{}/technical-account",
-        h.config.secret_prefix, h.siret
-    );
-    let current = sm.get_secret_value().secret_id(&name).send().await.unwrap();
-    let secret = (
-        current.version_id().unwrap().to_owned(),
-        current.secret_string().unwrap().to_owned(),
-    );
-    for other in &others {
-        h.copy_company(other, &items, &sm, &secret).await;
-    }
+    h.copy_to_others(&others).await;
     let seeded = seeding.elapsed();
     let log = CallCounter::default();
     let after = counted_sync(&h, "changes", &log).await;

@@ -587,6 +587,73 @@ async fn happy_path_to_payment_through_the_local_api() {
     the_emulator_holds_one_deposit(&number, &flux).await;
 }
 
+/// Over HTTP, as API Gateway hands it over: a key that is not ASCII answers 400 and sends
+/// nothing (the local API once dropped such a header, and the request went through keyless).
+#[tokio::test]
+async fn a_non_ascii_idempotency_key_is_refused_through_the_local_api() {
+    let stack = Stack::connect().await;
+    let siret = ALPES_SIRET;
+    let token = stack.token(&[siret]);
+    save_the_account_through_the_api(&stack, &token, siret).await;
+    let market_ref = format!("tx-cle-{}", suffix().to_lowercase());
+    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
+    let situation = format!("{market}/situations/3");
+    let number = invoice_number("KEY");
+    create_the_market_and_situation_through_the_api(&stack, &token, &market, &number).await;
+    let mut body = invoice_body(ALPES_SIRET);
+    body["buyer"]["name"] = json!("DEPARTEMENT DE L'ISERE TEST");
+    let key = reqwest::header::HeaderValue::from_bytes("clé-été".as_bytes()).unwrap();
+    let r = stack
+        .http
+        .post(format!("{}{situation}/transmission", stack.api))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["code"], "validation_failed", "{answer}");
+    assert_eq!(answer["errors"][0]["field"], "Idempotency-Key", "{answer}");
+    assert_eq!(
+        answer["errors"][0]["code"], "invalid_idempotency_key",
+        "{answer}"
+    );
+    let view = stack.call("GET", &situation, Some(&token), None).await;
+    assert_eq!(
+        view.json["transmission"]["state"], "not_transmitted",
+        "{}",
+        view.text
+    );
+    assert!(stack_deposits_of(&number).await.is_empty());
+    // The same situation with a good key goes: the refusal was the key's alone.
+    let flux = transmit_through_the_api(&stack, &token, &situation, &number).await;
+    let deposits = stack_deposits_of(&number).await;
+    assert_eq!(deposits.len(), 1, "{deposits:?}");
+    assert_eq!(deposits[0]["numeroFluxDepot"], flux.as_str());
+}
+
+/// The deposits of this invoice number in the stack's emulator.
+async fn stack_deposits_of(number: &str) -> Vec<Value> {
+    let deposits: Value = gateway_tests::testkit::http_client()
+        .get(format!("{}/_admin/deposits", sandbox_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    deposits["deposits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["numeroFacture"] == number)
+        .cloned()
+        .collect()
+}
+
 /// A JSON body for `Stack::call`.
 fn json_bytes(v: Value) -> Option<Vec<u8>> {
     Some(serde_json::to_vec(&v).unwrap())
@@ -2166,6 +2233,99 @@ async fn a_transmission_held_for_a_refused_password_goes_once_a_verification_suc
     assert_eq!(view["transmission"]["state"], "deposited", "{view}");
     assert_eq!(h.deposits(&number).len(), 1);
     h.finish().await;
+}
+
+/// Held for a refused password, then a new password saved with `"verify": false`: the
+/// contract sends held transmissions "once a new password is saved". A new password that
+/// is wrong too is tried once, held again with one alert, and not tried again.
+#[tokio::test]
+async fn a_held_transmission_goes_once_a_new_password_is_saved_without_a_check() {
+    let h = Harness::new(Options::default()).await;
+    let number = invoice_number("UNVER");
+    h.situation(1, &number).await;
+    // The company's manager renews the password in Chorus Pro; the gateway still has the
+    // old one: the deposit is refused and the transmission held.
+    let renewed = format!("Tx-Renouvele-{}!", suffix());
+    let update = |password: &str| AccountUpdate {
+        password: Some(password.to_owned()),
+        password_expires_on: None,
+    };
+    h.sandbox()
+        .update_account(&h.login, &update(&renewed))
+        .unwrap();
+    let (status, answer) = h.post(1, None).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        answer["transmission"]["state"], "waiting_credentials",
+        "{answer}"
+    );
+    assert_eq!(h.get_account().await["credentials_status"], "rejected");
+    assert_eq!(refused_deposits(&h), 1);
+    assert_eq!(rejection_alerts(&h).await, 1);
+
+    // A new password, mistyped, saved without a check: tried once, refused, held again,
+    // one alert for it; the next run does not try it again.
+    let (status, saved) = h.save_account("Tx-Faux-0000!", false).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["credentials_status"], "unverified", "{saved}");
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(refused_deposits(&h), 2, "{report:?}");
+    assert_eq!(
+        h.get(1).await["transmission"]["state"],
+        "waiting_credentials"
+    );
+    assert_eq!(h.get_account().await["credentials_status"], "rejected");
+    assert_eq!(
+        rejection_alerts(&h).await,
+        2,
+        "one alert per refused password"
+    );
+    for _ in 0..2 {
+        let report = h.sync_after(Duration::minutes(31)).await;
+        assert_eq!(report.deposited, 0, "{report:?}");
+    }
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 2);
+    assert_eq!(rejection_alerts(&h).await, 2);
+
+    // The right one, saved without a check: the next run deposits it, exactly once.
+    let (status, saved) = h.save_account(&renewed, false).await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["credentials_status"], "unverified", "{saved}");
+    let report = h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(report.deposited, 1, "{report:?}");
+    assert_eq!(h.get(1).await["transmission"]["state"], "deposited");
+    h.sync_after(Duration::minutes(31)).await;
+    assert_eq!(h.deposits(&number).len(), 1);
+    assert_eq!(h.journal_count(DEPOSIT_PATH), 3);
+    assert_eq!(rejection_alerts(&h).await, 2);
+    h.finish().await;
+}
+
+/// Deposits Chorus Pro refused for the password (401).
+fn refused_deposits(h: &Harness) -> usize {
+    h.sandbox()
+        .journal(Some(DEPOSIT_PATH))
+        .iter()
+        .filter(|e| e.status == Some(401))
+        .count()
+}
+
+/// Refused-password alerts sent to the referent (one claim per password version).
+async fn rejection_alerts(h: &Harness) -> usize {
+    h.items("MAIL#")
+        .await
+        .iter()
+        .filter(|item| {
+            item["SK"]
+                .as_s()
+                .is_ok_and(|sk| sk.ends_with("#CREDENTIALS_REJECTED"))
+                && item
+                    .get("status")
+                    .and_then(|s| s.as_s().ok())
+                    .map(String::as_str)
+                    == Some("sent")
+        })
+        .count()
 }
 
 #[tokio::test]

@@ -26,10 +26,6 @@ use crate::{State, Step, SyncReport, Trigger, follow_keeping, out_of_time, recor
 /// At most this many companies looked at per run beyond those with due situations.
 pub const COMPANIES_PER_RUN: usize = 2_000;
 
-/// Invoices per page of the change search, and pages read per look at most.
-const PER_PAGE: u32 = 100;
-const MAX_PAGES: u32 = 50;
-
 /// What the change-driven part of a run did.
 #[derive(Debug, Default, Serialize)]
 pub struct CompaniesReport {
@@ -295,7 +291,8 @@ fn release_for(
 }
 
 /// The change search over the company's window, page after page, and a consultation of
-/// each invoice that changed. `Ok(latest change seen)` when the whole window was handled.
+/// each invoice that changed. `Ok(latest change seen)` when the whole window was read (to
+/// its last page, within `search_max_pages`) and handled.
 async fn look(
     state: &State,
     held: &CompanyFollow,
@@ -322,9 +319,11 @@ async fn look(
     let to = now + settings.overlap;
     let mut latest: Option<OffsetDateTime> = None;
     let mut handled = true;
-    for page in 1..=MAX_PAGES {
+    let mut read_to_the_end = false;
+    for page in 1..=settings.search_max_pages {
         visit.searches += 1;
-        let search = SupplierInvoiceSearch::changed_between(from, to, page, PER_PAGE);
+        let search =
+            SupplierInvoiceSearch::changed_between(from, to, page, settings.search_page_size);
         let found = match search_changes(state, &account, &search, now).await {
             Ok(found) => found,
             Err(()) => {
@@ -343,10 +342,20 @@ async fn look(
         }
         let pages = found.parametres_retour.as_ref().map_or(1, |p| p.pages);
         if i64::from(page) >= pages {
+            read_to_the_end = true;
             break;
         }
     }
-    if !handled {
+    if !read_to_the_end {
+        // Pages left past the cap: the order of the answers is not published, so what was
+        // not read may have changed before the latest change read. The watermark stays
+        // and the window is searched again (what was read is not consulted twice).
+        tracing::warn!(
+            pages = settings.search_max_pages,
+            "more changes than one look reads: the window is searched again"
+        );
+    }
+    if !handled || !read_to_the_end {
         visit.window_repeated = true;
         return Err(());
     }

@@ -19,7 +19,7 @@ use shared::chorus::{
 use shared::deposit::{DepositError, deposited_number};
 use shared::domain::situation::StatusEntry;
 use shared::domain::transmission::{TransmissionState, follow_up_delay};
-use shared::domain::{CompanyAccount, CredentialsStatus, MarketRef, Siret, SituationNumber};
+use shared::domain::{CompanyAccount, MarketRef, Siret, SituationNumber};
 use shared::follow_settings::FollowMode;
 use shared::mail::render::RejectionSource;
 use shared::store::transmission::{Change, Tracked};
@@ -263,7 +263,10 @@ pub(crate) async fn follow_keeping(
     let Some(account) = state.store.get_account(siret).await? else {
         return stop_following(state, &tracked, now).await;
     };
-    if from == TransmissionState::WaitingCredentials && !credentials_renewed(state, &account, now) {
+    let held_version = tracked.record.blocked_password_version.as_deref();
+    if from == TransmissionState::WaitingCredentials
+        && !account.releases_hold(held_version, state.config.password_lifetime, now)
+    {
         return keep_holding(state, &tracked, now).await;
     }
     let left = advance(state, tracked, &account, now).await?;
@@ -344,14 +347,6 @@ async fn advance(
                 .await?
         }
     })
-}
-
-/// Whether a transmission held for its credentials may go. A hold marks the account
-/// `rejected` (or it had expired), which only a new password or a successful verification
-/// undoes: a valid account is the evidence. (Had the marking failed, the one retry it
-/// allows is refused again, and marks it.)
-fn credentials_renewed(state: &State, account: &CompanyAccount, now: OffsetDateTime) -> bool {
-    account.effective_status(state.config.password_lifetime, now) == CredentialsStatus::Valid
 }
 
 /// A Chorus Pro call failed: back off and note it; a refused password also holds the

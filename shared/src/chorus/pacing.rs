@@ -42,20 +42,30 @@ impl Pacer {
         }
     }
 
-    /// Waits for the end of any pause, then for a slot of the rate limit.
+    /// Waits for the end of any pause, then for a slot of the rate limit; a pause that
+    /// began while the call waited for its slot holds it too.
     pub async fn wait_turn(&self) {
         loop {
-            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-            match until {
-                Some(until) if until > Instant::now() => {
-                    tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
-                }
-                _ => break,
+            self.wait_out_pause().await;
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
+            if self.pause_end().is_none() {
+                break;
             }
         }
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
+    }
+
+    async fn wait_out_pause(&self) {
+        while let Some(until) = self.pause_end() {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
         }
+    }
+
+    /// When the pause in force ends, if one is.
+    fn pause_end(&self) -> Option<Instant> {
+        let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        until.filter(|until| *until > Instant::now())
     }
 
     /// Chorus Pro answered `429`: every call waits `asked` (or a second), at most a minute.
@@ -89,6 +99,26 @@ mod tests {
         // The first call is free, the 20 next ones take a second at 20 a second.
         assert!(
             started.elapsed() >= Duration::from_millis(900),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_for_its_slot_is_held_by_a_pause_that_begins_meanwhile() {
+        let pacer = std::sync::Arc::new(Pacer::per_second(NonZeroU32::new(4).unwrap()));
+        pacer.wait_turn().await;
+        let started = Instant::now();
+        let next = tokio::spawn({
+            let pacer = pacer.clone();
+            async move { pacer.wait_turn().await }
+        });
+        // The next slot is 250 ms away; Chorus Pro answers 429 before it.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        pacer.slow_down(Some(Duration::from_millis(600)));
+        next.await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(640),
             "{:?}",
             started.elapsed()
         );

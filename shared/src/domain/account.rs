@@ -273,6 +273,26 @@ impl CompanyAccount {
             other => other,
         }
     }
+
+    /// Whether a transmission held for its credentials (`waiting_credentials`, held while
+    /// `held_version` was the password in force) may be sent now: the account is `valid`
+    /// (a successful save or verify), or a *new* password was saved since the hold and
+    /// Chorus Pro has not refused it yet (`unverified`: saved with `"verify": false`).
+    /// A new password that is wrong is refused at the deposit, which holds the
+    /// transmission again on that version and marks the account `rejected`: it waits for
+    /// the next password, never loops.
+    pub fn releases_hold(
+        &self,
+        held_version: Option<&str>,
+        lifetime: PasswordLifetime,
+        now: OffsetDateTime,
+    ) -> bool {
+        match self.effective_status(lifetime, now) {
+            CredentialsStatus::Valid => true,
+            CredentialsStatus::Unverified => held_version != Some(self.password_version.as_str()),
+            CredentialsStatus::Rejected | CredentialsStatus::Expired => false,
+        }
+    }
 }
 
 /// How long a technical-account password lives (`PASSWORD_LIFETIME_DAYS`, default 365;
@@ -371,6 +391,29 @@ mod tests {
             r.effective_status(lifetime, datetime!(2028-01-01 00:00 UTC)),
             CredentialsStatus::Rejected
         );
+    }
+
+    #[test]
+    fn a_hold_is_released_by_a_valid_account_or_a_new_password_not_yet_refused() {
+        use CredentialsStatus::*;
+        let lifetime = PasswordLifetime::default();
+        let now = datetime!(2026-12-03 10:00 UTC);
+        let with = |status, version: &str| {
+            let mut a = account(datetime!(2026-12-01 10:00 UTC), status);
+            a.password_version = version.into();
+            a
+        };
+        // Held on v1: a verify of v1 that succeeded, or any valid password, releases it.
+        assert!(with(Valid, "v1").releases_hold(Some("v1"), lifetime, now));
+        assert!(with(Valid, "v2").releases_hold(Some("v1"), lifetime, now));
+        // A new password saved without a check releases it; the same one does not.
+        assert!(with(Unverified, "v2").releases_hold(Some("v1"), lifetime, now));
+        assert!(!with(Unverified, "v1").releases_hold(Some("v1"), lifetime, now));
+        // Refused (the new one too), or expired: held.
+        assert!(!with(Rejected, "v2").releases_hold(Some("v1"), lifetime, now));
+        assert!(!with(Rejected, "v1").releases_hold(Some("v1"), lifetime, now));
+        let old = account(datetime!(2025-01-01 10:00 UTC), Unverified);
+        assert!(!old.releases_hold(Some("v0"), lifetime, now));
     }
 
     #[test]

@@ -105,6 +105,9 @@ pub struct JournalEntry {
     pub seq: u64,
     /// RFC 3339 UTC.
     pub at: String,
+    /// When it was received, to the instant (in-process tests time the calls with it).
+    #[serde(skip)]
+    pub received: std::time::Instant,
     pub method: String,
     pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]

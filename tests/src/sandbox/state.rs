@@ -899,6 +899,7 @@ impl State {
         self.journal.push(JournalEntry {
             seq,
             at: shared::clock::rfc3339(OffsetDateTime::now_utc()),
+            received: std::time::Instant::now(),
             method: method.to_owned(),
             path: path.to_owned(),
             query: query.map(str::to_owned),
