@@ -27,6 +27,11 @@ What it checks, in order (every step runs; the exit code is 1 if any failed):
    authorizer is a JWT authorizer, no route opts out of it, access logs are on.
 6. Routes: prints the set of 'METHOD /path' routes; with --routes-file (a JSON list of
    'METHOD /path' strings, e.g. the local API's route table), checks both sets are equal.
+7. Follow-up workers: for each allowed value N of the FollowWorkers parameter, the
+   conditions evaluated, exactly N schedules target the status-sync function, their inputs
+   name workers 0..N-1 once each, all with "workers": N, the same expression, role, retry
+   policy and dead-letter queue; the function has no schedule event of its own and its
+   reserved concurrency is FollowWorkers.
 
 Exit codes: 0 all checks passed, 1 a check failed, 2 usage or environment error.
 """
@@ -606,6 +611,104 @@ def check_routes(template: dict, routes_file: Path | None, report: Report) -> No
 
 
 # --------------------------------------------------------------------------------------
+# 7: follow-up workers
+
+
+FOLLOW_FUNCTION = "StatusSyncFunction"
+FOLLOW_PARAMETER = "FollowWorkers"
+
+
+def eval_condition(value: Any, conditions: dict, params: dict[str, str]) -> Any:
+    """A Conditions expression (Fn::Equals, Fn::Or, Fn::And, Fn::Not, Condition, Ref to a
+    parameter) with the parameters given; anything else is returned as it is."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref" and arg in params:
+            return params[arg]
+        if key == "Condition":
+            return eval_condition(conditions[arg], conditions, params)
+        if key == "Fn::Equals":
+            a, b = (eval_condition(v, conditions, params) for v in arg)
+            return str(a) == str(b)
+        if key == "Fn::Or":
+            return any(eval_condition(v, conditions, params) for v in arg)
+        if key == "Fn::And":
+            return all(eval_condition(v, conditions, params) for v in arg)
+        if key == "Fn::Not":
+            return not eval_condition(arg[0], conditions, params)
+    return value
+
+
+def substituted(value: Any, params: dict[str, str]) -> Any:
+    """A string or {'Fn::Sub': string} with ${Param} replaced by the parameters given."""
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        value = value["Fn::Sub"]
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: params.get(m.group(1), m.group(0)), value)
+    return value
+
+
+def follow_worker_findings(template: dict) -> list[str]:
+    """Problems of the follow-up workers' schedules (step 7)."""
+    problems: list[str] = []
+    param = ((template.get("Parameters") or {}).get(FOLLOW_PARAMETER)) or {}
+    allowed = [str(v) for v in param.get("AllowedValues") or []]
+    if not allowed:
+        return [f"parameter {FOLLOW_PARAMETER} must list its AllowedValues (one schedule each)"]
+    function = resources(template).get(FOLLOW_FUNCTION) or {}
+    props = function.get("Properties") or {}
+    if ref_target(props.get("ReservedConcurrentExecutions")) != FOLLOW_PARAMETER:
+        problems.append(f"{FOLLOW_FUNCTION}: ReservedConcurrentExecutions must be !Ref {FOLLOW_PARAMETER}")
+    for name, event in (props.get("Events") or {}).items():
+        if isinstance(event, dict) and event.get("Type") in ("Schedule", "ScheduleV2"):
+            problems.append(f"{FOLLOW_FUNCTION}.{name}: a schedule event names no worker; "
+                            "declare one AWS::Scheduler::Schedule per worker")
+    schedules = {name: res for name, res in resources_of_type(template, "AWS::Scheduler::Schedule")
+                 if ref_target(((res.get("Properties") or {}).get("Target") or {}).get("Arn"))
+                 == FOLLOW_FUNCTION}
+    shared = set()
+    for name, res in schedules.items():
+        p = plain(res.get("Properties") or {})
+        target = dict(p.get("Target") or {})
+        target.pop("Input", None)
+        shared.add(json.dumps([p.get("ScheduleExpression"), target], sort_keys=True))
+    if len(shared) > 1:
+        problems.append("the workers' schedules differ in expression, target, role, retries "
+                        "or dead-letter queue")
+    conditions = template.get("Conditions") or {}
+    for n in allowed:
+        params = {FOLLOW_PARAMETER: n}
+        seen: list[int] = []
+        for name, res in schedules.items():
+            cond = res.get("Condition")
+            if cond is not None and not eval_condition({"Condition": cond}, conditions, params):
+                continue
+            raw = substituted(((res.get("Properties") or {}).get("Target") or {}).get("Input"), params)
+            try:
+                body = json.loads(raw)
+            except (TypeError, json.JSONDecodeError):
+                problems.append(f"{name}: its input is not JSON with {FOLLOW_PARAMETER}={n}: {raw!r}")
+                continue
+            if str(body.get("workers")) != n:
+                problems.append(f"{name}: with {FOLLOW_PARAMETER}={n} its input says "
+                                f"workers {body.get('workers')!r}")
+            seen.append(body.get("worker"))
+        if sorted(map(str, seen)) != sorted(map(str, range(int(n)))):
+            problems.append(f"with {FOLLOW_PARAMETER}={n}: the schedules' workers are "
+                            f"{sorted(map(str, seen))}, expected 0 to {int(n) - 1} once each")
+    return problems
+
+
+def check_follow_workers(template: dict, report: Report) -> None:
+    problems = follow_worker_findings(template)
+    for p in problems:
+        report.fail(f"follow-up workers: {p}")
+    if not problems:
+        report.ok("follow-up workers: one schedule per worker for every allowed "
+                  f"{FOLLOW_PARAMETER}, workers 0..N-1 once each, the same N, target and retries")
+
+
+# --------------------------------------------------------------------------------------
 
 
 def run_checks(template_path: Path, routes_file: Path | None, allow_warnings: bool) -> int:
@@ -651,6 +754,9 @@ def run_checks(template_path: Path, routes_file: Path | None, allow_warnings: bo
 
     print("\n[6] routes")
     check_routes(template, routes_file, report)
+
+    print("\n[7] follow-up workers")
+    check_follow_workers(template, report)
 
     print()
     if report.failures:

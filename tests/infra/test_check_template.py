@@ -222,6 +222,64 @@ class Routes(unittest.TestCase):
         self.assertTrue(any("DELETE /v1/a/{id} is in" in f for f in failures))
 
 
+class FollowWorkers(unittest.TestCase):
+    """Step 7 on the project template and on broken copies of it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.text = ct.DEFAULT_TEMPLATE.read_text()
+
+    def findings(self, text: str) -> list[str]:
+        return ct.follow_worker_findings(ct.load_template_text(text))
+
+    def test_project_template_has_one_schedule_per_worker(self):
+        self.assertEqual(self.findings(self.text), [])
+        template = ct.load_template_text(self.text)
+        allowed = template["Parameters"]["FollowWorkers"]["AllowedValues"]
+        schedules = [n for n, _ in ct.resources_of_type(template, "AWS::Scheduler::Schedule")
+                     if n.startswith("StatusSyncWorker")]
+        self.assertEqual(len(schedules), max(allowed))
+
+    def test_a_schedule_without_its_condition_fails(self):
+        broken = self.text.replace("    Condition: FourFollowWorkers\n", "", 1)
+        self.assertNotEqual(broken, self.text)
+        problems = self.findings(broken)
+        self.assertTrue(any("FollowWorkers=3" in p and "'3'" in p for p in problems), problems)
+
+    def test_two_schedules_for_one_worker_fail(self):
+        broken = self.text.replace('{"worker": 2,', '{"worker": 1,', 1)
+        self.assertNotEqual(broken, self.text)
+        problems = self.findings(broken)
+        self.assertTrue(any("['0', '1', '1']" in p for p in problems), problems)
+
+    def test_a_wrong_workers_count_fails(self):
+        broken = self.text.replace('{"worker": 1, "workers": ${FollowWorkers}',
+                                   '{"worker": 1, "workers": 4', 1)
+        self.assertNotEqual(broken, self.text)
+        problems = self.findings(broken)
+        self.assertTrue(any("StatusSyncWorker1Schedule" in p and "workers 4" in p
+                            for p in problems), problems)
+
+    def test_schedules_that_differ_fail(self):
+        marker = "MaximumRetryAttempts: 2\n          MaximumEventAgeInSeconds: 300"
+        self.assertEqual(self.text.count(marker), 4)
+        broken = self.text.replace(marker, marker.replace("2", "5"), 1)
+        self.assertIn("differ", " ".join(self.findings(broken)))
+
+    def test_a_schedule_event_on_the_function_fails(self):
+        event = textwrap.indent(textwrap.dedent("""\
+            Events:
+              Extra:
+                Type: ScheduleV2
+                Properties:
+                  ScheduleExpression: rate(5 minutes)
+            """), " " * 6)
+        anchor = "      ReservedConcurrentExecutions: !Ref FollowWorkers\n"
+        broken = self.text.replace(anchor, anchor + event, 1)
+        self.assertNotEqual(broken, self.text)
+        self.assertTrue(any("names no worker" in p for p in self.findings(broken)))
+
+
 class WholeTemplate(unittest.TestCase):
     """End to end on copies of infra/template.yaml (CodeUri made absolute so the copy can
     live in a temporary directory)."""

@@ -1,7 +1,8 @@
 //! Change-driven follow-up (issue 20, "Show"): one paged search per company of what changed
 //! since its watermark, a consultation only for what changed; a run that fails half-way
 //! repeats its window; two workers never take the same company; a `429` storm slows the
-//! run without losing anything.
+//! run without losing anything. Workers `k` of `N` read the indexes from their own shards
+//! on, share the deployment's rate, and handle each company once between them.
 //!
 //! Like `transmission.rs`, the functions run in-process against an emulator of their own
 //! (`Progress::Manual`) and a table of their own, with a `FixedClock` moved ahead.
@@ -20,7 +21,9 @@ use gateway_tests::testkit::{
 };
 use serde_json::{Map, json};
 use shared::clock::FixedClock;
-use shared::domain::{Siret, SiretCheck};
+use shared::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
+use shared::follow_settings::FollowWorker;
+use shared::store::keys::{FOLLOW_SHARDS, follow_shard};
 use time::{Duration, OffsetDateTime};
 
 const SEARCH_PATH: &str = "/cpro/factures/v1/rechercher/fournisseur";
@@ -615,6 +618,225 @@ async fn the_rate_limit_spaces_the_calls() {
     let elapsed = started.elapsed();
     // One search and four consultations, 200 ms apart at 5 a second.
     assert_eq!(h.calls("/cpro/"), 5, "{report:?}");
+    assert!(
+        elapsed >= std::time::Duration::from_millis(790),
+        "{elapsed:?}"
+    );
+    h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Several workers (issue 20, item 3): worker `k` of `N` reads the sharded indexes from its
+// own shards on (`FollowWorker::shards`), the company lease keeps two of them from handling
+// one company, and they share `CHORUS_RATE_PER_SECOND`.
+
+/// Other companies, two in each half of the follow shards (worker 0 of 2 owns 0–3, worker 1
+/// owns 4–7).
+fn others_in_both_halves() -> Vec<Other> {
+    let half = |siret: &str| {
+        let siret = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
+        follow_shard(&siret) >= FOLLOW_SHARDS / 2
+    };
+    let mut counts = [0usize; 2];
+    let mut others = Vec::new();
+    while counts.iter().any(|&c| c < 2) {
+        let siret = random_siret();
+        let side = usize::from(half(&siret));
+        if counts[side] < 2 {
+            counts[side] += 1;
+            others.push(Other {
+                structure: 29_500_000 + i64::try_from(others.len()).unwrap(),
+                siret,
+            });
+        }
+    }
+    others
+}
+
+impl Harness {
+    /// The harness company with two open invoices, and copies of it for `others`.
+    async fn with_copies(overrides: &[(&str, &str)], others: &[Other]) -> Harness {
+        let h = Harness::with_others(overrides, others).await;
+        h.open_invoices(2).await;
+        let items = h.company_items().await;
+        let sdk = shared::aws::sdk_config().await;
+        let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+        let name = format!(
+            "{}/companies/{}/technical-account",
+            h.config.secret_prefix, h.siret
+        );
+        let current = sm.get_secret_value().secret_id(&name).send().await.unwrap();
+        let secret = (
+            current.version_id().unwrap().to_owned(),
+            current.secret_string().unwrap().to_owned(),
+        );
+        for other in others {
+            h.copy_company(other, &items, &sm, &secret).await;
+        }
+        h
+    }
+
+    /// Another status-sync of the same deployment (another warm function: its own pacer).
+    async fn another_worker(&self) -> status_sync::State {
+        let sdk = shared::aws::sdk_config().await;
+        let mut state = status_sync::State::paced(self.config.clone(), &sdk);
+        state.clock = self.clock.clone();
+        state
+    }
+
+    /// How many calls to `path` each `cpro-account` (one per company) made.
+    fn calls_per_account(&self, path: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for entry in self.sandbox().journal(Some(path)) {
+            let account = entry
+                .headers
+                .get("cpro-account")
+                .cloned()
+                .unwrap_or_default();
+            *counts.entry(account).or_default() += 1;
+        }
+        counts
+    }
+
+    /// The Chorus Pro status recorded for situation `number` of company `siret`.
+    async fn status_of(&self, siret: &str, number: u16) -> String {
+        let siret = Siret::parse(siret, SiretCheck::ShapeOnly).unwrap();
+        let market_ref = MarketRef::parse(&self.market_ref).unwrap();
+        let number = SituationNumber::new(number).unwrap();
+        let tracked = self
+            .sync
+            .store
+            .get_tracked(&siret, &market_ref, number)
+            .await
+            .unwrap()
+            .unwrap();
+        tracked
+            .situation
+            .transmission
+            .chorus_status
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn workers_split_the_shards_and_handle_each_company_once() {
+    let others = others_in_both_halves();
+    // One company at a time: each worker's first visit is one of its own shards.
+    let h = Harness::with_copies(&[("FOLLOW_CONCURRENCY", "1")], &others).await;
+    let mut sirets: Vec<String> = others.iter().map(|o| o.siret.clone()).collect();
+    sirets.push(h.siret.clone());
+    let now = h.advance(Duration::minutes(61));
+    let (w0, w1) = (
+        FollowWorker::new(0, 2).unwrap(),
+        FollowWorker::new(1, 2).unwrap(),
+    );
+    // With a budget of one company each, each worker takes one from its own shards.
+    let store = &h.sync.store;
+    let shard_of = |found: Vec<Siret>| found.iter().map(follow_shard).collect::<Vec<_>>();
+    let (first, _) = store.due_companies(now, 1, &w0).await.unwrap();
+    let (second, _) = store.due_companies(now, 1, &w1).await.unwrap();
+    let (first, second) = (shard_of(first), shard_of(second));
+    assert!(
+        first.len() == 1 && first[0] < FOLLOW_SHARDS / 2,
+        "{first:?}"
+    );
+    assert!(
+        second.len() == 1 && second[0] >= FOLLOW_SHARDS / 2,
+        "{second:?}"
+    );
+    // With budget left, a worker goes on round the others: both reach every company.
+    for worker in [w0, w1, FollowWorker::ALONE] {
+        let (all, _) = store.due_companies(now, 100, &worker).await.unwrap();
+        assert_eq!(all.len(), sirets.len(), "{worker:?}");
+    }
+    // Every company's first invoice accepted by its buyer; the two workers run at once.
+    let changed: Vec<i64> = h
+        .sandbox()
+        .invoices()
+        .iter()
+        .filter(|i| i.numero_facture.starts_with("FC-1-"))
+        .map(|i| i.identifiant_facture_cpp)
+        .collect();
+    assert_eq!(changed.len(), sirets.len());
+    h.sandbox().force_status_of(&changed, "SERVICE_FAIT");
+    h.sandbox().clear_journal();
+    h.clock.set(now);
+    let second_worker = h.another_worker().await;
+    let (a, b) = tokio::join!(
+        status_sync::run_as(&h.sync, w0),
+        status_sync::run_as(&second_worker, w1)
+    );
+    // Each searched by one of them only, each change consulted once, nothing failed.
+    let searches = h.calls_per_account(SEARCH_PATH);
+    assert_eq!(searches.len(), sirets.len(), "{a:?} {b:?}");
+    assert!(searches.values().all(|&n| n == 1), "{searches:?}");
+    let consulted: Vec<String> = h
+        .sandbox()
+        .journal(Some(HISTORY_PATH))
+        .into_iter()
+        .map(|e| e.body.unwrap_or_default().to_string())
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = consulted.iter().collect();
+    assert_eq!(
+        (consulted.len(), distinct.len()),
+        (changed.len(), changed.len())
+    );
+    assert_eq!(a.failed + b.failed, 0, "{a:?} {b:?}");
+    assert_eq!(
+        a.companies.changes_followed + b.companies.changes_followed,
+        changed.len()
+    );
+    // Each began with its own shards: both searched, neither found everything taken.
+    assert!(
+        a.companies.searches > 0 && b.companies.searches > 0,
+        "{a:?} {b:?}"
+    );
+    // Each paced at half the deployment's 200 calls a second.
+    assert_eq!((a.worker, a.workers, a.rate_per_second), (0, 2, Some(100)));
+    assert_eq!((b.worker, b.workers, b.rate_per_second), (1, 2, Some(100)));
+    for siret in &sirets {
+        assert_eq!(h.status_of(siret, 1).await, "SERVICE_FAIT", "{siret}");
+        assert_eq!(h.status_of(siret, 2).await, "MISE_A_DISPOSITION", "{siret}");
+    }
+    // A lone worker (an event without a worker) still reaches every shard.
+    let seconds: Vec<i64> = h
+        .sandbox()
+        .invoices()
+        .iter()
+        .filter(|i| i.numero_facture.starts_with("FC-2-"))
+        .map(|i| i.identifiant_facture_cpp)
+        .collect();
+    h.sandbox().force_status_of(&seconds, "SERVICE_FAIT");
+    h.sandbox().clear_journal();
+    let alone = h.sync_after(Duration::minutes(61)).await;
+    assert_eq!((alone.worker, alone.workers), (0, 1));
+    assert_eq!(alone.rate_per_second, Some(200));
+    let searches = h.calls_per_account(SEARCH_PATH);
+    assert_eq!(searches.len(), sirets.len(), "{alone:?}");
+    assert!(searches.values().all(|&n| n == 1), "{searches:?}");
+    for siret in &sirets {
+        assert_eq!(h.status_of(siret, 2).await, "SERVICE_FAIT", "{siret}");
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_worker_paces_itself_at_its_share_of_the_rate() {
+    // The deployment's 10 calls a second, shared by two workers: 5 each.
+    let h = Harness::new(&[("CHORUS_RATE_PER_SECOND", "10")]).await;
+    h.open_invoices(4).await;
+    for number in 1..=4 {
+        h.sandbox()
+            .force_invoice_status(&h.invoice(number), "SERVICE_FAIT", None);
+    }
+    h.sandbox().clear_journal();
+    h.clock.set(h.advance(Duration::minutes(61)));
+    let started = Instant::now();
+    let report = status_sync::run_as(&h.sync, FollowWorker::new(1, 2).unwrap()).await;
+    let elapsed = started.elapsed();
+    // One search and four consultations, 200 ms apart at 5 a second (100 ms at 10).
+    assert_eq!(h.calls("/cpro/"), 5, "{report:?}");
+    assert_eq!(report.rate_per_second, Some(5));
     assert!(
         elapsed >= std::time::Duration::from_millis(790),
         "{elapsed:?}"

@@ -14,7 +14,7 @@ use shared::chorus::{ChorusError, InvoiceStatus, SupplierInvoiceSearch, parse_ch
 use shared::deposit::DepositError;
 use shared::domain::transmission::TransmissionState;
 use shared::domain::{CompanyAccount, MarketRef, Siret, SituationNumber};
-use shared::follow_settings::FollowSettings;
+use shared::follow_settings::{FollowSettings, FollowWorker};
 use shared::mail::render::RejectionSource;
 use shared::store::follow::{CompanyFollow, FollowRelease, OpenInvoice};
 use shared::store::transmission::Tracked;
@@ -59,28 +59,50 @@ struct Visit {
     window_repeated: bool,
 }
 
+/// The companies to visit in the order the indexes gave them (the worker's own shards
+/// first), each with its due situations.
+#[derive(Default)]
+struct ToVisit {
+    order: Vec<(Siret, Vec<(MarketRef, SituationNumber)>)>,
+    at: BTreeMap<Siret, usize>,
+}
+
+impl ToVisit {
+    /// The company's due situations, the company added at the end when new.
+    fn company(&mut self, siret: Siret) -> &mut Vec<(MarketRef, SituationNumber)> {
+        let order = &mut self.order;
+        let index = *self.at.entry(siret.clone()).or_insert_with(|| {
+            order.push((siret, Vec::new()));
+            order.len() - 1
+        });
+        &mut order[index].1
+    }
+}
+
 /// Groups the due situations by company, adds the companies whose look is due, and visits
-/// them `FOLLOW_CONCURRENCY` at a time.
+/// them `FOLLOW_CONCURRENCY` at a time, in the order read.
 pub(crate) async fn visit_companies(
     state: &State,
     due: Vec<(Siret, MarketRef, SituationNumber)>,
+    worker: &FollowWorker,
     now: OffsetDateTime,
     deadline: Option<std::time::Instant>,
     report: &mut SyncReport,
 ) {
-    let mut companies: BTreeMap<Siret, Vec<(MarketRef, SituationNumber)>> = BTreeMap::new();
+    let mut companies = ToVisit::default();
     for (siret, market_ref, number) in due {
-        companies
-            .entry(siret)
-            .or_default()
-            .push((market_ref, number));
+        companies.company(siret).push((market_ref, number));
     }
-    match state.store.due_companies(now, COMPANIES_PER_RUN).await {
+    match state
+        .store
+        .due_companies(now, COMPANIES_PER_RUN, worker)
+        .await
+    {
         Ok((sirets, read)) => {
             report.companies.due = sirets.len();
             report.companies.items_read = read;
             for siret in sirets {
-                companies.entry(siret).or_default();
+                companies.company(siret);
             }
         }
         Err(e) => {
@@ -88,7 +110,7 @@ pub(crate) async fn visit_companies(
             report.failed += 1;
         }
     }
-    let mut visits = futures_util::stream::iter(companies)
+    let mut visits = futures_util::stream::iter(companies.order)
         .map(|(siret, due)| async move {
             // A span per visit, not entered across awaits: visits interleave.
             let span = tracing::info_span!("company", siret = %siret);
@@ -467,6 +489,26 @@ mod tests {
     ) -> FollowRelease {
         let learnt = Learnt::new(held);
         release_for(&FollowSettings::default(), held, learnt, looked, NOW)
+    }
+
+    #[test]
+    fn companies_are_visited_in_the_order_read() {
+        let siret = |s: &str| Siret::parse(s, SiretCheck::ShapeOnly).unwrap();
+        let (late, early) = (siret("99000000000002"), siret("11000000000001"));
+        let mut companies = ToVisit::default();
+        let first = (
+            MarketRef::parse("M-1").unwrap(),
+            SituationNumber::new(1).unwrap(),
+        );
+        companies.company(late.clone()).push(first.clone());
+        companies.company(early.clone());
+        companies.company(late.clone()).push(first.clone());
+        let order: Vec<(Siret, usize)> = companies
+            .order
+            .into_iter()
+            .map(|(s, due)| (s, due.len()))
+            .collect();
+        assert_eq!(order, vec![(late, 2), (early, 0)]);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use shared::deposit::{DepositError, deposited_number};
 use shared::domain::situation::StatusEntry;
 use shared::domain::transmission::{TransmissionState, follow_up_delay};
 use shared::domain::{CompanyAccount, MarketRef, Siret, SituationNumber};
-use shared::follow_settings::FollowMode;
+use shared::follow_settings::{FollowMode, FollowWorker, ShardReach};
 use shared::mail::render::RejectionSource;
 use shared::store::transmission::{Change, Tracked};
 use time::{Duration, OffsetDateTime};
@@ -40,6 +40,10 @@ pub use shared::services::DepositingState as State;
 #[derive(Debug, Default, Serialize)]
 pub struct SyncReport {
     pub now: String,
+    /// Which worker this run was (`k` of `workers`) and its Chorus Pro calls per second.
+    pub worker: u8,
+    pub workers: u8,
+    pub rate_per_second: Option<u32>,
     /// Index entries read to find what is due.
     pub items_read: usize,
     pub due: usize,
@@ -107,21 +111,50 @@ pub struct Action {
     pub note: String,
 }
 
+/// A run alone (worker 0 of 1: every shard, the whole rate).
 pub async fn run_once(state: &State) -> SyncReport {
-    run_until(state, None).await
+    run_until(state, FollowWorker::ALONE, None).await
+}
+
+/// A run as one of several workers (the tests'; a Lambda run reads its worker from the
+/// schedule's input, main.rs).
+pub async fn run_as(state: &State, worker: FollowWorker) -> SyncReport {
+    run_until(state, worker, None).await
 }
 
 /// Stops taking new situations once `deadline` is near (the Lambda's own deadline less a
 /// margin for the slowest Chorus Pro call): what is left stays due for the next run.
 /// `FOLLOW_MODE=changes` (the default) visits companies (`changes`), several at once;
 /// `full` follows each due situation on its own, one after the other, as before.
-pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> SyncReport {
+/// `worker` says which shards it reads first and its share of the rate limit.
+pub async fn run_until(
+    state: &State,
+    worker: FollowWorker,
+    deadline: Option<std::time::Instant>,
+) -> SyncReport {
     let now = state.clock.now();
     let mut report = SyncReport {
         now: shared::clock::rfc3339(now),
+        worker: worker.index(),
+        workers: worker.count(),
+        rate_per_second: state
+            .chorus
+            .pacer()
+            .share_among(worker.workers())
+            .map(|r| r.get()),
         ..SyncReport::default()
     };
-    let (due, read) = match state.store.due_transmissions(now, BATCH).await {
+    // Each visit of the change-driven path holds its company's lease: the workers may all
+    // read every shard. The full path holds none: each reads its own shards only.
+    let reach = match state.config.follow.mode {
+        FollowMode::Changes => ShardReach::OwnFirst,
+        FollowMode::Full => ShardReach::OwnOnly,
+    };
+    let (due, read) = match state
+        .store
+        .due_transmissions(now, BATCH, &worker, reach)
+        .await
+    {
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "could not read what is due");
@@ -137,6 +170,7 @@ pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> S
             Box::pin(changes::visit_companies(
                 state,
                 due,
+                &worker,
                 now,
                 deadline,
                 &mut report,
@@ -144,7 +178,7 @@ pub async fn run_until(state: &State, deadline: Option<std::time::Instant>) -> S
             .await
         }
     }
-    report.overdue = Box::pin(overdue::run(state, now)).await;
+    report.overdue = Box::pin(overdue::run(state, now, &worker)).await;
     report
 }
 

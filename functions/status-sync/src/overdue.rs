@@ -2,11 +2,13 @@
 //! from the payment index (`store::overdue`: only those, never one still within its
 //! deadline), are marked overdue once (a conditional write that carries the `Payment
 //! overdue` event), and the company's referent gets one e-mail (a mail claim per situation:
-//! sent once, retried while it fails). Then the outbox: the events a failed publish left.
+//! sent once, retried while it fails). Then the outbox: the events a failed publish left
+//! (worker 0's run alone publishes them).
 
 use serde::Serialize;
 use shared::domain::payment::{PaymentClock, PaymentTerms};
 use shared::domain::{CompanyAccount, MarketRef, Siret, SituationNumber};
+use shared::follow_settings::FollowWorker;
 use shared::mail::render::{OverdueFacts, payment_overdue};
 use shared::reminder::delivery::{Delivery, deliver_once};
 use shared::store::StoreError;
@@ -31,11 +33,16 @@ pub struct OverdueReport {
     pub outbox: shared::store::outbox::OutboxReport,
 }
 
-/// The pass: marks and tells, then publishes what waits in the outbox.
-pub async fn run(state: &State, now: OffsetDateTime) -> OverdueReport {
+/// The pass over the worker's own shards of the payment index (no lease guards it: two
+/// workers never share a shard), then, by worker 0 alone, the outbox.
+pub async fn run(state: &State, now: OffsetDateTime, worker: &FollowWorker) -> OverdueReport {
     let mut report = OverdueReport::default();
     let today = PaymentTerms::at(None, &state.config.late_payment_rates, now).today;
-    match state.store.overdue_candidates(today, OVERDUE_BATCH).await {
+    match state
+        .store
+        .overdue_candidates(today, OVERDUE_BATCH, worker)
+        .await
+    {
         Ok((found, read)) => {
             report.items_read = read;
             for (siret, market_ref, number) in found {
@@ -50,7 +57,9 @@ pub async fn run(state: &State, now: OffsetDateTime) -> OverdueReport {
             report.failed += 1;
         }
     }
-    report.outbox = state.store.publish_pending().await;
+    if worker.index() == 0 {
+        report.outbox = state.store.publish_pending().await;
+    }
     report
 }
 

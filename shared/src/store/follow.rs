@@ -20,6 +20,7 @@ use super::{Store, StoreError};
 use crate::aws::error_text;
 use crate::clock::rfc3339;
 use crate::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
+use crate::follow_settings::{FollowWorker, ShardReach};
 
 /// An integrated invoice still followed: its situation and last known Chorus Pro status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,15 +202,18 @@ impl Store {
         }
     }
 
-    /// The companies whose look is due at `now`, from every shard, at most `limit`.
+    /// The companies whose look is due at `now`, at most `limit`: the worker's own shards
+    /// first, then the others (each visit takes the company's lease first).
     pub async fn due_companies(
         &self,
         now: OffsetDateTime,
         limit: usize,
+        worker: &FollowWorker,
     ) -> Result<(Vec<Siret>, usize), StoreError> {
+        let shards = worker.shards(keys::FOLLOW_SHARDS, ShardReach::OwnFirst);
         let query = BelowBound {
             index: keys::GSI1,
-            shard_pks: (0..keys::FOLLOW_SHARDS).map(keys::follow_gsi1pk).collect(),
+            shard_pks: shards.into_iter().map(keys::follow_gsi1pk).collect(),
             bound: keys::sync_due_before(now),
             projection: Some("siret"),
             limit,

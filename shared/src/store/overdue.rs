@@ -21,6 +21,7 @@ use super::{Store, StoreError};
 use crate::domain::payment::{BuyerCategory, LatePaymentRates, PaymentTerms};
 use crate::domain::transmission::TransmissionState;
 use crate::domain::{MarketRef, Siret, SituationNumber};
+use crate::follow_settings::{FollowWorker, ShardReach};
 
 /// The attribute that says a situation is paid (`Situation::paid_on`), as an ISO date.
 pub(crate) const PAID_ON: &str = "paid_on";
@@ -127,16 +128,20 @@ pub(crate) fn index_writes(
 pub type OverdueKey = (Siret, MarketRef, SituationNumber);
 
 impl Store {
-    /// The situations whose deadline passed before `today`, every shard (keys only: each
-    /// is read again, consistently, before anything is done with it), `limit` at most.
+    /// The situations whose deadline passed before `today`, in the worker's own shards
+    /// only: no lease guards the overdue pass, so two workers never share one (a lone
+    /// worker owns them all). Keys only: each is read again, consistently, before anything
+    /// is done with it; `limit` at most.
     pub async fn overdue_candidates(
         &self,
         today: Date,
         limit: usize,
+        worker: &FollowWorker,
     ) -> Result<(Vec<OverdueKey>, usize), StoreError> {
+        let shards = worker.shards(keys::SYNC_SHARDS, ShardReach::OwnOnly);
         let query = BelowBound {
             index: keys::GSI2,
-            shard_pks: (0..keys::SYNC_SHARDS).map(keys::due_shard_pk).collect(),
+            shard_pks: shards.into_iter().map(keys::due_shard_pk).collect(),
             bound: keys::overdue_before(today),
             projection: None,
             limit,

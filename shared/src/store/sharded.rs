@@ -1,5 +1,6 @@
 //! One query shape for the sharded sparse indexes (situations due for follow-up, companies
-//! due for a look, payment deadlines passed): every shard, page by page, the entries whose
+//! due for a look, payment deadlines passed): shard after shard in the order given (a
+//! follow-up worker's own first, `FollowWorker::shards`), page by page, the entries whose
 //! sort key is below a bound, at most a limit.
 
 use super::item::{ItemReader, s};
@@ -8,7 +9,8 @@ use crate::aws::error_text;
 use crate::domain::{MarketRef, Siret, SiretCheck, SituationNumber};
 
 /// Which entries to read: `index` (`GSI1`, `GSI2`…, whose keys are `{index}PK` and
-/// `{index}SK`), its shard keys, the exclusive bound of the sort key.
+/// `{index}SK`), its shard keys in the order they are read, the exclusive bound of the
+/// sort key.
 pub(crate) struct BelowBound {
     pub index: &'static str,
     pub shard_pks: Vec<String>,

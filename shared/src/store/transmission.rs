@@ -22,6 +22,7 @@ use crate::clock::rfc3339;
 use crate::domain::situation::{Situation, StatusEntry};
 use crate::domain::transmission::TransmissionState;
 use crate::domain::{CompanyAccount, Market, MarketRef, Siret, SituationNumber};
+use crate::follow_settings::{FollowWorker, ShardReach};
 
 /// What the transmission function keeps besides the situation's public fields.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -749,16 +750,23 @@ impl Store {
         }
     }
 
-    /// The situations due for follow-up at `now`, from every shard (keys only: each is
-    /// read again, consistently, before anything is done with it).
+    /// The situations due for follow-up at `now`, from the worker's shards as far as
+    /// `reach` goes (keys only: each is read again, consistently, before anything is done
+    /// with it).
     pub async fn due_transmissions(
         &self,
         now: OffsetDateTime,
         limit: usize,
+        worker: &FollowWorker,
+        reach: ShardReach,
     ) -> Result<(Vec<(Siret, MarketRef, SituationNumber)>, usize), StoreError> {
         let query = BelowBound {
             index: keys::GSI1,
-            shard_pks: (0..keys::SYNC_SHARDS).map(keys::sync_gsi1pk).collect(),
+            shard_pks: worker
+                .shards(keys::SYNC_SHARDS, reach)
+                .into_iter()
+                .map(keys::sync_gsi1pk)
+                .collect(),
             bound: keys::sync_due_before(now),
             projection: None,
             limit,
