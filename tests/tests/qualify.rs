@@ -16,31 +16,13 @@ const PASSWORD: &str = gateway_tests::testkit::seeded::RHONE.password;
 /// The variables a vendor would set, pointed at this test's emulator.
 fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) {
     let dir = std::env::temp_dir().join(format!("qualify-{}", uuid::Uuid::new_v4().simple()));
-    let vars = [
-        ("CHORUS_API_URL", sandbox.api_url()),
-        ("PISTE_TOKEN_URL", sandbox.token_url()),
-        ("PISTE_CLIENT_ID", "gateway-local".to_owned()),
-        ("PISTE_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-        (
-            "CHORUS_TECHNICAL_LOGIN",
-            gateway_tests::testkit::seeded::RHONE.login.to_owned(),
-        ),
-        ("CHORUS_TECHNICAL_PASSWORD", PASSWORD.to_owned()),
-        ("QUALIFY_SUPPLIER_SIRET", "81234567600017".to_owned()),
-        // SYNDICAT MIXTE TEST: service code and commitment required.
-        ("QUALIFY_BUYER_SIRET", "20001234200016".to_owned()),
-        ("QUALIFY_BUYER_SERVICE", "TRAVAUX".to_owned()),
-        // Its commitment issued to this supplier.
-        ("QUALIFY_COMMITMENT_NUMBER", "2200000001".to_owned()),
-        ("QUALIFY_MOE_SIRET", "21380456000018".to_owned()),
-        ("QUALIFY_MOE_SERVICE", "DIRINFRA".to_owned()),
-        (
-            "QUALIFY_TRY_ALTERNATIVES",
-            if alternatives { "1" } else { "0" }.to_owned(),
-        ),
-        ("QUALIFY_WAIT_SECONDS", "20".to_owned()),
-        ("QUALIFY_REPORT_DIR", dir.display().to_string()),
-    ];
+    // SYNDICAT MIXTE TEST as the buyer (service code and commitment required), its
+    // commitment issued to this supplier, the seeded MOE.
+    let mut vars = binary_vars(sandbox, &dir);
+    vars.push((
+        "QUALIFY_TRY_ALTERNATIVES",
+        if alternatives { "1" } else { "0" }.to_owned(),
+    ));
     let mut settings = Settings::from_lookup(|name| {
         vars.iter()
             .find(|(k, _)| *k == name)

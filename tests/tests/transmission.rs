@@ -2985,34 +2985,43 @@ async fn a_completion_sends_an_uploaded_document_and_refuses_an_unknown_one() {
     h.finish().await;
 }
 
-#[tokio::test]
-async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
-    let h = Harness::new(Options::default()).await;
+/// Chorus Pro recycles the invoice, but its answer does not reach the gateway as an answer
+/// (`fault`). Asked again, the gateway reads the status first, sees it moved on and sends
+/// nothing; the routing it landed with is the situation's, as after an answered recycle.
+/// Answers the first request's status and body.
+async fn recycle_landed_unanswered(
+    h: &Harness,
+    fault: FaultAction,
+    commitment: &str,
+) -> (u16, Value) {
     h.returned(1, "RCL", Some("A_RECYCLER")).await;
-    h.sandbox().add_fault(Fault::once(
-        RECYCLE_PATH,
-        FaultAction::AnswerLost {
-            mode: LostMode::Drop,
-            ms: 0,
-        },
-    ));
-    let body = json!({"commitment_number": "EJ-2026-77"});
-    let (status, answer) = h.act(RECYCLE_ROUTE, 1, None, body.clone()).await;
-    assert_eq!(status, 503, "{answer}");
+    h.sandbox().add_fault(Fault::once(RECYCLE_PATH, fault));
+    let body = json!({ "commitment_number": commitment });
+    let first = h.act(RECYCLE_ROUTE, 1, Some("rcl-1"), body.clone()).await;
     assert_eq!(h.journal_count(RECYCLE_PATH), 1, "Chorus Pro recycled it");
-    // Asked again: the gateway reads the status first, sees it moved on, sends nothing.
-    let (status, again) = h.act(RECYCLE_ROUTE, 1, None, body).await;
+    let (status, again) = h.act(RECYCLE_ROUTE, 1, Some("rcl-1"), body).await;
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
     assert_eq!(h.journal_count(RECYCLE_PATH), 1);
-    // The routing it landed with is the situation's now, as after an answered recycle.
     let changes = h.tracked(1).await.record.routing_changes;
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert_eq!(
         changes[0].new.commitment_number.as_deref(),
-        Some("EJ-2026-77")
+        Some(commitment)
     );
     assert_eq!(changes[0].actor, "transmission-test");
+    first
+}
+
+#[tokio::test]
+async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
+    let h = Harness::new(Options::default()).await;
+    let lost = FaultAction::AnswerLost {
+        mode: LostMode::Drop,
+        ms: 0,
+    };
+    let (status, answer) = recycle_landed_unanswered(&h, lost, "EJ-2026-77").await;
+    assert_eq!(status, 503, "{answer}");
     h.finish().await;
 }
 
@@ -3022,11 +3031,8 @@ async fn a_lost_recycle_answer_is_found_in_chorus_pro_and_never_sent_again() {
 #[tokio::test]
 async fn an_unreadable_recycle_answer_is_502_and_the_recycle_is_never_sent_twice() {
     let h = Harness::new(Options::default()).await;
-    h.returned(1, "RCU", Some("A_RECYCLER")).await;
-    h.sandbox()
-        .add_fault(Fault::once(RECYCLE_PATH, FaultAction::AnswerUnreadable));
-    let body = json!({"commitment_number": "EJ-2026-78"});
-    let (status, answer) = h.act(RECYCLE_ROUTE, 1, Some("rcu-1"), body.clone()).await;
+    let unreadable = FaultAction::AnswerUnreadable;
+    let (status, answer) = recycle_landed_unanswered(&h, unreadable, "EJ-2026-78").await;
     assert_eq!(status, 502, "{answer}");
     assert_eq!(answer["code"], "chorus_unexpected_answer", "{answer}");
     assert_eq!(answer["title"], "Réponse de Chorus Pro illisible");
@@ -3034,18 +3040,6 @@ async fn an_unreadable_recycle_answer_is_502_and_the_recycle_is_never_sent_twice
     assert!(detail.contains("ne sait pas lire"), "{detail}");
     assert!(detail.contains("renvoyez la même requête"), "{detail}");
     assert!(!detail.contains("html"), "never the body: {detail}");
-    assert_eq!(h.journal_count(RECYCLE_PATH), 1, "Chorus Pro recycled it");
-    // Asked again: the status moved on, so the recycle landed; nothing is sent.
-    let (status, again) = h.act(RECYCLE_ROUTE, 1, Some("rcu-1"), body).await;
-    assert_eq!(status, 202, "{again}");
-    assert_eq!(again["transmission"]["chorus_status"], "MISE_A_DISPOSITION");
-    assert_eq!(h.journal_count(RECYCLE_PATH), 1);
-    let changes = h.tracked(1).await.record.routing_changes;
-    assert_eq!(changes.len(), 1, "{changes:?}");
-    assert_eq!(
-        changes[0].new.commitment_number.as_deref(),
-        Some("EJ-2026-78")
-    );
     h.finish().await;
 }
 
