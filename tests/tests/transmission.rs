@@ -565,17 +565,30 @@ impl Harness {
 // ---------------------------------------------------------------------------------------
 // 1. Through the local API, to payment
 
+/// ALPES's account saved, a market `tx-{name}-…` and its situation 3 registered, all through
+/// the local API: the token, the market's ref, the situation's path, its invoice number.
+async fn a_situation_through_the_api(
+    stack: &Stack,
+    name: &str,
+    tag: &str,
+) -> (String, String, String, String) {
+    let siret = ALPES_SIRET;
+    let token = stack.token(&[siret]);
+    save_the_account_through_the_api(stack, &token, siret).await;
+    let market_ref = format!("tx-{name}-{}", suffix().to_lowercase());
+    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
+    let situation = format!("{market}/situations/3");
+    let number = invoice_number(tag);
+    create_the_market_and_situation_through_the_api(stack, &token, &market, &number).await;
+    (token, market_ref, situation, number)
+}
+
 #[tokio::test]
 async fn happy_path_to_payment_through_the_local_api() {
     let stack = Stack::connect().await;
     let siret = ALPES_SIRET;
-    let token = stack.token(&[siret]);
-    save_the_account_through_the_api(&stack, &token, siret).await;
-    let market_ref = format!("tx-gymnase-{}", suffix().to_lowercase());
-    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
-    let situation = format!("{market}/situations/3");
-    let number = invoice_number("API");
-    create_the_market_and_situation_through_the_api(&stack, &token, &market, &number).await;
+    let (token, market_ref, situation, number) =
+        a_situation_through_the_api(&stack, "gymnase", "API").await;
     let flux = transmit_through_the_api(&stack, &token, &situation, &number).await;
 
     let tracked = follow_in_process_until_paid(siret, &market_ref).await;
@@ -592,14 +605,7 @@ async fn happy_path_to_payment_through_the_local_api() {
 #[tokio::test]
 async fn a_non_ascii_idempotency_key_is_refused_through_the_local_api() {
     let stack = Stack::connect().await;
-    let siret = ALPES_SIRET;
-    let token = stack.token(&[siret]);
-    save_the_account_through_the_api(&stack, &token, siret).await;
-    let market_ref = format!("tx-cle-{}", suffix().to_lowercase());
-    let market = format!("/v1/companies/{siret}/markets/{market_ref}");
-    let situation = format!("{market}/situations/3");
-    let number = invoice_number("KEY");
-    create_the_market_and_situation_through_the_api(&stack, &token, &market, &number).await;
+    let (token, _, situation, number) = a_situation_through_the_api(&stack, "cle", "KEY").await;
     let mut body = invoice_body(ALPES_SIRET);
     body["buyer"]["name"] = json!("DEPARTEMENT DE L'ISERE TEST");
     let key = reqwest::header::HeaderValue::from_bytes("clé-été".as_bytes()).unwrap();
