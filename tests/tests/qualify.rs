@@ -34,6 +34,17 @@ fn settings(sandbox: &SandboxHandle, alternatives: bool) -> (Settings, PathBuf) 
     (settings, dir)
 }
 
+/// Through the admin API, as a developer would: the emulator no longer accepts E1 UBL.
+async fn refuse_e1_ubl(sandbox: &SandboxHandle) {
+    let answer = gateway_tests::testkit::http_client()
+        .put(format!("{}/_admin/settings", sandbox.base_url()))
+        .json(&serde_json::json!({"acceptedSyntaxes": ["IN_DP_E2_UBL_INVOICE_MIN"]}))
+        .send()
+        .await
+        .expect("admin answers");
+    assert!(answer.status().is_success());
+}
+
 async fn qualify(settings: &Settings) -> (Outcome, String) {
     let mut printed = Vec::new();
     let outcome = run(settings, &mut printed).await.expect("qualify runs");
@@ -206,14 +217,7 @@ fn assert_no_secret(sandbox: &SandboxHandle, texts: &[&str], expected_file_field
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_syntax_the_emulator_refuses_fails_the_formats_and_the_deposit() {
     let sandbox = spawn(SandboxConfig::default()).await;
-    // Through the admin API, as a developer would: E1 UBL is no longer accepted.
-    let answer = gateway_tests::testkit::http_client()
-        .put(format!("{}/_admin/settings", sandbox.base_url()))
-        .json(&serde_json::json!({"acceptedSyntaxes": ["IN_DP_E2_UBL_INVOICE_MIN"]}))
-        .send()
-        .await
-        .expect("admin answers");
-    assert!(answer.status().is_success());
+    refuse_e1_ubl(&sandbox).await;
     let (settings, dir) = settings(&sandbox, false);
     let (outcome, printed) = qualify(&settings).await;
 
@@ -321,13 +325,7 @@ async fn the_binary_exits_0_when_every_mandatory_check_passes_and_1_when_one_fai
     assert_no_secret(&sandbox, &[&stdout, &stderr], &["fichierFlux"]);
 
     // The same run once the emulator refuses the E1 syntax: check 6 (mandatory) fails.
-    let answer = gateway_tests::testkit::http_client()
-        .put(format!("{}/_admin/settings", sandbox.base_url()))
-        .json(&serde_json::json!({"acceptedSyntaxes": ["IN_DP_E2_UBL_INVOICE_MIN"]}))
-        .send()
-        .await
-        .expect("admin answers");
-    assert!(answer.status().is_success());
+    refuse_e1_ubl(&sandbox).await;
     let (code, stdout, stderr) = qualify_binary(binary_vars(&sandbox, &dir)).await;
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
     assert!(stdout.contains("FAIL [mandatory] 6"), "{stdout}");

@@ -823,20 +823,7 @@ async fn the_api_shows_the_situation_paid(stack: &Stack, token: &str, situation:
 
 /// The stack's emulator received this invoice once, in that flux, integrated.
 async fn the_emulator_holds_one_deposit(number: &str, flux: &str) {
-    let deposits: Value = gateway_tests::testkit::http_client()
-        .get(format!("{}/_admin/deposits", sandbox_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mine: Vec<&Value> = deposits["deposits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["numeroFacture"] == number)
-        .collect();
+    let mine = stack_deposits_of(number).await;
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0]["numeroFluxDepot"], flux);
     assert_eq!(mine[0]["etat"], "IN_INTEGRE");
