@@ -1,7 +1,9 @@
 """What issue 18 took out of every function's binary stays out: a second crypto library
 (aws-lc, brought by the AWS SDK's or reqwest's default TLS features) and the ICU tables of
 `url`'s IDNA back end. Read from Cargo.lock, so a dependency change that brings them back
-fails here rather than in `make bench`'s size row.
+fails here rather than in `make bench`'s size row. And the release profile states what the
+deployed binaries are built with: cargo-lambda, SAM's builder, sets `panic = "abort"` when
+the profile does not say, so the profile says it, and `make bench` measures the same thing.
 
     .venv/bin/python -m unittest discover -s tests/infra -p 'test_build_shape.py' -v
 """
@@ -34,6 +36,14 @@ class BuildShape(unittest.TestCase):
         packages = locked_packages()
         self.assertEqual(packages.get("idna_adapter"), ["1.0.0"])
         self.assertNotIn("icu_normalizer", packages)
+
+    def test_release_profile_is_the_deployed_one(self) -> None:
+        release = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
+        self.assertEqual(
+            {key: release.get(key) for key in ("panic", "opt-level", "lto", "codegen-units", "strip")},
+            {"panic": "abort", "opt-level": "s", "lto": True, "codegen-units": 1, "strip": True},
+            "the release profile is what SAM's cargo-lambda build deploys and what make bench measures",
+        )
 
 
 if __name__ == "__main__":

@@ -312,7 +312,11 @@ fn collect(report: &mut RunReport, done: Option<Result<Vec<Action>, tokio::task:
     match done {
         Some(Ok(actions)) => actions.into_iter().for_each(|a| report.record(a)),
         Some(Err(e)) => {
-            // A panic in one company's task: counted, the others go on.
+            // A company's task that did not finish: counted, the others go on. A panic only
+            // reaches here in a build that unwinds (the tests'): the release build aborts on
+            // panic, as cargo-lambda deploys it (Cargo.toml), so there a panic ends the run,
+            // the invocation fails (the errors alarm, the dead-letter queue) and the next run
+            // starts again from the reminders still due.
             tracing::error!(error = %e, "a company's reminder task stopped");
             report.failed += 1;
         }

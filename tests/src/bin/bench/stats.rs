@@ -51,7 +51,7 @@ pub fn fmt_duration(d: Duration) -> String {
 }
 
 pub fn fmt_bytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+    format!("{:.2} MB", bytes as f64 / 1_000_000.0)
 }
 
 pub fn fmt_mib(bytes: u64) -> String {
