@@ -10,6 +10,8 @@
 use std::ops::Deref;
 use std::sync::{Arc, LazyLock};
 
+mod https;
+
 pub async fn sdk_config() -> aws_config::SdkConfig {
     config_loader().load().await
 }
@@ -20,9 +22,8 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN` (AWS Lambda Developer
 /// Guide, "Defined runtime environment variables"), which are what the default chains would
 /// find first anyway (environment, then profile, web identity, ECS, IMDS); building those
-/// chains constructs IMDS and ECS clients, and with them the HTTPS connector and the system's
-/// TLS roots, before the first event (issue 18). Without these variables the default
-/// chains are used, as before.
+/// chains constructs IMDS and ECS clients before the first event (issue 18). Without these
+/// variables the default chains are used, as before.
 pub fn config_loader() -> aws_config::ConfigLoader {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(http_client());
@@ -39,16 +40,10 @@ pub fn config_loader() -> aws_config::ConfigLoader {
     loader
 }
 
-/// The SDK's HTTPS client: its hyper and rustls client with ring, the crypto provider the
-/// Chorus Pro client uses too, so that each binary links one crypto library (the SDK's
-/// default, aws-lc, is not enabled anywhere: see the workspace's Cargo.toml). Its trust store
-/// is the SDK's default, the system's roots, read once per process when the first client is
-/// initialised.
+/// The SDK's HTTPS client: reqwest with rustls, ring and Mozilla's roots compiled in, as the
+/// Chorus Pro client ([`https`]). Nothing is read or parsed when it is made or first used.
 pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    https::sdk_http_client()
 }
 
 type Build<C> = Box<dyn FnOnce() -> C + Send>;

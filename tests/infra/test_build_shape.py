@@ -1,7 +1,8 @@
 """What issue 18 took out of every function's binary stays out: a second crypto library
-(aws-lc, brought by the AWS SDK's or reqwest's default TLS features) and the ICU tables of
-`url`'s IDNA back end. Read from Cargo.lock, so a dependency change that brings them back
-fails here rather than in `make bench`'s size row. And the release profile states what the
+(aws-lc, brought by the AWS SDK's or reqwest's default TLS features), the ICU tables of
+`url`'s IDNA back end (both read from Cargo.lock), and a second HTTP stack (the SDK's own
+HTTPS client, with HTTP/2: read from `cargo tree`, the functions' normal dependencies), so a
+dependency change that brings them back fails here rather than in `make bench`'s size row. And the release profile states what the
 deployed binaries are built with: cargo-lambda, SAM's builder, sets `panic = "abort"` when
 the profile does not say, so the profile says it, and `make bench` measures the same thing.
 
@@ -10,11 +11,22 @@ the profile does not say, so the profile says it, and `make bench` measures the 
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = sorted(path.name for path in (ROOT / "functions").iterdir() if (path / "Cargo.toml").exists())
+
+
+def linked_packages(function: str) -> set[str]:
+    """The packages a function's binary is built from (normal and build dependencies)."""
+    tree = subprocess.run(
+        ["cargo", "tree", "--locked", "-p", function, "-e", "normal,build", "--prefix", "none", "--format", "{p}"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    return {line.split()[0] for line in tree.splitlines() if line.strip()}
 
 
 def locked_packages() -> dict[str, list[str]]:
@@ -36,6 +48,14 @@ class BuildShape(unittest.TestCase):
         packages = locked_packages()
         self.assertEqual(packages.get("idna_adapter"), ["1.0.0"])
         self.assertNotIn("icu_normalizer", packages)
+
+    def test_one_http_stack(self) -> None:
+        self.assertEqual(len(FUNCTIONS), 6)
+        for function in FUNCTIONS:
+            linked = linked_packages(function)
+            self.assertIn("reqwest", linked, function)
+            for name in ("h2", "aws-smithy-http-client"):
+                self.assertNotIn(name, linked, f"{function}: {name} is back, the SDK's own HTTPS client")
 
     def test_release_profile_is_the_deployed_one(self) -> None:
         release = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]

@@ -42,7 +42,7 @@ pub const STEPS: &[(&str, &str)] = &[
     ),
     (
         "native_roots",
-        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK's HTTPS client does once per process, when its first client is initialised (since issue 18's second pass, at the first event that calls AWS)",
+        "the system's TLS roots read and parsed (rustls-native-certs into a RootCertStore): what the AWS SDK's own HTTPS client did once per process, at the first event that called AWS, until issue 18's third pass gave the SDK the Chorus Pro client's HTTPS stack (Mozilla's roots compiled in)",
     ),
 ];
 
