@@ -9,15 +9,24 @@
 //! What the interface asks (aws-smithy-runtime-api's `HttpClient` documentation: "must apply
 //! connect/read timeout settings, and must maintain a connection pool", "responsible for
 //! caching the connector across requests"), and how it is kept:
-//! - its timeouts (`HttpConnectorSettings`: connect, read) become the reqwest client's, one
-//!   client per distinct settings, built when first asked for and then reused with its
-//!   connection pool;
+//! - its timeouts (`HttpConnectorSettings`): the connect timeout is the reqwest client's,
+//!   one client per distinct value, built when first asked for and then reused with its
+//!   connection pool; the read timeout bounds the wait for the answer's head, as the SDK's
+//!   own client does (reqwest's would also cut a body read slowly by its reader);
 //! - the request goes as signed: its method, URI, headers and body as they are (reqwest
-//!   adds only an unsigned `accept` where there is none), and no redirect is followed (S3
-//!   answers 301 for another region, which the SDK reads);
+//!   adds only an unsigned `accept` where there is none; its URL parsing drops `.` and `..`
+//!   path segments, which no key of ours holds), no redirect is followed (S3 answers 301 for
+//!   another region, which the SDK reads), and no proxy is taken from the environment (the
+//!   SDK's client takes none either);
 //! - failures are classified as the SDK's retry strategy reads them: a timeout as
 //!   `timeout`, a failure to connect or to send as `io` (both retried as transient), a
-//!   request reqwest cannot build as `user` (not retried), anything else as `other`.
+//!   request reqwest cannot build as `user` (not retried), anything else as `other`. reqwest
+//!   reports every hyper failure as one to send, so a malformed answer is retried too, where
+//!   the SDK's client would not; the retry strategy's attempts still bound it.
+//!
+//! Not kept: the SDK "poisons" a connection after a transient failure so that the retry
+//! opens another; reqwest does not hand it the connection. A connection that failed or timed
+//! out is closed anyway; one that answered a 5xx goes back to the pool.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,39 +45,38 @@ pub fn sdk_http_client() -> SharedHttpClient {
     SharedHttpClient::new(SdkHttps::default())
 }
 
-/// The reqwest clients made for the SDK, one per timeout settings it asked for.
+/// The reqwest clients made for the SDK, one per connect timeout it asked for.
 #[derive(Debug, Default, Clone)]
 struct SdkHttps {
-    clients: Arc<Mutex<Vec<(Timeouts, Built)>>>,
+    clients: Arc<Mutex<Vec<(ConnectTimeout, Built)>>>,
 }
 
-type Timeouts = (Option<Duration>, Option<Duration>);
+type ConnectTimeout = Option<Duration>;
+
 /// A client, or why none could be built (said by every call through it).
 type Built = Result<reqwest::Client, &'static str>;
 
 impl SdkHttps {
-    fn client_for(&self, timeouts: Timeouts) -> Built {
+    fn client_for(&self, connect: ConnectTimeout) -> Built {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, built)) = clients.iter().find(|(t, _)| *t == timeouts) {
+        if let Some((_, built)) = clients.iter().find(|(c, _)| *c == connect) {
             return built.clone();
         }
-        let built = build_client(timeouts);
-        clients.push((timeouts, built.clone()));
+        let built = build_client(connect);
+        clients.push((connect, built.clone()));
         built
     }
 }
 
-fn build_client((connect, read): Timeouts) -> Built {
+fn build_client(connect: ConnectTimeout) -> Built {
     let tls =
         crate::tls::client_config().map_err(|_| "the TLS configuration could not be built")?;
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none());
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy();
     if let Some(connect) = connect {
         builder = builder.connect_timeout(connect);
-    }
-    if let Some(read) = read {
-        builder = builder.read_timeout(read);
     }
     builder
         .build()
@@ -81,22 +89,34 @@ impl HttpClient for SdkHttps {
         settings: &HttpConnectorSettings,
         _components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        let timeouts = (settings.connect_timeout(), settings.read_timeout());
-        SharedHttpConnector::new(Connector(self.client_for(timeouts)))
+        SharedHttpConnector::new(Connector {
+            client: self.client_for(settings.connect_timeout()),
+            read_timeout: settings.read_timeout(),
+        })
     }
 }
 
 #[derive(Debug)]
-struct Connector(Built);
+struct Connector {
+    client: Built,
+    /// How long the answer's head may take once the request is sent.
+    read_timeout: Option<Duration>,
+}
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = self.0.clone();
+        let client = self.client.clone();
+        let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
             let client = client.map_err(|why| ConnectorError::other(why.into(), None))?;
-            let request = to_reqwest(request)?;
-            let response = client.execute(request).await.map_err(classify)?;
-            to_sdk(response)
+            let sent = client.execute(to_reqwest(request)?);
+            let response = match read_timeout {
+                Some(limit) => tokio::time::timeout(limit, sent)
+                    .await
+                    .map_err(|elapsed| ConnectorError::timeout(elapsed.into()))?,
+                None => sent.await,
+            };
+            to_sdk(response.map_err(classify)?)
         })
     }
 }
@@ -144,9 +164,10 @@ mod tests {
 
     use super::*;
 
-    /// A server of one connection: reads one request, answers `reply`, and gives back the
-    /// request as it came (head and body). `None` as `reply`: it never answers.
-    fn serve_once(reply: Option<&'static str>) -> (SocketAddr, JoinHandle<String>) {
+    /// A server of one connection: reads one request, answers the parts of `reply` with
+    /// 400 ms between them, and gives back the request as it came (head and body). No part:
+    /// it never answers.
+    fn serve_once(reply: &'static [&'static str]) -> (SocketAddr, JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a local port");
         let address = listener.local_addr().expect("its address");
         let server = std::thread::spawn(move || {
@@ -165,9 +186,14 @@ mod tests {
                 });
             let mut body = vec![0; length];
             reader.read_exact(&mut body).expect("the request's body");
-            match reply {
-                Some(reply) => (&stream).write_all(reply.as_bytes()).expect("the answer"),
-                None => std::thread::sleep(Duration::from_secs(2)),
+            for (k, part) in reply.iter().enumerate() {
+                if k > 0 {
+                    std::thread::sleep(Duration::from_millis(400));
+                }
+                (&stream).write_all(part.as_bytes()).expect("the answer");
+            }
+            if reply.is_empty() {
+                std::thread::sleep(Duration::from_secs(2));
             }
             head + &String::from_utf8(body).expect("a text body")
         });
@@ -186,14 +212,16 @@ mod tests {
     }
 
     fn connector(read_timeout: Option<Duration>) -> Connector {
-        Connector(build_client((Some(Duration::from_secs(2)), read_timeout)))
+        Connector {
+            client: build_client(Some(Duration::from_secs(2))),
+            read_timeout,
+        }
     }
 
     #[tokio::test]
     async fn a_request_goes_as_the_sdk_made_it_and_its_answer_comes_back_whole() {
-        let (address, server) = serve_once(Some(
-            "HTTP/1.1 201 Created\r\nx-amz-crc32: 42\r\ncontent-length: 2\r\n\r\nok",
-        ));
+        let (address, server) =
+            serve_once(&["HTTP/1.1 201 Created\r\nx-amz-crc32: 42\r\ncontent-length: 2\r\n\r\nok"]);
         let response = connector(None)
             .call(request(address, SdkBody::from("payload")))
             .await
@@ -222,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_streamed_body_is_sent_as_it_comes() {
-        let (address, server) = serve_once(Some("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"));
+        let (address, server) = serve_once(&["HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"]);
         let streamed = SdkBody::from_body_1_x(String::from("payload"));
         assert!(streamed.bytes().is_none(), "not a streamed body");
         connector(None)
@@ -239,9 +267,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_redirect_is_handed_to_the_sdk_not_followed() {
-        let (address, server) = serve_once(Some(
+        let (address, server) = serve_once(&[
             "HTTP/1.1 301 Moved Permanently\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n",
-        ));
+        ]);
         let response = connector(None)
             .call(request(address, SdkBody::from("payload")))
             .await
@@ -264,7 +292,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_does_not_answer_in_the_read_timeout_is_a_timeout() {
-        let (address, _server) = serve_once(None);
+        let (address, _server) = serve_once(&[]);
         let error = connector(Some(Duration::from_millis(200)))
             .call(request(address, SdkBody::from("payload")))
             .await
@@ -272,15 +300,31 @@ mod tests {
         assert!(error.is_timeout(), "{error:?}");
     }
 
+    #[tokio::test]
+    async fn an_answer_whose_body_comes_slowly_is_not_cut_by_the_read_timeout() {
+        let (address, server) =
+            serve_once(&["HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nso", "me"]);
+        let response = connector(Some(Duration::from_millis(200)))
+            .call(request(address, SdkBody::from("payload")))
+            .await
+            .expect("an answer in time");
+        let body = ByteStream::new(response.into_body())
+            .collect()
+            .await
+            .expect("the whole body, 400 ms later");
+        server.join().expect("the server");
+        assert_eq!(body.into_bytes().as_ref(), b"some");
+    }
+
     #[test]
-    fn one_client_is_built_for_each_timeout_settings_and_then_reused() {
+    fn one_client_is_built_for_each_connect_timeout_and_then_reused() {
         let https = SdkHttps::default();
-        let short = (Some(Duration::from_secs(1)), None);
+        let short = Some(Duration::from_secs(1));
         https.client_for(short).expect("a client");
         https.client_for(short).expect("the same");
         assert_eq!(https.clients.lock().expect("the clients").len(), 1);
         https
-            .client_for((Some(Duration::from_secs(1)), Some(Duration::from_secs(5))))
+            .client_for(Some(Duration::from_secs(5)))
             .expect("another");
         assert_eq!(https.clients.lock().expect("the clients").len(), 2);
     }
