@@ -218,14 +218,25 @@ mod tests {
         }
     }
 
+    /// `POST …` with the body `payload`, through a connector of this read timeout.
+    async fn send(
+        address: SocketAddr,
+        read_timeout: Option<Duration>,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let sent = connector(read_timeout).call(request(address, SdkBody::from("payload")));
+        sent.await
+    }
+
+    async fn body_of(response: HttpResponse) -> Vec<u8> {
+        let body = ByteStream::new(response.into_body()).collect().await;
+        body.expect("the whole body").to_vec()
+    }
+
     #[tokio::test]
     async fn a_request_goes_as_the_sdk_made_it_and_its_answer_comes_back_whole() {
         let (address, server) =
             serve_once(&["HTTP/1.1 201 Created\r\nx-amz-crc32: 42\r\ncontent-length: 2\r\n\r\nok"]);
-        let response = connector(None)
-            .call(request(address, SdkBody::from("payload")))
-            .await
-            .expect("an answer");
+        let response = send(address, None).await.expect("an answer");
         let seen = server.join().expect("the server");
 
         assert!(seen.starts_with("POST /a/path?x=1 HTTP/1.1\r\n"), "{seen}");
@@ -241,11 +252,7 @@ mod tests {
         assert!(seen.ends_with("\r\n\r\npayload"), "{seen}");
         assert_eq!(response.status().as_u16(), 201);
         assert_eq!(response.headers().get("x-amz-crc32"), Some("42"));
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .expect("the body");
-        assert_eq!(body.into_bytes().as_ref(), b"ok");
+        assert_eq!(body_of(response).await, b"ok");
     }
 
     #[tokio::test]
@@ -270,10 +277,7 @@ mod tests {
         let (address, server) = serve_once(&[
             "HTTP/1.1 301 Moved Permanently\r\nlocation: /elsewhere\r\ncontent-length: 0\r\n\r\n",
         ]);
-        let response = connector(None)
-            .call(request(address, SdkBody::from("payload")))
-            .await
-            .expect("an answer");
+        let response = send(address, None).await.expect("an answer");
         server.join().expect("the server");
         assert_eq!(response.status().as_u16(), 301);
     }
@@ -283,20 +287,15 @@ mod tests {
         let address = TcpListener::bind("127.0.0.1:0")
             .and_then(|closed| closed.local_addr())
             .expect("a port no one listens on");
-        let error = connector(None)
-            .call(request(address, SdkBody::from("payload")))
-            .await
-            .expect_err("no server");
+        let error = send(address, None).await.expect_err("no server");
         assert!(error.is_io(), "{error:?}");
     }
 
     #[tokio::test]
     async fn a_server_that_does_not_answer_in_the_read_timeout_is_a_timeout() {
         let (address, _server) = serve_once(&[]);
-        let error = connector(Some(Duration::from_millis(200)))
-            .call(request(address, SdkBody::from("payload")))
-            .await
-            .expect_err("no answer");
+        let read_timeout = Some(Duration::from_millis(200));
+        let error = send(address, read_timeout).await.expect_err("no answer");
         assert!(error.is_timeout(), "{error:?}");
     }
 
@@ -304,16 +303,16 @@ mod tests {
     async fn an_answer_whose_body_comes_slowly_is_not_cut_by_the_read_timeout() {
         let (address, server) =
             serve_once(&["HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nso", "me"]);
-        let response = connector(Some(Duration::from_millis(200)))
-            .call(request(address, SdkBody::from("payload")))
+        let read_timeout = Some(Duration::from_millis(200));
+        let response = send(address, read_timeout)
             .await
             .expect("an answer in time");
-        let body = ByteStream::new(response.into_body())
-            .collect()
-            .await
-            .expect("the whole body, 400 ms later");
+        assert_eq!(
+            body_of(response).await,
+            b"some",
+            "the whole body, 400 ms later"
+        );
         server.join().expect("the server");
-        assert_eq!(body.into_bytes().as_ref(), b"some");
     }
 
     #[test]
