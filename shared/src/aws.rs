@@ -41,10 +41,8 @@ pub fn config_loader() -> aws_config::ConfigLoader {
 }
 
 /// The SDK's HTTPS client: reqwest with rustls, ring and Mozilla's roots compiled in, as the
-/// Chorus Pro client ([`https`]). Nothing is read or parsed when it is made or first used.
-pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    https::sdk_http_client()
-}
+/// Chorus Pro client. Nothing is read or parsed when it is made or first used.
+pub use https::http_client;
 
 type Build<C> = Box<dyn FnOnce() -> C + Send>;
 

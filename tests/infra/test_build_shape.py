@@ -2,9 +2,10 @@
 (aws-lc, brought by the AWS SDK's or reqwest's default TLS features), the ICU tables of
 `url`'s IDNA back end (both read from Cargo.lock), and a second HTTP stack (the SDK's own
 HTTPS client, with HTTP/2: read from `cargo tree`, the functions' normal dependencies), so a
-dependency change that brings them back fails here rather than in `make bench`'s size row. And the release profile states what the
-deployed binaries are built with: cargo-lambda, SAM's builder, sets `panic = "abort"` when
-the profile does not say, so the profile says it, and `make bench` measures the same thing.
+dependency change that brings them back fails here rather than in `make bench`'s size row.
+And the release profile states what the deployed binaries are built with: cargo-lambda,
+SAM's builder, sets `panic = "abort"` when the profile does not say, so the profile says it,
+and `make bench` measures the same thing.
 
     .venv/bin/python -m unittest discover -s tests/infra -p 'test_build_shape.py' -v
 """

@@ -40,8 +40,8 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 
-/// The SDK's HTTP client (give it to `aws_config::ConfigLoader::http_client`).
-pub fn sdk_http_client() -> SharedHttpClient {
+/// The SDK's HTTP client (given to `aws_config::ConfigLoader::http_client`).
+pub fn http_client() -> SharedHttpClient {
     SharedHttpClient::new(SdkHttps::default())
 }
 

@@ -4,8 +4,8 @@
 //! writing, reading and HTTP framing happen in the I/O thread's runtime.
 //!
 //! The wrapped client is the functions' own (`shared::aws::http_client`: reqwest, rustls), as
-//! in Lambda; only where its futures are polled changes. Each call costs the calling thread a task hand-off (a spawn
-//! and a wake-up), which stays in the measure.
+//! in Lambda; only where its futures are polled changes. Each call costs the calling thread a
+//! task hand-off (a spawn and a wake-up), which stays in the measure.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
